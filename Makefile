@@ -1,0 +1,59 @@
+# The README's two commands: `make demo` and `make test`. Everything they need is set up here.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: all venv demo test lint typecheck unit integration testplane-build testplane-up testplane-down torch test-torch clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[operator,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: a 21-trial, 3-parallel Bayesian search of a scikit-learn model, on this machine
+demo: $(STAMP)
+	$(BIN)/hyper run examples/digits-svm/search.yaml
+
+## test: lint, type-check, then every test (starts the local control plane itself)
+test: $(STAMP) lint typecheck testplane-build
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests bench examples
+	$(BIN)/ruff format --check operator tests bench examples
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP) testplane-build
+	$(BIN)/pytest -q -m integration
+
+testplane-build:
+	e2e/testplane build
+
+testplane-up:
+	e2e/testplane up
+
+testplane-down:
+	e2e/testplane down
+
+## torch: the optional extra for the CNN example (a large CUDA build from PyPI)
+torch: $(STAMP)
+	$(BIN)/pip install -q -e '.[torch]'
+
+test-torch: torch
+	$(BIN)/pytest -q -m torch
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

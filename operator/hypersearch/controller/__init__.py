@@ -1,0 +1,1 @@
+"""The kopf shell: handlers that call one idempotent reconcile()."""

@@ -1,0 +1,1 @@
+"""One module per search algorithm behind the interface in ``base``."""
