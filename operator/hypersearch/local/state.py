@@ -1,0 +1,145 @@
+"""A search's state directory: the journal, the trial logs and the lock against a second run.
+
+Layout of ``<state-dir>`` (default ``.hyper/<search-name>/`` in the current directory)::
+
+    lock              flock'ed while a run owns the search
+    journal.sqlite    the journal (plus SQLite's -wal/-shm files)
+    spec.json         the spec the journal belongs to, for people to read
+    logs/<trial>.log  each trial's output (stdout and stderr together)
+
+Opening checks that the journal belongs to the same spec: a changed spec under the same name is
+refused unless ``fresh`` asks to start over. This module must NOT run trials or decide anything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from hypersearch.core.errors import HyperSearchError
+from hypersearch.local.journal import JOURNAL_FILE, SCHEMA_VERSION, Journal
+
+STATE_ROOT = ".hyper"
+LOCK_FILE = "lock"
+SPEC_FILE = "spec.json"
+LOG_DIR = "logs"
+
+
+class StateError(HyperSearchError):
+    """The state directory cannot be used as asked; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class AlreadyRunningError(StateError):
+    """Another process holds the search's lock."""
+
+    exit_code = 3
+
+
+class SpecChangedError(StateError):
+    """The journal under this name was written for a different spec."""
+
+    exit_code = 2
+
+
+def default_state_dir(name: str, cwd: Path | None = None) -> Path:
+    """``.hyper/<name>`` under ``cwd`` (the current directory by default)."""
+    return (cwd or Path.cwd()) / STATE_ROOT / name
+
+
+def spec_fingerprint(spec_document: Any) -> str:
+    """A stable digest of a spec document (key order does not matter)."""
+    text = json.dumps(spec_document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class OpenState:
+    """A state directory owned by this process until ``close``."""
+
+    directory: Path
+    journal: Journal
+    resumed: bool
+    _lock: IO[str]
+
+    @property
+    def log_dir(self) -> Path:
+        return self.directory / LOG_DIR
+
+    def log_path(self, trial: str) -> Path:
+        return self.log_dir / f"{trial}.log"
+
+    def close(self) -> None:
+        self.journal.close()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+
+def open_state(directory: Path, name: str, spec_document: Any, fresh: bool = False) -> OpenState:
+    """Lock ``directory``, then open (or create) its journal for the spec ``spec_document``.
+
+    Raises AlreadyRunningError when another run holds the lock and SpecChangedError when the
+    journal was written for another spec (unless ``fresh``, which deletes the old journal and
+    logs).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = (directory / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise AlreadyRunningError(
+            f"search {name!r} is already running in another process (it holds the lock "
+            f"{directory / LOCK_FILE}); wait for it to finish, stop it, or give this run another "
+            f"--name or --state-dir"
+        ) from None
+    try:
+        return _open_locked(directory, name, spec_document, fresh, lock)
+    except BaseException:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+        raise
+
+
+def _open_locked(
+    directory: Path, name: str, spec_document: Any, fresh: bool, lock: IO[str]
+) -> OpenState:
+    fingerprint = spec_fingerprint(spec_document)
+    journal_path = directory / JOURNAL_FILE
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(directory / LOG_DIR, ignore_errors=True)
+    existed = journal_path.exists()
+    journal = Journal(journal_path)
+    stored = journal.get_meta("fingerprint")
+    if existed and stored is not None and stored != fingerprint:
+        journal.close()
+        raise SpecChangedError(
+            f"{directory}: the journal of search {name!r} was written for a different spec; "
+            f"run with --fresh to discard it and start over, or give the changed search another "
+            f"--name (or --state-dir)"
+        )
+    if stored is None:
+        journal.set_meta({"name": name, "fingerprint": fingerprint, "schema": str(SCHEMA_VERSION)})
+        spec_text = json.dumps(spec_document, indent=2, sort_keys=True, default=str)
+        tmp = directory / f"{SPEC_FILE}.tmp"
+        tmp.write_text(spec_text + "\n")
+        os.replace(tmp, directory / SPEC_FILE)
+    (directory / LOG_DIR).mkdir(exist_ok=True)
+    resumed = existed and stored is not None and bool(journal.records())
+    return OpenState(directory=directory, journal=journal, resumed=resumed, _lock=lock)
+
+
+def find_searches(root: Path) -> list[Path]:
+    """State directories under ``root`` (``.hyper``) that hold a journal, by name."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / JOURNAL_FILE).is_file())
