@@ -1,0 +1,52 @@
+"""Names shared by the operator and the sidecar: labels, annotations, field managers.
+
+Stdlib only and free of logic on purpose: the sidecar imports it, and both sides must agree on
+these strings exactly (a field manager renamed on one side orphans the other side's fields).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Repeated from core.spec (a unit test keeps them equal): importing core.spec here would pull the
+# parameter space, and with it numpy, into the sidecar.
+API_GROUP: Final = "hypersearch.io"
+API_VERSION: Final = "v1alpha1"
+KIND: Final = "HyperSearch"
+PLURAL: Final = "hypersearches"
+API: Final = f"{API_GROUP}/{API_VERSION}"
+PREFIX: Final = "hypersearch.io/"
+
+SEARCH_LABEL: Final = PREFIX + "search"
+TRIAL_LABEL: Final = PREFIX + "trial"
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "hypersearch-operator"
+
+PARAMS_ANNOTATION: Final = PREFIX + "params"
+INDEX_ANNOTATION: Final = PREFIX + "trial-index"
+PREDICTION_ANNOTATION: Final = PREFIX + "prediction"
+
+OPERATOR_MANAGER: Final = "hypersearch-operator"
+TRAINER_DEFAULT: Final = "trainer"
+SIDECAR_CONTAINER: Final = "hypersearch-metrics"
+SHARED_VOLUME: Final = "hypersearch"
+TOKEN_VOLUME: Final = "hypersearch-token"
+SHARED_DIR: Final = "/hypersearch"
+TOKEN_DIR: Final = "/var/run/secrets/hypersearch"
+OUTPUT_FILE: Final = SHARED_DIR + "/output.log"
+EXIT_CODE_FILE: Final = SHARED_DIR + "/exit-code"
+
+
+# Fields of a trial's status entry that the sidecar owns (server-side apply, its own manager).
+REPORT_FIELDS: Final = ("value", "exitCode", "observed", "curve", "reportedAt")
+
+
+def sidecar_manager(trial: str) -> str:
+    """The field manager a trial's sidecar applies with; distinct per trial so that server-side
+    apply tracks each sidecar's entry separately (field manager names may hold 128 characters)."""
+    return f"hypersearch-sidecar-{trial}"[:128]
+
+
+def sidecar_account(search: str) -> str:
+    """The ServiceAccount (and Role, RoleBinding) name of a search's sidecars."""
+    return f"{search}-hypersearch-sidecar"[:253]
