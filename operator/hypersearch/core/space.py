@@ -42,13 +42,14 @@ from typing import Literal, TypeAlias
 import numpy as np
 
 from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.placeholders import PARAM_NAME_PATTERN
 
 Value: TypeAlias = int | float | str
 Params: TypeAlias = dict[str, Value]
 Scale: TypeAlias = Literal["linear", "log"]
 
 SCALES: tuple[Scale, ...] = ("linear", "log")
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+NAME_PATTERN = rf"^{PARAM_NAME_PATTERN}$"
 """Parameter names become ``:name:`` placeholders, so they stay identifier-like."""
 MAX_NAME_LENGTH = 63
 MAX_VALUES = 1000
