@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from hypersearch.core.space import Params
+if TYPE_CHECKING:  # the sidecar imports Observation via core.metrics and must not load numpy
+    from hypersearch.core.space import Params
 
 
 class TrialPhase(str, Enum):
