@@ -7,14 +7,50 @@ Shells gather ``trials`` (every trial so far, any phase), call ``decide``, then 
 marking them failed with the given reason), and report ``plan.finished``/``plan.reason``.
 ``rng_for(spec, trials)`` gives the generator shells should pass (derived from the spec's seed and
 the trial count, so it does not depend on process lifetime).
+
+How ``decide`` reads the trials (in this order; the first that applies ends the search):
+
+1. ``TargetReached`` (succeeded): the best value reached ``objective.target`` (>= when
+   maximising, <= when minimising); pending and running trials are stopped.
+2. ``MaxFailedTrialsExceeded`` (not succeeded): more than ``maxFailedTrials`` trials failed
+   (timeouts included); pending and running trials are stopped. Checked after the target, so the
+   trials a finished search stops (marked failed) never turn a success into a failure later.
+3. Running trials past ``trial.timeout_seconds`` (from ``started_at``, else ``created_at``) are
+   stopped with reason ``Timeout``; that frees their slots in the same plan.
+4. New trials fill the free slots: ``min(parallelism - active, maxTrials - created)``, where
+   ``created`` counts every trial that ever existed. The suggester is called only when that number
+   is positive; indices continue from the largest existing one.
+5. ``SpaceExhausted`` (succeeded when a trial has a value): nothing is active and the suggester
+   had nothing new (a finite space is used up), or a grid's every point was created.
+   ``MaxTrialsReached`` (likewise): ``maxTrials`` trials were created and all have finished.
+
+The best trial is the succeeded one with the best finite value by goal; ties go to the lower index.
+The suggester sees values to maximise (negated for ``minimize``) and returns predictions in those
+units; predictions are turned back here (for ``minimize`` the recorded ``ucb`` is the lower
+confidence bound of the objective). ``rng_for`` derives the generator from
+``SeedSequence([seed mod 2**64, number of trials])``: a restart with the same trials gets the same
+generator, and every new trial count a fresh stream.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from hypersearch.core.space import Params
-from hypersearch.core.trials import Prediction, Trial
+from hypersearch.core.spec import SearchSpec
+from hypersearch.core.suggest import suggester_for
+from hypersearch.core.suggest.base import Outcome, tried_keys
+from hypersearch.core.trials import Prediction, Trial, TrialPhase, trial_name
+
+TARGET_REACHED = "TargetReached"
+MAX_FAILED_TRIALS_EXCEEDED = "MaxFailedTrialsExceeded"
+MAX_TRIALS_REACHED = "MaxTrialsReached"
+SPACE_EXHAUSTED = "SpaceExhausted"
+TIMEOUT = "Timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +97,172 @@ class Plan:
     message: str | None
     best: Trial | None
     counts: Counts
+
+
+def rng_for(spec: SearchSpec, trials: Sequence[Trial]) -> np.random.Generator:
+    """The generator for deciding after ``trials``: from the spec's seed and the trial count."""
+    return np.random.default_rng(np.random.SeedSequence([spec.algorithm.seed % 2**64, len(trials)]))
+
+
+def _sign(spec: SearchSpec) -> float:
+    return 1.0 if spec.objective.goal == "maximize" else -1.0
+
+
+def _has_value(trial: Trial) -> bool:
+    return (
+        trial.phase is TrialPhase.SUCCEEDED
+        and trial.value is not None
+        and math.isfinite(trial.value)
+    )
+
+
+def best_trial(spec: SearchSpec, trials: Sequence[Trial]) -> Trial | None:
+    """The succeeded trial with the best finite value by goal; ties go to the lower index."""
+    sign = _sign(spec)
+    scored = [t for t in trials if _has_value(t)]
+    if not scored:
+        return None
+    return min(scored, key=lambda t: (-sign * float(t.value or 0.0), t.index))
+
+
+def _counts(trials: Sequence[Trial]) -> Counts:
+    phases = [t.phase for t in trials]
+    return Counts(
+        total=len(trials),
+        pending=phases.count(TrialPhase.PENDING),
+        running=phases.count(TrialPhase.RUNNING),
+        succeeded=phases.count(TrialPhase.SUCCEEDED),
+        failed=phases.count(TrialPhase.FAILED),
+    )
+
+
+def _reached(spec: SearchSpec, best: Trial | None) -> bool:
+    target = spec.objective.target
+    if target is None or best is None or best.value is None:
+        return False
+    return best.value >= target if spec.objective.goal == "maximize" else best.value <= target
+
+
+def _timed_out(spec: SearchSpec, trial: Trial, now: float) -> bool:
+    limit = spec.trial.timeout_seconds
+    since = trial.started_at if trial.started_at is not None else trial.created_at
+    return (
+        trial.phase is TrialPhase.RUNNING
+        and limit is not None
+        and since is not None
+        and now - since > limit
+    )
+
+
+def _finish(
+    reason: str,
+    message: str,
+    *,
+    succeeded: bool,
+    active: Sequence[Trial],
+    best: Trial | None,
+    counts: Counts,
+) -> Plan:
+    """A finished plan that stops every active trial, citing the search's reason."""
+    stop = tuple(
+        StopTrial(t.name, reason, f"stopped because the search finished: {message}") for t in active
+    )
+    return Plan((), stop, True, succeeded, reason, message, best, counts)
+
+
+def _describe(best: Trial | None) -> str:
+    if best is None:
+        return "no trial reported a value"
+    return f"best value {best.value:g} from trial {best.name}"
+
+
+def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random.Generator) -> Plan:
+    """What the search does next, given every trial so far (see the module docstring)."""
+    counts = _counts(trials)
+    best = best_trial(spec, trials)
+    active = [t for t in trials if not t.phase.finished]
+    if _reached(spec, best):
+        assert best is not None
+        message = (
+            f"trial {best.name} reached the target {spec.objective.metric} "
+            f"{spec.objective.target:g} with {best.value:g}"
+        )
+        return _finish(
+            TARGET_REACHED, message, succeeded=True, active=active, best=best, counts=counts
+        )
+    if counts.failed > spec.max_failed_trials:
+        message = (
+            f"{counts.failed} trials failed, more than maxFailedTrials={spec.max_failed_trials}; "
+            "look at the failed trials' messages and logs, fix the cause, and raise "
+            "maxFailedTrials if failures are expected"
+        )
+        return _finish(
+            MAX_FAILED_TRIALS_EXCEEDED,
+            message,
+            succeeded=False,
+            active=active,
+            best=best,
+            counts=counts,
+        )
+
+    timeout = spec.trial.timeout_seconds
+    stop = tuple(
+        StopTrial(
+            t.name,
+            TIMEOUT,
+            f"ran longer than trial.timeoutSeconds={timeout:g}; raise it if trials need longer",
+        )
+        for t in active
+        if _timed_out(spec, t, now)
+    )
+    stopping = {s.name for s in stop}
+    still_active = [t for t in active if t.name not in stopping]
+
+    room = min(spec.parallelism - len(still_active), spec.max_trials - len(trials))
+    start: tuple[NewTrial, ...] = ()
+    exhausted = _grid_done(spec, trials)
+    if room > 0 and not exhausted:
+        start = _new_trials(spec, trials, room, still_active, rng)
+        exhausted = len(start) < room
+    if not still_active and not start:
+        if len(trials) >= spec.max_trials:
+            message = f"all {spec.max_trials} trials finished; {_describe(best)}"
+            return Plan((), stop, True, best is not None, MAX_TRIALS_REACHED, message, best, counts)
+        if exhausted:
+            message = f"every point of the search space was tried; {_describe(best)}"
+            return Plan((), stop, True, best is not None, SPACE_EXHAUSTED, message, best, counts)
+    return Plan(start, stop, False, False, None, None, best, counts)
+
+
+def _grid_done(spec: SearchSpec, trials: Sequence[Trial]) -> bool:
+    """True when a grid search already created a trial for every grid point."""
+    if spec.algorithm.name != "grid":
+        return False
+    size = spec.space.grid_size()
+    return size is not None and len(tried_keys(spec.space, [], [t.params for t in trials])) >= size
+
+
+def _new_trials(
+    spec: SearchSpec,
+    trials: Sequence[Trial],
+    n: int,
+    active: Sequence[Trial],
+    rng: np.random.Generator,
+) -> tuple[NewTrial, ...]:
+    """Ask the algorithm's suggester for up to ``n`` points and name them."""
+    sign = _sign(spec)
+    history = [
+        Outcome(t.params, sign * t.value if _has_value(t) and t.value is not None else None)
+        for t in trials
+        if t.phase.finished
+    ]
+    pending: list[Params] = [t.params for t in active]
+    suggestions = suggester_for(spec.algorithm).suggest(spec.space, history, pending, n, rng)
+    first = max((t.index for t in trials), default=-1) + 1
+    out: list[NewTrial] = []
+    for offset, suggestion in enumerate(suggestions):
+        index = first + offset
+        p = suggestion.prediction
+        prediction = None if p is None else Prediction(sign * p.mean, p.std, sign * p.ucb)
+        out.append(NewTrial(trial_name(spec.name, index), index, suggestion.params, prediction))
+    return tuple(out)

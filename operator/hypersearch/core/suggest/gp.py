@@ -1,0 +1,174 @@
+"""Gaussian-process regression for GP-UCB: fit on scikit-learn, then a posterior we can extend.
+
+The model (Rasmussen & Williams 2006, "Gaussian Processes for Machine Learning", ch. 2 and 5):
+
+    f ~ GP(0, c * Matern_5/2(x, x'; l_1..l_d)),   y = f(x) + e,   e ~ N(0, s2)
+
+on features in the unit cube and standardised targets. ``c``, one length scale ``l_j`` per
+dimension and the noise ``s2`` (a WhiteKernel) are set by maximising the log marginal likelihood
+(R&W eq. 5.8) plus a log-normal prior on each length scale (a maximum a posteriori fit, which keeps
+the estimate sane on the 5 to 20 points a search has), with L-BFGS-B from a few fixed starting
+points. scikit-learn's ``GaussianProcessRegressor`` does the likelihood and its gradient; our own
+``optimizer`` callable adds the prior and picks the starts, so a fit is deterministic.
+
+The posterior (R&W eq. 2.25-2.26, Algorithm 2.1) is then computed here from the fitted kernel, for
+two reasons: the predictive variance must be that of the latent ``f`` (scikit-learn's includes the
+WhiteKernel noise), and ``condition`` must add hallucinated observations for pending trials
+without refitting hyperparameters. Shapes: ``x`` is (n, d), queries (m, d), results (m,).
+
+This module knows nothing of spaces, parameters or acquisition; it must not do I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
+
+from hypersearch.core.suggest.encoding import Array
+
+LENGTH_SCALE_BOUNDS = (0.01, 10.0)
+"""On the unit cube: from a hundredth of a range (sharper is noise) to 10 (a flat dimension)."""
+LENGTH_SCALE_PRIOR = (math.log(0.5), 1.5)
+"""Mean and standard deviation of log(length scale): centred on half the range, broad."""
+AMPLITUDE_BOUNDS = (0.05, 20.0)
+"""Signal variance ``c`` of standardised targets."""
+NOISE_BOUNDS = (1e-6, 0.5)
+"""Noise variance relative to standardised targets: near-deterministic up to very noisy."""
+JITTER = 1e-8
+FIT_CAP = 200
+"""Most points the hyperparameters are fitted on; larger histories use a seeded subset (each
+likelihood evaluation costs O(n^3)), while the posterior always uses every point."""
+MAX_ITER = 200
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """A GP conditioned on points ``x`` with values ``y`` under a fixed kernel.
+
+    ``kernel`` is the latent covariance (amplitude * Matern), ``noise`` the fitted noise variance,
+    ``chol`` the lower Cholesky factor of K(x, x) + (noise + jitter) I and ``alpha`` the solution
+    of (K + noise I) alpha = y (R&W Algorithm 2.1).
+    """
+
+    kernel: Kernel
+    noise: float
+    x: Array
+    y: Array
+    chol: Array
+    alpha: Array
+
+    @property
+    def length_scales(self) -> Array:
+        """Fitted length scale per feature dimension."""
+        return np.atleast_1d(np.asarray(self.kernel.k2.length_scale, dtype=float))
+
+
+def _posterior(kernel: Kernel, noise: float, x: Array, y: Array) -> Posterior:
+    gram = kernel(x)
+    gram[np.diag_indices_from(gram)] += noise + JITTER
+    for extra in (0.0, 1e-6, 1e-4):
+        try:
+            chol = cholesky(gram + extra * np.eye(len(x)), lower=True)
+            break
+        except np.linalg.LinAlgError:
+            continue
+    else:  # pragma: no cover - the noise floor keeps the matrix positive definite
+        raise np.linalg.LinAlgError("GP covariance is not positive definite")
+    alpha = cho_solve((chol, True), y)
+    return Posterior(kernel, noise, x, y, chol, alpha)
+
+
+def _map_optimizer(
+    restarts: int,
+) -> Callable[[Callable[..., tuple[float, Array]], Array, Array], tuple[Array, float]]:
+    """An ``optimizer`` for GaussianProcessRegressor: MAP with a length-scale prior.
+
+    ``theta`` is scikit-learn's log-hyperparameter vector [log c, log l_1..l_d, log s2]; the
+    log-normal prior on each l_j adds ``(log l_j - mu)^2 / (2 sd^2)`` to the negative log
+    likelihood. Starts: scikit-learn's initial theta, then shorter and longer length scales.
+    """
+    mu, sd = LENGTH_SCALE_PRIOR
+
+    def optimize(
+        obj_func: Callable[..., tuple[float, Array]], initial_theta: Array, bounds: Array
+    ) -> tuple[Array, float]:
+        ls = slice(1, len(initial_theta) - 1)
+
+        def penalised(theta: Array) -> tuple[float, Array]:
+            value, grad = obj_func(theta, eval_gradient=True)
+            grad = np.array(grad, dtype=float)
+            z = (theta[ls] - mu) / sd
+            grad[ls] += z / sd
+            return float(value) + 0.5 * float(z @ z), grad
+
+        starts = [np.array(initial_theta, dtype=float)]
+        for scale in (0.15, 2.0)[: max(restarts - 1, 0)]:
+            start = starts[0].copy()
+            start[ls] = math.log(scale)
+            starts.append(start)
+        best: tuple[Array, float] | None = None
+        for start in starts:
+            result = minimize(
+                penalised,
+                np.clip(start, bounds[:, 0], bounds[:, 1]),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": MAX_ITER},
+            )
+            if np.isfinite(result.fun) and (best is None or result.fun < best[1]):
+                best = (np.asarray(result.x, dtype=float), float(result.fun))
+        assert best is not None
+        return best
+
+    return optimize
+
+
+def fit(x: Array, y: Array, rng: np.random.Generator, restarts: int = 2) -> Posterior:
+    """Fit kernel hyperparameters to (x, y) by MAP and return the posterior on all points.
+
+    ``y`` should be standardised (mean 0, variance 1). ``rng`` only picks the subset when there
+    are more than FIT_CAP points.
+    """
+    n, d = x.shape
+    kernel = ConstantKernel(1.0, AMPLITUDE_BOUNDS) * Matern(
+        length_scale=np.full(d, 0.5), length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5
+    ) + WhiteKernel(1e-2, NOISE_BOUNDS)
+    rows = np.sort(rng.choice(n, FIT_CAP, replace=False)) if n > FIT_CAP else np.arange(n)
+    gpr = GaussianProcessRegressor(
+        kernel, alpha=JITTER, optimizer=_map_optimizer(restarts), normalize_y=False
+    )
+    with warnings.catch_warnings():
+        # A length scale at its upper bound is the expected answer for a dimension that does not
+        # matter; scikit-learn reports it as a ConvergenceWarning. Nothing to act on: ignored.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gpr.fit(x[rows], y[rows])
+    fitted = gpr.kernel_
+    return _posterior(fitted.k1, float(fitted.k2.noise_level), x, y)
+
+
+def condition(post: Posterior, x_new: Array, y_new: Array) -> Posterior:
+    """The posterior with (x_new, y_new) added as observations, hyperparameters unchanged."""
+    if len(x_new) == 0:
+        return post
+    x = np.vstack([post.x, x_new])
+    y = np.concatenate([post.y, y_new])
+    return _posterior(post.kernel, post.noise, x, y)
+
+
+def predict(post: Posterior, xq: Array) -> tuple[Array, Array]:
+    """Posterior mean and standard deviation of the latent f at ``xq`` (R&W eq. 2.25-2.26)."""
+    cross = post.kernel(xq, post.x)  # (m, n)
+    mean = cross @ post.alpha
+    v = solve_triangular(post.chol, cross.T, lower=True)  # (n, m)
+    var = post.kernel.diag(xq) - np.einsum("ij,ij->j", v, v)
+    return mean, np.sqrt(np.maximum(var, 1e-12))
