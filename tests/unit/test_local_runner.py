@@ -41,10 +41,12 @@ def test_argv_elements_arrive_verbatim_without_a_shell(tmp_path: Path) -> None:
     )
     events = run_until_exit(runner, {"t1"})
     assert [e.line for e in events if isinstance(e, Output)] == [repr([tricky])]
-    assert events[-1] == Exited("t1", 0, False, events[-1].at)  # type: ignore[union-attr]
+    exited = events[-1]
+    assert isinstance(exited, Exited)
+    assert (exited.name, exited.returncode, exited.stopped) == ("t1", 0, False)
 
 
-def test_output_lines_are_logged_and_split_on_newlines_and_carriage_returns(
+def test_output_lines_are_logged_and_split_on_newlines_with_redraws_kept(
     tmp_path: Path,
 ) -> None:
     runner = ProcessRunner()
@@ -58,7 +60,12 @@ def test_output_lines_are_logged_and_split_on_newlines_and_carriage_returns(
     runner.start(launch(tmp_path, "t1", sys.executable, "-u", "-c", script))
     events = run_until_exit(runner, {"t1"})
     lines = [e.line for e in events if isinstance(e, Output)]
-    assert lines == ["one", "3/3 acc: 0.3 - val_acc: 0.5", "err line", "no newline at end"]
+    assert lines == [
+        "one",
+        "1/3 acc: 0.1\r2/3 acc: 0.2\r3/3 acc: 0.3 - val_acc: 0.5",
+        "err line",
+        "no newline at end",
+    ]
     log = (tmp_path / "logs" / "t1.log").read_bytes()
     assert log.startswith(b"one\n1/3 acc: 0.1\r2/3")
     assert log.endswith(b"no newline at end")
@@ -70,6 +77,7 @@ def test_exit_code_is_reported(tmp_path: Path) -> None:
     events = run_until_exit(runner, {"bad"})
     exits = [e for e in events if isinstance(e, Exited)]
     assert [(e.returncode, e.stopped) for e in exits] == [(3, False)]
+    assert exits[0].tail == ()
     assert runner.running == frozenset()
 
 

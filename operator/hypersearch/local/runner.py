@@ -46,7 +46,8 @@ class Launch:
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """One line the trial printed (without its newline; after a ``\\r`` only what follows it)."""
+    """One line the trial printed, without its newline (``\\r`` redraws kept: the metric parser
+    splits them)."""
 
     name: str
     line: str
@@ -61,6 +62,7 @@ class Exited:
     returncode: int
     stopped: bool
     at: float
+    tail: tuple[str, ...] = ()
 
 
 Event = Output | Exited
@@ -165,6 +167,13 @@ class ProcessRunner:
         child.kill_at = time.monotonic() + self.grace_s
         _signal_group(child.popen.pid, signal.SIGTERM)
 
+    def kill_all(self) -> None:
+        """SIGKILL every running trial's process group now (a second Ctrl-C)."""
+        for child in self._children.values():
+            child.stopped = True
+            child.kill_at = None
+            _signal_group(child.popen.pid, signal.SIGKILL)
+
     def tail(self, name: str) -> list[str]:
         """The last lines the trial printed (for failure messages)."""
         child = self._children.get(name)
@@ -241,8 +250,8 @@ class ProcessRunner:
         return True
 
     def _emit(self, child: _Child, raw: bytes, events: list[Event]) -> None:
-        line = raw.rsplit(b"\r", 1)[-1].decode("utf-8", errors="replace")
-        child.tail.append(line)
+        line = raw.decode("utf-8", errors="replace")
+        child.tail.append(line.rstrip("\r").rsplit("\r", 1)[-1])
         events.append(Output(child.launch.name, line))
 
     def _finish(self, child: _Child) -> list[Event]:
@@ -264,7 +273,9 @@ class ProcessRunner:
         returncode = child.popen.wait()
         child.log.close()
         del self._children[child.launch.name]
-        events.append(Exited(child.launch.name, returncode, child.stopped, time.time()))
+        events.append(
+            Exited(child.launch.name, returncode, child.stopped, time.time(), tuple(child.tail))
+        )
         return events
 
 

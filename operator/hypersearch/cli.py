@@ -1,0 +1,427 @@
+"""The ``hyper`` command: wires the shells to the command line; nothing imports this module.
+
+Subcommands live in one table (``SUBCOMMANDS``): each entry names a function that adds its
+arguments and a function that runs it and returns the exit code. To add one (``operator``,
+``report``, ``ui``), write those two functions and append a ``Subcommand`` line.
+
+Exit codes: 0 the search finished and succeeded; 1 it finished without success (e.g. too many
+failed trials) or could not run; 2 bad input (manifest, flags, a changed spec); 3 the search is
+already running elsewhere; 130 interrupted by Ctrl-C (143 by SIGTERM).
+
+This module must NOT hold search logic or trial handling: it parses arguments, builds the spec and
+hands it to a shell (``hypersearch.local`` for now).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from hypersearch.core.errors import HyperSearchError, Problem, SpecError
+from hypersearch.core.space import Param, Space, parse_param_flag
+from hypersearch.core.spec import (
+    AGGREGATIONS,
+    GOALS,
+    MAX_SEARCH_NAME_LENGTH,
+    Algorithm,
+    AlgorithmName,
+    Objective,
+    SearchSpec,
+    TrialTemplate,
+    parse_manifest,
+    spec_to_manifest,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUSY = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+LOCAL_IMAGE = "python:3.12-slim"
+"""The image written into a dialect search's manifest when --image is not given (locally the
+image is never used; ``--manifest`` requires --image)."""
+
+DIALECT_ALGORITHMS: tuple[AlgorithmName, ...] = ("grid", "random", "bayesian")
+
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    """One ``hyper`` subcommand: its name, a one-line help, its arguments and its action."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    takes_command: bool = False
+    """True: everything after ``--`` is the training command (``args.command``)."""
+
+
+class UsageError(HyperSearchError):
+    """A command-line mistake argparse cannot see (e.g. the missing training command)."""
+
+
+# --- shared options ---------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the journal, lock and trial logs live (default: .hyper/<search-name>)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard this search's journal and logs and start over",
+    )
+    _add_output_option(parser)
+
+
+def _add_output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        "-o",
+        choices=("human", "json"),
+        default="human",
+        help="human: progress and a table (default); json: one JSON document on stdout",
+    )
+
+
+# --- hyper run ----------------------------------------------------------------------------------
+
+
+def configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a HyperSearch manifest (YAML)")
+    _add_run_options(parser)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from hypersearch.local import session
+
+    path: Path = args.file
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read the manifest: {err.strerror or err}") from None
+    spec = parse_manifest(text, source=str(path))
+    return session.run_local(
+        spec,
+        workdir=path.resolve().parent,
+        state_dir=args.state_dir,
+        fresh=args.fresh,
+        output=args.output,
+    )
+
+
+# --- hyper grid | random | bayesian ---------------------------------------------------------------
+
+
+def configure_dialect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="NAME=MIN:MAX[:linear|log][:int|float] or NAME=a,b,c (repeat for each parameter)",
+    )
+    parser.add_argument(
+        "--num-runs",
+        "-n",
+        type=_positive_int,
+        help="trials to run (grid: default the whole grid; random and bayesian: required)",
+    )
+    parser.add_argument(
+        "--parallel-runs", "-P", type=_positive_int, default=1, help="trials at once (default 1)"
+    )
+    parser.add_argument("--metric", "-m", required=True, help="the metric the trials print")
+    parser.add_argument(
+        "--metric-agg",
+        choices=AGGREGATIONS,
+        default="last",
+        help="how a trial's reports become its value (default last)",
+    )
+    parser.add_argument("--goal", choices=GOALS, default="maximize", help="default maximize")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="default 0")
+    parser.add_argument(
+        "-t", "--machine-type", dest="machine_type", help="machine type, e.g. K80 (asks for a GPU)"
+    )
+    parser.add_argument("--name", help="search name (default: <script>-<algorithm>)")
+    parser.add_argument(
+        "--max-failed", type=_non_negative_int, default=3, help="failed trials allowed (default 3)"
+    )
+    parser.add_argument(
+        "--timeout", type=_positive_float, help="seconds a trial may run before it is stopped"
+    )
+    parser.add_argument(
+        "--image", help="container image for --manifest (required there; ignored locally)"
+    )
+    parser.add_argument(
+        "--manifest",
+        action="store_true",
+        help="print the equivalent HyperSearch YAML instead of running the search",
+    )
+    _add_run_options(parser)
+
+
+_FLAG_FOR_PATH = {
+    "metadata.name": "--name",
+    "spec.maxTrials": "--num-runs",
+    "spec.parallelism": "--parallel-runs",
+    "spec.maxFailedTrials": "--max-failed",
+    "spec.objective.metric": "--metric",
+    "spec.algorithm.seed": "--seed",
+    "spec.trial.machineType": "-t",
+    "spec.trial.timeoutSeconds": "--timeout",
+}
+_COMMAND_PATH = re.compile(r"^spec\.trial\.template\.spec\.containers\[0\]\.command\[(\d+)\]")
+
+
+def _flag_problem(problem: Problem) -> Problem:
+    """Name the flag (and keep the manifest path) for problems found in a dialect search."""
+    flag = _FLAG_FOR_PATH.get(problem.path)
+    if flag is not None:
+        return Problem(f"{flag} ({problem.path})", problem.message)
+    match = _COMMAND_PATH.match(problem.path)
+    if match:
+        return Problem(f"the command after -- (argument {match.group(1)})", problem.message)
+    return problem
+
+
+def default_search_name(command: Sequence[str], algorithm: str) -> str:
+    """``<script>-<algorithm>``: the first ``*.py`` argument's stem, else the program's name."""
+    script = next((Path(a).stem for a in command if a.endswith(".py")), Path(command[0]).name)
+    slug = re.sub(r"[^a-z0-9]+", "-", script.lower()).strip("-") or "search"
+    slug = slug[: MAX_SEARCH_NAME_LENGTH - len(algorithm) - 1].strip("-")
+    if not slug[0].isalnum():
+        slug = "s" + slug
+    return f"{slug}-{algorithm}"
+
+
+def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSpec:
+    """The SearchSpec the flags describe, validated like a manifest (problems name the flag)."""
+    command: list[str] = list(args.command or [])
+    if not command:
+        raise UsageError(
+            f"hyper {algorithm}: the training command is missing; put it after --, e.g. "
+            f"hyper {algorithm} --param lr=0.001:0.1:log --num-runs 10 --metric acc -- "
+            "python train.py --lr :lr:"
+        )
+    params: list[Param] = []
+    problems: list[Problem] = []
+    for text in args.param:
+        try:
+            params.append(parse_param_flag(text))
+        except SpecError as err:
+            problems.extend(err.problems)
+    if not args.param:
+        problems.append(Problem("--param", "is missing: give at least one, e.g. --param x=0:1"))
+    if problems:
+        raise SpecError(problems)
+    space = Space(tuple(params))
+    max_trials = args.num_runs
+    if max_trials is None:
+        size = space.grid_size() if algorithm == "grid" else None
+        if size is None:
+            raise SpecError(
+                [
+                    Problem(
+                        "--num-runs",
+                        f"is required for {algorithm} (how many trials to run), e.g. --num-runs 20",
+                    )
+                ]
+            )
+        max_trials = size
+    if args.manifest and not args.image:
+        raise SpecError(
+            [
+                Problem(
+                    "--image",
+                    "is required with --manifest: on a cluster the command runs in a container "
+                    "image that holds your training code, e.g. --image "
+                    "registry.example.com/team/trainer:1.0",
+                )
+            ]
+        )
+    name = args.name or default_search_name(command, algorithm)
+    draft = SearchSpec(
+        name=name,
+        algorithm=Algorithm(name=algorithm, seed=args.seed),
+        objective=Objective(metric=args.metric, goal=args.goal, aggregation=args.metric_agg),
+        space=space,
+        trial=TrialTemplate(
+            template={
+                "spec": {
+                    "containers": [
+                        {"name": "trainer", "image": args.image or LOCAL_IMAGE, "command": command}
+                    ]
+                }
+            },
+            machine_type=args.machine_type,
+            timeout_seconds=args.timeout,
+        ),
+        max_trials=max_trials,
+        parallelism=args.parallel_runs,
+        max_failed_trials=args.max_failed,
+    )
+    try:
+        return parse_manifest(spec_to_manifest(draft))
+    except SpecError as err:
+        raise SpecError([_flag_problem(p) for p in err.problems]) from None
+
+
+def _dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        spec = dialect_spec(args, algorithm)
+        if args.manifest:
+            sys.stdout.write(
+                yaml.safe_dump(spec_to_manifest(spec), sort_keys=False, default_flow_style=False)
+            )
+            return EXIT_OK
+        from hypersearch.local import session
+
+        return session.run_local(
+            spec,
+            workdir=Path.cwd(),
+            state_dir=args.state_dir,
+            fresh=args.fresh,
+            output=args.output,
+        )
+
+    return run
+
+
+# --- hyper status -------------------------------------------------------------------------------
+
+
+def configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="the search (default: the only one in .hyper/)")
+    parser.add_argument("--state-dir", type=Path, help="the search's state directory")
+    _add_output_option(parser)
+
+
+def command_status(args: argparse.Namespace) -> int:
+    from hypersearch.local import session
+
+    return session.show_status(args.name, args.state_dir, args.output)
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand("run", "run a HyperSearch manifest on this machine", configure_run, command_run),
+    Subcommand(
+        "grid",
+        "grid search of a command: hyper grid --param x=1,2,3 ... -- COMMAND",
+        configure_dialect,
+        _dialect_runner("grid"),
+        takes_command=True,
+    ),
+    Subcommand(
+        "random",
+        "random search of a command: hyper random --param x=0:1 --num-runs N ... -- COMMAND",
+        configure_dialect,
+        _dialect_runner("random"),
+        takes_command=True,
+    ),
+    Subcommand(
+        "bayesian",
+        "GP-UCB Bayesian search: hyper bayesian --param x=0:1 --num-runs N ... -- COMMAND",
+        configure_dialect,
+        _dialect_runner("bayesian"),
+        takes_command=True,
+    ),
+    Subcommand("status", "print a local search's trials", configure_status, command_status),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hyper",
+        description="Hyperparameter search on one machine or on Kubernetes.",
+    )
+    sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+    for entry in SUBCOMMANDS:
+        child = sub.add_parser(entry.name, help=entry.help, description=entry.help)
+        entry.configure(child)
+        child.set_defaults(_run=entry.run, command=None)
+    return parser
+
+
+def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """Split ``hyper SUB [flags] -- COMMAND...`` at the first ``--`` for subcommands that take a
+    command; the rest is passed through untouched (it may hold ``--`` of its own)."""
+    takes = {s.name for s in SUBCOMMANDS if s.takes_command}
+    args = list(argv)
+    if not args or args[0] not in takes or "--" not in args:
+        return args, None
+    cut = args.index("--")
+    return args[:cut], args[cut + 1 :]
+
+
+def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
+    """Run ``hyper``; returns the exit code (the console script exits with it)."""
+    err = stderr or sys.stderr
+    flags, command = split_command(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(flags)
+    except SystemExit as exc:  # argparse already printed the usage and the problem
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    if command is not None:
+        args.command = command
+    try:
+        code: int = args._run(args)
+    except SpecError as exc:
+        err.write(f"hyper: {exc}\n")
+        return EXIT_USAGE
+    except UsageError as exc:
+        err.write(f"hyper: {exc}\n")
+        return EXIT_USAGE
+    except HyperSearchError as exc:
+        err.write(f"hyper: {exc}\n")
+        return int(getattr(exc, "exit_code", EXIT_FAILED))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

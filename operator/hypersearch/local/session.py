@@ -1,0 +1,154 @@
+"""One ``hyper`` invocation on this machine: open the state, run or show the search, print the end.
+
+``run_local`` opens (and locks) the state directory, runs ``loop.run_search`` with a live progress
+view on stderr, then prints the table and the best trial (or one JSON document) on stdout and
+returns the exit code. ``show_status`` prints a journal's table without taking the lock.
+
+This module must NOT parse command lines (cli.py does) or hold search logic (the engine does).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from hypersearch.core.engine import decide, rng_for
+from hypersearch.core.errors import HyperSearchError
+from hypersearch.core.spec import SearchSpec, parse_manifest, spec_to_manifest, spec_warnings
+from hypersearch.core.trials import Trial
+from hypersearch.local.journal import JOURNAL_FILE, Journal
+from hypersearch.local.loop import LocalOptions, Outcome, run_search
+from hypersearch.local.progress import Progress
+from hypersearch.local.state import (
+    SPEC_FILE,
+    STATE_ROOT,
+    default_state_dir,
+    find_searches,
+    open_state,
+)
+from hypersearch.local.summary import render_best, render_json, render_table, result_document
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class StatusError(HyperSearchError):
+    """``hyper status`` found nothing to show."""
+
+    exit_code = 1
+
+
+def run_local(
+    spec: SearchSpec,
+    *,
+    workdir: Path,
+    state_dir: Path | None,
+    fresh: bool,
+    output: str,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    options: LocalOptions | None = None,
+) -> int:
+    """Run (or resume) ``spec`` here; returns the exit code (0, 1 or 130)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    for warning in spec_warnings(spec):
+        err.write(f"hyper: warning: {warning}\n")
+    directory = state_dir if state_dir is not None else default_state_dir(spec.name)
+    state = open_state(directory, spec.name, spec_to_manifest(spec), fresh=fresh)
+    try:
+        progress = Progress(err, spec.objective.metric)
+        progress.note(
+            f"search {spec.name!r}: {spec.algorithm.name}, {spec.max_trials} trials, "
+            f"{spec.parallelism} at once; state in {directory}"
+        )
+        run_options = options or LocalOptions(workdir=workdir)
+        outcome = run_search(spec, state, run_options, progress)
+    finally:
+        state.close()
+    _print_outcome(spec, outcome, output, out, err)
+    if outcome.interrupted:
+        err.write(
+            f"hyper: interrupted; run the same command again to resume (state in {directory})\n"
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_OK if outcome.succeeded else EXIT_FAILED
+
+
+def _print_outcome(
+    spec: SearchSpec, outcome: Outcome, output: str, out: TextIO, err: TextIO
+) -> None:
+    statuses = dict(outcome.statuses)
+    if output == "json":
+        out.write(render_json(result_document(outcome.trials, outcome.best, statuses)) + "\n")
+    else:
+        _print_table(spec, list(outcome.trials), outcome.best, statuses, out)
+    if outcome.finished:
+        verdict = "finished" if outcome.succeeded else "failed"
+        err.write(f"hyper: search {verdict}: {outcome.reason}: {outcome.message}\n")
+    out.flush()
+
+
+def _print_table(
+    spec: SearchSpec,
+    trials: list[Trial],
+    best: Trial | None,
+    statuses: dict[str, str],
+    out: TextIO,
+) -> None:
+    metric = spec.objective.metric
+    out.write(render_table(trials, metric, spec.objective.goal, spec.space.names, statuses) + "\n")
+    out.write(render_best(best, metric) + "\n")
+
+
+def show_status(
+    name: str | None, state_dir: Path | None, output: str, stdout: TextIO | None = None
+) -> int:
+    """Print the trials of a local search's journal (read-only, works while it runs)."""
+    out = stdout or sys.stdout
+    directory = _status_dir(name, state_dir)
+    spec = parse_manifest((directory / SPEC_FILE).read_text(), source=str(directory / SPEC_FILE))
+    journal = Journal.open_readonly(directory / JOURNAL_FILE)
+    try:
+        records = journal.records()
+    finally:
+        journal.close()
+    trials = [r.trial for r in records]
+    statuses = {r.trial.name: r.status for r in records}
+    plan = decide(spec, trials, 0.0, rng_for(spec, trials))
+    if output == "json":
+        out.write(render_json(result_document(trials, plan.best, statuses)) + "\n")
+        return EXIT_OK
+    counts = plan.counts
+    state = f"finished: {plan.reason}" if plan.finished else "not finished"
+    out.write(
+        f"search {spec.name}: {counts.succeeded} succeeded, {counts.failed} failed, "
+        f"{len(trials)}/{spec.max_trials} trials recorded, {state}\n"
+    )
+    _print_table(spec, trials, plan.best, statuses, out)
+    return EXIT_OK
+
+
+def _status_dir(name: str | None, state_dir: Path | None) -> Path:
+    if state_dir is not None:
+        directory = state_dir
+    elif name is not None:
+        directory = default_state_dir(name)
+    else:
+        found = find_searches(Path.cwd() / STATE_ROOT)
+        if len(found) != 1:
+            listed = ", ".join(p.name for p in found)
+            raise StatusError(
+                f"{Path.cwd() / STATE_ROOT} holds {len(found)} searches"
+                + (f" ({listed})" if listed else "")
+                + "; name one (hyper status NAME) or pass --state-dir"
+            )
+        directory = found[0]
+    if not (directory / JOURNAL_FILE).is_file():
+        raise StatusError(
+            f"{directory}: no journal here; run the search first, or pass the right NAME or "
+            "--state-dir"
+        )
+    return directory

@@ -1,0 +1,124 @@
+"""The end of a local search for people and for programs: the table of trials and the JSON document.
+
+The table lists succeeded trials best first (by the objective's goal), then the others by index.
+This module must NOT decide which trial is best for the search (the engine's plan says so); the
+sort here only orders rows for reading.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from hypersearch.core.space import Value
+from hypersearch.core.trials import Trial, TrialPhase
+
+INTERRUPTED = "Interrupted"
+_MAX_CELL = 40
+
+
+def status_of(trial: Trial, statuses: dict[str, str] | None = None) -> str:
+    """The status to show: the journal's word (which knows Interrupted) or the core phase."""
+    if statuses and trial.name in statuses:
+        return statuses[trial.name]
+    return trial.phase.value
+
+
+def sort_trials(trials: Sequence[Trial], goal: str) -> list[Trial]:
+    """Succeeded trials best first, then every other trial in index order."""
+    sign = -1.0 if goal == "maximize" else 1.0
+
+    def key(trial: Trial) -> tuple[int, float, int]:
+        if trial.phase is TrialPhase.SUCCEEDED and trial.value is not None:
+            if math.isnan(trial.value):
+                return (1, 0.0, trial.index)
+            return (0, sign * trial.value, trial.index)
+        return (2, 0.0, trial.index)
+
+    return sorted(trials, key=key)
+
+
+def format_value(value: Value | float | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _cell(text: str) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+def render_table(
+    trials: Sequence[Trial],
+    metric: str,
+    goal: str,
+    param_names: Sequence[str],
+    statuses: dict[str, str] | None = None,
+) -> str:
+    """A plain-text table of every trial, sorted by the metric (see ``sort_trials``)."""
+    header = ["trial", "status", metric, *param_names, "seconds", "reason"]
+    rows = [header]
+    for trial in sort_trials(trials, goal):
+        seconds = "-"
+        if trial.started_at is not None and trial.finished_at is not None:
+            seconds = f"{trial.finished_at - trial.started_at:.1f}"
+        rows.append(
+            [
+                trial.name,
+                status_of(trial, statuses),
+                format_value(trial.value),
+                *(format_value(trial.params.get(name)) for name in param_names),
+                seconds,
+                trial.reason or "",
+            ]
+        )
+    rows = [[_cell(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def render_best(best: Trial | None, metric: str) -> str:
+    """One line naming the best trial, its value and its parameters."""
+    if best is None or best.value is None:
+        return "best: none (no trial succeeded)"
+    params = " ".join(f"{k}={format_value(v)}" for k, v in best.params.items())
+    return f"best: {best.name} {metric}={format_value(best.value)} {params}".rstrip()
+
+
+def _json_number(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else value
+
+
+def result_document(
+    trials: Sequence[Trial], best: Trial | None, statuses: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``{"best": {name, params, value} | null, "trials": [{name, params, status, value, reason}]}``
+    with every trial in index order; non-finite values become null (JSON has no NaN)."""
+    best_doc = None
+    if best is not None:
+        best_doc = {"name": best.name, "params": best.params, "value": _json_number(best.value)}
+    return {
+        "best": best_doc,
+        "trials": [
+            {
+                "name": t.name,
+                "params": t.params,
+                "status": status_of(t, statuses),
+                "value": _json_number(t.value),
+                "reason": t.reason,
+            }
+            for t in sorted(trials, key=lambda t: t.index)
+        ],
+    }
+
+
+def render_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, allow_nan=False)
