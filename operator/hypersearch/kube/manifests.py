@@ -27,13 +27,15 @@ from hypersearch.kube import names
 # - output (stdout and stderr) goes to the container log as usual and to the shared file;
 # - the exit code is written to a temporary file by the group and moved into place only after
 #   tee has finished, so the sidecar never sees the exit code before the last line of output;
-# - SIGTERM/SIGINT (Pod deletion) are forwarded to the trainer: sh as PID 1 would ignore them.
+# - SIGTERM/SIGINT (Pod deletion) are forwarded to the trainer alone (sh as PID 1 would ignore
+#   them; signalling the whole group would kill tee and lose the trainer's last words).
 WRAPPER: Final = (
     "d=" + names.SHARED_DIR + "; "
-    'rm -f "$d/exit-code" "$d/.exit-code"; '
-    '( { "$@"; echo $? > "$d/.exit-code"; } 2>&1 | tee -a "$d/output.log" ) & '
+    'rm -f "$d/exit-code" "$d/.exit-code" "$d/.pid"; '
+    'trap \'kill -TERM "$(cat "$d/.pid")" 2>/dev/null\' TERM INT; '
+    '( { "$@" & echo $! > "$d/.pid"; wait $!; echo $? > "$d/.exit-code"; } 2>&1 '
+    '| tee -a "$d/output.log" ) & '
     "p=$!; "
-    "trap 'trap \"\" TERM INT; kill -TERM 0 2>/dev/null' TERM INT; "
     'wait "$p"; wait "$p"; '
     '[ -f "$d/.exit-code" ] || echo 143 > "$d/.exit-code"; '
     'mv "$d/.exit-code" "$d/exit-code"; '

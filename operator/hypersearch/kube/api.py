@@ -1,0 +1,185 @@
+"""The operator's calls to the API server: the only module of the operator that makes them.
+
+Thin on purpose: each method is one request with the resource's path and content type; what to
+send is decided elsewhere (``kube.manifests`` renders, ``kube.convert`` converts). Writes of
+HyperSearch status are server-side applies (never merge patches: a merge patch replaces the
+``status.trials`` list whole and would erase the sidecars' entries). Synchronous: the controller
+runs it in worker threads.
+"""
+
+from __future__ import annotations
+
+import secrets
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any, Final
+
+from hypersearch.kube import names
+from hypersearch.kube.convert import format_time
+from hypersearch.kube.transport import APPLY_PATCH, ApiError, Transport
+
+SEARCHES: Final = f"/apis/{names.API_GROUP}/{names.API_VERSION}"
+# apiVersion/kind -> (path prefix, plural) of the namespaced kinds the operator applies.
+_KINDS: Final[Mapping[tuple[str, str], tuple[str, str]]] = {
+    ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts"),
+    ("v1", "Pod"): ("/api/v1", "pods"),
+    ("rbac.authorization.k8s.io/v1", "Role"): ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): (
+        "/apis/rbac.authorization.k8s.io/v1",
+        "rolebindings",
+    ),
+    (names.API, names.KIND): (SEARCHES, names.PLURAL),
+}
+
+
+def _q(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def search_path(namespace: str, name: str) -> str:
+    """The URL path of one HyperSearch."""
+    return f"{SEARCHES}/namespaces/{_q(namespace)}/{names.PLURAL}/{_q(name)}"
+
+
+def status_apply(namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of a server-side apply to a HyperSearch's status subresource."""
+    return {
+        "apiVersion": names.API,
+        "kind": names.KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "status": dict(status),
+    }
+
+
+class KubeApi:
+    """One method per request the operator makes."""
+
+    def __init__(self, transport: Transport):
+        self.transport = transport
+
+    def get_search(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The HyperSearch, or None when it is gone."""
+        try:
+            found: dict[str, Any] = self.transport.request("GET", search_path(namespace, name))
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+        return found
+
+    def list_searches(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every HyperSearch in ``namespace`` (all namespaces when None)."""
+        where = f"/namespaces/{_q(namespace)}" if namespace else ""
+        found = self.transport.request("GET", f"{SEARCHES}{where}/{names.PLURAL}")
+        return list(found.get("items") or [])
+
+    def list_trial_pods(self, namespace: str, search: str) -> list[dict[str, Any]]:
+        """The Pods labelled as trials of ``search`` (a fresh, consistent read)."""
+        found = self.transport.request(
+            "GET",
+            f"/api/v1/namespaces/{_q(namespace)}/pods",
+            query={"labelSelector": f"{names.SEARCH_LABEL}={search}"},
+        )
+        return list(found.get("items") or [])
+
+    def create_pod(self, pod: Mapping[str, Any]) -> bool:
+        """Create a Pod; False when one of that name exists already (derived names make that
+        the same trial, so it counts as done)."""
+        namespace = str(pod["metadata"]["namespace"])
+        try:
+            self.transport.request(
+                "POST",
+                f"/api/v1/namespaces/{_q(namespace)}/pods",
+                query={"fieldManager": names.OPERATOR_MANAGER},
+                body=pod,
+            )
+        except ApiError as err:
+            if err.conflict:
+                return False
+            raise
+        return True
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a Pod (already gone is fine)."""
+        try:
+            self.transport.request("DELETE", f"/api/v1/namespaces/{_q(namespace)}/pods/{_q(name)}")
+        except ApiError as err:
+            if not err.not_found:
+                raise
+
+    def apply_status(
+        self, namespace: str, name: str, status: Mapping[str, Any], manager: str
+    ) -> dict[str, Any]:
+        """Server-side apply of ``status`` as ``manager`` (forced: it owns what it sends)."""
+        result: dict[str, Any] = self.transport.request(
+            "PATCH",
+            search_path(namespace, name) + "/status",
+            query={"fieldManager": manager, "force": "true"},
+            body=status_apply(namespace, name, status),
+            content_type=APPLY_PATCH,
+        )
+        return result
+
+    def apply(self, obj: Mapping[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
+        """Server-side apply of a namespaced object of a kind listed in ``_KINDS``."""
+        meta = obj["metadata"]
+        prefix, plural = _KINDS[(str(obj["apiVersion"]), str(obj["kind"]))]
+        self.transport.request(
+            "PATCH",
+            f"{prefix}/namespaces/{_q(meta['namespace'])}/{plural}/{_q(meta['name'])}",
+            query={"fieldManager": manager, "force": "true"},
+            body=obj,
+            content_type=APPLY_PATCH,
+        )
+
+    def post_event(
+        self,
+        involved: Mapping[str, Any],
+        kind: str,
+        reason: str,
+        message: str,
+        now: float,
+    ) -> None:
+        """Record a core/v1 Event about ``involved`` (a HyperSearch dict): kubectl describe
+        shows it. ``kind`` is Normal or Warning."""
+        meta = involved["metadata"]
+        when = format_time(now)
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{secrets.token_hex(8)}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": names.API,
+                "kind": names.KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "firstTimestamp": when,
+            "lastTimestamp": when,
+            "count": 1,
+            "source": {"component": names.OPERATOR_MANAGER},
+            "reportingComponent": names.OPERATOR_MANAGER,
+        }
+        self.transport.request(
+            "POST", f"/api/v1/namespaces/{_q(meta['namespace'])}/events", body=event
+        )
+
+    def create_token(self, namespace: str, account: str, seconds: int = 3600) -> str:
+        """A token of ``account`` from the TokenRequest API (tests act as a sidecar with it)."""
+        found = self.transport.request(
+            "POST",
+            f"/api/v1/namespaces/{_q(namespace)}/serviceaccounts/{_q(account)}/token",
+            body={
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": seconds},
+            },
+        )
+        return str(found["status"]["token"])
