@@ -1,0 +1,208 @@
+"""The report's decisions: which trial is best, the best-so-far line, curves, axes, JSON safety."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from hypersearch.core.space import CategoricalParam, DiscreteParam, FloatParam, IntParam, Space
+from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
+from hypersearch.report.model import (
+    ParamView,
+    SearchView,
+    param_view,
+    params_from_space,
+    params_from_trials,
+)
+from hypersearch.report.payload import best_so_far, best_trial, counts, search_payload
+
+OK, FAILED, RUNNING, PENDING = (
+    TrialPhase.SUCCEEDED,
+    TrialPhase.FAILED,
+    TrialPhase.RUNNING,
+    TrialPhase.PENDING,
+)
+
+
+def trial(
+    index: int,
+    phase: TrialPhase = OK,
+    value: float | None = None,
+    *,
+    observations: tuple[Observation, ...] = (),
+    prediction: Prediction | None = None,
+    params: dict[str, int | float | str] | None = None,
+) -> Trial:
+    return Trial(
+        name=f"s-{index:04d}",
+        index=index,
+        params=params if params is not None else {"x": index},
+        phase=phase,
+        value=value,
+        observations=observations,
+        prediction=prediction,
+    )
+
+
+def view(*trials: Trial, goal: str = "maximize") -> SearchView:
+    return SearchView(
+        name="s",
+        metric="acc",
+        goal=goal,  # type: ignore[arg-type]
+        params=(ParamView("x", "int", "linear", 0, 10),),
+        trials=trials,
+    )
+
+
+@pytest.mark.parametrize(
+    ("goal", "trials", "expected"),
+    [
+        ("maximize", [trial(0, value=0.5), trial(1, value=0.9), trial(2, value=0.7)], "s-0001"),
+        ("minimize", [trial(0, value=0.5), trial(1, value=0.9), trial(2, value=0.7)], "s-0000"),
+        ("maximize", [trial(0, value=0.8), trial(1, value=0.8)], "s-0000"),
+        ("maximize", [trial(0, FAILED, 0.99), trial(1, value=0.1)], "s-0001"),
+        ("maximize", [trial(0, RUNNING, 0.99), trial(1, value=0.1)], "s-0001"),
+        ("maximize", [trial(0, value=math.nan), trial(1, value=0.1)], "s-0001"),
+        ("maximize", [trial(0, FAILED), trial(1, PENDING)], None),
+    ],
+    ids=[
+        "highest wins when maximizing",
+        "lowest wins when minimizing",
+        "earliest wins a tie",
+        "a failed trial is never best",
+        "a running trial is never best",
+        "a NaN value is never best",
+        "no succeeded trial means no best",
+    ],
+)
+def test_best_trial_follows_the_goal(goal: str, trials: list[Trial], expected: str | None) -> None:
+    best = best_trial(view(*trials, goal=goal))
+    assert (best.name if best else None) == expected
+
+
+def test_best_so_far_steps_only_on_improvement_and_skips_unfinished_trials() -> None:
+    v = view(
+        trial(0, value=0.5),
+        trial(1, FAILED),
+        trial(2, value=0.4),
+        trial(3, RUNNING),
+        trial(4, value=0.8),
+        trial(5, value=0.6),
+    )
+    assert best_so_far(v) == [
+        {"index": 0, "best": 0.5},
+        {"index": 2, "best": 0.5},
+        {"index": 4, "best": 0.8},
+        {"index": 5, "best": 0.8},
+    ]
+
+
+def test_best_so_far_goes_down_when_minimizing() -> None:
+    v = view(trial(0, value=3.0), trial(1, value=1.0), trial(2, value=2.0), goal="minimize")
+    assert [p["best"] for p in best_so_far(v)] == [3.0, 1.0, 1.0]
+
+
+def test_counts_hold_every_phase_and_the_total() -> None:
+    v = view(trial(0, value=1.0), trial(1, FAILED), trial(2, RUNNING), trial(3, PENDING))
+    assert counts(v) == {"Pending": 1, "Running": 1, "Succeeded": 1, "Failed": 1, "total": 4}
+
+
+def test_curves_group_by_metric_sort_by_step_and_number_reports_without_steps() -> None:
+    observations = (
+        Observation("acc", 0.2, 2),
+        Observation("acc", 0.1, 1),
+        Observation("loss", 3.0),
+        Observation("loss", 2.0),
+        Observation("acc", math.nan, 3),
+    )
+    payload = search_payload(view(trial(0, value=0.2, observations=observations)))
+    assert payload["trials"][0]["curves"] == {
+        "acc": [[1.0, 0.1], [2.0, 0.2]],
+        "loss": [[1.0, 3.0], [2.0, 2.0]],
+    }
+    assert payload["metrics"] == ["acc", "loss"]
+    assert payload["stepsReported"] is True
+
+
+def test_the_objective_metric_is_listed_first_even_before_any_report() -> None:
+    payload = search_payload(view(trial(0, RUNNING, observations=(Observation("a_loss", 1.0),))))
+    assert payload["metrics"] == ["acc", "a_loss"]
+    assert payload["stepsReported"] is False
+
+
+def test_payload_marks_the_best_trial_and_carries_the_gp_prediction() -> None:
+    payload = search_payload(
+        view(trial(0, value=0.5), trial(1, value=0.9, prediction=Prediction(0.7, 0.1, 0.9)))
+    )
+    assert [t["best"] for t in payload["trials"]] == [False, True]
+    assert payload["trials"][1]["prediction"] == {"mean": 0.7, "std": 0.1, "ucb": 0.9}
+    assert payload["best"] == {"trial": "s-0001", "value": 0.9}
+
+
+def test_payload_is_strict_json_when_values_are_not_finite() -> None:
+    payload = search_payload(
+        view(
+            trial(0, value=math.inf, prediction=Prediction(math.nan, math.inf, 1.0)),
+            trial(1, value=0.3, params={"x": math.nan}),
+        )
+    )
+    text = json.dumps(payload, allow_nan=False)
+    assert json.loads(text)["trials"][0]["prediction"] == {"mean": None, "std": None, "ucb": 1.0}
+    assert payload["trials"][0]["value"] is None
+    assert payload["trials"][1]["params"] == {"x": None}
+
+
+@pytest.mark.parametrize(
+    ("param", "axis"),
+    [
+        (IntParam("n", 1, 8), "linear"),
+        (IntParam("n", 1, 1024, "log"), "log"),
+        (FloatParam("lr", 1e-4, 1e-1, "log"), "log"),
+        (FloatParam("dropout", 0.0, 0.9), "linear"),
+        (CategoricalParam("opt", ("adam", "sgd")), "category"),
+        (DiscreteParam("rate", (0.001, 0.01, 0.1)), "log"),
+        (DiscreteParam("batch", (16, 32, 64)), "linear"),
+        (DiscreteParam("shift", (-1, 0, 100)), "linear"),
+    ],
+    ids=[
+        "int linear",
+        "int log",
+        "float log",
+        "float linear",
+        "categorical",
+        "discrete powers of ten",
+        "discrete narrow",
+        "discrete with non-positive values",
+    ],
+)
+def test_each_parameter_kind_gets_its_axis(param: object, axis: str) -> None:
+    assert param_view(param).axis == axis  # type: ignore[arg-type]
+
+
+def test_params_from_space_keep_declaration_order_and_declared_values() -> None:
+    views = params_from_space(Space((CategoricalParam("b", ("x", "y")), IntParam("a", 1, 3))))
+    assert views == (
+        ParamView("b", "categorical", values=("x", "y")),
+        ParamView("a", "int", "linear", 1.0, 3.0),
+    )
+
+
+def test_params_from_trials_guess_numbers_and_categories_without_a_spec() -> None:
+    trials = [
+        trial(0, params={"n": 2, "lr": 0.5, "opt": "adam"}),
+        trial(1, params={"n": 8, "lr": 1, "opt": "sgd"}),
+    ]
+    assert params_from_trials(trials) == (
+        ParamView("n", "int", "linear", 2.0, 8.0),
+        ParamView("lr", "float", "linear", 0.5, 1.0),
+        ParamView("opt", "categorical", values=("adam", "sgd")),
+    )
+
+
+def test_search_key_includes_the_namespace_only_when_there_is_one() -> None:
+    local = view()
+    assert local.key == "s"
+    cluster = SearchView("s", "acc", "maximize", (), (), namespace="team-a")
+    assert cluster.key == "team-a/s"
