@@ -24,7 +24,9 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
@@ -32,6 +34,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from hypersearch.core.suggest.encoding import Array
 
@@ -48,6 +51,22 @@ FIT_CAP = 200
 """Most points the hyperparameters are fitted on; larger histories use a seeded subset (each
 likelihood evaluation costs O(n^3)), while the posterior always uses every point."""
 MAX_ITER = 200
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def one_blas_thread() -> AbstractContextManager[object]:
+    """Run the enclosed GP work on one BLAS thread.
+
+    Our matrices are at most a few hundred rows, where threads buy nothing; on a busy machine
+    (the operator's node, CI with 2 cores) OpenBLAS threads spinning against each other made a
+    fit about 20 times slower in our measurement. threadpoolctl ships with scikit-learn.
+    """
+    limiter: AbstractContextManager[object] = _blas().limit(limits=1, user_api="blas")
+    return limiter
 
 
 @dataclass(frozen=True)

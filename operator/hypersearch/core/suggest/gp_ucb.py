@@ -167,6 +167,17 @@ class GPUCBSuggester:
     ) -> list[Suggestion]:
         if n <= 0:
             return []
+        with gp.one_blas_thread():
+            return self._suggest(space, history, pending, n, rng)
+
+    def _suggest(
+        self,
+        space: Space,
+        history: Sequence[Outcome],
+        pending: Sequence[Params],
+        n: int,
+        rng: np.random.Generator,
+    ) -> list[Suggestion]:
         encoding = Encoding(space)
         finite = space.is_finite()
         tried = tried_keys(space, history, pending) if finite else set()
