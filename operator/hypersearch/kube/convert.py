@@ -292,11 +292,12 @@ def _trial(
         if exit_code is not None:
             if base.value is not None:
                 return _replace(base, phase=TrialPhase.SUCCEEDED, finished_at=finished_at)
+            why = entry.get("metricMessage") or f"no value reported for metric {metric}"
             return _failed(
                 base,
                 METRIC_NOT_FOUND,
-                f"the output of trial {name} held no value for metric {metric!r}; make the "
-                f"training program print it (for example '{metric}=0.93')",
+                f"trial {name} finished but {why}; make the training program print it (for "
+                f"example '{metric}=0.93')",
                 finished_at,
             )
         ended = pod.finished_at or now

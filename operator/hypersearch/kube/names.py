@@ -38,7 +38,7 @@ EXIT_CODE_FILE: Final = SHARED_DIR + "/exit-code"
 
 
 # Fields of a trial's status entry that the sidecar owns (server-side apply, its own manager).
-REPORT_FIELDS: Final = ("value", "exitCode", "observed", "curve", "reportedAt")
+REPORT_FIELDS: Final = ("value", "exitCode", "observed", "curve", "metricMessage", "reportedAt")
 
 
 def sidecar_manager(trial: str) -> str:

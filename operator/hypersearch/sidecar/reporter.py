@@ -1,0 +1,48 @@
+"""The sidecar's one write: server-side apply of its own trial's entry in HyperSearch status.
+
+Why server-side apply with a field manager per trial and force: ``status.trials`` is a list map
+keyed by name, so each sidecar owns exactly its entry's metric fields and cannot overwrite
+another trial's (a merge patch would replace the list whole). Re-applying the same entry is a
+no-op, which makes a restarted sidecar safe. Stdlib only; must not read files other than the
+token (``kube.transport`` does that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypersearch.kube import names
+from hypersearch.kube.transport import APPLY_PATCH, Transport
+
+
+class StatusReporter:
+    """Applies one trial's entry to its HyperSearch's status subresource."""
+
+    def __init__(self, transport: Transport, namespace: str, search: str, trial: str):
+        self.transport = transport
+        self.path = (
+            f"/apis/{names.API_GROUP}/{names.API_VERSION}/namespaces/{namespace}/"
+            f"{names.PLURAL}/{search}/status"
+        )
+        self.namespace = namespace
+        self.search = search
+        self.manager = names.sidecar_manager(trial)
+
+    def body(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The apply configuration: identity plus this one entry of ``status.trials``."""
+        return {
+            "apiVersion": names.API,
+            "kind": names.KIND,
+            "metadata": {"name": self.search, "namespace": self.namespace},
+            "status": {"trials": [entry]},
+        }
+
+    def apply(self, entry: dict[str, Any]) -> None:
+        """Send it; raises ``ApiError`` (``transient`` says whether trying again may help)."""
+        self.transport.request(
+            "PATCH",
+            self.path,
+            query={"fieldManager": self.manager, "force": "true"},
+            body=self.body(entry),
+            content_type=APPLY_PATCH,
+        )
