@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from hypothesis import strategies as st
+
 from hypersearch.core.space import (
     CategoricalParam,
     DiscreteParam,
@@ -19,8 +21,9 @@ from hypersearch.core.space import (
     Scale,
     Space,
     Value,
+    round_float,
 )
-from hypersearch.core.spec import SearchSpec, parse_manifest
+from hypersearch.core.spec import Algorithm, Objective, SearchSpec, TrialTemplate, parse_manifest
 
 
 def int_param(
@@ -69,6 +72,62 @@ def mixed_space() -> Space:
         categorical_param("optimizer", "adam", "sgd", "rmsprop"),
         discrete_param("rate", 1, 0.5, 0.25),
     )
+
+
+# --- hypothesis strategies: valid parameters and spaces of every kind ------------------------
+
+
+@st.composite
+def int_params(draw: st.DrawFn, name: str) -> IntParam:
+    scale = draw(st.sampled_from(["linear", "log"]))
+    lo = draw(st.integers(1 if scale == "log" else -1000, 1000))
+    hi = draw(st.integers(lo + 1, lo + 2000))
+    step = None if scale == "log" else draw(st.none() | st.integers(1, 50))
+    count = None if step is not None else draw(st.none() | st.integers(2, 30))
+    return IntParam(name, lo, hi, scale, step, count)
+
+
+@st.composite
+def float_params(draw: st.DrawFn, name: str) -> FloatParam:
+    scale = draw(st.sampled_from(["linear", "log"]))
+    if scale == "log":
+        lo = 10 ** draw(st.floats(-8, 3))
+        hi = lo * 10 ** draw(st.floats(0.01, 6))
+    else:
+        lo = draw(st.floats(-1e6, 1e6))
+        hi = lo + draw(st.floats(1e-3, 1e6))
+    step = None if scale == "log" else draw(st.none() | st.floats((hi - lo) / 40, hi - lo))
+    count = None if step is not None else draw(st.none() | st.integers(2, 30))
+    return FloatParam(name, lo, hi, scale, step, count)
+
+
+@st.composite
+def list_params(draw: st.DrawFn, name: str) -> CategoricalParam | DiscreteParam:
+    if draw(st.booleans()):
+        words = draw(st.lists(st.text("abcxyz", min_size=1, max_size=5), min_size=1, max_size=6))
+        return CategoricalParam(name, tuple(dict.fromkeys(words)))
+    numbers = draw(st.lists(st.integers(-100, 100) | st.floats(-1e3, 1e3), min_size=1, max_size=6))
+    unique = {round_float(float(n)): n for n in numbers}
+    return DiscreteParam(name, tuple(unique.values()))
+
+
+@st.composite
+def spaces(draw: st.DrawFn, max_params: int = 4) -> Space:
+    n = draw(st.integers(1, max_params))
+    params: list[Param] = []
+    for i in range(n):
+        kind = draw(st.sampled_from([int_params, float_params, list_params]))
+        params.append(draw(kind(f"p{i}")))
+    return Space(tuple(params))
+
+
+@st.composite
+def enumerable_spaces(draw: st.DrawFn) -> Space:
+    space = draw(spaces(max_params=3))
+    size = space.grid_size()
+    if size is None or size > 5000:
+        return space_of(int_param("a", 0, 3), categorical_param("b", "x", "y"))
+    return space
 
 
 _MANIFEST: dict[str, Any] = {
@@ -130,3 +189,48 @@ def manifest(**spec_overrides: Any) -> dict[str, Any]:
 def search_spec(**spec_overrides: Any) -> SearchSpec:
     """The parsed form of ``manifest(**spec_overrides)``."""
     return parse_manifest(manifest(**spec_overrides))
+
+
+@st.composite
+def search_specs(draw: st.DrawFn) -> SearchSpec:
+    """Valid SearchSpecs of every algorithm, with placeholders of declared names in the command."""
+    space = draw(spaces())
+    grid_ok = space.grid_size() is not None
+    name = draw(
+        st.sampled_from(["grid", "random", "bayesian"] if grid_ok else ["random", "bayesian"])
+    )
+    settings: dict[str, Any] = {}
+    if name == "random":
+        settings = {"quasiRandom": draw(st.booleans())}
+    elif name == "bayesian":
+        settings = {"initialPoints": draw(st.integers(1, 20)), "delta": 0.1}
+        if draw(st.booleans()):
+            settings["beta"] = draw(st.floats(0.01, 100))
+    used = draw(st.lists(st.sampled_from(space.names), max_size=3))
+    container: dict[str, Any] = {
+        "name": "trainer",
+        "image": "example/train:1",
+        "command": ["python", "train.py"],
+        "args": [f"--{n}=:{n}:" for n in used],
+    }
+    return SearchSpec(
+        name=draw(st.from_regex(r"\A[a-z][a-z0-9-]{0,20}[a-z0-9]\Z")),
+        algorithm=Algorithm(name, draw(st.integers(0, 2**40)), settings),
+        objective=Objective(
+            metric=draw(st.sampled_from(["val_acc", "loss", "keras/val_accuracy"])),
+            goal=draw(st.sampled_from(["maximize", "minimize"])),
+            aggregation=draw(st.sampled_from(["last", "min", "max", "avg"])),
+            target=draw(st.none() | st.floats(-10, 10)),
+        ),
+        space=space,
+        trial=TrialTemplate(
+            template={"spec": {"containers": [container]}},
+            machine_type=draw(st.none() | st.sampled_from(["K80", "cpu"])),
+            timeout_seconds=draw(st.none() | st.floats(1, 86400)),
+            container=draw(st.none() | st.just("trainer")),
+        ),
+        max_trials=draw(st.integers(1, 1000)),
+        parallelism=draw(st.integers(1, 100)),
+        max_failed_trials=draw(st.integers(0, 1000)),
+        namespace=draw(st.none() | st.just("team-a")),
+    )

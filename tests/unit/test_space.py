@@ -9,10 +9,12 @@ import pytest
 from builders import (
     categorical_param,
     discrete_param,
+    enumerable_spaces,
     float_param,
     int_param,
     mixed_space,
     space_of,
+    spaces,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,64 +29,7 @@ from hypersearch.core.space import (
     Space,
     grid_values,
     param_problems,
-    round_float,
 )
-
-# --- strategies ---------------------------------------------------------------------------------
-
-
-@st.composite
-def int_params(draw: st.DrawFn, name: str) -> IntParam:
-    scale = draw(st.sampled_from(["linear", "log"]))
-    lo = draw(st.integers(1 if scale == "log" else -1000, 1000))
-    hi = draw(st.integers(lo + 1, lo + 2000))
-    step = None if scale == "log" else draw(st.none() | st.integers(1, 50))
-    count = None if step is not None else draw(st.none() | st.integers(2, 30))
-    return IntParam(name, lo, hi, scale, step, count)
-
-
-@st.composite
-def float_params(draw: st.DrawFn, name: str) -> FloatParam:
-    scale = draw(st.sampled_from(["linear", "log"]))
-    if scale == "log":
-        lo = 10 ** draw(st.floats(-8, 3))
-        hi = lo * 10 ** draw(st.floats(0.01, 6))
-    else:
-        lo = draw(st.floats(-1e6, 1e6))
-        hi = lo + draw(st.floats(1e-3, 1e6))
-    step = None if scale == "log" else draw(st.none() | st.floats((hi - lo) / 40, hi - lo))
-    count = None if step is not None else draw(st.none() | st.integers(2, 30))
-    return FloatParam(name, lo, hi, scale, step, count)
-
-
-@st.composite
-def list_params(draw: st.DrawFn, name: str) -> CategoricalParam | DiscreteParam:
-    if draw(st.booleans()):
-        words = draw(st.lists(st.text("abcxyz", min_size=1, max_size=5), min_size=1, max_size=6))
-        return CategoricalParam(name, tuple(dict.fromkeys(words)))
-    numbers = draw(st.lists(st.integers(-100, 100) | st.floats(-1e3, 1e3), min_size=1, max_size=6))
-    unique = {round_float(float(n)): n for n in numbers}
-    return DiscreteParam(name, tuple(unique.values()))
-
-
-@st.composite
-def spaces(draw: st.DrawFn, max_params: int = 4) -> Space:
-    n = draw(st.integers(1, max_params))
-    params: list[Param] = []
-    for i in range(n):
-        kind = draw(st.sampled_from([int_params, float_params, list_params]))
-        params.append(draw(kind(f"p{i}")))
-    return Space(tuple(params))
-
-
-@st.composite
-def enumerable_spaces(draw: st.DrawFn) -> Space:
-    space = draw(spaces(max_params=3))
-    size = space.grid_size()
-    if size is None or size > 5000:
-        return space_of(int_param("a", 0, 3), categorical_param("b", "x", "y"))
-    return space
-
 
 # --- sampling -----------------------------------------------------------------------------------
 

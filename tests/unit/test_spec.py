@@ -1,0 +1,447 @@
+"""Parsing and validating HyperSearch manifests: every problem, with its field path and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+from builders import manifest, search_spec, search_specs
+from hypothesis import HealthCheck, given, settings
+
+from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.space import CategoricalParam, FloatParam, IntParam, Space
+from hypersearch.core.spec import (
+    Algorithm,
+    Objective,
+    SearchSpec,
+    TrialTemplate,
+    parse_manifest,
+    spec_to_manifest,
+    spec_warnings,
+    training_container,
+)
+
+
+def problems_of(doc: Any) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        parse_manifest(doc)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_design_example_parses_to_the_spec_it_describes() -> None:
+    spec = search_spec()
+    assert spec.name == "cifar10-bayes"
+    assert spec.namespace is None
+    assert spec.algorithm == Algorithm("bayesian", 7, {"initialPoints": 5, "delta": 0.1})
+    assert spec.objective == Objective("val_acc", "maximize", "last", None)
+    assert spec.space == Space(
+        (
+            IntParam("conv2_filter", 16, 128),
+            FloatParam("dropout_3", 0.001, 0.999),
+            FloatParam("lr", 1e-4, 1e-1, "log"),
+            CategoricalParam("optimizer", ("adam", "sgd")),
+        )
+    )
+    assert (spec.max_trials, spec.parallelism, spec.max_failed_trials) == (21, 3, 3)
+    assert spec.trial.machine_type == "K80"
+    assert training_container(spec.trial)["name"] == "trainer"
+
+
+def test_omitted_fields_take_their_defaults() -> None:
+    doc = manifest(parallelism=None, maxFailedTrials=None)
+    doc["spec"]["algorithm"] = {"name": "random"}
+    doc["spec"]["objective"] = {"metric": "loss"}
+    spec = parse_manifest(doc)
+    assert spec.algorithm == Algorithm("random", 0, {"quasiRandom": False})
+    assert spec.objective == Objective("loss", "maximize", "last", None)
+    assert (spec.parallelism, spec.max_failed_trials) == (1, 3)
+
+
+def test_yaml_text_reads_scientific_notation_as_numbers_like_kubernetes() -> None:
+    text = yaml.safe_dump(manifest()).replace("0.0001", "1e-4")
+    assert "min: 1e-4" in text
+    spec = parse_manifest(text)
+    assert spec.space.get("lr") == FloatParam("lr", 1e-4, 1e-1, "log")
+
+
+def test_yaml_booleans_in_a_categorical_become_command_line_text() -> None:
+    doc = manifest()
+    doc["spec"]["parameters"][3]["values"] = [True, False, "auto"]
+    assert parse_manifest(doc).space.get("optimizer") == CategoricalParam(
+        "optimizer", ("true", "false", "auto")
+    )
+
+
+def test_invalid_yaml_names_the_file_line_and_column() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_manifest("spec: [unclosed", source="search.yaml")
+    assert str(caught.value) == (
+        "search.yaml: is not valid YAML at line 1, column 16: expected ',' or ']', but got "
+        "'<stream end>'"
+    )
+
+
+def test_source_prefixes_the_message_and_every_problem_is_listed() -> None:
+    doc = manifest(maxTrials=0, parallelism=0)
+    with pytest.raises(SpecError) as caught:
+        parse_manifest(doc, source="search.yaml")
+    assert str(caught.value) == (
+        "search.yaml: 2 problems:\n"
+        "  - spec.maxTrials must be between 1 and 1000, got 0\n"
+        "  - spec.parallelism must be between 1 and 100, got 0"
+    )
+    assert caught.value.source == "search.yaml"
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation that sets ``a.b[0].c`` (None deletes the key)."""
+
+    def apply(doc: dict[str, Any]) -> None:
+        keys: list[str | int] = []
+        for part in path.split("."):
+            name, _, rest = part.partition("[")
+            keys.append(name)
+            if rest:
+                keys.extend(int(i) for i in rest.rstrip("]").split("]["))
+        node: Any = doc
+        for key in keys[:-1]:
+            node = node[key]
+        if value is None:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+
+    return apply
+
+
+CONTAINER = "spec.trial.template.spec.containers[0]"
+
+INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
+    (
+        "wrong apiVersion and kind",
+        [_set("apiVersion", "v1"), _set("kind", None)],
+        [
+            "apiVersion must be hypersearch.io/v1alpha1, got 'v1'",
+            "kind must be HyperSearch, got null",
+        ],
+    ),
+    (
+        "name not DNS-1123",
+        [_set("metadata.name", "CIFAR_10")],
+        [
+            "metadata.name must be lowercase letters, digits and '-', starting and ending with a "
+            "letter or digit (it names the trial Pods), got 'CIFAR_10'"
+        ],
+    ),
+    (
+        "name too long for trial names",
+        [_set("metadata.name", "a" * 51)],
+        ["metadata.name must be at most 50 characters, got 51"],
+    ),
+    (
+        "metadata missing",
+        [_set("metadata", None)],
+        ["metadata is required: metadata.name names the search"],
+    ),
+    (
+        "misspelt spec field",
+        [_set("spec.paralelism", 2)],
+        [
+            "spec.paralelism is not a known field (did you mean parallelism? fields: algorithm, "
+            "objective, parameters, maxTrials, parallelism, maxFailedTrials, trial)"
+        ],
+    ),
+    (
+        "unknown algorithm",
+        [_set("spec.algorithm.name", "hyperband")],
+        ["spec.algorithm.name must be one of grid, random, bayesian, got 'hyperband'"],
+    ),
+    (
+        "negative seed",
+        [_set("spec.algorithm.seed", -1)],
+        ["spec.algorithm.seed must be between 0 and 9223372036854775807, got -1"],
+    ),
+    (
+        "setting of another algorithm",
+        [_set("spec.algorithm.settings", {"quasiRandom": True, "delta": 2, "initialPoints": 1.5})],
+        [
+            "spec.algorithm.settings.quasiRandom is not a setting of the bayesian algorithm "
+            "(its settings: initialPoints, beta, delta)",
+            "spec.algorithm.settings.delta must be > 0 and < 1, got 2",
+            "spec.algorithm.settings.initialPoints must be an integer, got 1.5",
+        ],
+    ),
+    (
+        "grid has no settings",
+        [
+            _set("spec.algorithm", {"name": "grid", "settings": {"beta": 1.0}}),
+            _set("spec.parameters[1].step", 0.1),
+            _set("spec.parameters[2].count", 3),
+        ],
+        [
+            "spec.algorithm.settings.beta is not a setting of the grid algorithm "
+            "(its settings: none)"
+        ],
+    ),
+    (
+        "objective without metric, bad goal",
+        [_set("spec.objective", {"goal": "max", "aggregation": "median", "target": "high"})],
+        [
+            "spec.objective.metric is required: the metric name the training code prints, e.g. "
+            "val_acc",
+            "spec.objective.goal must be one of maximize, minimize, got 'max'",
+            "spec.objective.aggregation must be one of last, min, max, avg, got 'median'",
+            "spec.objective.target must be a finite number, got 'high'",
+        ],
+    ),
+    (
+        "max below min",
+        [_set("spec.parameters[2].min", 5), _set("spec.parameters[2].max", 1)],
+        ["spec.parameters[2].max must be greater than min, got min=5.0, max=1.0"],
+    ),
+    (
+        "log scale from zero",
+        [_set("spec.parameters[2].min", 0)],
+        [
+            "spec.parameters[2].min must be greater than 0 on a log scale, got min=0.0 (use "
+            "scale: linear, or a positive min)"
+        ],
+    ),
+    (
+        "int range with a float bound",
+        [_set("spec.parameters[0].max", 128.5)],
+        ["spec.parameters[0].max must be an int, got 128.5"],
+    ),
+    (
+        "quoted number",
+        [_set("spec.parameters[1].min", "0.001")],
+        ["spec.parameters[1].min must be a float, got '0.001'"],
+    ),
+    (
+        "range without max, values on a range",
+        [_set("spec.parameters[0].max", None), _set("spec.parameters[0].values", [1, 2])],
+        [
+            "spec.parameters[0].values is not a field of a int parameter (fields: name, type, "
+            "min, max, scale, step, count)",
+            "spec.parameters[0].max is required for type int",
+        ],
+    ),
+    (
+        "unknown type",
+        [_set("spec.parameters[3].type", "choice")],
+        ["spec.parameters[3].type must be one of int, float, categorical, discrete, got 'choice'"],
+    ),
+    (
+        "categorical without values",
+        [_set("spec.parameters[3].values", None)],
+        [
+            "spec.parameters[3].values is required for type categorical, "
+            "e.g. values: [0.001, 0.01, 0.1]"
+        ],
+    ),
+    (
+        "duplicate parameter names",
+        [_set("spec.parameters[3].name", "lr")],
+        [
+            "spec.parameters[3].name duplicates spec.parameters[2].name ('lr'); give each "
+            "parameter its own name",
+            f"{CONTAINER}.env[0].value uses placeholder :optimizer: but no parameter is named "
+            "'optimizer' (parameters: conv2_filter, dropout_3, lr)",
+        ],
+    ),
+    (
+        "empty parameter list",
+        [_set("spec.parameters", [])],
+        ["spec.parameters must list at least one parameter, got an empty list"],
+    ),
+    (
+        "maxTrials missing, failed budget negative",
+        [_set("spec.maxTrials", None), _set("spec.maxFailedTrials", -1)],
+        [
+            "spec.maxTrials is required: the most trials to run, e.g. maxTrials: 20",
+            "spec.maxFailedTrials must be between 0 and 1000, got -1",
+        ],
+    ),
+    (
+        "maxTrials is a string",
+        [_set("spec.maxTrials", "21")],
+        ["spec.maxTrials must be an integer, got '21'"],
+    ),
+    (
+        "placeholder of an undeclared parameter",
+        [_set(f"{CONTAINER}.args[1]", ":conv_filter:"), _set(f"{CONTAINER}.env[0].value", ":opt:")],
+        [
+            f"{CONTAINER}.args[1] uses placeholder :conv_filter: but no parameter is named "
+            "'conv_filter' (parameters: conv2_filter, dropout_3, lr, optimizer)",
+            f"{CONTAINER}.env[0].value uses placeholder :opt: but no parameter is named 'opt' "
+            "(parameters: conv2_filter, dropout_3, lr, optimizer)",
+        ],
+    ),
+    (
+        "placeholder checked even when a parameter is invalid",
+        [_set("spec.parameters[0].min", 500), _set(f"{CONTAINER}.command[1]", ":nope:")],
+        [
+            "spec.parameters[0].max must be greater than min, got min=500, max=128",
+            f"{CONTAINER}.command[1] uses placeholder :nope: but no parameter is named 'nope' "
+            "(parameters: conv2_filter, dropout_3, lr, optimizer)",
+        ],
+    ),
+    (
+        "number in args",
+        [_set(f"{CONTAINER}.args[1]", 16)],
+        [f"{CONTAINER}.args[1] must be a string, got 16 (quote it in YAML)"],
+    ),
+    (
+        "template without containers",
+        [_set("spec.trial.template.spec.containers", [])],
+        [
+            "spec.trial.template.spec.containers must list at least one container, got a list "
+            "(e.g. containers: [{name: trainer, image: ..., command: [...]}])"
+        ],
+    ),
+    (
+        "named container missing",
+        [_set("spec.trial.container", "train")],
+        [
+            "spec.trial.container names no container of the template, got 'train' "
+            "(containers: trainer)"
+        ],
+    ),
+    (
+        "trial without template, bad timeout",
+        [_set("spec.trial.template", None), _set("spec.trial.timeoutSeconds", 0)],
+        [
+            "spec.trial.timeoutSeconds must be a positive number, got 0",
+            "spec.trial.template is required: a Pod template, e.g. {spec: {containers: [{name: "
+            "trainer, image: ...}]}}",
+        ],
+    ),
+    (
+        "grid over a float range without step or count",
+        [_set("spec.algorithm", {"name": "grid"})],
+        [
+            "spec.parameters[1] (dropout_3) needs step or count for the grid algorithm: a float "
+            "range has infinitely many values",
+            "spec.parameters[2] (lr) needs step or count for the grid algorithm: a float range "
+            "has infinitely many values",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutations", "expected"),
+    [pytest.param(m, e, id=case) for case, m, e in INVALID],
+)
+def test_invalid_manifests_report_every_problem_with_path_value_and_fix(
+    mutations: list[Callable[[dict[str, Any]], None]], expected: list[str]
+) -> None:
+    doc = manifest()
+    for mutate in mutations:
+        mutate(doc)
+    assert problems_of(doc) == expected
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ([1], ["manifest must be a mapping, got a list with apiVersion, kind, metadata and spec"]),
+        (
+            {
+                "apiVersion": "hypersearch.io/v1alpha1",
+                "kind": "HyperSearch",
+                "metadata": {"name": "a"},
+            },
+            ["spec is required"],
+        ),
+    ],
+)
+def test_documents_that_are_not_manifests_are_refused(doc: Any, expected: list[str]) -> None:
+    assert problems_of(doc) == expected
+
+
+def test_grid_with_step_and_count_is_valid_and_warns_when_larger_than_max_trials() -> None:
+    doc = manifest(algorithm={"name": "grid"}, maxTrials=10)
+    doc["spec"]["parameters"][1].update(step=0.25, min=0.0, max=1.0)
+    doc["spec"]["parameters"][2].update(count=3)
+    spec = parse_manifest(doc)
+    assert spec.space.grid_size() == 113 * 5 * 3 * 2
+    assert [str(w) for w in spec_warnings(spec)] == [
+        "spec.maxTrials is 10 but the grid has 3390 points: only the first 10 in grid order run, "
+        "and the first parameters barely vary (raise maxTrials, or use random or bayesian)"
+    ]
+
+
+def test_grid_smaller_than_max_trials_is_fine() -> None:
+    doc = manifest(algorithm={"name": "grid"}, maxTrials=100, parallelism=2)
+    doc["spec"]["parameters"] = [{"name": "optimizer", "type": "categorical", "values": ["a", "b"]}]
+    doc["spec"]["trial"]["template"]["spec"]["containers"][0]["args"] = [":optimizer:"]
+    doc["spec"]["trial"]["template"]["spec"]["containers"][0]["env"] = []
+    spec = parse_manifest(doc)
+    assert spec.space.grid_size() == 2
+    assert spec_warnings(spec) == []
+
+
+def test_parallelism_above_max_trials_warns() -> None:
+    spec = search_spec(maxTrials=2, parallelism=5)
+    assert spec_warnings(spec) == [
+        Problem(
+            "spec.parallelism",
+            "is 5, more than maxTrials=2; at most 2 trials will run at once",
+        )
+    ]
+
+
+def test_named_training_container_is_the_one_checked_and_returned() -> None:
+    doc = manifest()
+    containers = doc["spec"]["trial"]["template"]["spec"]["containers"]
+    containers.insert(0, {"name": "proxy", "image": "envoy", "args": ["--port=:8080:"]})
+    doc["spec"]["trial"]["container"] = "trainer"
+    spec = parse_manifest(doc)
+    assert training_container(spec.trial)["name"] == "trainer"
+
+
+def test_parsed_template_is_a_copy_of_the_input() -> None:
+    doc = manifest()
+    spec = parse_manifest(doc)
+    doc["spec"]["trial"]["template"]["spec"]["containers"][0]["image"] = "changed"
+    assert training_container(spec.trial)["image"] == "example/cifar10:1"
+
+
+def test_spec_to_manifest_of_the_design_example_parses_back_equal() -> None:
+    spec = search_spec()
+    assert parse_manifest(spec_to_manifest(spec)) == spec
+    assert parse_manifest(yaml.safe_dump(spec_to_manifest(spec))) == spec
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=search_specs())
+def test_spec_to_manifest_round_trips_through_the_parser(spec: SearchSpec) -> None:
+    assert parse_manifest(spec_to_manifest(spec)) == spec
+
+
+def test_spec_to_manifest_writes_the_hosted_tool_flags_as_a_manifest() -> None:
+    spec = SearchSpec(
+        name="cifar10",
+        algorithm=Algorithm("random", 3, {"quasiRandom": True}),
+        objective=Objective("keras/val_acc", "maximize", "last"),
+        space=Space((IntParam("conv2_filter", 16, 128),)),
+        trial=TrialTemplate(
+            {"spec": {"containers": [{"name": "trainer", "args": [":conv2_filter:"]}]}}
+        ),
+        max_trials=21,
+        parallelism=3,
+    )
+    assert spec_to_manifest(spec)["spec"] == {
+        "algorithm": {"name": "random", "seed": 3, "settings": {"quasiRandom": True}},
+        "objective": {"metric": "keras/val_acc", "goal": "maximize", "aggregation": "last"},
+        "parameters": [{"name": "conv2_filter", "type": "int", "min": 16, "max": 128}],
+        "maxTrials": 21,
+        "parallelism": 3,
+        "maxFailedTrials": 3,
+        "trial": {
+            "template": {"spec": {"containers": [{"name": "trainer", "args": [":conv2_filter:"]}]}}
+        },
+    }
