@@ -70,6 +70,9 @@ LOCAL_STARTS = 5
 LOCAL_SAMPLES = 32
 LOCAL_ROUNDS = (0.1, 0.04, 0.015, 0.005)
 """Perturbation scales (in unit-cube widths) of the local search rounds."""
+SEPARATION = 0.02
+"""Candidates closer than this (Euclidean, in features) to a pending point are skipped: its answer
+is coming, and GP-BUCB alone barely moves a confident model's choice off a running trial."""
 SKIP_LIMIT = 256
 """Ranked candidates scanned for an untried point before listing the finite space's leftovers."""
 
@@ -263,6 +266,7 @@ class _Model:
         self.observed = post
         self.post = post
         self.z = z
+        self.pending = np.zeros((0, encoding.dim))
 
     def add_pending(self, params: Params) -> None:
         """Hallucinate an observation at a pending point (GP-BUCB: the posterior mean)."""
@@ -270,6 +274,7 @@ class _Model:
         if strategy == "ignore":
             return
         x = self.encoding.encode(params)[None, :]
+        self.pending = np.vstack([self.pending, x])
         # GP-BUCB hallucinates the posterior mean; the constant liar the worst value seen.
         y = gp.predict(self.post, x)[0] if strategy == "bucb" else np.array([np.min(self.z)])
         self.post = gp.condition(self.post, x, y)
@@ -296,6 +301,10 @@ class _Model:
             return (m2 if mean is None else mean) + kappa * s2
 
         xs, _ = _maximise(ucb, enc, observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]], rng)
+        if len(self.pending):
+            gaps = np.min(np.linalg.norm(xs[:, None, :] - self.pending[None], axis=2), axis=1)
+            if np.any(gaps >= SEPARATION):
+                xs = xs[gaps >= SEPARATION]
         best: Array | None = None
         space = enc.space
         if tried is None:

@@ -1,0 +1,167 @@
+"""GP-UCB's own properties: it finds an optimum, respects pending points, records predictions,
+keeps unusable values out of the model, and its GP and schedule behave as documented."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from builders import categorical_param, float_param, int_param, space_of
+
+from hypersearch.core.space import Params, Space
+from hypersearch.core.suggest import gp
+from hypersearch.core.suggest.base import Outcome
+from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, beta
+
+LINE = space_of(float_param("x", -2.0, 3.0))
+
+
+def run(
+    suggester: GPUCBSuggester, space: Space, f: Callable[[Params], float], trials: int
+) -> list[Outcome]:
+    """Sequential search: ask one, tell one."""
+    history: list[Outcome] = []
+    for t in range(trials):
+        (s,) = suggester.suggest(space, history, [], 1, np.random.default_rng(t))
+        history.append(Outcome(s.params, f(s.params)))
+    return history
+
+
+def best_of(history: list[Outcome]) -> Outcome:
+    return max(history, key=lambda o: -math.inf if o.value is None else o.value)
+
+
+def test_a_1d_quadratic_is_solved_within_15_trials() -> None:
+    history = run(GPUCBSuggester(seed=7), LINE, lambda p: -((float(p["x"]) - 1.0) ** 2), 15)
+    best = best_of(history)
+    assert abs(float(best.params["x"]) - 1.0) < 0.02
+
+
+def test_an_integer_optimum_is_found_on_its_plateau() -> None:
+    space = space_of(int_param("k", 0, 40))
+    history = run(GPUCBSuggester(seed=3), space, lambda p: -abs(int(p["k"]) - 27), 14)
+    assert best_of(history).params["k"] == 27
+
+
+def test_the_first_trials_are_the_quasi_random_design_then_the_gp_predicts() -> None:
+    history = run(GPUCBSuggester(seed=7, initial_points=4), LINE, lambda p: float(p["x"]), 4)
+    (s,) = GPUCBSuggester(seed=7, initial_points=4).suggest(
+        LINE, history, [], 1, np.random.default_rng(0)
+    )
+    first = GPUCBSuggester(seed=7, initial_points=4).suggest(
+        LINE, [], [], 1, np.random.default_rng(0)
+    )
+    assert first[0].prediction is None
+    assert s.prediction is not None
+    assert s.prediction.std > 0
+    assert s.prediction.ucb > s.prediction.mean
+
+
+def test_the_prediction_is_in_objective_units() -> None:
+    # f(x) = 1000 + 10 x on [-2, 3]: the GP sees warped, standardised values; the prediction
+    # at the chosen point must come back near f there.
+    f: Callable[[Params], float] = lambda p: 1000.0 + 10.0 * float(p["x"])  # noqa: E731
+    history = run(GPUCBSuggester(seed=1, initial_points=8), LINE, f, 8)
+    (s,) = GPUCBSuggester(seed=1, initial_points=8).suggest(
+        LINE, history, [], 1, np.random.default_rng(0)
+    )
+    assert s.prediction is not None
+    assert s.prediction.mean == pytest.approx(f(s.params), abs=3.0)
+
+
+def test_a_pending_point_is_not_suggested_again() -> None:
+    history = run(GPUCBSuggester(seed=7), LINE, lambda p: -((float(p["x"]) - 1.0) ** 2), 10)
+    suggester = GPUCBSuggester(seed=7)
+    (alone,) = suggester.suggest(LINE, history, [], 1, np.random.default_rng(0))
+    (beside,) = suggester.suggest(LINE, history, [alone.params], 1, np.random.default_rng(0))
+    assert abs(float(beside.params["x"]) - float(alone.params["x"])) > 0.05
+
+
+def test_a_batch_spreads_out_instead_of_piling_onto_one_point() -> None:
+    history = run(GPUCBSuggester(seed=7), LINE, lambda p: -((float(p["x"]) - 1.0) ** 2), 7)
+    batch = GPUCBSuggester(seed=7).suggest(LINE, history, [], 3, np.random.default_rng(0))
+    xs = sorted(float(s.params["x"]) for s in batch)
+    assert min(np.diff(xs)) > 0.02
+
+
+def test_nan_and_inf_values_never_reach_the_gp(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[np.ndarray] = []
+    real_fit = gp.fit
+
+    def spy(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, restarts: int = 2) -> object:
+        seen.append(y)
+        return real_fit(x, y, rng, restarts)
+
+    monkeypatch.setattr(gp, "fit", spy)
+    history = run(GPUCBSuggester(seed=7), LINE, lambda p: float(p["x"]), 6)
+    history[1] = Outcome(history[1].params, math.nan)
+    history[2] = Outcome(history[2].params, math.inf)
+    history[3] = Outcome(history[3].params, None)
+    seen.clear()
+    GPUCBSuggester(seed=7).suggest(LINE, history, [], 1, np.random.default_rng(0))
+    assert len(seen) == 1
+    assert len(seen[0]) == 3
+    assert np.all(np.isfinite(seen[0]))
+
+
+def test_a_categorical_optimum_is_found() -> None:
+    space = space_of(
+        categorical_param("opt", "adam", "sgd", "rmsprop", "adagrad"), float_param("x", 0.0, 1.0)
+    )
+    bonus = {"adam": 0.0, "sgd": 0.2, "rmsprop": 1.0, "adagrad": 0.1}
+    history = run(
+        GPUCBSuggester(seed=5),
+        space,
+        lambda p: bonus[str(p["opt"])] - (float(p["x"]) - 0.5) ** 2,
+        14,
+    )
+    best = best_of(history)
+    assert best.params["opt"] == "rmsprop"
+
+
+@pytest.mark.parametrize("warp", ["yeo-johnson", "rank", "none"])
+def test_every_value_warp_fits_and_predicts(warp: str) -> None:
+    history = run(GPUCBSuggester(seed=2), LINE, lambda p: math.exp(3 * float(p["x"])), 6)
+    (s,) = GPUCBSuggester(seed=2, warp=warp).suggest(  # type: ignore[arg-type]
+        LINE, history, [], 1, np.random.default_rng(0)
+    )
+    assert s.prediction is not None
+    assert math.isfinite(s.prediction.mean)
+
+
+def test_equal_values_everywhere_do_not_break_the_fit() -> None:
+    history = run(GPUCBSuggester(seed=2), LINE, lambda p: 0.5, 7)
+    assert len(history) == 7
+
+
+def test_beta_grows_with_t_and_dimension() -> None:
+    assert beta(10, 2) < beta(100, 2)
+    assert beta(10, 2) < beta(10, 6)
+    # Brochu et al. eq. 9 with delta 0.1, scaled by 0.2: t=1, d=2 gives 0.4 log(10 pi^2 / 3).
+    assert beta(1, 2) == pytest.approx(0.4 * math.log(10 * math.pi**2 / 3))
+
+
+def test_the_posterior_interpolates_noise_free_data_and_is_unsure_far_away() -> None:
+    x = np.array([[0.05], [0.15], [0.3], [0.4], [0.5], [0.6], [0.9], [0.95]])
+    y = np.sin(6 * x[:, 0])
+    y = (y - y.mean()) / y.std()
+    post = gp.fit(x, y, np.random.default_rng(0))
+    mean, std = gp.predict(post, x)
+    np.testing.assert_allclose(mean, y, atol=0.1)
+    far = gp.predict(post, np.array([[0.75]]))[1][0]
+    assert far > std.max()
+
+
+def test_a_hallucinated_mean_shrinks_variance_but_keeps_the_mean() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random((8, 2))
+    y = x[:, 0] - x[:, 1]
+    post = gp.fit(x, (y - y.mean()) / y.std(), rng)
+    q = np.array([[0.3, 0.6]])
+    mean, std = gp.predict(post, q)
+    after = gp.condition(post, q, mean)
+    mean2, std2 = gp.predict(after, q)
+    assert mean2[0] == pytest.approx(mean[0], abs=1e-6)
+    assert std2[0] < 0.5 * std[0]
