@@ -233,12 +233,12 @@ def test_operator_arguments_follow_the_values(
 
 def test_machine_types_are_rendered_into_the_operator_config() -> None:
     objs = render(
-        "--set", "machineTypes.P100.gpus=2", "--set", "machineTypes.P100.nodeSelector.gpu=p100"
+        "--set", "machineTypes.H100x8.gpus=8", "--set", "machineTypes.H100x8.nodeSelector.gpu=h100"
     )
     config = yaml.safe_load(one(objs, "ConfigMap", "hs-hypersearch-config")["data"]["config.yaml"])
     assert config["machineTypes"]["K80"] == {
         "gpus": 1,
-        "nodeSelector": {"hypersearch.io/gpu": "k80"},
+        "nodeSelector": {"cloud.google.com/gke-accelerator": "nvidia-tesla-k80"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
     }
     assert config["machineTypes"]["P100"] == {
@@ -246,8 +246,8 @@ def test_machine_types_are_rendered_into_the_operator_config() -> None:
         "nodeSelector": {"gpu": "p100"},
         "tolerations": [],
     }
-    assert config["machineTypes"]["cpu"]["gpus"] == 0
-    assert config["sidecar"]["image"] == "hypersearch/operator:0.1.0"
+    assert config["machineTypes"]["CPU"]["gpus"] == 0
+    assert config["sidecar"]["image"] == "ghcr.io/hypersearch/hypersearch-operator:0.1.0"
 
 
 def test_changing_the_config_rolls_the_operator() -> None:
