@@ -1,0 +1,96 @@
+"""The committed CRD matches the generator, and says what `kubectl explain` and SSA need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hypersearch.kube import crd, names
+
+CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "hypersearch.io_hypersearches.yaml"
+
+
+def version() -> dict[str, Any]:
+    (only,) = crd.definition()["spec"]["versions"]
+    found: dict[str, Any] = only
+    return found
+
+
+def walk(schema: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield path, schema
+    for key, child in (schema.get("properties") or {}).items():
+        yield from walk(child, f"{path}.{key}")
+    if isinstance(schema.get("items"), dict):
+        yield from walk(schema["items"], f"{path}[]")
+
+
+def test_committed_crd_matches_the_generator() -> None:
+    assert CRD_FILE.read_text() == crd.render(), (
+        "crds/hypersearch.io_hypersearches.yaml is stale; regenerate it with "
+        "`.venv/bin/python -m hypersearch.kube.crd > crds/hypersearch.io_hypersearches.yaml`"
+    )
+
+
+def test_crd_names_group_version_and_short_name() -> None:
+    document = yaml.safe_load(CRD_FILE.read_text())
+    spec = document["spec"]
+    assert document["metadata"]["name"] == "hypersearches.hypersearch.io"
+    assert spec["group"] == names.API_GROUP
+    assert spec["names"]["kind"] == names.KIND
+    assert spec["names"]["plural"] == names.PLURAL
+    assert "hs" in spec["names"]["shortNames"]
+    assert [v["name"] for v in spec["versions"]] == [names.API_VERSION]
+
+
+def test_status_is_a_subresource_and_trials_are_a_list_map_keyed_by_name() -> None:
+    v = version()
+    assert v["subresources"] == {"status": {}}
+    trials = v["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["trials"]
+    assert trials["x-kubernetes-list-type"] == "map"
+    assert trials["x-kubernetes-list-map-keys"] == ["name"]
+    assert trials["items"]["required"] == ["name"]
+
+
+def test_every_field_the_writers_send_is_in_the_status_schema() -> None:
+    entry = version()["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["trials"]
+    declared = set(entry["items"]["properties"])
+    operator_fields = {"name", "index", "params", "phase", "reason", "message", "prediction"}
+    operator_fields |= {"startedAt", "finishedAt"}
+    assert operator_fields | set(names.REPORT_FIELDS) <= declared
+
+
+def test_every_spec_and_status_field_has_a_description() -> None:
+    root = version()["schema"]["openAPIV3Schema"]
+    missing = [
+        path
+        for part in ("spec", "status")
+        for path, node in walk(root["properties"][part], part)
+        if not node.get("description")
+    ]
+    assert missing == []
+
+
+def test_printer_columns_show_phase_trials_and_best() -> None:
+    columns = {c["name"]: c["jsonPath"] for c in version()["additionalPrinterColumns"]}
+    assert columns["Phase"] == ".status.phase"
+    assert columns["Trials"] == ".status.counts.trials"
+    assert columns["Best"] == ".status.best.value"
+    assert columns["Age"] == ".metadata.creationTimestamp"
+
+
+def test_metadata_schema_carries_only_its_type() -> None:
+    assert version()["schema"]["openAPIV3Schema"]["properties"]["metadata"] == {"type": "object"}
+
+
+def test_shared_names_equal_the_core_spec_constants() -> None:
+    from hypersearch.core import spec
+
+    assert (names.API_GROUP, names.API_VERSION, names.KIND, names.PLURAL) == (
+        spec.API_GROUP,
+        spec.API_VERSION,
+        spec.KIND,
+        spec.PLURAL,
+    )
