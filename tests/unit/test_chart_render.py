@@ -241,9 +241,9 @@ def test_machine_types_are_rendered_into_the_operator_config() -> None:
         "nodeSelector": {"cloud.google.com/gke-accelerator": "nvidia-tesla-k80"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
     }
-    assert config["machineTypes"]["P100"] == {
-        "gpus": 2,
-        "nodeSelector": {"gpu": "p100"},
+    assert config["machineTypes"]["H100x8"] == {
+        "gpus": 8,
+        "nodeSelector": {"gpu": "h100"},
         "tolerations": [],
     }
     assert config["machineTypes"]["CPU"]["gpus"] == 0
