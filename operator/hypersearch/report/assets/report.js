@@ -69,8 +69,9 @@
     }
     const f = (v) => r0 + ((v - d0) / (d1 - d0)) * (r1 - r0);
     f.kind = "linear";
+    f.integer = false;
     f.ticks = function (n) {
-      const step = niceStep(d1 - d0, n || 5);
+      const step = f.integer ? Math.max(1, niceStep(d1 - d0, n || 5)) : niceStep(d1 - d0, n || 5);
       const out = [];
       for (let v = Math.ceil(d0 / step - 1e-9) * step; v <= d1 + step * 1e-9; v += step) {
         out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
@@ -120,12 +121,20 @@
     let hi = isNum(p.max) ? p.max : Math.max(...nums);
     if (nums.length) { lo = Math.min(lo, ...nums); hi = Math.max(hi, ...nums); }
     if (!isNum(lo) || !isNum(hi)) { lo = 0; hi = 1; }
+    let scale;
     if (p.axis === "log") {
       const k = Math.pow(Math.max(hi / lo, 1.0001), 0.04);
-      return logScale(lo / k, hi * k, r0, r1);
+      scale = logScale(lo / k, hi * k, r0, r1);
+    } else {
+      const pad = (hi - lo) * 0.05;
+      scale = linear(lo - pad, hi + pad, r0, r1, false);
+      scale.integer = p.kind === "int";
     }
-    const pad = (hi - lo) * 0.05;
-    return linear(lo - pad, hi + pad, r0, r1, false);
+    if (p.kind === "discrete" && p.values.length && p.values.length <= 12) {
+      const declared = p.values.filter(isNum);
+      scale.ticks = () => declared;
+    }
+    return scale;
   }
   function valueScale(values, r0, r1) {
     const nums = values.filter(isNum);
@@ -232,7 +241,9 @@
     const f = frame(parent, { id: "progress", width: 1180, height: 300, strip: true,
       label: "Best " + data.metric + " so far against trial number" });
     const idx = trials.map((t) => t.index);
-    const x = linear(Math.min(...idx, 0) - 0.5, Math.max(...idx, 1) + 0.5, f.x0, f.x1, false);
+    const budget = isNum(data.maxTrials) ? data.maxTrials - 1 : 1;
+    const x = linear(Math.min(...idx, 0) - 0.5, Math.max(...idx, budget, 1) + 0.5, f.x0, f.x1, false);
+    x.integer = true;
     const yvals = done.map((t) => t.value).concat(done.map((t) => t.prediction ? t.prediction.mean : null));
     const y = valueScale(yvals, f.y1, f.y0);
     xAxis(f, x, "trial number (order started)");
@@ -266,7 +277,8 @@
     const withCurve = data.trials.filter((t) => (t.curves[metric] || []).length);
     const xs = [], ys = [];
     for (const t of withCurve) for (const [a, b] of t.curves[metric]) { xs.push(a); ys.push(b); }
-    const x = linear(Math.min(...xs, 1), Math.max(...xs, 1), f.x0, f.x1, true);
+    const x = linear(Math.min(...xs, 1), Math.max(...xs, 2), f.x0, f.x1, true);
+    x.integer = true;
     const y = valueScale(ys, f.y1, f.y0);
     xAxis(f, x, data.stepsReported ? "step (epoch or iteration, as the trial reported it)" : "report number (the trial reported no step)");
     yAxis(f, y, metricTitle(data, metric));
