@@ -1,0 +1,338 @@
+"""engine.decide: what a search does next, as tables of trial histories and the plan they give."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from builders import search_spec
+
+from hypersearch.core import engine
+from hypersearch.core.engine import Plan, StopTrial, decide, rng_for
+from hypersearch.core.space import Params, Space
+from hypersearch.core.spec import SearchSpec
+from hypersearch.core.suggest.base import Outcome, Suggestion
+from hypersearch.core.trials import Trial, TrialPhase
+
+P, R, S, F = TrialPhase.PENDING, TrialPhase.RUNNING, TrialPhase.SUCCEEDED, TrialPhase.FAILED
+NOW = 1_000.0
+GRID_PARAMETERS = [
+    # The builders' template references these four placeholders; three get a single value.
+    {"name": "conv2_filter", "type": "int", "min": 16, "max": 17},
+    {"name": "dropout_3", "type": "categorical", "values": [0.5]},
+    {"name": "lr", "type": "categorical", "values": [0.01]},
+    {"name": "optimizer", "type": "categorical", "values": ["adam", "sgd"]},
+]
+
+
+def spec(**overrides: Any) -> SearchSpec:
+    """The builders' manifest with a random search (fast) unless an override says otherwise."""
+    overrides.setdefault("algorithm", {"name": "random", "seed": 7})
+    return search_spec(**overrides)
+
+
+def grid_spec(**overrides: Any) -> SearchSpec:
+    """A grid search over 4 points."""
+    return search_spec(algorithm={"name": "grid"}, parameters=GRID_PARAMETERS, **overrides)
+
+
+def point(space: Space, i: int) -> Params:
+    return space.sample(np.random.default_rng(i), 1)[0]
+
+
+def trial(
+    s: SearchSpec,
+    index: int,
+    phase: TrialPhase,
+    value: float | None = None,
+    *,
+    started_at: float | None = None,
+    params: Params | None = None,
+) -> Trial:
+    return Trial(
+        name=f"{s.name}-{index:04d}",
+        index=index,
+        params=params if params is not None else point(s.space, index),
+        phase=phase,
+        value=value,
+        started_at=started_at,
+    )
+
+
+def trials(s: SearchSpec, *rows: tuple[TrialPhase, float | None]) -> list[Trial]:
+    return [trial(s, i, phase, value) for i, (phase, value) in enumerate(rows)]
+
+
+def plan_for(s: SearchSpec, ts: Sequence[Trial], now: float = NOW) -> Plan:
+    return decide(s, ts, now, rng_for(s, ts))
+
+
+def test_an_empty_search_starts_parallelism_trials_with_derived_names() -> None:
+    s = spec(parallelism=3)
+    plan = plan_for(s, [])
+    assert [(t.name, t.index) for t in plan.start] == [
+        ("cifar10-bayes-0000", 0),
+        ("cifar10-bayes-0001", 1),
+        ("cifar10-bayes-0002", 2),
+    ]
+    assert all(s.space.contains(t.params) for t in plan.start)
+    assert (plan.finished, plan.reason, plan.stop) == (False, None, ())
+
+
+@pytest.mark.parametrize(
+    ("rows", "parallelism", "max_trials", "starts"),
+    [
+        ([], 3, 21, 3),
+        ([(R, None)], 3, 21, 2),
+        ([(P, None), (R, None)], 3, 21, 1),
+        ([(P, None), (R, None), (R, None)], 3, 21, 0),
+        ([(S, 0.5), (F, None), (R, None)], 3, 21, 2),
+        ([(S, 0.5), (S, 0.6)], 3, 4, 2),  # maxTrials leaves room for 2
+        ([(S, 0.5), (F, None), (S, 0.6)], 3, 4, 1),  # the failed one counts too
+        ([(S, 0.5), (F, None), (R, None), (S, 0.6)], 3, 4, 0),
+        ([(S, 0.5)] * 5, 1, 21, 1),
+    ],
+)
+def test_starts_fill_free_slots_within_the_trial_budget(
+    rows: list[tuple[TrialPhase, float | None]], parallelism: int, max_trials: int, starts: int
+) -> None:
+    s = spec(parallelism=parallelism, maxTrials=max_trials)
+    assert len(plan_for(s, trials(s, *rows)).start) == starts
+
+
+def test_indices_continue_after_the_largest_existing_one() -> None:
+    s = spec(parallelism=2)
+    ts = [trial(s, 0, S, 0.1), trial(s, 5, S, 0.2)]
+    assert [t.index for t in plan_for(s, ts).start] == [6, 7]
+    assert [t.name for t in plan_for(s, ts).start] == ["cifar10-bayes-0006", "cifar10-bayes-0007"]
+
+
+def test_the_suggester_is_not_asked_when_no_slot_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(_algorithm: object) -> object:
+        raise AssertionError("suggester asked with nothing to start")
+
+    monkeypatch.setattr(engine, "suggester_for", refuse)
+    s = spec(parallelism=2, maxTrials=3)
+    assert plan_for(s, trials(s, (R, None), (R, None))).start == ()
+    assert plan_for(s, trials(s, (S, 1.0), (S, 1.0), (R, None))).start == ()
+
+
+def test_the_suggester_sees_maximised_values_failures_and_running_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[list[Outcome], list[Params], int]] = []
+
+    class Spy:
+        def suggest(
+            self,
+            space: Space,
+            history: Sequence[Outcome],
+            pending: Sequence[Params],
+            n: int,
+            rng: np.random.Generator,
+        ) -> list[Suggestion]:
+            calls.append((list(history), list(pending), n))
+            return []
+
+    monkeypatch.setattr(engine, "suggester_for", lambda _a: Spy())
+    s = spec(objective={"metric": "loss", "goal": "minimize"}, parallelism=3)
+    ts = trials(s, (S, 2.0), (F, None), (R, None), (P, None))
+    plan_for(s, ts)
+    (history, pending, n) = calls[0]
+    assert [o.value for o in history] == [-2.0, None]
+    assert pending == [ts[2].params, ts[3].params]
+    assert n == 1
+
+
+def test_all_trials_finished_ends_the_search_with_max_trials_reached() -> None:
+    s = spec(maxTrials=3)
+    plan = plan_for(s, trials(s, (S, 0.5), (F, None), (S, 0.7)))
+    assert (plan.finished, plan.succeeded, plan.reason) == (True, True, "MaxTrialsReached")
+    assert plan.message == "all 3 trials finished; best value 0.7 from trial cifar10-bayes-0002"
+    assert plan.start == ()
+
+
+def test_the_last_trials_running_keep_the_search_going() -> None:
+    s = spec(maxTrials=3)
+    plan = plan_for(s, trials(s, (S, 0.5), (R, None), (S, 0.7)))
+    assert (plan.finished, plan.reason, plan.start) == (False, None, ())
+
+
+def test_max_trials_without_any_value_is_finished_but_not_succeeded() -> None:
+    s = spec(maxTrials=2, maxFailedTrials=5)
+    plan = plan_for(s, trials(s, (F, None), (F, None)))
+    assert (plan.finished, plan.succeeded, plan.reason) == (True, False, "MaxTrialsReached")
+    assert plan.message == "all 2 trials finished; no trial reported a value"
+
+
+@pytest.mark.parametrize(("failed", "finished"), [(3, False), (4, True)])
+def test_more_failures_than_allowed_end_the_search(failed: int, finished: bool) -> None:
+    s = spec(maxFailedTrials=3, parallelism=3)
+    ts = trials(s, *([(F, None)] * failed), (S, 0.4), (R, None), (P, None))
+    plan = plan_for(s, ts)
+    assert plan.finished is finished
+    if finished:
+        assert (plan.succeeded, plan.reason, plan.start) == (False, "MaxFailedTrialsExceeded", ())
+        assert plan.message == (
+            "4 trials failed, more than maxFailedTrials=3; look at the failed trials' messages "
+            "and logs, fix the cause, and raise maxFailedTrials if failures are expected"
+        )
+        assert [(t.name, t.reason) for t in plan.stop] == [
+            ("cifar10-bayes-0005", "MaxFailedTrialsExceeded"),
+            ("cifar10-bayes-0006", "MaxFailedTrialsExceeded"),
+        ]
+    else:
+        assert len(plan.start) == 1
+
+
+@pytest.mark.parametrize(
+    ("goal", "target", "values", "reached"),
+    [
+        ("maximize", 0.9, [0.5, 0.9], True),
+        ("maximize", 0.9, [0.5, 0.89], False),
+        ("minimize", 0.1, [0.5, 0.1], True),
+        ("minimize", 0.1, [0.5, 0.11], False),
+    ],
+)
+def test_reaching_the_target_ends_the_search_and_stops_the_rest(
+    goal: str, target: float, values: list[float], reached: bool
+) -> None:
+    s = spec(objective={"metric": "m", "goal": goal, "target": target})
+    ts = trials(s, *[(S, v) for v in values], (R, None))
+    plan = plan_for(s, ts)
+    assert plan.finished is reached
+    if reached:
+        assert (plan.succeeded, plan.reason) == (True, "TargetReached")
+        assert (
+            plan.message
+            == f"trial cifar10-bayes-0001 reached the target m {target:g} with {target:g}"
+        )
+        assert plan.stop == (
+            StopTrial(
+                "cifar10-bayes-0002",
+                "TargetReached",
+                f"stopped because the search finished: {plan.message}",
+            ),
+        )
+
+
+def test_a_reached_target_stays_a_success_after_the_stopped_trials_fail() -> None:
+    s = spec(objective={"metric": "m", "target": 0.9}, maxFailedTrials=0)
+    ts = trials(s, (S, 0.95), (F, None))  # the trial the plan above stopped
+    plan = plan_for(s, ts)
+    assert (plan.succeeded, plan.reason) == (True, "TargetReached")
+
+
+def test_a_trial_running_past_its_timeout_is_stopped_and_replaced() -> None:
+    s = spec(trial={**_template(), "timeoutSeconds": 60}, parallelism=2)
+    ts = [
+        trial(s, 0, R, started_at=NOW - 61),
+        trial(s, 1, R, started_at=NOW - 59),
+    ]
+    plan = plan_for(s, ts)
+    assert plan.stop == (
+        StopTrial(
+            "cifar10-bayes-0000",
+            "Timeout",
+            "ran longer than trial.timeoutSeconds=60; raise it if trials need longer",
+        ),
+    )
+    assert [t.index for t in plan.start] == [2]
+
+
+def _template() -> dict[str, Any]:
+    from builders import manifest
+
+    trial_section: dict[str, Any] = manifest()["spec"]["trial"]
+    return trial_section
+
+
+def test_a_used_up_grid_ends_the_search_once_the_last_trial_finishes() -> None:
+    s = grid_spec(parallelism=3, maxTrials=10)
+    grid = list(s.space.grid())
+    first = plan_for(s, [])
+    assert [t.params for t in first.start] == grid[:3]
+    running = [trial(s, i, S, 0.1, params=p) for i, p in enumerate(grid[:3])]
+    running.append(trial(s, 3, R, params=grid[3]))
+    middle = plan_for(s, running)
+    assert (middle.start, middle.finished) == ((), False)
+    done = [*running[:3], trial(s, 3, S, 0.3, params=grid[3])]
+    plan = plan_for(s, done)
+    assert (plan.finished, plan.succeeded, plan.reason) == (True, True, "SpaceExhausted")
+    assert plan.message == (
+        "every point of the search space was tried; best value 0.3 from trial cifar10-bayes-0003"
+    )
+
+
+def test_a_finite_random_search_ends_when_its_space_is_used_up() -> None:
+    s = grid_spec()
+    s = dataclasses.replace(s, algorithm=dataclasses.replace(s.algorithm, name="random"))
+    ts = [trial(s, i, S, 0.1, params=p) for i, p in enumerate(s.space.grid())]
+    plan = plan_for(s, ts)
+    assert (plan.finished, plan.reason) == (True, "SpaceExhausted")
+
+
+@pytest.mark.parametrize(
+    ("goal", "values", "best_index"),
+    [
+        ("maximize", [0.3, 0.9, 0.1], 1),
+        ("minimize", [0.3, 0.9, 0.1], 2),
+        ("maximize", [0.9, 0.3, 0.9], 0),  # ties go to the lower index
+        ("minimize", [0.5, 0.1, 0.1], 1),
+    ],
+)
+def test_the_best_trial_follows_the_goal(goal: str, values: list[float], best_index: int) -> None:
+    s = spec(objective={"metric": "m", "goal": goal})
+    ts = [*trials(s, *[(S, v) for v in values]), trial(s, 3, F, None)]
+    best = plan_for(s, ts).best
+    assert best is not None
+    assert best.index == best_index
+
+
+def test_nan_values_never_become_the_best() -> None:
+    s = spec()
+    best = plan_for(s, trials(s, (S, float("nan")), (S, 0.2))).best
+    assert best is not None
+    assert best.index == 1
+
+
+def test_the_same_history_and_seed_give_the_same_plan() -> None:
+    s = spec(algorithm={"name": "bayesian", "seed": 3, "settings": {"initialPoints": 3}})
+    ts = trials(s, (S, 0.1), (S, 0.5), (S, 0.3), (S, 0.7), (R, None))
+    first, again = plan_for(s, ts), plan_for(s, ts)
+    assert first == again
+    assert first.start[0].prediction is not None
+
+
+def test_a_different_seed_gives_different_points() -> None:
+    a = spec(algorithm={"name": "random", "seed": 1})
+    b = spec(algorithm={"name": "random", "seed": 2})
+    assert plan_for(a, []).start[0].params != plan_for(b, []).start[0].params
+
+
+def test_a_minimised_objective_gets_predictions_in_its_own_units() -> None:
+    s = spec(
+        algorithm={"name": "bayesian", "seed": 3, "settings": {"initialPoints": 3}},
+        objective={"metric": "loss", "goal": "minimize"},
+        parallelism=1,
+    )
+    ts = [trial(s, i, S, 100.0 + i) for i in range(5)]
+    (new,) = plan_for(s, ts).start
+    assert new.prediction is not None
+    assert 90.0 < new.prediction.mean < 110.0
+    assert new.prediction.ucb < new.prediction.mean  # a lower bound for a loss
+
+
+def test_counts_tally_each_phase() -> None:
+    s = spec()
+    counts = plan_for(s, trials(s, (S, 1.0), (F, None), (F, None), (R, None), (P, None))).counts
+    assert (counts.total, counts.pending, counts.running, counts.succeeded, counts.failed) == (
+        5,
+        1,
+        1,
+        1,
+        2,
+    )
