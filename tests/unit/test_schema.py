@@ -1,0 +1,180 @@
+"""The CRD schema: structural, described everywhere, and in agreement with the parser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from builders import manifest
+
+from hypersearch.core import conditions, schema, space, spec
+from hypersearch.core.spec import parse_manifest
+from hypersearch.core.trials import Prediction, Trial, TrialPhase
+from hypersearch.kube import convert, names
+
+
+def nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema node below ``node`` with its path (``.spec.parameters[].name``)."""
+    yield path, node
+    for key, child in node.get("properties", {}).items():
+        yield from nodes(child, f"{path}.{key}")
+    if "items" in node:
+        yield from nodes(node["items"], f"{path}[]")
+
+
+ROOT = schema.openapi_schema()
+SPEC = ROOT["properties"]["spec"]["properties"]
+PARAMETER = SPEC["parameters"]["items"]
+TRIAL_ENTRY = ROOT["properties"]["status"]["properties"]["trials"]["items"]
+
+
+def test_every_field_has_a_description() -> None:
+    missing = [path or "(root)" for path, node in nodes(ROOT) if not node.get("description")]
+    # The API server accepts nothing but the type on metadata.
+    assert missing == [".metadata"]
+    assert ROOT["properties"]["metadata"] == {"type": "object"}
+
+
+def test_schema_is_structural_every_node_has_a_type_or_preserves_unknown_fields() -> None:
+    untyped = [
+        path
+        for path, node in nodes(ROOT)
+        if "type" not in node and not node.get("x-kubernetes-preserve-unknown-fields")
+    ]
+    assert untyped == []
+
+
+def test_map_lists_require_their_keys() -> None:
+    for path, node in nodes(ROOT):
+        if node.get("x-kubernetes-list-type") == "map":
+            keys = node["x-kubernetes-list-map-keys"]
+            assert set(keys) <= set(node["items"].get("required", [])), path
+
+
+def test_lists_and_strings_checked_by_cel_are_bounded() -> None:
+    assert SPEC["parameters"]["maxItems"] == spec.MAX_PARAMETERS
+    assert PARAMETER["properties"]["name"]["maxLength"] == space.MAX_NAME_LENGTH
+    assert PARAMETER["properties"]["values"]["maxItems"] == space.MAX_VALUES
+    unbounded_lists = [
+        path for path, node in nodes(ROOT) if node.get("type") == "array" and "maxItems" not in node
+    ]
+    assert unbounded_lists == []
+
+
+def test_defaults_in_the_schema_are_the_parsers_defaults() -> None:
+    doc = manifest(parallelism=None, maxFailedTrials=None)
+    doc["spec"]["algorithm"] = {"name": "bayesian"}
+    doc["spec"]["objective"] = {"metric": "val_acc"}
+    parsed = parse_manifest(doc)
+    assert SPEC["parallelism"]["default"] == parsed.parallelism
+    assert SPEC["maxFailedTrials"]["default"] == parsed.max_failed_trials
+    assert SPEC["algorithm"]["properties"]["seed"]["default"] == parsed.algorithm.seed
+    assert SPEC["objective"]["properties"]["goal"]["default"] == parsed.objective.goal
+    assert SPEC["objective"]["properties"]["aggregation"]["default"] == parsed.objective.aggregation
+    assert PARAMETER["properties"]["scale"]["default"] == parsed.space.get("dropout_3").scale  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("node", "values"),
+    [
+        (SPEC["algorithm"]["properties"]["name"], spec.ALGORITHMS),
+        (SPEC["objective"]["properties"]["goal"], spec.GOALS),
+        (SPEC["objective"]["properties"]["aggregation"], spec.AGGREGATIONS),
+        (PARAMETER["properties"]["type"], spec.PARAMETER_TYPES),
+        (PARAMETER["properties"]["scale"], space.SCALES),
+    ],
+)
+def test_enums_are_the_parsers_choices(node: dict[str, Any], values: tuple[str, ...]) -> None:
+    assert node["enum"] == list(values)
+
+
+def test_limits_are_the_parsers_limits() -> None:
+    assert (SPEC["maxTrials"]["minimum"], SPEC["maxTrials"]["maximum"]) == (1, spec.MAX_TRIALS)
+    assert SPEC["parallelism"]["maximum"] == spec.MAX_PARALLELISM
+    assert PARAMETER["properties"]["name"]["pattern"] == space.NAME_PATTERN
+    assert ROOT["x-kubernetes-validations"][0]["rule"] == (
+        f"size(self.metadata.name) <= {spec.MAX_SEARCH_NAME_LENGTH}"
+    )
+
+
+def test_every_algorithm_setting_is_in_the_schema_and_owned_by_its_algorithm() -> None:
+    algorithm = SPEC["algorithm"]
+    settings = algorithm["properties"]["settings"]["properties"]
+    rules = {r["fieldPath"]: r["rule"] for r in algorithm["x-kubernetes-validations"]}
+    for name, setting_rules in spec.ALGORITHM_SETTINGS.items():
+        for rule in setting_rules:
+            assert rule.key in settings
+            assert f"'{name}'" in rules[f".settings.{rule.key}"]
+    assert settings["delta"] == {
+        "type": "number",
+        "description": settings["delta"]["description"],
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": 1,
+        "exclusiveMaximum": True,
+    }
+
+
+def test_cel_rules_cover_what_openapi_cannot_say() -> None:
+    parameter_rules = {r["message"]: r["rule"] for r in PARAMETER["x-kubernetes-validations"]}
+    assert parameter_rules["max must be greater than min"] == (
+        "!has(self.min) || !has(self.max) || self.min < self.max"
+    )
+    assert "self.min > 0.0" in parameter_rules["a log scale needs min > 0"]
+    assert (
+        "has(self.min) && has(self.max)"
+        in parameter_rules["int and float parameters need min and max"]
+    )
+    assert "has(self.values)" in parameter_rules["categorical and discrete parameters need values"]
+    assert SPEC["parameters"]["x-kubernetes-validations"] == [
+        {
+            "rule": "self.all(p, self.exists_one(q, q.name == p.name))",
+            "message": "parameter names must be unique",
+        }
+    ]
+
+
+def test_free_form_objects_preserve_unknown_fields() -> None:
+    assert SPEC["trial"]["properties"]["template"]["x-kubernetes-preserve-unknown-fields"] is True
+    assert TRIAL_ENTRY["properties"]["params"]["x-kubernetes-preserve-unknown-fields"] is True
+    best = ROOT["properties"]["status"]["properties"]["best"]
+    assert best["properties"]["params"]["x-kubernetes-preserve-unknown-fields"] is True
+
+
+def test_status_trial_entries_hold_every_field_the_operator_and_sidecar_write() -> None:
+    trial = Trial(
+        name="s-0001",
+        index=1,
+        params={"lr": 0.1},
+        phase=TrialPhase.FAILED,
+        reason="Timeout",
+        message="took too long",
+        prediction=Prediction(0.5, 0.1, 0.7),
+        started_at=1.0,
+        finished_at=2.0,
+    )
+    written = set(convert.trial_entry(trial, {k: 1 for k in names.REPORT_FIELDS}))
+    assert written <= set(TRIAL_ENTRY["properties"])
+    assert set(names.REPORT_FIELDS) <= set(TRIAL_ENTRY["properties"])
+
+
+def test_condition_schema_matches_the_conditions_module() -> None:
+    condition = ROOT["properties"]["status"]["properties"]["conditions"]["items"]["properties"]
+    assert condition["status"]["enum"] == list(conditions.STATUSES)
+    assert condition["reason"]["pattern"] == conditions.REASON_PATTERN
+    written = conditions.Condition("Running", "True", "TrialsRunning", "", "t", 1).to_dict()
+    assert set(written) <= set(condition)
+
+
+def test_crd_names_come_from_the_spec_module() -> None:
+    crd = schema.custom_resource_definition()
+    assert crd["metadata"]["name"] == "hypersearches.hypersearch.io"
+    assert crd["spec"]["names"]["kind"] == spec.KIND == names.KIND
+    assert crd["spec"]["names"]["shortNames"] == ["hs"]
+    (version,) = crd["spec"]["versions"]
+    assert version["name"] == spec.API_VERSION == names.API_VERSION
+    assert version["subresources"] == {"status": {}}
+    assert version["schema"]["openAPIV3Schema"] == schema.openapi_schema()
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Best"] == ".status.best.value"
