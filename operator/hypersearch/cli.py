@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
@@ -38,6 +38,10 @@ from hypersearch.core.spec import (
     parse_manifest,
     spec_to_manifest,
 )
+
+if TYPE_CHECKING:
+    from hypersearch.kube.api import KubeApi
+    from hypersearch.report.model import SearchView
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -345,6 +349,266 @@ def command_status(args: argparse.Namespace) -> int:
     return session.show_status(args.name, args.state_dir, args.output)
 
 
+# --- hyper report and hyper ui ------------------------------------------------------------------
+
+CLUSTER_PREFIXES = ("hs/", "hypersearch/", "hypersearches/", "hypersearch.hypersearch.io/")
+"""``hyper report hs/NAME`` reads the HyperSearch NAME from the cluster, as kubectl spells it."""
+
+
+class _LocalViews:
+    """Searches of a local state root as report views, re-read only when a journal changes.
+
+    Whether a search has finished is the engine's decision (``decide``); it fits the GP for a
+    Bayesian search, so its result is kept until the journal's files change.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._cache: dict[Path, tuple[tuple[int, ...], SearchView]] = {}
+
+    def one(self, directory: Path) -> SearchView:
+        from hypersearch.local.journal import JOURNAL_FILE
+
+        stamp = tuple(
+            int(f.stat().st_mtime_ns) + f.stat().st_size
+            for f in (directory / JOURNAL_FILE, directory / f"{JOURNAL_FILE}-wal")
+            if f.exists()
+        )
+        cached = self._cache.get(directory)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        view = _local_view(directory)
+        self._cache[directory] = (stamp, view)
+        return view
+
+    def __call__(self) -> list[SearchView]:
+        import logging
+
+        from hypersearch.local.state import find_searches
+
+        views = []
+        for directory in find_searches(self.root):
+            try:
+                views.append(self.one(directory))
+            except (HyperSearchError, OSError, ValueError) as err:
+                logging.getLogger("hypersearch.ui").warning("skipping %s: %s", directory, err)
+        return views
+
+
+def _local_view(directory: Path) -> SearchView:
+    """One local search (its spec.json and journal) as a report view."""
+    import dataclasses
+
+    from hypersearch.core.engine import decide, rng_for
+    from hypersearch.core.trials import TrialPhase
+    from hypersearch.local.journal import INTERRUPTED, JOURNAL_FILE, Journal
+    from hypersearch.local.state import SPEC_FILE
+    from hypersearch.report.model import view_from_spec
+
+    spec_path = directory / SPEC_FILE
+    spec = parse_manifest(spec_path.read_text(), source=str(spec_path))
+    journal = Journal.open_readonly(directory / JOURNAL_FILE)
+    try:
+        records = journal.records()
+    finally:
+        journal.close()
+    trials = [r.trial for r in records]
+    plan = decide(spec, trials, 0.0, rng_for(spec, trials))
+    shown = []
+    for record in records:
+        trial = record.trial
+        if record.status == TrialPhase.RUNNING.value:
+            trial = dataclasses.replace(trial, phase=TrialPhase.RUNNING)
+        elif record.status == INTERRUPTED:
+            trial = dataclasses.replace(trial, reason=INTERRUPTED)
+        shown.append(trial)
+    if plan.finished:
+        phase = "Succeeded" if plan.succeeded else "Failed"
+    elif any(t.phase is TrialPhase.RUNNING for t in shown):
+        phase = "Running"
+    else:
+        phase = "Stopped" if shown else "Pending"
+    times = [x for t in shown for x in (t.created_at, t.started_at, t.finished_at) if x]
+    return view_from_spec(
+        spec,
+        shown,
+        phase=phase,
+        updated_at=max(times) if times else None,
+        message=plan.message if plan.finished else None,
+        source=f"local journal {directory}",
+    )
+
+
+def _state_dir_of(name: str | None, state_dir: Path | None) -> Path:
+    """The state directory a local report reads: --state-dir, .hyper/NAME, or the only one."""
+    from hypersearch.local.journal import JOURNAL_FILE
+    from hypersearch.local.state import STATE_ROOT, default_state_dir, find_searches
+
+    if state_dir is not None:
+        directory = state_dir
+    elif name is not None:
+        directory = default_state_dir(name)
+    else:
+        found = find_searches(Path.cwd() / STATE_ROOT)
+        if len(found) != 1:
+            listed = f" ({', '.join(p.name for p in found)})" if found else ""
+            raise UsageError(
+                f"{Path.cwd() / STATE_ROOT} holds {len(found)} searches{listed}; name one "
+                "(hyper report NAME), pass --state-dir, or give hs/NAME for a cluster search"
+            )
+        directory = found[0]
+    if not (directory / JOURNAL_FILE).is_file():
+        raise UsageError(
+            f"{directory}: no journal here; run the search first (hyper run), or pass the right "
+            "NAME or --state-dir"
+        )
+    return directory
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--namespace", help="the HyperSearch's namespace")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube)")
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+
+
+def _kube_api(args: argparse.Namespace) -> KubeApi:
+    from hypersearch.kube.api import KubeApi
+    from hypersearch.kube.kubeconfig import KubeconfigError, load_endpoint
+    from hypersearch.kube.transport import Transport
+
+    try:
+        endpoint = load_endpoint(args.kubeconfig, args.context)
+    except KubeconfigError as err:
+        raise UsageError(str(err)) from None
+    return KubeApi(Transport(endpoint))
+
+
+def configure_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "search",
+        nargs="?",
+        help="a local search's NAME (default: the only one in .hyper/), or hs/NAME for a "
+        "HyperSearch in the cluster",
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        help="the HTML file to write (default: NAME-report.html; '-' writes to stdout)",
+    )
+    parser.add_argument("--state-dir", type=Path, help="a local search's state directory")
+    _add_cluster_options(parser)
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from hypersearch.report.render import render
+
+    target: str | None = args.search
+    if target is not None and target.startswith(CLUSTER_PREFIXES):
+        view = _cluster_view(args, target.split("/", 1)[1])
+    else:
+        view = _local_view(_state_dir_of(target, args.state_dir))
+    page = render(view)
+    if str(args.out) == "-":
+        sys.stdout.write(page)
+        return EXIT_OK
+    out: Path = args.out or Path(f"{view.name}-report.html")
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"-o {out}: cannot write the report: {err.strerror}") from None
+    print(f"wrote {out} ({len(view.trials)} trials of {view.key}); open it in a browser")
+    return EXIT_OK
+
+
+def _cluster_view(args: argparse.Namespace, name: str) -> SearchView:
+    from hypersearch.kube.transport import ApiError
+    from hypersearch.report.cluster import view_from_object
+
+    api = _kube_api(args)
+    namespace = args.namespace or api.transport.endpoint.namespace or "default"
+    try:
+        obj = api.get_search(namespace, name)
+    except (ApiError, OSError) as err:
+        raise UsageError(f"cannot read HyperSearch {namespace}/{name}: {err}") from None
+    finally:
+        api.transport.close()
+    if obj is None:
+        raise UsageError(
+            f"HyperSearch {namespace}/{name} not found; check the name with "
+            f"'kubectl get hs -n {namespace}' or pass -n NAMESPACE"
+        )
+    return view_from_object(obj)
+
+
+def configure_ui(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=_non_negative_int, default=8080, help="port (8080)")
+    parser.add_argument(
+        "--state-root",
+        type=Path,
+        default=Path(".hyper"),
+        help="the folder of local searches to show (default: .hyper)",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="show the HyperSearches of the cluster instead of local searches",
+    )
+    parser.add_argument(
+        "--refresh", type=_positive_float, default=3.0, help="seconds between page refreshes"
+    )
+    _add_cluster_options(parser)
+
+
+def command_ui(args: argparse.Namespace) -> int:
+    from hypersearch.report.serve import make_server
+
+    source: Callable[[], list[SearchView]]
+    if args.cluster:
+        source = _cluster_views(args)
+        where = f"namespace {args.namespace}" if args.namespace else "all namespaces"
+        what = f"HyperSearches in {where}"
+    else:
+        source = _LocalViews(args.state_root)
+        what = f"local searches in {args.state_root.resolve()}"
+    try:
+        server = make_server(source, args.host, args.port, refresh_seconds=args.refresh)
+    except OSError as err:
+        raise UsageError(
+            f"--port {args.port}: cannot listen on {args.host}:{args.port}: {err.strerror}; "
+            "pick another --port"
+        ) from None
+    port = server.server_address[1]
+    print(f"showing {what} at http://{args.host}:{port}/ (read-only; Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+def _cluster_views(args: argparse.Namespace) -> Callable[[], list[SearchView]]:
+    import logging
+
+    from hypersearch.report.cluster import view_from_object
+
+    api = _kube_api(args)
+
+    def views() -> list[SearchView]:
+        found = []
+        for obj in api.list_searches(args.namespace):
+            try:
+                found.append(view_from_object(obj))
+            except SpecError as err:
+                logging.getLogger("hypersearch.ui").warning("skipping: %s", err)
+        return found
+
+    return views
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 SUBCOMMANDS: list[Subcommand] = [
@@ -371,6 +635,18 @@ SUBCOMMANDS: list[Subcommand] = [
         takes_command=True,
     ),
     Subcommand("status", "print a local search's trials", configure_status, command_status),
+    Subcommand(
+        "report",
+        "write a search's charts as one self-contained HTML file",
+        configure_report,
+        command_report,
+    ),
+    Subcommand(
+        "ui",
+        "serve a read-only web view of the searches, refreshing while they run",
+        configure_ui,
+        command_ui,
+    ),
 ]
 
 

@@ -348,7 +348,7 @@
         "data-trial": t.name }, f.plot);
     }
     axes.forEach((a, i) => {
-      const g = el("g", { class: "tick" }, f.svg);
+      const g = el("g", { class: "tick pc-axis" }, f.svg);
       const s = scales[i];
       const ticks = s.kind === "category" ? s.ticks() : s.ticks(6);
       el("line", { x1: ax(i), x2: ax(i), y1: f.y0, y2: f.y1, class: "axis-line" }, g);
