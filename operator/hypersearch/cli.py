@@ -609,6 +609,18 @@ def _cluster_views(args: argparse.Namespace) -> Callable[[], list[SearchView]]:
     return views
 
 
+def configure_operator(parser: argparse.ArgumentParser) -> None:
+    from hypersearch.controller import run as operator_run  # argparse only; kopf loads at start
+
+    operator_run.configure(parser)
+
+
+def command_operator(args: argparse.Namespace) -> int:
+    from hypersearch.controller import run as operator_run
+
+    return operator_run.command(args)
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 SUBCOMMANDS: list[Subcommand] = [
@@ -646,6 +658,12 @@ SUBCOMMANDS: list[Subcommand] = [
         "serve a read-only web view of the searches, refreshing while they run",
         configure_ui,
         command_ui,
+    ),
+    Subcommand(
+        "operator",
+        "run the Kubernetes operator (kopf) that runs HyperSearch resources as trial Pods",
+        configure_operator,
+        command_operator,
     ),
 ]
 

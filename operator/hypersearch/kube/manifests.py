@@ -110,33 +110,21 @@ TEMPLATE_PATH: Final = "spec.trial.template"
 
 
 def trainer_index(spec: SearchSpec) -> int:
-    """Which container of the template trains: ``trial.container``, else one named ``trainer``,
-    else the only one. Raises SpecError naming the field otherwise."""
+    """Which container of the template trains: ``trial.container``, else the first one (the
+    rule of ``core.spec.training_container``). Raises SpecError naming the field otherwise."""
     containers = _containers(spec)
     wanted = spec.trial.container
-    names_seen = [str(c.get("name")) for c in containers]
-    if wanted is not None:
-        if wanted in names_seen:
-            return names_seen.index(wanted)
-        raise SpecError(
-            [
-                Problem(
-                    "spec.trial.container",
-                    f"names container {wanted!r}, but the template has {names_seen}; "
-                    "use one of those names",
-                )
-            ]
-        )
-    if names.TRAINER_DEFAULT in names_seen:
-        return names_seen.index(names.TRAINER_DEFAULT)
-    if len(containers) == 1:
+    if wanted is None:
         return 0
+    names_seen = [str(c.get("name")) for c in containers]
+    if wanted in names_seen:
+        return names_seen.index(wanted)
     raise SpecError(
         [
             Problem(
                 "spec.trial.container",
-                f"is required when the template has several containers ({names_seen}); "
-                "set it to the training container's name",
+                f"names container {wanted!r}, but the template has {names_seen}; "
+                "use one of those names",
             )
         ]
     )

@@ -27,7 +27,6 @@ INDEX_ANNOTATION: Final = PREFIX + "trial-index"
 PREDICTION_ANNOTATION: Final = PREFIX + "prediction"
 
 OPERATOR_MANAGER: Final = "hypersearch-operator"
-TRAINER_DEFAULT: Final = "trainer"
 SIDECAR_CONTAINER: Final = "hypersearch-metrics"
 SHARED_VOLUME: Final = "hypersearch"
 TOKEN_VOLUME: Final = "hypersearch-token"

@@ -1,0 +1,132 @@
+"""The kopf handlers: thin triggers that all lead to the one ``Reconciler.reconcile``.
+
+Which kopf features are used, and why (docs/architecture.md has the longer story):
+
+- Only raw event handlers (``kopf.on.event``) for HyperSearches and for Pods labelled
+  ``hypersearch.io/search``. They store no progress and no last-handled configuration, add no
+  finalizer and never patch the object, so kopf writes nothing into a HyperSearch: GitOps tools
+  see no drift, and kopf never sends a merge patch that would replace ``status.trials``. Progress
+  storage is still pointed at our own ``hypersearch.io/`` annotation prefix in case a future
+  handler needs it.
+- No ``kopf.timer``: timers need a finalizer. Requeues (timeouts, grace periods, the resync
+  safety net, error backoff) are the ``Scheduler``'s ``call_later``.
+- Errors never reach kopf: a ``SpecError`` becomes the Failed condition inside reconcile; API
+  errors and bugs are logged, counted and retried with backoff, so nothing crash-loops.
+
+Must not decide anything: it maps events to search keys and runs reconcile in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from hypersearch.controller import metrics
+from hypersearch.controller.reconcile import ERROR_BACKOFF, Reconciler
+from hypersearch.controller.scheduler import Key, Scheduler
+from hypersearch.kube import names
+from hypersearch.kube.transport import ApiError, Endpoint
+
+log = logging.getLogger("hypersearch.operator")
+
+
+@dataclass
+class OperatorState:
+    """What the handlers share: the reconciler, the scheduler and each search's error streak."""
+
+    reconciler: Reconciler
+    endpoint: Endpoint
+    scheduler: Scheduler | None = None
+    failures: dict[Key, int] = field(default_factory=dict)
+
+    async def work(self, key: Key) -> float | None:
+        """One reconcile in a worker thread; errors become a backoff, never an exception."""
+        namespace, name = key
+        try:
+            outcome = await asyncio.to_thread(
+                self.reconciler.reconcile, namespace, name, time.time()
+            )
+        except ApiError as err:
+            metrics.reconcile_error(
+                err.reason if err.reason.isalnum() else "ApiError", retrying=True
+            )
+            log.warning("reconcile %s/%s: %s", namespace, name, err)
+            return self._backoff(key)
+        except Exception as err:
+            metrics.reconcile_error(type(err).__name__, retrying=True)
+            log.exception("reconcile %s/%s failed", namespace, name)
+            return self._backoff(key)
+        self.failures.pop(key, None)
+        return outcome.requeue_after
+
+    def _backoff(self, key: Key) -> float:
+        streak = self.failures.get(key, 0) + 1
+        self.failures[key] = streak
+        return float(min(ERROR_BACKOFF * 2 ** (streak - 1), 300.0))
+
+
+def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
+    """A registry with our handlers (a fresh one: nothing registers at import time)."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        state.scheduler = Scheduler(state.work)
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix=names.PREFIX.rstrip("/")
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=names.PREFIX.rstrip("/"), key="last-handled-configuration"
+        )
+        settings.persistence.finalizer = names.PREFIX + "kopf-finalizer"
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        settings.networking.request_timeout = 60
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        if state.scheduler is not None:
+            await state.scheduler.close()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        ep = state.endpoint
+        return kopf.ConnectionInfo(
+            server=ep.server,
+            ca_path=ep.ca_file,
+            insecure=ep.insecure,
+            token=ep.bearer(),
+            certificate_path=ep.cert_file,
+            private_key_path=ep.key_file,
+            default_namespace=ep.namespace,
+        )
+
+    @kopf.on.event(names.API_GROUP, names.API_VERSION, names.PLURAL, registry=registry)
+    async def search_event(
+        event: kopf.RawEvent, name: str | None, namespace: str | None, **_: Any
+    ) -> None:
+        """Spec edits, status writes (a sidecar's final value lands here) and the initial list
+        after a restart all trigger a reconcile; a deletion only forgets the search."""
+        if state.scheduler is None or name is None or namespace is None:
+            return
+        key = (namespace, name)
+        if event.get("type") == "DELETED":
+            state.scheduler.forget(key)
+            state.failures.pop(key, None)
+            metrics.forget_search(namespace, name)
+            return
+        state.scheduler.trigger(key)
+
+    @kopf.on.event("", "v1", "pods", labels={names.SEARCH_LABEL: kopf.PRESENT}, registry=registry)
+    async def pod_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+        """A trial Pod was created, scheduled, started, finished or deleted."""
+        search = labels.get(names.SEARCH_LABEL)
+        if state.scheduler is not None and search and namespace:
+            state.scheduler.trigger((namespace, search))
+
+    return registry

@@ -1,0 +1,424 @@
+"""The one idempotent reconcile of a HyperSearch: gather, ask the engine, apply, write status.
+
+Every trigger (a HyperSearch event, a trial Pod event, a requeue timer) ends here, and running it
+twice in a row does nothing the second time: trial names are derived (a Pod that exists already
+counts as created), status is written only when the operator's view differs from what is stored,
+and events are posted only for transitions that this write records.
+
+Order of side effects, chosen for crash safety (SIGKILL at any line): Pods are created before
+their trials are written to status, so a crash in between leaves a Pod that the next reconcile
+adopts from its annotations; nothing is ever recorded that was not created.
+
+Must not sleep, poll or count trials (the engine counts); it returns when to look again instead.
+Blocking (``kube.api`` is synchronous): the kopf shell runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from hypersearch.controller import metrics
+from hypersearch.controller.config import OperatorConfig
+from hypersearch.core import conditions
+from hypersearch.core.engine import Counts, NewTrial, Plan, decide, rng_for
+from hypersearch.core.errors import SpecError
+from hypersearch.core.spec import SearchSpec, parse_manifest
+from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.kube import convert, manifests, names
+from hypersearch.kube.api import KubeApi
+from hypersearch.kube.transport import ApiError
+
+log = logging.getLogger("hypersearch.operator")
+
+OPERATOR_TRIAL_FIELDS: Final = (
+    "name",
+    "index",
+    "params",
+    "phase",
+    "reason",
+    "message",
+    "prediction",
+    "startedAt",
+    "finishedAt",
+)
+ERROR_BACKOFF: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one reconcile did; ``requeue_after`` (seconds) asks to be called again then."""
+
+    requeue_after: float | None
+    wrote_status: bool = False
+    started: tuple[str, ...] = ()
+    finished: bool = False
+
+
+def count(trials: Sequence[Trial]) -> Counts:
+    """Counts of trials by phase (after this reconcile's starts and stops)."""
+    phases = [t.phase for t in trials]
+    return Counts(
+        total=len(trials),
+        pending=phases.count(TrialPhase.PENDING),
+        running=phases.count(TrialPhase.RUNNING),
+        succeeded=phases.count(TrialPhase.SUCCEEDED),
+        failed=phases.count(TrialPhase.FAILED),
+    )
+
+
+def _counts_dict(counts: Counts) -> dict[str, int]:
+    return {
+        "trials": counts.total,
+        "pending": counts.pending,
+        "running": counts.running,
+        "succeeded": counts.succeeded,
+        "failed": counts.failed,
+    }
+
+
+def _progress_message(spec: SearchSpec, counts: Counts, best: Trial | None) -> str:
+    done = counts.succeeded + counts.failed
+    text = f"{done} of {spec.max_trials} trials finished, {counts.pending + counts.running} active"
+    if best is not None and best.value is not None:
+        text += f"; best {spec.objective.metric} {best.value:g} from trial {best.name}"
+    return text
+
+
+def _differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """Whether writing ``desired`` would change the operator's part of ``current`` status."""
+    for key, value in desired.items():
+        if key == "trials":
+            continue
+        if current.get(key) != value:
+            return True
+    stored = {str(e.get("name")): e for e in current.get("trials") or []}
+    wanted = desired.get("trials") or []
+    if set(stored) != {e["name"] for e in wanted}:
+        return True
+    for entry in wanted:
+        old = stored[entry["name"]]
+        keys = set(OPERATOR_TRIAL_FIELDS) | set(entry)
+        if entry.get("phase") in ("Succeeded", "Failed"):
+            keys |= set(names.REPORT_FIELDS)
+        if any(old.get(k) != entry.get(k) for k in keys):
+            return True
+    return False
+
+
+class Reconciler:
+    """Holds the API client and configuration; ``reconcile`` is safe to call from any thread,
+    for different searches at once (the shell never runs two for the same search)."""
+
+    def __init__(self, api: KubeApi, config: OperatorConfig):
+        self.api = api
+        self.config = config
+        self._identities: set[str] = set()
+
+    def reconcile(self, namespace: str, name: str, now: float) -> Outcome:
+        """Bring one HyperSearch one step closer to done (see the module docstring)."""
+        body = self.api.get_search(namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            metrics.forget_search(namespace, name)
+            return Outcome(requeue_after=None)
+        meta = body["metadata"]
+        status: dict[str, Any] = body.get("status") or {}
+        entries = list(status.get("trials") or [])
+        owner = manifests.Owner(name, namespace, str(meta.get("uid")))
+        raw_objective = (body.get("spec") or {}).get("objective") or {}
+        metric = str(raw_objective.get("metric") or "")
+        pods = [
+            convert.pod_view(p)
+            for p in self.api.list_trial_pods(namespace, name)
+            if convert.pod_view(p).owner_uid == owner.uid
+        ]
+        timing = self.config.timing
+        trials = convert.gather_trials(entries, pods, metric=metric, now=now, timing=timing)
+        try:
+            spec = parse_manifest(body)
+            manifests.machine_type(spec, self.config.pods)
+            manifests.trainer_index(spec)
+        except SpecError as err:
+            return self._invalid(body, trials, err, now)
+        plan = decide(spec, trials, now, rng_for(spec, trials))
+        trials = self._stop(namespace, plan, trials, pods, now)
+        started: list[Trial] = []
+        if plan.start:
+            started, error = self._start(spec, owner, plan.start, now)
+            if error is not None:
+                return self._invalid(body, trials, error, now)
+        after = sorted([*trials, *started], key=lambda t: t.index)
+        counts = count(after)
+        if plan.finished:
+            reason = plan.reason or "Finished"
+            message = plan.message or ""
+        else:
+            reason = conditions.TRIALS_RUNNING
+            message = _progress_message(spec, counts, plan.best)
+        desired = self._status(
+            body,
+            trials=after,
+            counts=counts,
+            plan=plan,
+            reason=reason,
+            message=message,
+            now=now,
+        )
+        wrote = False
+        if _differs(status, desired):
+            self.api.apply_status(namespace, name, desired, names.OPERATOR_MANAGER)
+            wrote = True
+            self._events(body, before=entries, after=after, started=started, plan=plan, now=now)
+        metrics.observe_search(
+            namespace,
+            name,
+            desired["phase"],
+            counts,
+            plan.best.value if plan.best is not None else None,
+            active_pods=sum(1 for p in pods if p.active) + len(started),
+        )
+        return Outcome(
+            requeue_after=None if plan.finished else self._next_look(spec, after, pods, now),
+            wrote_status=wrote,
+            started=tuple(t.name for t in started),
+            finished=plan.finished,
+        )
+
+    def _stop(
+        self,
+        namespace: str,
+        plan: Plan,
+        trials: list[Trial],
+        pods: Sequence[convert.PodView],
+        now: float,
+    ) -> list[Trial]:
+        """Mark the plan's stopped trials failed and delete the Pods of every finished trial
+        that still runs (stopped, or failed by the operator: Unschedulable, MetricNotReported)."""
+        stops = {s.name: s for s in plan.stop}
+        out = []
+        for trial in trials:
+            stop = stops.get(trial.name)
+            out.append(
+                trial
+                if stop is None
+                else dataclasses.replace(
+                    trial,
+                    phase=TrialPhase.FAILED,
+                    reason=stop.reason,
+                    message=stop.message,
+                    finished_at=trial.finished_at or now,
+                )
+            )
+        finished = {t.name for t in out if t.phase.finished}
+        for pod in pods:
+            if pod.name in finished and pod.active and not pod.deleting:
+                self.api.delete_pod(namespace, pod.name)
+        return out
+
+    def _start(
+        self,
+        spec: SearchSpec,
+        owner: manifests.Owner,
+        new: Sequence[NewTrial],
+        now: float,
+    ) -> tuple[list[Trial], SpecError | None]:
+        """Create the plan's Pods; a Pod the API refuses for good becomes a failed trial."""
+        try:
+            rendered = [manifests.trial_pod(spec, owner, t, self.config.pods) for t in new]
+        except SpecError as err:
+            return [], err
+        if owner.uid not in self._identities:
+            template_account = (spec.trial.template.get("spec") or {}).get("serviceAccountName")
+            extra = [str(template_account)] if template_account else []
+            for obj in manifests.sidecar_identity(owner, extra):
+                self.api.apply(obj)
+            self._identities.add(owner.uid)
+        started = []
+        for trial, pod in zip(new, rendered, strict=True):
+            record = Trial(
+                name=trial.name,
+                index=trial.index,
+                params=dict(trial.params),
+                phase=TrialPhase.PENDING,
+                prediction=trial.prediction,
+                created_at=now,
+            )
+            try:
+                self.api.create_pod(pod)
+            except ApiError as err:
+                if err.transient:
+                    raise
+                record = dataclasses.replace(
+                    record,
+                    phase=TrialPhase.FAILED,
+                    reason=convert.POD_REJECTED,
+                    message=f"the API server refused trial Pod {trial.name}: {err.message}",
+                    finished_at=now,
+                )
+            started.append(record)
+        return started, None
+
+    def _status(
+        self,
+        body: Mapping[str, Any],
+        *,
+        trials: Sequence[Trial],
+        counts: Counts,
+        plan: Plan | None,
+        reason: str,
+        message: str,
+        now: float,
+        invalid: bool = False,
+    ) -> dict[str, Any]:
+        """The operator's whole part of status (server-side apply drops what it leaves out)."""
+        status: dict[str, Any] = body.get("status") or {}
+        recorded = {str(e.get("name")): e for e in status.get("trials") or []}
+        finished = invalid or (plan is not None and plan.finished)
+        succeeded = plan is not None and plan.succeeded and not invalid
+        generation = body["metadata"].get("generation")
+        conds = conditions.search_conditions(
+            conditions.from_dicts(status.get("conditions")),
+            finished=finished,
+            succeeded=succeeded,
+            reason=reason,
+            message=message,
+            generation=generation,
+            now=now,
+        )
+        phase = ("Succeeded" if succeeded else "Failed") if finished else "Running"
+        desired: dict[str, Any] = {
+            "observedGeneration": generation,
+            "phase": phase,
+            "message": message,
+            "counts": _counts_dict(counts),
+            "conditions": conditions.to_dicts(conds),
+            "trials": [convert.trial_entry(t, recorded.get(t.name)) for t in trials],
+        }
+        best = convert.best_entry(plan.best if plan is not None else None)
+        if best is None and invalid and isinstance(status.get("best"), dict):
+            best = status["best"]
+        if best is not None:
+            desired["best"] = best
+        return desired
+
+    def _invalid(
+        self, body: Mapping[str, Any], trials: Sequence[Trial], err: SpecError, now: float
+    ) -> Outcome:
+        """A spec the schema let through but the core refuses: Failed with the field path.
+
+        Running trials are left alone; fixing the spec (a new generation) resumes the search."""
+        meta = body["metadata"]
+        status = body.get("status") or {}
+        message = str(err)
+        desired = self._status(
+            body,
+            trials=trials,
+            counts=count(trials),
+            plan=None,
+            reason=conditions.INVALID_SPEC,
+            message=message,
+            now=now,
+            invalid=True,
+        )
+        wrote = False
+        if _differs(status, desired):
+            self.api.apply_status(meta["namespace"], meta["name"], desired, names.OPERATOR_MANAGER)
+            wrote = True
+            self._post(body, "Warning", conditions.INVALID_SPEC, message, now)
+        log.warning("HyperSearch %s/%s is invalid: %s", meta["namespace"], meta["name"], message)
+        metrics.observe_search(meta["namespace"], meta["name"], "Failed", count(trials), None)
+        return Outcome(requeue_after=None, wrote_status=wrote, finished=True)
+
+    def _events(
+        self,
+        body: Mapping[str, Any],
+        *,
+        before: Sequence[Mapping[str, Any]],
+        after: Sequence[Trial],
+        started: Sequence[Trial],
+        plan: Plan,
+        now: float,
+    ) -> None:
+        """Events for what this status write recorded: starts, ends, a new best, the finish."""
+        was = {str(e.get("name")): str(e.get("phase") or "") for e in before}
+        for trial in started:
+            if trial.phase is TrialPhase.FAILED:
+                self._post(body, "Warning", "TrialFailed", str(trial.message), now)
+            else:
+                self._post(body, "Normal", "TrialStarted", f"started trial {trial.name}", now)
+        for trial in after:
+            if not trial.phase.finished or was.get(trial.name) in ("Succeeded", "Failed"):
+                continue
+            if trial.name not in was and trial in started:
+                continue
+            if trial.phase is TrialPhase.SUCCEEDED:
+                self._post(
+                    body,
+                    "Normal",
+                    "TrialSucceeded",
+                    f"trial {trial.name} succeeded with {trial.value:g}",
+                    now,
+                )
+            else:
+                self._post(
+                    body,
+                    "Warning",
+                    "TrialFailed",
+                    f"trial {trial.name} failed ({trial.reason}): {trial.message}",
+                    now,
+                )
+        previous_best = ((body.get("status") or {}).get("best") or {}).get("trial")
+        if plan.best is not None and plan.best.name != previous_best:
+            self._post(
+                body,
+                "Normal",
+                "NewBest",
+                f"trial {plan.best.name} is the best so far with {plan.best.value:g}",
+                now,
+            )
+        was_finished = (body.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        if plan.finished and not was_finished:
+            kind = "Normal" if plan.succeeded else "Warning"
+            self._post(body, kind, plan.reason or "Finished", plan.message or "", now)
+
+    def _post(
+        self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
+    ) -> None:
+        """Events are best effort: a failure to post one must not fail the reconcile."""
+        try:
+            self.api.post_event(body, kind, reason, message, now)
+        except ApiError as err:
+            log.info("could not post event %s: %s", reason, err)
+
+    def _next_look(
+        self,
+        spec: SearchSpec,
+        trials: Sequence[Trial],
+        pods: Sequence[convert.PodView],
+        now: float,
+    ) -> float:
+        """When something changes without an event: a timeout or grace period ends (else the
+        resync interval, the safety net for a missed event)."""
+        timing = self.config.timing
+        deadlines = [now + self.config.resync_seconds]
+        by_name = {t.name: t for t in trials}
+        for pod in pods:
+            trial = by_name.get(pod.name)
+            if trial is None or trial.phase.finished:
+                continue
+            for deadline in (
+                convert.unschedulable_deadline(pod, timing),
+                convert.metric_grace_deadline(pod, {}, timing)
+                if trial.phase is TrialPhase.RUNNING and pod.phase == "Succeeded"
+                else None,
+            ):
+                if deadline is not None:
+                    deadlines.append(deadline)
+            limit = spec.trial.timeout_seconds
+            since = trial.started_at or trial.created_at
+            if limit is not None and since is not None:
+                deadlines.append(since + limit)
+        return max(0.05, min(deadlines) - now + 0.05)

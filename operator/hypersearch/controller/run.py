@@ -1,0 +1,123 @@
+"""``hyper operator``: parse the options, connect, and run kopf embedded in this process.
+
+Arguments are declared here without importing kopf, so ``hyper --help`` works where the operator
+extra is not installed; kopf is imported only when the operator really starts. Must not hold any
+reconcile logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from hypersearch.controller.config import OperatorConfig, load_config
+from hypersearch.core.errors import SpecError
+from hypersearch.kube.transport import Endpoint
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The options of ``hyper operator``."""
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)"
+    )
+    parser.add_argument("--context", help="kubeconfig context (default: its current-context)")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NAMESPACE",
+        help="watch this namespace (repeatable; glob patterns allowed); default: all namespaces",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)"
+    )
+    parser.add_argument(
+        "--config", type=Path, help="operator configuration YAML (machine types, sidecar, timeouts)"
+    )
+    parser.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="coordinate replicas through kopf's peering object NAME (needs kopf's peering "
+        "CRDs); without it the operator runs standalone: run exactly one replica",
+    )
+    parser.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    parser.add_argument(
+        "--liveness",
+        metavar="URL",
+        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
+    )
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run until SIGINT/SIGTERM; exit 2 on a bad configuration or kubeconfig."""
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    from hypersearch.kube.kubeconfig import KubeconfigError, load_endpoint
+
+    try:
+        config = load_config(args.config)
+        endpoint = load_endpoint(args.kubeconfig, args.context)
+    except (SpecError, KubeconfigError) as err:
+        sys.stderr.write(f"hyper operator: {err}\n")
+        return 2
+    return serve(config, endpoint, args)
+
+
+def serve(
+    config: OperatorConfig,
+    endpoint: Endpoint,
+    args: argparse.Namespace,
+    stop: threading.Event | None = None,
+) -> int:
+    """Start kopf with our registry (imports kopf here, not at module import)."""
+    import kopf
+
+    from hypersearch.controller import metrics
+    from hypersearch.controller.handlers import OperatorState, build_registry
+    from hypersearch.controller.reconcile import Reconciler
+    from hypersearch.kube.api import KubeApi
+    from hypersearch.kube.transport import Transport
+
+    api = KubeApi(Transport(endpoint, timeout=30.0, pool_size=16))
+    state = OperatorState(reconciler=Reconciler(api, config), endpoint=endpoint)
+    registry = build_registry(state)
+    server = metrics.start_metrics_server(args.metrics_port) if args.metrics_port else None
+    namespaces = list(args.namespaces or [])
+
+    async def main() -> None:
+        stop_flag: asyncio.Event = asyncio.Event()
+        if stop is not None:
+            loop = asyncio.get_running_loop()
+            threading.Thread(
+                target=lambda: (stop.wait(), loop.call_soon_threadsafe(stop_flag.set)), daemon=True
+            ).start()
+        await kopf.operator(
+            registry=registry,
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            priority=args.priority,
+            liveness_endpoint=args.liveness,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            stop_flag=stop_flag if stop is not None else None,
+        )
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if server is not None:
+            server.close()
+        api.transport.close()
+    return 0
