@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import yaml
 
@@ -591,22 +591,10 @@ def command_ui(args: argparse.Namespace) -> int:
 
 
 def _cluster_views(args: argparse.Namespace) -> Callable[[], list[SearchView]]:
-    import logging
-
-    from hypersearch.report.cluster import view_from_object
+    from hypersearch.report.cluster import cluster_source
 
     api = _kube_api(args)
-
-    def views() -> list[SearchView]:
-        found = []
-        for obj in api.list_searches(args.namespace):
-            try:
-                found.append(view_from_object(obj))
-            except SpecError as err:
-                logging.getLogger("hypersearch.ui").warning("skipping: %s", err)
-        return found
-
-    return views
+    return cluster_source(lambda: api.list_searches(args.namespace))
 
 
 def configure_operator(parser: argparse.ArgumentParser) -> None:

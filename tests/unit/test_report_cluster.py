@@ -10,7 +10,13 @@ import pytest
 
 from hypersearch.core.errors import SpecError
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
-from hypersearch.report.cluster import search_phase, trial_from_entry, view_from_object
+from hypersearch.report.cluster import (
+    cluster_source,
+    search_phase,
+    trial_from_entry,
+    view_from_object,
+    views_from_objects,
+)
 from hypersearch.report.model import ParamView
 
 
@@ -196,3 +202,30 @@ def test_an_invalid_spec_is_refused_naming_the_object_and_field() -> None:
     with pytest.raises(SpecError) as err:
         view_from_object(broken)
     assert str(err.value).startswith("HyperSearch team-a/cifar: spec.maxTrials")
+
+
+def test_one_broken_search_does_not_blank_the_list() -> None:
+    broken = copy.deepcopy(OBJECT)
+    broken["metadata"]["name"] = "broken"
+    broken["spec"]["parameters"] = []
+    views, errors = views_from_objects([broken, OBJECT])
+    assert [v.key for v in views] == ["team-a/cifar"]
+    assert [str(e).split(":")[0] for e in errors] == ["HyperSearch team-a/broken"]
+
+
+def test_the_cluster_source_lists_objects_on_every_call_and_logs_the_broken(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = copy.deepcopy(OBJECT)
+    broken["spec"]["maxTrials"] = 0
+    calls: list[int] = []
+
+    def list_objects() -> list[dict[str, Any]]:
+        calls.append(1)
+        return [OBJECT, broken]
+
+    source = cluster_source(list_objects)
+    assert [v.key for v in source()] == ["team-a/cifar"]
+    assert [v.key for v in source()] == ["team-a/cifar"]
+    assert len(calls) == 2
+    assert "not shown in the web view: HyperSearch team-a/cifar: spec.maxTrials" in caplog.text

@@ -8,16 +8,20 @@ report must show what the operator decided, not decide again. Must not call the 
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from hypersearch.core.errors import SpecError
 from hypersearch.core.spec import parse_manifest
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
 from hypersearch.kube.convert import parse_time
 from hypersearch.report.model import SearchView, params_from_space, params_from_trials
 
 _FINAL_CONDITIONS = ("Succeeded", "Failed")
+
+log = logging.getLogger(__name__)
 
 
 def _number(value: object) -> float | None:
@@ -130,3 +134,33 @@ def view_from_object(obj: Mapping[str, Any]) -> SearchView:
         message=message,
         source="cluster",
     )
+
+
+def views_from_objects(
+    objects: Iterable[Mapping[str, Any]],
+) -> tuple[list[SearchView], list[SpecError]]:
+    """Views of every object whose spec is valid, and the errors of those whose spec is not (a
+    list must not go blank because one search in it is broken)."""
+    views: list[SearchView] = []
+    errors: list[SpecError] = []
+    for obj in objects:
+        try:
+            views.append(view_from_object(obj))
+        except SpecError as err:
+            errors.append(err)
+    return views, errors
+
+
+def cluster_source(
+    list_objects: Callable[[], Iterable[Mapping[str, Any]]],
+) -> Callable[[], list[SearchView]]:
+    """A web-view source over HyperSearch objects, e.g. ``cluster_source(lambda:
+    api.list_searches(namespace))`` for ``serve.make_server``; invalid ones are logged, skipped."""
+
+    def source() -> list[SearchView]:
+        views, errors = views_from_objects(list_objects())
+        for err in errors:
+            log.warning("not shown in the web view: %s", err)
+        return views
+
+    return source
