@@ -1,0 +1,183 @@
+"""The hosted-tool dialect: flags make the same spec a manifest would; mistakes name the flag."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hypersearch.cli import (
+    LOCAL_IMAGE,
+    SUBCOMMANDS,
+    build_parser,
+    default_search_name,
+    dialect_spec,
+    main,
+    split_command,
+)
+from hypersearch.core.errors import SpecError
+from hypersearch.core.space import FloatParam, IntParam
+from hypersearch.core.spec import parse_manifest
+
+CNN = [
+    "bayesian",
+    "-t",
+    "K80",
+    "--param",
+    "conv2_filter=16:128:int",
+    "--param",
+    "dropout_3=0.001:0.999",
+    "--num-runs",
+    "21",
+    "--parallel-runs",
+    "3",
+    "--metric",
+    "keras/val_acc",
+    "--metric-agg",
+    "last",
+    "--",
+    "python",
+    "cifar10_cnn.py",
+    "--conv2_filter",
+    ":conv2_filter:",
+    "--dropout_3=:dropout_3:",
+]
+
+
+def parse(argv: list[str]):  # type: ignore[no-untyped-def]
+    flags, command = split_command(argv)
+    args = build_parser().parse_args(flags)
+    args.command = command
+    return args
+
+
+def test_the_motivating_command_becomes_the_expected_spec() -> None:
+    spec = dialect_spec(parse(CNN), "bayesian")
+    assert spec.name == "cifar10-cnn-bayesian"
+    assert spec.space.params == (
+        IntParam("conv2_filter", 16, 128),
+        FloatParam("dropout_3", 0.001, 0.999),
+    )
+    assert (spec.max_trials, spec.parallelism, spec.max_failed_trials) == (21, 3, 3)
+    assert (spec.objective.metric, spec.objective.goal, spec.objective.aggregation) == (
+        "keras/val_acc",
+        "maximize",
+        "last",
+    )
+    assert spec.trial.machine_type == "K80"
+    assert spec.trial.template["spec"]["containers"] == [
+        {"name": "trainer", "image": LOCAL_IMAGE, "command": CNN[CNN.index("--") + 1 :]}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flags", "command"),
+    [
+        (
+            ["bayesian", "-m", "a", "--", "python", "t.py", "--", "x"],
+            3,
+            ["python", "t.py", "--", "x"],
+        ),
+        (["random", "-m", "a"], 3, None),
+        (["run", "f.yaml", "--", "x"], 4, None),
+    ],
+)
+def test_split_command_cuts_at_the_first_double_dash_of_dialect_commands(
+    argv: list[str], flags: int, command: list[str] | None
+) -> None:
+    assert split_command(argv) == (argv[:flags], command)
+
+
+@pytest.mark.parametrize(
+    ("command", "algorithm", "name"),
+    [
+        (["python", "cifar10_cnn.py", "--x", ":x:"], "bayesian", "cifar10-cnn-bayesian"),
+        (["python", "dir/Train.Model.py"], "grid", "train-model-grid"),
+        (["./run.sh", ":x:"], "random", "run-sh-random"),
+        (["/usr/bin/___"], "random", "search-random"),
+        (["python", "x" * 80 + ".py"], "bayesian", "x" * 41 + "-bayesian"),
+    ],
+)
+def test_default_search_name_comes_from_the_script_and_algorithm(
+    command: list[str], algorithm: str, name: str
+) -> None:
+    assert default_search_name(command, algorithm) == name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["random", "--param", "x=0:1", "--metric", "m", "--", "t"],
+            "--num-runs is required for random (how many trials to run), e.g. --num-runs 20",
+        ),
+        (
+            ["grid", "--param", "x=0:1", "--metric", "m", "--", "t"],
+            "--num-runs is required for grid (how many trials to run), e.g. --num-runs 20",
+        ),
+        (
+            ["random", "--num-runs", "2", "--metric", "m", "--", "t"],
+            "--param is missing: give at least one, e.g. --param x=0:1",
+        ),
+        (
+            ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--manifest", "--", "t"],
+            "--image is required with --manifest: on a cluster the command runs in a container "
+            "image that holds your training code, e.g. --image "
+            "registry.example.com/team/trainer:1.0",
+        ),
+    ],
+)
+def test_dialect_mistakes_name_the_flag(argv: list[str], message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        dialect_spec(parse(argv), argv[0])  # type: ignore[arg-type]
+    assert str(err.value) == message
+
+
+def test_problems_found_by_the_manifest_parser_name_the_flag_too() -> None:
+    argv = ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--name", "Bad_Name", "--", "t"]
+    with pytest.raises(SpecError) as err:
+        dialect_spec(parse(argv), "random")
+    assert str(err.value).startswith("--name (metadata.name) must be lowercase letters")
+
+
+def test_a_placeholder_without_a_parameter_names_the_command_argument() -> None:
+    argv = ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--", "t", ":y:"]
+    with pytest.raises(SpecError) as err:
+        dialect_spec(parse(argv), "random")
+    assert str(err.value).startswith(
+        "the command after -- (argument 1) uses placeholder :y: but no parameter is named 'y'"
+    )
+
+
+def test_main_exits_2_with_the_message_for_a_missing_command() -> None:
+    err = io.StringIO()
+    code = main(["random", "--param", "x=0:1", "-n", "2", "-m", "m"], stderr=err)
+    assert code == 2
+    assert err.getvalue().startswith("hyper: hyper random: the training command is missing; put")
+
+
+def test_main_exits_2_for_a_missing_manifest_file(tmp_path: Path) -> None:
+    err = io.StringIO()
+    code = main(["run", str(tmp_path / "nope.yaml")], stderr=err)
+    assert code == 2
+    assert err.getvalue() == (
+        f"hyper: {tmp_path / 'nope.yaml'}: cannot read the manifest: No such file or directory\n"
+    )
+
+
+def test_manifest_output_is_yaml_for_the_same_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*CNN[: CNN.index("--")], "--image", "reg/img:1", "--manifest", *CNN[CNN.index("--") :]]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    doc = yaml.safe_load(text)
+    assert doc["spec"]["trial"]["machineType"] == "K80"
+    assert doc["spec"]["trial"]["template"]["spec"]["containers"][0]["image"] == "reg/img:1"
+    assert parse_manifest(text).name == "cifar10-cnn-bayesian"
+
+
+def test_every_subcommand_is_registered_once() -> None:
+    names = [s.name for s in SUBCOMMANDS]
+    assert len(names) == len(set(names))
+    assert {"run", "grid", "random", "bayesian", "status"} <= set(names)

@@ -1,0 +1,118 @@
+"""The end-of-search table, JSON document and live progress lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pytest
+
+from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.local.progress import Progress, Totals, format_elapsed
+from hypersearch.local.summary import render_best, render_json, render_table, result_document
+
+
+def trial(index: int, phase: TrialPhase, value: float | None, reason: str | None = None) -> Trial:
+    return Trial(
+        name=f"s-{index:04d}",
+        index=index,
+        params={"lr": 0.1 * (index + 1), "opt": "adam"},
+        phase=phase,
+        value=value,
+        reason=reason,
+        started_at=100.0,
+        finished_at=102.5,
+    )
+
+
+TRIALS = [
+    trial(0, TrialPhase.SUCCEEDED, 0.5),
+    trial(1, TrialPhase.FAILED, None, "ProcessFailed"),
+    trial(2, TrialPhase.SUCCEEDED, 0.9),
+    trial(3, TrialPhase.SUCCEEDED, math.nan),
+]
+
+
+@pytest.mark.parametrize(
+    ("goal", "order"),
+    [
+        ("maximize", ["s-0002", "s-0000", "s-0003", "s-0001"]),
+        ("minimize", ["s-0000", "s-0002", "s-0003", "s-0001"]),
+    ],
+)
+def test_table_lists_succeeded_trials_best_first_then_the_rest(goal: str, order: list[str]) -> None:
+    lines = render_table(TRIALS, "acc", goal, ["lr", "opt"]).splitlines()
+    assert lines[0].split() == ["trial", "status", "acc", "lr", "opt", "seconds", "reason"]
+    assert [line.split()[0] for line in lines[1:]] == order
+
+
+def test_table_row_shows_status_value_params_duration_and_reason() -> None:
+    lines = render_table(TRIALS, "acc", "maximize", ["lr", "opt"]).splitlines()
+    assert lines[4].split() == ["s-0001", "Failed", "-", "0.2", "adam", "2.5", "ProcessFailed"]
+
+
+def test_journal_statuses_override_the_phase_in_the_table() -> None:
+    pending = trial(4, TrialPhase.PENDING, None, "Interrupted")
+    table = render_table([pending], "acc", "maximize", [], {"s-0004": "Interrupted"})
+    assert table.splitlines()[1].split()[:2] == ["s-0004", "Interrupted"]
+
+
+@pytest.mark.parametrize(
+    ("best", "line"),
+    [
+        (TRIALS[2], "best: s-0002 acc=0.9 lr=0.3 opt=adam"),
+        (None, "best: none (no trial succeeded)"),
+    ],
+)
+def test_best_line(best: Trial | None, line: str) -> None:
+    assert render_best(best, "acc") == line
+
+
+def test_json_document_has_best_and_every_trial_with_nan_as_null() -> None:
+    doc = json.loads(render_json(result_document(TRIALS, TRIALS[2])))
+    assert doc["best"] == {"name": "s-0002", "params": {"lr": 0.30000000000000004, "opt": "adam"},
+                           "value": 0.9}  # fmt: skip
+    assert [(t["name"], t["status"], t["value"], t["reason"]) for t in doc["trials"]] == [
+        ("s-0000", "Succeeded", 0.5, None),
+        ("s-0001", "Failed", None, "ProcessFailed"),
+        ("s-0002", "Succeeded", 0.9, None),
+        ("s-0003", "Succeeded", None, None),
+    ]
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "00:00"), (75.9, "01:15"), (3725, "1:02:05")])
+def test_elapsed_time_format(seconds: float, text: str) -> None:
+    assert format_elapsed(seconds) == text
+
+
+def test_plain_progress_prints_events_and_totals_after_each_finished_trial() -> None:
+    out = io.StringIO()
+    now = [0.0]
+    progress = Progress(out, "acc", tty=False, clock=lambda: now[0])
+    progress.update(Totals(3, 0, 1, 0, None, None))
+    progress.trial_started("s-0000", {"lr": 0.1}, None)
+    now[0] = 65.0
+    progress.trial_finished("s-0000", "Succeeded", 0.91, None, 2.0)
+    progress.update(Totals(3, 1, 0, 0, "s-0000", 0.91))
+    progress.trial_finished("s-0001", "Failed", None, "Timeout", 4.0)
+    progress.update(Totals(3, 2, 0, 1, "s-0000", 0.91))
+    progress.close()
+    assert out.getvalue().splitlines() == [
+        "start     s-0000: lr=0.1",
+        "succeeded s-0000 after 2.0s: acc=0.91",
+        "[1/3 done, 0 running, 0 failed, best acc 0.91 (s-0000), 01:05]",
+        "failed    s-0001 after 4.0s: Timeout",
+        "[2/3 done, 0 running, 1 failed, best acc 0.91 (s-0000), 01:05]",
+    ]
+
+
+def test_terminal_progress_redraws_one_status_line_in_place() -> None:
+    out = io.StringIO()
+    progress = Progress(out, "acc", tty=True, clock=lambda: 10.0)
+    progress.update(Totals(2, 0, 1, 0, None, None))
+    progress.trial_started("s-0000", {"lr": 0.1}, "1")
+    progress.close()
+    text = out.getvalue()
+    assert "\r\x1b[Kstart     s-0000 on GPU 1: lr=0.1\n" in text
+    assert text.endswith("\r\x1b[K[0/2 done, 1 running, 0 failed, best acc -, 00:00]\n")
