@@ -57,6 +57,12 @@ def test_chart_copies_are_identical_to_their_sources() -> None:
     assert sync_module().problems() == []
 
 
+def test_chart_ships_the_hypersearch_crd() -> None:
+    crd = yaml.safe_load((CHART / "crds" / "hypersearch.io_hypersearches.yaml").read_text())
+    assert crd["metadata"]["name"] == "hypersearches.hypersearch.io"
+    assert crd["spec"]["names"]["kind"] == "HyperSearch"
+
+
 def test_sync_check_names_each_drifted_copy_and_sync_repairs_it(tmp_path: Path) -> None:
     for part in (
         "crds",

@@ -90,6 +90,7 @@ OPERATOR_GRANTS = {
     ("hypersearch.io", "hypersearches", "patch"),
     ("hypersearch.io", "hypersearches/status", "get"),
     ("hypersearch.io", "hypersearches/status", "patch"),
+    ("hypersearch.io", "hypersearches/finalizers", "update"),
     ("", "pods", "create"),
     ("", "pods", "get"),
     ("", "pods", "list"),

@@ -64,6 +64,11 @@ patch hypersearches/status) rather than the `escalate` or `bind` verbs.
 - apiGroups: ["hypersearch.io"]
   resources: ["hypersearches/status"]
   verbs: ["get", "patch"]
+# Owner references with blockOwnerDeletion (trial Pods, sidecar identities) need this where the
+# OwnerReferencesPermissionEnforcement admission plugin is on (for example OpenShift).
+- apiGroups: ["hypersearch.io"]
+  resources: ["hypersearches/finalizers"]
+  verbs: ["update"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["create", "get", "list", "watch", "delete"]
