@@ -215,7 +215,7 @@ def search_specs(draw: st.DrawFn) -> SearchSpec:
     }
     return SearchSpec(
         name=draw(st.from_regex(r"\A[a-z][a-z0-9-]{0,20}[a-z0-9]\Z")),
-        algorithm=Algorithm(name, draw(st.integers(0, 2**40)), settings),
+        algorithm=Algorithm(name, draw(st.integers(0, 2**32 - 1)), settings),
         objective=Objective(
             metric=draw(st.sampled_from(["val_acc", "loss", "keras/val_accuracy"])),
             goal=draw(st.sampled_from(["maximize", "minimize"])),

@@ -161,7 +161,7 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
     (
         "negative seed",
         [_set("spec.algorithm.seed", -1)],
-        ["spec.algorithm.seed must be between 0 and 9223372036854775807, got -1"],
+        ["spec.algorithm.seed must be between 0 and 4294967295, got -1"],
     ),
     (
         "setting of another algorithm",

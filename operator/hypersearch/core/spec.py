@@ -69,7 +69,8 @@ MAX_TRIALS = 1000
 """Upper bound of maxTrials: the status keeps one entry per trial, and objects must stay small."""
 MAX_PARALLELISM = 100
 MAX_METRIC_LENGTH = 253
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**32 - 1
+"""Seeds stay well inside the exactly representable JSON integers (the API server reads float64)."""
 MAX_TEXT_LENGTH = 253
 """Longest machineType or container name accepted."""
 
