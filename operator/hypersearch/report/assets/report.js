@@ -178,17 +178,42 @@
     const clipped = el("g", { "clip-path": "url(#" + clipId + ")" }, plot);
     return { svg, grid, plot, clipped, x0, x1, y0, y1, stripY: y1 + 4 + (strip - 6) / 2, H, W, m };
   }
+  // Category labels: every k-th one when bands are narrow, long ones cut with the full text on hover.
+  // Labels that fit in ``chars`` characters: a prefix every value shares is dropped first
+  // (variant_1, variant_2 -> …1, …2), then what is still too long is cut.
+  function shortLabels(values, chars) {
+    const texts = values.map(String);
+    let common = texts.length > 1 ? texts[0] : "";
+    for (const t of texts) while (common && !t.startsWith(common)) common = common.slice(0, -1);
+    const cut = texts.some((t) => t.length > chars) && common.length > 2 ? common.length : 0;
+    return texts.map((t) => {
+      let shown = cut ? "…" + t.slice(cut) : t;
+      if (shown.length > chars) shown = shown.slice(0, Math.max(1, chars - 1)) + "…";
+      return { text: shown, full: shown === t ? null : t };
+    });
+  }
+  function categoryLabels(values, room) {
+    const every = Math.max(1, Math.ceil(28 / Math.max(room, 1)));
+    const labels = shortLabels(values, Math.max(3, Math.floor((room * every) / 7)));
+    return labels.map((lab, i) => (i % every ? null : lab));
+  }
+  function label(parent, attrs, lab) {
+    const t = el("text", attrs, parent, lab.text);
+    if (lab.full) el("title", {}, t, lab.full);
+    return t;
+  }
   function xAxis(f, scale, title) {
     const g = el("g", { class: "tick" }, f.grid);
     const ticks = scale.kind === "category" ? scale.ticks() : scale.ticks(Math.max(3, Math.round((f.x1 - f.x0) / 90)));
+    const labels = scale.kind === "category" ? categoryLabels(ticks, scale.step) : ticks.map((t) => ({ text: tickFmt(t), full: null }));
     const yb = f.H - f.m.bottom;
-    for (const t of ticks) {
+    ticks.forEach((t, i) => {
       const x = scale(t);
-      if (x < f.x0 - 1 || x > f.x1 + 1) continue;
+      if (x < f.x0 - 1 || x > f.x1 + 1) return;
       if (scale.kind !== "category") el("line", { x1: x, x2: x, y1: f.y0, y2: f.y1 }, g);
       el("line", { x1: x, x2: x, y1: yb, y2: yb + 5, class: "axis-line" }, g);
-      el("text", { x: x, y: yb + 17, "text-anchor": "middle" }, g, scale.kind === "category" ? String(t) : tickFmt(t));
-    }
+      if (labels[i]) label(g, { x: x, y: yb + 17, "text-anchor": "middle" }, labels[i]);
+    });
     el("line", { x1: f.x0, x2: f.x1, y1: yb, y2: yb, class: "axis-line" }, f.grid);
     el("text", { class: "axis-title", x: (f.x0 + f.x1) / 2, y: f.H - 6, "text-anchor": "middle" }, f.svg, title);
   }
@@ -351,14 +376,19 @@
       const g = el("g", { class: "tick pc-axis" }, f.svg);
       const s = scales[i];
       const ticks = s.kind === "category" ? s.ticks() : s.ticks(6);
+      const every = s.kind === "category" ? Math.max(1, Math.ceil(14 / Math.max(Math.abs(s.step), 1))) : 1;
+      const labels = s.kind === "category" ? shortLabels(ticks, 14) : ticks.map((t) => ({ text: tickFmt(t), full: null }));
       el("line", { x1: ax(i), x2: ax(i), y1: f.y0, y2: f.y1, class: "axis-line" }, g);
-      for (const t of ticks) {
+      ticks.forEach((t, k) => {
         const y = s(t);
-        if (y < f.y0 - 1 || y > f.y1 + 1) continue;
+        if (y < f.y0 - 1 || y > f.y1 + 1) return;
         el("line", { x1: ax(i) - 4, x2: ax(i), y1: y, y2: y, class: "axis-line" }, g);
-        el("text", { x: ax(i) - 6, y: y + 4, "text-anchor": "end" }, g, s.kind === "category" ? String(t) : tickFmt(t));
-      }
-      el("text", { class: "axis-title", x: ax(i), y: f.y0 - 14, "text-anchor": "middle" }, f.svg, a.title);
+        if (k % every) return;
+        label(g, { x: ax(i) - 6, y: y + 4, "text-anchor": "end" }, labels[k]);
+      });
+      const anchor = i === 0 && axes.length > 1 ? "start" : i === axes.length - 1 && axes.length > 1 ? "end" : "middle";
+      const tx = anchor === "start" ? ax(i) - 30 : anchor === "end" ? ax(i) + 30 : ax(i);
+      el("text", { class: "axis-title", x: tx, y: f.y0 - 14, "text-anchor": anchor }, f.svg, a.title);
     });
     if (!trials.length) emptyNote(f, "No finished trials yet");
     return f.svg;
@@ -504,7 +534,7 @@
     if (data.algorithm) bits.push(data.algorithm);
     bits.push(c.total + (isNum(data.maxTrials) ? " / " + data.maxTrials : "") + " trials");
     if (data.namespace) bits.push("namespace " + data.namespace);
-    bits.push("updated " + when(data.updatedAt));
+    if (isNum(data.updatedAt)) bits.push("updated " + when(data.updatedAt));
     h("p", { class: "sub" }, left, bits.join(" · "));
     const chips = h("div", { class: "chips" }, left);
     for (const [k, label] of [["Succeeded", "succeeded"], ["Failed", "failed"], ["Running", "running"], ["Pending", "pending"]]) {
