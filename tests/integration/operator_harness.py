@@ -1,0 +1,356 @@
+"""Helpers for the operator's integration and end-to-end tests on the test plane.
+
+The operator runs as a real process (``hyper operator``), so a test can SIGKILL and restart it.
+Because kwok runs no containers, tests play the two parts kwok cannot: the trainer (they write
+the output and exit-code files the wrapper would write into the emptyDir, and run the REAL
+sidecar program on them with the search's ServiceAccount token from the TokenRequest API) and
+the kubelet (they patch the Pod's status to Succeeded or Failed).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypersearch.kube import names
+from hypersearch.kube.kubeconfig import load_endpoint
+
+from .conftest import ControlPlane, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "crds" / "hypersearch.io_hypersearches.yaml"
+# kwok completes a Running Pod after this long; tests complete trial Pods themselves first.
+HOLD_RUNNING = {"hypersearch.io/kwok-run-duration": "1h"}
+
+
+def install_crd(plane: ControlPlane) -> None:
+    """Apply the generated CRD and wait until the API serves it."""
+    plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    plane.kubectl(
+        "wait", "--for=condition=Established", "crd/hypersearches.hypersearch.io", "--timeout=60s"
+    )
+
+
+def search_manifest(
+    name: str,
+    *,
+    max_trials: int = 4,
+    parallelism: int = 2,
+    algorithm: str = "random",
+    machine_type: str | None = "K80",
+    max_failed: int = 3,
+    hold: bool = True,
+) -> dict[str, Any]:
+    """A small HyperSearch whose trial Pods stay Running until the test completes them."""
+    trial: dict[str, Any] = {
+        "template": {
+            "metadata": {"annotations": dict(HOLD_RUNNING) if hold else {}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "trainer",
+                        "image": "trainer:test",
+                        "command": ["python", "train.py", "--units", ":units:", "--lr=:lr:"],
+                    }
+                ]
+            },
+        }
+    }
+    if machine_type:
+        trial["machineType"] = machine_type
+    return {
+        "apiVersion": names.API,
+        "kind": names.KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "algorithm": {"name": algorithm, "seed": 3},
+            "objective": {"metric": "val_acc", "goal": "maximize", "aggregation": "last"},
+            "parameters": [
+                {"name": "units", "type": "int", "min": 8, "max": 512},
+                {"name": "lr", "type": "float", "min": 1e-4, "max": 0.1, "scale": "log"},
+            ],
+            "maxTrials": max_trials,
+            "parallelism": parallelism,
+            "maxFailedTrials": max_failed,
+            "trial": trial,
+        },
+    }
+
+
+@dataclass
+class OperatorProcess:
+    """``hyper operator`` watching one namespace, as a child process with its log in a file."""
+
+    plane: ControlPlane
+    namespace: str
+    log: Path
+    config: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        args = [
+            sys.executable,
+            "-c",
+            "import sys; from hypersearch.cli import main; sys.exit(main())",
+            "operator",
+            "--kubeconfig",
+            str(self.plane.kubeconfig),
+            "-n",
+            self.namespace,
+        ]
+        if self.config is not None:
+            args += ["--config", str(self.config)]
+        self.starts += 1
+        with self.log.open("ab") as out:
+            out.write(f"--- start {self.starts}\n".encode())
+            self.proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no flush, as a node failure or OOM kill would do."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=20)
+        self.proc = None
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def running_operator(
+    plane: ControlPlane, namespace: str, tmp_path: Path, config: str | None = None
+) -> Iterator[OperatorProcess]:
+    config_file = None
+    if config is not None:
+        config_file = tmp_path / "operator-config.yaml"
+        config_file.write_text(config)
+    operator = OperatorProcess(plane, namespace, tmp_path / "operator.log", config_file)
+    operator.start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
+
+
+def get_search(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = plane.get_json("hs", name, "-n", namespace)
+    return found
+
+
+def trial_pods(plane: ControlPlane, namespace: str, search: str) -> list[dict[str, Any]]:
+    found = plane.get_json("pods", "-n", namespace, "-l", f"{names.SEARCH_LABEL}={search}")
+    return list(found["items"])
+
+
+def entries(search: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in (search.get("status") or {}).get("trials") or []}
+
+
+def condition(search: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for cond in (search.get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            found: dict[str, Any] = cond
+            return found
+    return None
+
+
+def running_pods(plane: ControlPlane, namespace: str, search: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in trial_pods(plane, namespace, search)
+        if (p.get("status") or {}).get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def run_sidecar(
+    plane: ControlPlane,
+    namespace: str,
+    *,
+    search: str,
+    trial: str,
+    workdir: Path,
+    output: str,
+    exit_code: int | None,
+) -> subprocess.CompletedProcess[str]:
+    """Play the trainer's part and run the real sidecar with the search's own identity."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    token = plane.kubectl(
+        "create", "token", names.sidecar_account(search), "-n", namespace, "--duration=10m"
+    ).stdout.strip()
+    (workdir / "token").write_text(token)
+    (workdir / "output.log").write_text(output)
+    if exit_code is not None:
+        (workdir / "exit-code").write_text(f"{exit_code}\n")
+    endpoint = load_endpoint(str(plane.kubeconfig))
+    args = [
+        sys.executable,
+        "-m",
+        "hypersearch.sidecar",
+        f"--namespace={namespace}",
+        f"--search={search}",
+        f"--trial={trial}",
+        "--metric=val_acc",
+        "--aggregation=last",
+        f"--output={workdir / 'output.log'}",
+        f"--exit-code={workdir / 'exit-code'}",
+        f"--token-file={workdir / 'token'}",
+        f"--ca-file={endpoint.ca_file}",
+        f"--server={endpoint.server}",
+        "--poll=0.05",
+        "--final-deadline=20",
+    ]
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
+    )
+
+
+def complete_pod(
+    plane: ControlPlane, namespace: str, pod: str, *, exit_code: int = 0, reason: str = ""
+) -> None:
+    """Play the kubelet: the trainer container terminated, the Pod is Succeeded or Failed."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    terminated: dict[str, Any] = {
+        "exitCode": exit_code,
+        "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+        "startedAt": now,
+        "finishedAt": now,
+    }
+    patch = {
+        "status": {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "containerStatuses": [
+                {
+                    "name": "trainer",
+                    "image": "trainer:test",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"terminated": terminated},
+                }
+            ],
+        }
+    }
+    plane.kubectl(
+        "patch",
+        "pod",
+        pod,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(patch),
+    )
+
+
+def finish_trial(
+    plane: ControlPlane, namespace: str, *, search: str, pod: str, value: float, workdir: Path
+) -> None:
+    """A whole successful trial: output with a final value, the sidecar, then the Pod ends."""
+    output = "".join(f"epoch={e} val_acc={value * e / 3:.6f}\n" for e in (1, 2, 3))
+    done = run_sidecar(
+        plane,
+        namespace,
+        search=search,
+        trial=pod,
+        workdir=workdir / pod,
+        output=output,
+        exit_code=0,
+    )
+    assert done.returncode == 0, done.stderr
+    complete_pod(plane, namespace, pod)
+
+
+@dataclass
+class PodWatch:
+    """``kubectl get pods -w`` in the background: the most trial Pods ever active at once."""
+
+    plane: ControlPlane
+    namespace: str
+    search: str
+    active: set[str] = field(default_factory=set)
+    peak: int = 0
+    seen: set[str] = field(default_factory=set)
+    proc: subprocess.Popen[str] | None = None
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        template = (
+            "{.type} {.object.metadata.name} {.object.status.phase} "
+            '{.object.metadata.deletionTimestamp}{"\\n"}'
+        )
+        self.proc = subprocess.Popen(
+            [
+                self.plane.kubectl_bin,
+                "--kubeconfig",
+                str(self.plane.kubeconfig),
+                "get",
+                "pods",
+                "-n",
+                self.namespace,
+                "-l",
+                f"{names.SEARCH_LABEL}={self.search}",
+                "--watch",
+                "--output-watch-events",
+                "-o",
+                f"jsonpath={template}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            kind, name = parts[0], parts[1]
+            phase = parts[2] if len(parts) > 2 else "Pending"
+            deleting = len(parts) > 3
+            self.seen.add(name)
+            if kind == "DELETED" or deleting or phase in ("Succeeded", "Failed"):
+                self.active.discard(name)
+            else:
+                self.active.add(name)
+            self.peak = max(self.peak, len(self.active))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        if self.thread is not None:
+            self.thread.join(timeout=20)
+
+
+def wait_for(probe: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    return wait_until(probe, what, timeout=timeout, interval=0.2)
