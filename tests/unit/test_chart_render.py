@@ -209,14 +209,10 @@ def test_operator_runs_as_restricted_non_root_with_a_read_only_root() -> None:
 @pytest.mark.parametrize(
     ("flags", "present", "absent"),
     [
-        ((), ["--all-namespaces", "--peering=hs-hypersearch"], ["--standalone"]),
-        (("--set", "peering.enabled=false"), ["--standalone"], ["--peering=hs-hypersearch"]),
-        (
-            ("--set", "peering.name=shared", "--set", "replicaCount=2"),
-            ["--peering=shared"],
-            ["--standalone"],
-        ),
-        (("--set", "logLevel=debug"), ["--verbose"], ["--quiet"]),
+        ((), ["--all-namespaces", "--peering=hs-hypersearch"], ["--verbose"]),
+        (("--set", "peering.enabled=false"), ["--all-namespaces"], ["--peering=hs-hypersearch"]),
+        (("--set", "peering.name=shared", "--set", "replicaCount=2"), ["--peering=shared"], []),
+        (("--set", "logLevel=debug"), ["--verbose"], []),
         (("--set", "metrics.port=9400"), ["--metrics-port=9400"], ["--metrics-port=8080"]),
     ],
     ids=["defaults", "standalone", "named-peering", "debug", "metrics-port"],
@@ -230,6 +226,59 @@ def test_operator_arguments_follow_the_values(
         assert arg in args
     for arg in absent:
         assert arg not in args
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [(), NAMESPACED, ("--set", "peering.enabled=false")],
+    ids=["cluster", "namespaced", "standalone"],
+)
+def test_rendered_arguments_are_accepted_by_hyper_operator(flags: tuple[str, ...]) -> None:
+    from hypersearch.cli import build_parser
+
+    args = container(render(*flags))["args"]
+    parsed = build_parser().parse_args([*args, "--priority=7"])
+    assert parsed.subcommand == "operator"
+    assert str(parsed.config) == "/etc/hypersearch/config.yaml"
+    assert parsed.metrics_port == 8080
+    assert parsed.liveness == "http://0.0.0.0:8081/healthz"
+    if flags == NAMESPACED:
+        assert parsed.namespaces == ["team-a", "team-b"]
+    else:
+        assert parsed.all_namespaces is True
+
+
+def test_peering_replicas_get_distinct_priorities_from_their_pod_names(tmp_path: Path) -> None:
+    """The container command derives --priority from POD_NAME; a fake `hyper` records its argv."""
+    main = container(render("--set", "replicaCount=2"))
+    fake = tmp_path / "hyper"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+
+    def argv_of(pod_name: str) -> list[str]:
+        env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "POD_NAME": pod_name}
+        proc = subprocess.run(
+            [*main["command"], *main["args"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return proc.stdout.splitlines()
+
+    first, second = argv_of("hs-hypersearch-5d8f7-abcde"), argv_of("hs-hypersearch-5d8f7-fghij")
+    assert first[:-1] == second[:-1] == main["args"]
+    priorities = {first[-1], second[-1]}
+    assert len(priorities) == 2
+    assert all(
+        p.startswith("--priority=") and p.removeprefix("--priority=").isdigit() for p in priorities
+    )
+    assert argv_of("hs-hypersearch-5d8f7-abcde") == first
+
+
+def test_standalone_operator_runs_hyper_directly() -> None:
+    assert "command" not in container(render("--set", "peering.enabled=false"))
 
 
 def test_machine_types_are_rendered_into_the_operator_config() -> None:
@@ -249,6 +298,24 @@ def test_machine_types_are_rendered_into_the_operator_config() -> None:
     }
     assert config["machineTypes"]["CPU"]["gpus"] == 0
     assert config["sidecar"]["image"] == "ghcr.io/hypersearch/hypersearch-operator:0.1.0"
+
+
+def test_rendered_config_is_accepted_by_the_operator_config_loader() -> None:
+    from hypersearch.controller.config import parse_config
+
+    objs = render(
+        "--set", "machineTypes.K80.resources.limits.memory=40Gi",
+        "--set", "timeouts.unschedulableSeconds=120",
+        "--set", "sidecar.image=registry.local/hs:1",
+    )  # fmt: skip
+    text = one(objs, "ConfigMap", "hs-hypersearch-config")["data"]["config.yaml"]
+    config = parse_config(yaml.safe_load(text), "config.yaml")
+    k80 = config.pods.machine_types["K80"]
+    assert dict(k80.limits) == {"nvidia.com/gpu": "1", "memory": "40Gi"}
+    assert dict(k80.node_selector) == {"cloud.google.com/gke-accelerator": "nvidia-tesla-k80"}
+    assert dict(config.pods.machine_types["CPU"].limits) == {}
+    assert config.pods.sidecar_image == "registry.local/hs:1"
+    assert config.timing.unschedulable_seconds == 120
 
 
 def test_changing_the_config_rolls_the_operator() -> None:
@@ -315,6 +382,8 @@ def test_metrics_service_targets_the_operator_port() -> None:
         ),
         (("--set", "replicas=2"), "additional properties 'replicas' not allowed"),
         (("--set", "machineTypes.K80.gpus=-1"), "/machineTypes/K80/gpus"),
+        (("--set", "logLevel=quiet"), "/logLevel"),
+        (("--set", "timeouts.resyncSeconds=0"), "/timeouts/resyncSeconds"),
         (
             (
                 "--set",
@@ -330,6 +399,8 @@ def test_metrics_service_targets_the_operator_port() -> None:
         "namespaced-without-namespaces",
         "misspelt-key",
         "negative-gpus",
+        "unknown-log-level",
+        "zero-timeout",
         "monitor-without-service",
     ],
 )
