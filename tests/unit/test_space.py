@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -107,7 +108,8 @@ def test_linear_int_reaches_both_ends() -> None:
     ],
 )
 def test_grid_values_per_parameter(param: Param, expected: tuple[object, ...] | None) -> None:
-    assert grid_values(param) == expected
+    values = grid_values(param)
+    assert (None if values is None else tuple(values)) == expected
 
 
 def test_grid_varies_last_declared_parameter_fastest() -> None:
@@ -146,9 +148,31 @@ def test_grid_size_is_none_and_grid_refuses_when_a_float_range_has_no_step_or_co
     )
 
 
-def test_grid_size_of_large_int_ranges_is_computed_without_enumerating() -> None:
-    space = space_of(int_param("a", 0, 10**9), int_param("b", 1, 10**9, step=10))
-    assert space.grid_size() == (10**9 + 1) * 10**8
+def test_wide_ranges_enumerate_lazily_and_index_directly() -> None:
+    space = space_of(
+        int_param("a", 0, 10**9),
+        int_param("b", 1, 10**9, step=10),
+        float_param("c", 0.0, 1.0, step=1e-9),
+    )
+    assert space.grid_size() == (10**9 + 1) * 10**8 * (10**9 + 1)
+    assert list(itertools.islice(space.grid(), 2)) == [
+        {"a": 0, "b": 1, "c": 0.0},
+        {"a": 0, "b": 1, "c": 1e-9},
+    ]
+    assert space.grid_point(10**9 + 2) == {"a": 0, "b": 11, "c": 1e-9}
+    last = space.grid_size() - 1  # type: ignore[operator]
+    assert space.grid_point(last) == {"a": 10**9, "b": 999999991, "c": 1.0}
+    with pytest.raises(IndexError, match="grid point -1 of a grid of"):
+        space.grid_point(-1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(space=enumerable_spaces())
+def test_grid_point_k_is_the_kth_point_of_the_grid(space: Space) -> None:
+    points = list(space.grid())
+    assert [space.grid_point(k) for k in range(len(points))] == points
+    with pytest.raises(IndexError):
+        space.grid_point(len(points))
 
 
 @pytest.mark.parametrize(
@@ -322,7 +346,8 @@ def test_get_finds_a_parameter_by_name() -> None:
             int_param("k", 0, 9, count=1),
             [
                 Problem(
-                    "p.count", "must be an integer of at least 2 (both ends are included), got 1"
+                    "p.count",
+                    "must be an integer from 2 (both ends are included) to 10000, got 1",
                 )
             ],
         ),
@@ -341,6 +366,15 @@ def test_get_finds_a_parameter_by_name() -> None:
                     "p.name",
                     "must start with a letter or '_' and hold only letters, digits, '_', '.' or "
                     "'-' (it becomes the :name: placeholder), got '9lives'",
+                )
+            ],
+        ),
+        (
+            int_param("k", -(2**53) - 1, 0),
+            [
+                Problem(
+                    "p.min",
+                    "must be between -9007199254740992 and 9007199254740992, got -9007199254740993",
                 )
             ],
         ),

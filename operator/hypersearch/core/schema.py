@@ -188,6 +188,7 @@ def _parameter() -> Schema:
                 "Grid only: try count evenly spaced values from min to max, both included "
                 "(geometrically spaced on a log scale).",
                 minimum=2,
+                maximum=space.MAX_GRID_COUNT,
             ),
             "values": {
                 "type": "array",

@@ -24,7 +24,8 @@ log scale, duplicates after rounding dropped). A float range needs ``step`` (``m
 Lists enumerate in the order written.
 
 Additions beyond the contract: ``IntParam.count``, ``Space.validate_params``, ``Space.normalize``,
-``Space.get``, ``grid_values``, ``param_problems``, ``round_float``, ``NAME_PATTERN``/limits.
+``Space.get``, ``Space.problems``, ``Space.grid_point`` (random access into the grid order),
+``grid_values``, ``param_problems``, ``round_float``, ``NAME_PATTERN`` and the limits.
 
 This module holds no I/O and no knowledge of manifests (that is ``spec``); randomness comes only
 from the generator passed in.
@@ -32,12 +33,11 @@ from the generator passed in.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, overload
 
 import numpy as np
 
@@ -56,6 +56,10 @@ MAX_VALUES = 1000
 """Most entries one categorical or discrete list may hold (also the CRD's maxItems)."""
 MAX_VALUE_LENGTH = 256
 """Longest string a categorical value may be (also the CRD's maxLength)."""
+MAX_INT_MAGNITUDE = 2**53
+"""Int bounds stay within the integers JSON (and the API server's float64) hold exactly."""
+MAX_GRID_COUNT = 10000
+"""Most grid values ``count`` may ask for on one parameter."""
 SIGNIFICANT_DIGITS = 12
 """Floats that agree to this many significant digits count as the same point."""
 
@@ -169,6 +173,14 @@ def _range_problems(param: IntParam | FloatParam, at: str) -> list[Problem]:
         elif not math.isfinite(value):
             problems.append(Problem(f"{at}{field_name}", f"must be a finite number, got {value}"))
             bounds_ok = False
+        elif kind == "int" and abs(value) > MAX_INT_MAGNITUDE:
+            problems.append(
+                Problem(
+                    f"{at}{field_name}",
+                    f"must be between -{MAX_INT_MAGNITUDE} and {MAX_INT_MAGNITUDE}, got {value}",
+                )
+            )
+            bounds_ok = False
     if bounds_ok and not param.min < param.max:
         problems.append(
             Problem(
@@ -203,12 +215,14 @@ def _range_problems(param: IntParam | FloatParam, at: str) -> list[Problem]:
                 )
             )
     if param.count is not None and (
-        not isinstance(param.count, int) or isinstance(param.count, bool) or param.count < 2
+        not isinstance(param.count, int)
+        or isinstance(param.count, bool)
+        or not 2 <= param.count <= MAX_GRID_COUNT
     ):
         problems.append(
             Problem(
                 f"{at}count",
-                "must be an integer of at least 2 (both ends are included), "
+                f"must be an integer from 2 (both ends are included) to {MAX_GRID_COUNT}, "
                 f"got {_fmt(param.count)}",
             )
         )
@@ -265,24 +279,47 @@ def _values_problems(param: CategoricalParam | DiscreteParam, at: str) -> list[P
     return problems
 
 
-def grid_values(param: Param) -> tuple[Value, ...] | None:
-    """The values a grid search tries for one parameter, or None when it cannot enumerate them."""
+class _Steps(Sequence[float]):
+    """``lo, lo+step, ...`` up to ``hi``, computed on access so a fine step costs no memory."""
+
+    def __init__(self, lo: float, hi: float, step: float) -> None:
+        self._lo, self._hi, self._step = lo, hi, step
+        self._n = math.floor((hi - lo) / step * (1 + 1e-12) + 1e-9) + 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[float]: ...
+    def __getitem__(self, index: int | slice) -> float | Sequence[float]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._n))]
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError(index)
+        return _clip(round_float(self._lo + index * self._step), self._lo, self._hi)
+
+
+def grid_values(param: Param) -> Sequence[Value] | None:
+    """The values a grid search tries for one parameter (in order), or None when it cannot
+    enumerate them. Ranges come back as lazy sequences, so a wide int range costs no memory."""
     if isinstance(param, CategoricalParam | DiscreteParam):
         return tuple(param.values)
     if isinstance(param, IntParam):
         if param.count is not None:
             raw = _spaced(param.min, param.max, param.count, param.scale)
             return tuple(dict.fromkeys(round(v) for v in raw))
-        return tuple(range(param.min, param.max + 1, param.step or 1))
+        return range(param.min, param.max + 1, param.step or 1)
     if param.count is not None:
         return tuple(
             _clip(round_float(v), param.min, param.max)
             for v in _spaced(param.min, param.max, param.count, param.scale)
         )
     if param.step is not None:
-        n = math.floor((param.max - param.min) / param.step * (1 + 1e-12) + 1e-9) + 1
-        points = (round_float(param.min + k * param.step) for k in range(n))
-        return tuple(dict.fromkeys(_clip(v, param.min, param.max) for v in points))
+        return _Steps(param.min, param.max, param.step)
     return None
 
 
@@ -297,8 +334,6 @@ def _clip(value: float, lo: float, hi: float) -> float:
 
 
 def _grid_count(param: Param) -> int | None:
-    if isinstance(param, IntParam) and param.count is None:
-        return (param.max - param.min) // (param.step or 1) + 1
     values = grid_values(param)
     return None if values is None else len(values)
 
@@ -392,6 +427,39 @@ class Space:
         Raises SpecError naming the parameters that cannot be enumerated (a float range needs step
         or count).
         """
+        axes = self._grid_axes()
+        sizes = [len(axis) for axis in axes]
+        if 0 in sizes:
+            return
+        index = [0] * len(axes)
+        while True:
+            yield {p.name: axis[i] for p, axis, i in zip(self.params, axes, index, strict=True)}
+            k = len(axes) - 1
+            while k >= 0:
+                index[k] += 1
+                if index[k] < sizes[k]:
+                    break
+                index[k] = 0
+                k -= 1
+            if k < 0:
+                return
+
+    def grid_point(self, k: int) -> Params:
+        """The ``k``-th point of ``grid()`` (from 0), without enumerating the ones before it.
+
+        Raises IndexError past the end and SpecError when the space has no grid.
+        """
+        axes = self._grid_axes()
+        size = math.prod(len(axis) for axis in axes)
+        if not 0 <= k < size:
+            raise IndexError(f"grid point {k} of a grid of {size} points")
+        values: list[Value] = []
+        for axis in reversed(axes):  # mixed radix, last parameter as the lowest digit
+            k, digit = divmod(k, len(axis))
+            values.append(axis[digit])
+        return dict(zip(self.names, reversed(values), strict=True))
+
+    def _grid_axes(self) -> list[Sequence[Value]]:
         axes = [grid_values(p) for p in self.params]
         missing = [p.name for p, axis in zip(self.params, axes, strict=True) if axis is None]
         if missing:
@@ -405,8 +473,7 @@ class Space:
                     for name in missing
                 ]
             )
-        for combo in itertools.product(*(axis or () for axis in axes)):
-            yield dict(zip(self.names, combo, strict=True))
+        return [axis for axis in axes if axis is not None]
 
     def grid_size(self) -> int | None:
         """How many points ``grid()`` yields, or None if some float range lacks step/count."""
