@@ -223,7 +223,7 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         "range without max, values on a range",
         [_set("spec.parameters[0].max", None), _set("spec.parameters[0].values", [1, 2])],
         [
-            "spec.parameters[0].values is not a field of a int parameter (fields: name, type, "
+            "spec.parameters[0].values is not a field of an int parameter (fields: name, type, "
             "min, max, scale, step, count)",
             "spec.parameters[0].max is required for type int",
         ],

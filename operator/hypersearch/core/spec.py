@@ -589,7 +589,8 @@ class _Parser:
             return None
         if kind is None:
             return None
-        self.known_keys(doc, path, _PARAM_KEYS[kind], f"a {kind} parameter")
+        article = "an" if kind == "int" else "a"
+        self.known_keys(doc, path, _PARAM_KEYS[kind], f"{article} {kind} parameter")
         before = len(self.problems)
         param: Param
         if kind in ("int", "float"):
