@@ -168,7 +168,7 @@ def test_argocd_cm_embeds_the_health_script_verbatim() -> None:
     assert cm["data"]["resource.customizations.health.hypersearch.io_HyperSearch"] == SCRIPT
 
 
-def test_ignore_differences_selects_only_kopf_annotations() -> None:
+def test_ignore_differences_selects_only_the_operators_bookkeeping_annotations() -> None:
     cm = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())
     rules = yaml.safe_load(
         cm["data"]["resource.customizations.ignoreDifferences.hypersearch.io_HyperSearch"]
@@ -178,6 +178,8 @@ def test_ignore_differences_selects_only_kopf_annotations() -> None:
     live["metadata"]["annotations"] = {
         "kopf.zalando.org/last-handled-configuration": "{}",
         "kopf.zalando.org/reconcile": "{}",
+        "hypersearch.io/last-handled-configuration": "{}",
+        "hypersearch.io/owner-team": "vision",
         "team": "vision",
     }
     bare = search()
@@ -193,7 +195,8 @@ def test_ignore_differences_selects_only_kopf_annotations() -> None:
         )
         return [json.loads(line) for line in proc.stdout.splitlines()]
 
-    assert paths(live) == [
+    assert sorted(paths(live)) == [
+        ["metadata", "annotations", "hypersearch.io/last-handled-configuration"],
         ["metadata", "annotations", "kopf.zalando.org/last-handled-configuration"],
         ["metadata", "annotations", "kopf.zalando.org/reconcile"],
     ]
