@@ -7,14 +7,14 @@ the engine only ever reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the sidecar imports Observation via core.metrics and must not load numpy
     from hypersearch.core.space import Params
 
 
-class TrialPhase(str, Enum):
+class TrialPhase(StrEnum):
     """Lifecycle of one trial. PENDING: decided, process/Pod not yet running."""
 
     PENDING = "Pending"
@@ -64,5 +64,5 @@ class Trial:
 
 
 def trial_name(search: str, index: int) -> str:
-    """Derived, stable trial names make every side effect idempotent (a restart recreates the same)."""
+    """Derived, stable names make every side effect idempotent: a restart recreates the same."""
     return f"{search}-{index:04d}"
