@@ -1,0 +1,446 @@
+"""Optimisation quality: hypersearch's bayesian and random side by side with peers, in one run.
+
+Each optimiser minimises each task (bench/tasks.py) with 21 trials, 3 running at once,
+asynchronously: ask 3; then, until 21 were asked, complete the oldest running trial and ask one
+more while the other 2 are still running (the optimiser knows them as pending when it can). The
+same seeds go to every optimiser. Printed per task: each optimiser's median normalised score
+(0 = the median of hypersearch random search's final bests, 100 = the best value known) and median
+regret (final best minus the best value known); then the mean score, the mean rank (ranks of the
+final best among optimisers on each task and seed, averaged), paired wins of the first optimiser
+against each other, and the time each optimiser spends per suggestion. ``--timing`` also times one
+hypersearch suggestion at 100 and 500 observations in 6-D.
+
+    python bench/optimizers.py                       # 10 seeds, every task and optimiser
+    python bench/optimizers.py --seeds 3 --tasks branin,cnn_like --optimizers hs-bayes,hs-random
+
+Optimisers: hs-bayes, hs-random, hs-quasi, optuna-tpe, optuna-gp (needs torch), skopt-gp,
+hyperopt-tpe; ``hs-bayes[warp=none,pending=ignore]`` passes GPUCBSuggester settings (variants).
+A peer that is not installed is skipped with a note. This is a benchmark, not a test: nothing here
+asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from hypersearch.core.space import (
+    FloatParam,
+    IntParam,
+    Params,
+    Space,
+)
+from hypersearch.core.suggest.base import Outcome
+from hypersearch.core.suggest.gp_ucb import GPUCBSuggester
+from hypersearch.core.suggest.random import QuasiRandomSuggester, RandomSuggester
+from tasks import TASKS
+
+TRIALS = 21
+PARALLEL = 3
+
+
+class Optimiser(Protocol):
+    """Ask for one point (others may be pending), tell the value of an earlier one."""
+
+    def ask(self) -> tuple[Any, Params]: ...
+
+    def tell(self, token: Any, value: float) -> None: ...
+
+
+class Ours:
+    """A hypersearch suggester driven the way the engine drives it (maximise -f)."""
+
+    def __init__(self, space: Space, seed: int, make: Callable[[int], Any]) -> None:
+        self.space, self.seed, self.suggester = space, seed, make(seed)
+        self.history: list[Outcome] = []
+        self.pending: dict[int, Params] = {}
+        self.count = 0
+
+    def ask(self) -> tuple[Any, Params]:
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.count]))
+        (s,) = self.suggester.suggest(self.space, self.history, list(self.pending.values()), 1, rng)
+        token = self.count
+        self.count += 1
+        self.pending[token] = s.params
+        return token, s.params
+
+    def tell(self, token: Any, value: float) -> None:
+        self.history.append(Outcome(self.pending.pop(token), -value))
+
+
+class OptunaOpt:
+    """Optuna's ask-and-tell interface; running trials stay RUNNING in its storage."""
+
+    def __init__(self, space: Space, seed: int, kind: str) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        if kind == "gp":
+            import torch
+
+            torch.set_num_threads(1)
+            sampler = optuna.samplers.GPSampler(seed=seed)
+        else:
+            sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+        self.study = optuna.create_study(sampler=sampler, direction="minimize")
+        self.dists = {p.name: _optuna_dist(p) for p in space.params}
+
+    def ask(self) -> tuple[Any, Params]:
+        trial = self.study.ask(self.dists)
+        return trial, dict(trial.params)
+
+    def tell(self, token: Any, value: float) -> None:
+        self.study.tell(token, value)
+
+
+def _optuna_dist(p: Any) -> Any:
+    from optuna import distributions as d
+
+    if isinstance(p, FloatParam):
+        return d.FloatDistribution(p.min, p.max, log=p.scale == "log")
+    if isinstance(p, IntParam):
+        return d.IntDistribution(p.min, p.max, log=p.scale == "log")
+    return d.CategoricalDistribution(list(p.values))
+
+
+class SkoptOpt:
+    """scikit-optimize's Optimizer (GP, its default gp_hedge acquisition); it has no notion of
+    pending points in asynchronous use, so they are not passed."""
+
+    def __init__(self, space: Space, seed: int) -> None:
+        from skopt import Optimizer
+        from skopt.space import Categorical, Integer, Real
+
+        dims: list[Any] = []
+        for p in space.params:
+            prior = "log-uniform" if getattr(p, "scale", "linear") == "log" else "uniform"
+            if isinstance(p, FloatParam):
+                dims.append(Real(p.min, p.max, prior=prior, name=p.name))
+            elif isinstance(p, IntParam):
+                dims.append(Integer(p.min, p.max, prior=prior, name=p.name))
+            else:
+                dims.append(Categorical(list(p.values), name=p.name))
+        self.names = [p.name for p in space.params]
+        self.opt = Optimizer(dims, base_estimator="GP", random_state=seed, n_initial_points=5)
+
+    def ask(self) -> tuple[Any, Params]:
+        x = self.opt.ask()
+        params = {n: _plain(v) for n, v in zip(self.names, x, strict=True)}
+        return x, params
+
+    def tell(self, token: Any, value: float) -> None:
+        self.opt.tell(token, value)
+
+
+class HyperoptOpt:
+    """hyperopt's TPE through its Trials object (new trial docs stay pending until told)."""
+
+    def __init__(self, space: Space, seed: int) -> None:
+        from hyperopt import Domain, Trials, hp
+
+        self.hp_space: dict[str, Any] = {}
+        for p in space.params:
+            if isinstance(p, FloatParam):
+                self.hp_space[p.name] = (
+                    hp.loguniform(p.name, math.log(p.min), math.log(p.max))
+                    if p.scale == "log"
+                    else hp.uniform(p.name, p.min, p.max)
+                )
+            elif isinstance(p, IntParam):
+                self.hp_space[p.name] = (
+                    hp.qloguniform(p.name, math.log(p.min), math.log(p.max), 1)
+                    if p.scale == "log"
+                    else hp.quniform(p.name, p.min - 0.5, p.max + 0.5, 1)
+                )
+            else:
+                self.hp_space[p.name] = hp.choice(p.name, list(p.values))
+        self.space = space
+        self.trials = Trials()
+        self.domain = Domain(lambda _: 0.0, self.hp_space)
+        self.rng = np.random.default_rng(seed)
+
+    def ask(self) -> tuple[Any, Params]:
+        from hyperopt import space_eval, tpe
+
+        ids = self.trials.new_trial_ids(1)
+        self.trials.refresh()
+        seed = int(self.rng.integers(2**31 - 1))
+        docs = tpe.suggest(ids, self.domain, self.trials, seed)
+        self.trials.insert_trial_docs(docs)
+        self.trials.refresh()
+        vals = {k: v[0] for k, v in docs[0]["misc"]["vals"].items()}
+        raw = space_eval(self.hp_space, vals)
+        params: Params = {}
+        for p in self.space.params:
+            v = raw[p.name]
+            if isinstance(p, IntParam):
+                params[p.name] = int(min(max(round(v), p.min), p.max))
+            else:
+                params[p.name] = _plain(v)
+        return ids[0], params
+
+    def tell(self, token: Any, value: float) -> None:
+        from hyperopt import JOB_STATE_DONE, STATUS_OK
+
+        for doc in self.trials._dynamic_trials:
+            if doc["tid"] == token:
+                doc["state"] = JOB_STATE_DONE
+                doc["result"] = {"loss": value, "status": STATUS_OK}
+        self.trials.refresh()
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.str_):
+        return str(v)
+    return v
+
+
+def _variant(spec: str) -> Callable[[int], Any]:
+    """``hs-bayes[warp=none,beta_scale=0.5]`` -> a GPUCBSuggester factory with those settings."""
+    settings: dict[str, Any] = {}
+    if "[" in spec:
+        for item in spec[spec.index("[") + 1 : -1].split(","):
+            key, _, raw = item.partition("=")
+            try:
+                settings[key] = int(raw)
+            except ValueError:
+                try:
+                    settings[key] = float(raw)
+                except ValueError:
+                    settings[key] = raw
+    return lambda seed: GPUCBSuggester(seed, **settings)
+
+
+def make(name: str, space: Space, seed: int) -> Optimiser:
+    if name.startswith("hs-bayes"):
+        return Ours(space, seed, _variant(name))
+    if name == "hs-random":
+        return Ours(space, seed, lambda _s: RandomSuggester())
+    if name == "hs-quasi":
+        return Ours(space, seed, QuasiRandomSuggester)
+    if name == "optuna-tpe":
+        return OptunaOpt(space, seed, "tpe")
+    if name == "optuna-gp":
+        return OptunaOpt(space, seed, "gp")
+    if name == "skopt-gp":
+        return SkoptOpt(space, seed)
+    if name == "hyperopt-tpe":
+        return HyperoptOpt(space, seed)
+    raise SystemExit(f"unknown optimiser {name!r}")
+
+
+def available(name: str) -> str | None:
+    """None when the optimiser can run here, else why not."""
+    needs = {
+        "optuna-tpe": ["optuna"],
+        "optuna-gp": ["optuna", "torch"],
+        "skopt-gp": ["skopt"],
+        "hyperopt-tpe": ["hyperopt"],
+    }.get(name, [])
+    for module in needs:
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{name} skipped: python module {module} is not installed"
+    return None
+
+
+@dataclass
+class RunResult:
+    task: str
+    optimiser: str
+    seed: int
+    best: float
+    ask_seconds: list[float] = field(default_factory=list)
+    tell_seconds: float = 0.0
+
+
+def run_one(task_name: str, optimiser: str, seed: int) -> RunResult:
+    """One asynchronous search: 3 at once, oldest completes first, 21 trials in all.
+
+    One BLAS/OpenMP thread per process: fair timings, and no thread storms on a busy machine.
+    """
+    warnings.filterwarnings("ignore")  # peers' chatter; our own code is tested warning-free
+    with threadpool_limits(1):
+        return _run_one(task_name, optimiser, seed)
+
+
+def _run_one(task_name: str, optimiser: str, seed: int) -> RunResult:
+    task = TASKS[task_name]
+    opt = make(optimiser, task.space, seed)
+    result = RunResult(task_name, optimiser, seed, math.inf)
+    running: deque[tuple[Any, Params]] = deque()
+    asked = 0
+
+    def ask() -> None:
+        nonlocal asked
+        start = time.perf_counter()
+        token, params = opt.ask()
+        result.ask_seconds.append(time.perf_counter() - start)
+        running.append((token, params))
+        asked += 1
+
+    while asked < PARALLEL:
+        ask()
+    while running:
+        token, params = running.popleft()
+        value = task.f(params)
+        result.best = min(result.best, value)
+        start = time.perf_counter()
+        opt.tell(token, value)  # skopt refits here, so telling counts as suggestion time
+        result.tell_seconds += time.perf_counter() - start
+        if asked < TRIALS:
+            ask()
+    return result
+
+
+def timing(sizes: tuple[int, ...] = (100, 500), dim: int = 6, repeats: int = 3) -> None:
+    """Seconds per hypersearch bayesian suggestion with ``n`` observations in ``dim`` dims."""
+    space = Space(tuple(FloatParam(f"x{i}", 0.0, 1.0) for i in range(dim)))
+    task = TASKS["hartmann6"]
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        points = space.sample(rng, n + 2)
+        history = [Outcome(p, -task.f(p)) for p in points[:n]]
+        times = []
+        for r in range(repeats):
+            start = time.perf_counter()
+            GPUCBSuggester(r).suggest(space, history, points[n:], 1, np.random.default_rng(r))
+            times.append(time.perf_counter() - start)
+        print(f"hs-bayes: {statistics.median(times):.3f} s per suggestion at {n} observations")
+
+
+def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) -> None:
+    def by_opt(name: str) -> list[RunResult]:
+        return [r for r in results if r.optimiser == name]
+
+    by: dict[tuple[str, str], list[RunResult]] = {}
+    for r in results:
+        by.setdefault((r.task, r.optimiser), []).append(r)
+    names = optimisers
+    width = max(12, *(len(n) for n in names))
+    scores: dict[str, list[float]] = {n: [] for n in names}
+    print(f"\n{'task':<18} " + " ".join(f"{n:>{width}}" for n in names) + "   (median score)")
+    regrets: list[str] = []
+    for t in tasks:
+        known = TASKS[t].best
+        best = min([known, *(r.best for r in results if r.task == t)])
+        if "hs-random" in names:
+            base = statistics.median(r.best for r in by[(t, "hs-random")])
+        else:
+            base = statistics.median(r.best for r in results if r.task == t)
+        row = []
+        reg = []
+        for n in names:
+            runs = by[(t, n)]
+            span = base - best
+            s = [100.0 * (base - r.best) / span if span > 0 else 100.0 for r in runs]
+            med = statistics.median(s)
+            scores[n].append(med)
+            row.append(f"{med:>{width}.0f}")
+            reg.append(f"{statistics.median(r.best - best for r in runs):>{width}.4g}")
+        print(f"{t:<18} " + " ".join(row))
+        regrets.append(f"{t:<18} " + " ".join(reg))
+    print(f"\n{'task':<18} " + " ".join(f"{n:>{width}}" for n in names) + "   (median regret)")
+    print("\n".join(regrets))
+    ranks: dict[str, list[float]] = {n: [] for n in names}
+    seeds = sorted({r.seed for r in results})
+    for t in tasks:
+        for s in seeds:
+            finals = {n: next(r.best for r in by[(t, n)] if r.seed == s) for n in names}
+            ordered = sorted(finals.values())
+            for n, v in finals.items():
+                # Average rank for ties.
+                first = ordered.index(v) + 1
+                last = len(ordered) - ordered[::-1].index(v)
+                ranks[n].append((first + last) / 2)
+    print(f"\n{'':<18} " + " ".join(f"{n:>{width}}" for n in names))
+    print(
+        f"{'mean score':<18} "
+        + " ".join(f"{statistics.mean(scores[n]):>{width}.1f}" for n in names)
+    )
+    print(
+        f"{'mean rank':<18} " + " ".join(f"{statistics.mean(ranks[n]):>{width}.2f}" for n in names)
+    )
+    asks = {
+        n: [
+            (sum(r.ask_seconds) + r.tell_seconds) / len(r.ask_seconds)
+            for r in results
+            if r.optimiser == n
+        ]
+        for n in names
+    }
+    print(
+        f"{'s/suggestion':<18} "
+        + " ".join(f"{statistics.mean(asks[n]):>{width}.3f}" for n in names)
+    )
+    ours = names[0]
+    wins = []
+    for n in names[1:]:
+        w = ties = total = 0
+        for t in tasks:
+            for s in seeds:
+                a = next(r.best for r in by[(t, ours)] if r.seed == s)
+                b = next(r.best for r in by[(t, n)] if r.seed == s)
+                total += 1
+                w += a < b
+                ties += a == b
+        wins.append(f"{n} {100.0 * (w + ties / 2) / total:.0f}%")
+    print(f"\npaired wins of {ours} (ties count half): " + ", ".join(wins))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument(
+        "--optimizers",
+        default="hs-bayes,hs-random,optuna-tpe,optuna-gp,skopt-gp,hyperopt-tpe",
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--timing", action="store_true", help="also time 100 and 500 observations")
+    args = parser.parse_args(argv)
+    tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise SystemExit(f"--tasks: unknown {', '.join(unknown)}; known: {', '.join(TASKS)}")
+    optimisers = []
+    for name in args.optimizers.split(","):
+        why = available(name)
+        if why:
+            print(why)
+        else:
+            optimisers.append(name)
+    jobs = [(t, o, s) for t in tasks for s in range(args.seeds) for o in optimisers]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:  # results come back in job order
+        results = list(pool.map(run_one, *zip(*jobs, strict=True)))
+    print(
+        f"{len(jobs)} runs of {TRIALS} trials ({PARALLEL} at once, asynchronous), "
+        f"{args.seeds} seeds, {len(tasks)} tasks, in {time.perf_counter() - started:.0f} s"
+    )
+    report(results, tasks, optimisers)
+    if args.timing:
+        print()
+        with threadpool_limits(1):
+            timing()
+
+
+if __name__ == "__main__":
+    main()
