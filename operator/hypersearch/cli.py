@@ -384,10 +384,12 @@ class _LocalViews:
     def __call__(self) -> list[SearchView]:
         import logging
 
-        from hypersearch.local.state import find_searches
+        from hypersearch.local.state import SPEC_FILE, find_searches
 
         views = []
         for directory in find_searches(self.root):
+            if not (directory / SPEC_FILE).is_file():
+                continue  # a search starting this very moment: its spec.json follows its journal
             try:
                 views.append(self.one(directory))
             except (HyperSearchError, OSError, ValueError) as err:

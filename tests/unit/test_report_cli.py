@@ -118,3 +118,29 @@ def test_report_of_a_cluster_search_without_a_kubeconfig_says_how_to_give_one(
     missing = tmp_path / "kubeconfig"
     assert main(["report", "hs/cifar", "--kubeconfig", str(missing)]) == 2
     assert capsys.readouterr().err.startswith(f"hyper: {missing}: cannot read kubeconfig:")
+
+
+def test_the_ui_source_lists_local_searches_and_follows_a_growing_journal(tmp_path: Path) -> None:
+    from hypersearch.cli import _LocalViews
+
+    root = tmp_path / ".hyper"
+    (root / "starting").mkdir(parents=True)
+    (root / "starting" / "journal.sqlite").touch()  # its spec.json is not written yet
+    journal(root / "cifar10-bayes", finished=1)
+    source = _LocalViews(root)
+    first = source()
+    assert [(v.key, v.phase, len(v.trials)) for v in first] == [("cifar10-bayes", "Running", 2)]
+    assert source() == first
+
+    state = open_state(
+        root / "cifar10-bayes",
+        "cifar10-bayes",
+        manifest(maxTrials=3, algorithm={"name": "random", "seed": 1}),
+    )
+    try:
+        state.journal.add_observation("cifar10-bayes-0001", Observation("val_acc", 0.7, 2))
+        state.journal.finish_trial("cifar10-bayes-0001", "Succeeded", now=130.0, value=0.7)
+    finally:
+        state.close()
+    after = source()
+    assert [t.phase.value for t in after[0].trials] == ["Succeeded", "Succeeded"]
