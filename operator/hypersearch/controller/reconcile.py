@@ -168,10 +168,12 @@ class Reconciler:
             now=now,
         )
         wrote = False
+        current: Mapping[str, Any] = body
         if _differs(status, desired):
-            self.api.apply_status(namespace, name, desired, names.OPERATOR_MANAGER)
+            current = self.api.apply_status(namespace, name, desired, names.OPERATOR_MANAGER)
             wrote = True
             self._events(body, before=entries, after=after, started=started, plan=plan, now=now)
+        self._release_reports(current, desired)
         metrics.observe_search(
             namespace,
             name,
@@ -186,6 +188,24 @@ class Reconciler:
             started=tuple(t.name for t in started),
             finished=plan.finished,
         )
+
+    def _release_reports(self, current: Mapping[str, Any], desired: Mapping[str, Any]) -> None:
+        """Drop the managedFields entries of sidecars whose finished trial's report the operator
+        now owns too (its last apply carried the same values), so managedFields does not keep
+        one entry per trial forever. Best effort: a failed guard is retried next time."""
+        meta = current.get("metadata") or {}
+        taken = {
+            names.sidecar_manager(e["name"])
+            for e in desired.get("trials") or []
+            if e.get("phase") in ("Succeeded", "Failed") and "reportedAt" in e
+        }
+        found = [
+            (i, str(m.get("manager")))
+            for i, m in enumerate(meta.get("managedFields") or [])
+            if m.get("manager") in taken
+        ]
+        if found:
+            self.api.drop_managers(str(meta["namespace"]), str(meta["name"]), found)
 
     def _stop(
         self,

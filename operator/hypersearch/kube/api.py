@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from hypersearch.kube import names
 from hypersearch.kube.convert import format_time
 from hypersearch.kube.transport import APPLY_PATCH, ApiError, Transport
 
+JSON_PATCH: Final = "application/json-patch+json"
 SEARCHES: Final = f"/apis/{names.API_GROUP}/{names.API_VERSION}"
 # apiVersion/kind -> (path prefix, plural) of the namespaced kinds the operator applies.
 _KINDS: Final[Mapping[tuple[str, str], tuple[str, str]]] = {
@@ -119,6 +120,36 @@ class KubeApi:
             content_type=APPLY_PATCH,
         )
         return result
+
+    def drop_managers(self, namespace: str, name: str, found: Sequence[tuple[int, str]]) -> bool:
+        """Remove managedFields entries (index, manager) from a HyperSearch, each guarded by a
+        JSON-patch ``test`` of its manager name, so a list that moved meanwhile is left alone.
+
+        Why: every trial's sidecar applies with its own field manager, and an entry stays in
+        managedFields as long as its manager owns a field; after the operator has taken over a
+        finished trial's report, dropping the sidecar's entry keeps the object small (see
+        docs/operator.md, "Status size"). False when the guard failed (try again later).
+        """
+        patch: list[dict[str, Any]] = []
+        for index, manager in sorted(found, reverse=True):
+            path = f"/metadata/managedFields/{index}"
+            patch.append({"op": "test", "path": f"{path}/manager", "value": manager})
+            patch.append({"op": "remove", "path": path})
+        if not patch:
+            return True
+        try:
+            self.transport.request(
+                "PATCH",
+                search_path(namespace, name),
+                query={"fieldManager": names.OPERATOR_MANAGER},
+                body=patch,
+                content_type=JSON_PATCH,
+            )
+        except ApiError as err:
+            if err.status in (409, 422) or err.not_found:
+                return False
+            raise
+        return True
 
     def apply(self, obj: Mapping[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
         """Server-side apply of a namespaced object of a kind listed in ``_KINDS``."""

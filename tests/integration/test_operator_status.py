@@ -1,0 +1,108 @@
+"""Status written by several managers: sidecars and the operator never erase each other.
+
+Server-side apply on ``status.trials`` (a list map keyed by name) is what makes this hold; a
+merge patch from any writer would replace the list whole.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hypersearch.kube import names
+from hypersearch.kube.kubeconfig import load_endpoint
+from hypersearch.kube.transport import ApiError, Endpoint, Transport
+from hypersearch.sidecar.reporter import StatusReporter
+
+from .conftest import ControlPlane
+from .operator_harness import (
+    complete_pod,
+    entries,
+    get_search,
+    install_crd,
+    run_sidecar,
+    running_operator,
+    search_manifest,
+    trial_pods,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_sidecars_and_operator_keep_each_others_entries(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    install_crd(testplane)
+    testplane.apply(search_manifest("ssa", max_trials=3, parallelism=2), namespace)
+    with running_operator(testplane, namespace, tmp_path):
+        wait_for(
+            lambda: len(entries(get_search(testplane, namespace, "ssa"))) == 2 or None,
+            "two trials in status",
+        )
+        for trial, value in (("ssa-0000", 0.5), ("ssa-0001", 0.75)):
+            done = run_sidecar(
+                testplane,
+                namespace,
+                search="ssa",
+                trial=trial,
+                workdir=tmp_path / trial,
+                output=f"val_acc={value / 2}\nval_acc={value}\n",
+                exit_code=0,
+            )
+            assert done.returncode == 0, done.stderr
+        # The operator reacts to the sidecars' writes (it re-applies its own fields) while
+        # both entries must keep the sidecars' fields.
+        complete_pod(testplane, namespace, "ssa-0000")
+        search = wait_for(
+            lambda: (
+                s
+                if entries(s := get_search(testplane, namespace, "ssa"))
+                .get("ssa-0000", {})
+                .get("phase")
+                == "Succeeded"
+                else None
+            ),
+            "trial ssa-0000 to succeed",
+        )
+    found = entries(search)
+    assert found["ssa-0000"]["value"] == 0.5
+    assert found["ssa-0000"]["curve"] == [[1, 0.25], [2, 0.5]]
+    assert found["ssa-0001"]["value"] == 0.75
+    assert found["ssa-0001"]["exitCode"] == 0
+    assert found["ssa-0001"]["phase"] == "Running"
+    assert "params" in found["ssa-0001"]
+    assert search["status"]["best"]["trial"] == "ssa-0000"
+    shown = testplane.get_json("hs", "ssa", "-n", namespace, "--show-managed-fields")
+    managers = {m["manager"] for m in shown["metadata"]["managedFields"]}
+    # The finished trial's report was taken over by the operator; the running one's is not.
+    assert names.sidecar_manager("ssa-0001") in managers
+    assert names.sidecar_manager("ssa-0000") not in managers
+    assert names.OPERATOR_MANAGER in managers
+
+
+def test_a_sidecar_cannot_write_another_searchs_status(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    install_crd(testplane)
+    testplane.apply(search_manifest("mine", max_trials=1, parallelism=1), namespace)
+    testplane.apply(search_manifest("other", max_trials=1, parallelism=1, hold=True), namespace)
+    with running_operator(testplane, namespace, tmp_path):
+        wait_for(lambda: trial_pods(testplane, namespace, "mine") or None, "a trial Pod of mine")
+        wait_for(lambda: trial_pods(testplane, namespace, "other") or None, "a Pod of other")
+    token = testplane.kubectl(
+        "create", "token", names.sidecar_account("mine"), "-n", namespace
+    ).stdout.strip()
+    admin = load_endpoint(str(testplane.kubeconfig))
+    as_sidecar = Transport(Endpoint(server=admin.server, ca_file=admin.ca_file, token=token))
+    try:
+        reporter = StatusReporter(as_sidecar, namespace, "other", "other-0000")
+        with pytest.raises(ApiError) as refused:
+            reporter.apply({"name": "other-0000", "value": 1.0})
+        StatusReporter(as_sidecar, namespace, "mine", "mine-0000").apply({"name": "mine-0000"})
+    finally:
+        as_sidecar.close()
+    assert refused.value.status == 403
+    assert refused.value.reason == "Forbidden"
+    assert "value" not in entries(get_search(testplane, namespace, "other"))["other-0000"]
