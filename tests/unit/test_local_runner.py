@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -153,3 +154,37 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+DRIVER = """
+import os, sys, time
+from pathlib import Path
+from hypersearch.local.runner import Launch, ProcessRunner
+work = Path(sys.argv[1])
+trial = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+argv = (sys.executable, "-c", trial, str(work / "trial-pid"))
+ProcessRunner().start(Launch("t", argv, dict(os.environ), work, work / "t.log"))
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+def test_trials_die_with_a_runner_killed_by_sigkill(tmp_path: Path) -> None:
+    pid_file = tmp_path / "trial-pid"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "started\n"
+    deadline = time.monotonic() + 10
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    trial_pid = int(pid_file.read_text())
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    deadline = time.monotonic() + 5
+    while _alive(trial_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(trial_pid)

@@ -3,8 +3,10 @@
 Each trial runs in its own session (so its process group can be signalled as a whole), with stdin
 closed and stdout+stderr on one pipe; the runner copies the bytes to the trial's log file and hands
 complete lines to the caller. One selector waits on every pipe and on a pidfd per child, so the
-caller learns of an exit as soon as it happens (no sleep polling). On Linux each child also gets
-``PR_SET_PDEATHSIG``: if the runner is killed with -9, its trials die with it.
+caller learns of an exit as soon as it happens (no sleep polling). Where util-linux' ``setpriv``
+supports it, each child starts through ``setpriv --pdeathsig KILL`` (which then execs the trial,
+same pid): if the runner is killed with -9, its trials die with it. (Not ``preexec_fn``: it forces
+a full fork of this large process, about 50 ms per trial instead of under 1 ms.)
 
 This module must NOT parse metrics, touch the journal or decide which trial runs: it only moves
 bytes and signals. argv goes to ``execve`` as a list, never through a shell.
@@ -14,12 +16,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
+import functools
 import os
 import selectors
+import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,6 @@ DEFAULT_GRACE_S = 5.0
 TAIL_LINES = 20
 _READ_SIZE = 65536
 _FALLBACK_POLL_S = 0.02
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,22 +89,29 @@ class StartError(Exception):
     """The trial's program could not be started (not found, not executable, bad directory)."""
 
 
-def _load_prctl() -> Callable[[], None] | None:
-    if not sys.platform.startswith("linux"):
-        return None
+@functools.cache
+def _death_guard() -> tuple[str, ...]:
+    """The argv prefix that makes a child die with the runner, or () where none is available."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return ()
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
+        help_text = subprocess.run(
+            [setpriv, "--help"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    if "--pdeathsig" not in help_text:
+        return ()
+    return (setpriv, "--pdeathsig", "KILL", "--")
 
-    def die_with_parent() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
 
-    return die_with_parent
+def _resolve(program: str, env: Mapping[str, str], cwd: Path) -> str | None:
+    """The executable ``program`` names (as execvpe would find it), or None."""
+    if os.sep in program:
+        path = program if os.path.isabs(program) else str(cwd / program)
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return shutil.which(program, path=env.get("PATH", os.defpath))
 
 
 class ProcessRunner:
@@ -113,7 +121,7 @@ class ProcessRunner:
         self.grace_s = grace_s
         self._selector = selectors.DefaultSelector()
         self._children: dict[str, _Child] = {}
-        self._pre_exec = _load_prctl()
+        self._guard = _death_guard()
         self._wakeups: dict[int, Callable[[], None]] = {}
 
     @property
@@ -131,9 +139,21 @@ class ProcessRunner:
             raise ValueError(f"trial {launch.name} is already running")
         launch.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = launch.log_path.open("wb")
+        argv = list(launch.argv)
+        if self._guard:
+            if not launch.cwd.is_dir():
+                log.close()
+                raise StartError(f"cannot start {argv[0]!r} in {launch.cwd}: no such directory")
+            program = _resolve(argv[0], launch.env, launch.cwd)
+            if program is None:
+                message = f"cannot start {argv[0]!r} in {launch.cwd}: not found or not executable"
+                log.write(f"{message}\n".encode())
+                log.close()
+                raise StartError(message)
+            argv = [*self._guard, program, *argv[1:]]
         try:
             popen = subprocess.Popen(
-                list(launch.argv),
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -141,7 +161,6 @@ class ProcessRunner:
                 env=dict(launch.env),
                 start_new_session=True,
                 close_fds=True,
-                preexec_fn=self._pre_exec,  # noqa: PLW1509 - single-threaded parent, see module doc
             )
         except OSError as err:
             log.write(f"cannot start {launch.argv[0]!r}: {err.strerror or err}\n".encode())
