@@ -1,0 +1,117 @@
+"""What goes wrong on a cluster ends as a failed trial or a Failed condition, never a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import ControlPlane
+from .operator_harness import (
+    complete_pod,
+    condition,
+    entries,
+    get_search,
+    install_crd,
+    running_operator,
+    search_manifest,
+    trial_pods,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_trial_pod_deleted_by_hand_fails_its_trial_and_a_new_one_starts(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    install_crd(testplane)
+    testplane.apply(search_manifest("gone", max_trials=3, parallelism=1), namespace)
+    with running_operator(testplane, namespace, tmp_path) as operator:
+        wait_for(
+            lambda: entries(get_search(testplane, namespace, "gone")).get("gone-0000"),
+            "trial gone-0000 in status",
+        )
+        testplane.kubectl("delete", "pod", "gone-0000", "-n", namespace, "--wait=false")
+        search = wait_for(
+            lambda: (
+                s if "gone-0001" in entries(s := get_search(testplane, namespace, "gone")) else None
+            ),
+            "the next trial after the deletion",
+        )
+        assert operator.proc is not None and operator.proc.poll() is None, operator.tail()
+    first = entries(search)["gone-0000"]
+    assert first["phase"] == "Failed"
+    assert first["reason"] == "PodDeleted"
+    assert first["message"] == "trial Pod gone-0000 was deleted before the trial finished"
+    assert search["status"]["counts"]["failed"] == 1
+
+
+def test_a_failed_or_oom_killed_trainer_fails_its_trial_with_the_reason(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    install_crd(testplane)
+    testplane.apply(search_manifest("crash", max_trials=2, parallelism=2), namespace)
+    with running_operator(testplane, namespace, tmp_path):
+        wait_for(
+            lambda: len(trial_pods(testplane, namespace, "crash")) == 2 or None, "two trial Pods"
+        )
+        wait_for(
+            lambda: (
+                all(
+                    (p.get("status") or {}).get("phase") == "Running"
+                    for p in trial_pods(testplane, namespace, "crash")
+                )
+                or None
+            ),
+            "both Pods running",
+        )
+        complete_pod(testplane, namespace, "crash-0000", exit_code=137, reason="OOMKilled")
+        complete_pod(testplane, namespace, "crash-0001", exit_code=3)
+        search = wait_for(
+            lambda: (
+                s
+                if (c := condition(s := get_search(testplane, namespace, "crash"), "Failed"))
+                and c["status"] == "True"
+                else None
+            ),
+            "the search to finish",
+        )
+    found = entries(search)
+    assert (found["crash-0000"]["reason"], found["crash-0000"]["message"]) == (
+        "OOMKilled",
+        "container trainer was killed for using too much memory (OOMKilled)",
+    )
+    assert (found["crash-0001"]["reason"], found["crash-0001"]["message"]) == (
+        "TrainingFailed",
+        "container trainer exited with code 3",
+    )
+    assert condition(search, "Failed")["reason"] == "MaxTrialsReached"  # type: ignore[index]
+
+
+def test_an_invalid_spec_the_schema_lets_through_sets_failed_with_the_field_path(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    install_crd(testplane)
+    testplane.apply(search_manifest("bad", machine_type="H100"), namespace)
+    with running_operator(testplane, namespace, tmp_path) as operator:
+        search = wait_for(
+            lambda: (
+                s if condition(s := get_search(testplane, namespace, "bad"), "Failed") else None
+            ),
+            "a Failed condition",
+        )
+        assert operator.proc is not None and operator.proc.poll() is None, operator.tail()
+    failed = condition(search, "Failed")
+    assert failed is not None
+    assert failed["status"] == "True"
+    assert failed["reason"] == "InvalidSpec"
+    assert failed["message"] == (
+        "spec.trial.machineType is 'H100', which this operator does not know (known: A100, "
+        "CPU, K80, P100, T4, V100); use one of those or add it under machineTypes in the "
+        "operator's --config file"
+    )
+    assert search["status"]["phase"] == "Failed"
+    assert search["status"]["observedGeneration"] == search["metadata"]["generation"]
+    assert trial_pods(testplane, namespace, "bad") == []
+    testplane.kubectl("wait", "--for=condition=Failed", "hs/bad", "-n", namespace, "--timeout=10s")
