@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = ["digits-cnn", "digits-svm"]
 DOCKERFILES = sorted((REPO / "images").glob("*/Dockerfile"))
 PINNED_TAG = re.compile(r"^[a-z0-9./_-]+:\d+\.\d+\.\d+[A-Za-z0-9._-]*$")
 # Import names whose distribution is called something else.
@@ -152,7 +153,11 @@ def requirement_name(spec: str) -> str:
 
 
 def test_there_are_images_for_the_operator_and_the_examples() -> None:
-    assert [p.parent.name for p in DOCKERFILES] == ["examples-digits-svm", "operator"]
+    assert [p.parent.name for p in DOCKERFILES] == [
+        "examples-digits-cnn",
+        "examples-digits-svm",
+        "operator",
+    ]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
@@ -234,19 +239,25 @@ def test_sidecar_command_the_operator_uses_runs_a_module_the_image_contains() ->
     assert command[2].startswith("hypersearch.")  # shipped by COPY operator/ in the operator image
 
 
-def test_example_trainer_entrypoint_script_is_copied_into_the_working_directory() -> None:
-    final = stages(REPO / "images" / "examples-digits-svm" / "Dockerfile")[-1]
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_trainer_entrypoint_script_is_copied_into_the_working_directory(
+    example: str,
+) -> None:
+    final = stages(REPO / "images" / f"examples-{example}" / "Dockerfile")[-1]
     argv = exec_form(final, "ENTRYPOINT")
     assert argv == ["python", "train.py"]
     assert f"{final_workdir(final)}/train.py" in copied_destinations(final)
+    assert (REPO / "examples" / example / "train.py").is_file()
 
 
-def test_example_search_runs_the_same_script_the_image_ships() -> None:
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_search_runs_the_script_the_image_ships_in_that_image(example: str) -> None:
     import yaml
 
-    manifest = yaml.safe_load((REPO / "examples" / "digits-svm" / "search.yaml").read_text())
+    manifest = yaml.safe_load((REPO / "examples" / example / "search.yaml").read_text())
     [trainer] = manifest["spec"]["trial"]["template"]["spec"]["containers"]
     assert trainer["command"][:2] == ["python", "train.py"]
+    assert trainer["image"].split("/")[-1].split(":")[0] == f"examples-{example}"
 
 
 def test_operator_image_pins_every_runtime_dependency() -> None:
@@ -259,23 +270,25 @@ def test_operator_image_pins_every_runtime_dependency() -> None:
     assert needed - set(pins) == set()
 
 
-def test_example_image_pins_every_third_party_module_the_trainer_imports() -> None:
-    tree = ast.parse((REPO / "examples" / "digits-svm" / "train.py").read_text())
-    modules = {
-        a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
-    }
-    modules |= {
-        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
-    }
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_image_pins_every_third_party_module_the_trainer_imports(example: str) -> None:
+    tree = ast.parse((REPO / "examples" / example / "train.py").read_text())
+    imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import)]
+    modules = {a.name.split(".")[0] for n in imports for a in n.names}
+    froms = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    modules |= {str(n.module).split(".")[0] for n in froms}
     third_party = {m for m in modules if m not in sys.stdlib_module_names and m != "__future__"}
     needed = {DISTRIBUTION.get(m, m).lower() for m in third_party}
-    pins = pinned(REPO / "images" / "examples-digits-svm" / "requirements.txt")
+    pins = pinned(REPO / "images" / f"examples-{example}" / "requirements.txt")
     assert needed
     assert needed - set(pins) == set()
 
 
-def test_shared_pins_agree_between_images() -> None:
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_shared_pins_agree_between_images(example: str) -> None:
     operator = pinned(REPO / "images" / "operator" / "constraints.txt")
-    example = pinned(REPO / "images" / "examples-digits-svm" / "requirements.txt")
-    for name in set(operator) & set(example):
-        assert operator[name] == example[name], name
+    trainer = pinned(REPO / "images" / f"examples-{example}" / "requirements.txt")
+    shared = set(operator) & set(trainer)
+    assert shared
+    for name in shared:
+        assert operator[name] == trainer[name], name
