@@ -153,12 +153,16 @@ def test_unreadable_curve_points_and_predictions_are_dropped() -> None:
         "index": 0,
         "params": {},
         "phase": "Running",
-        "curve": [[1, 0.5], ["2", 0.6], [3], [4, None], [5, 0.7]],
+        "curve": [[1, 0.5], ["2", 0.6], [3], [4, None], [5, 0.7], [6.0, 0.8], [6.5, 0.9]],
         "prediction": {"mean": 0.5, "std": "wide"},
     }
     trial = trial_from_entry(entry, "m")
     assert trial is not None
-    assert trial.observations == (Observation("m", 0.5, 1), Observation("m", 0.7, 5))
+    assert trial.observations == (
+        Observation("m", 0.5, 1),
+        Observation("m", 0.7, 5),
+        Observation("m", 0.8, 6),
+    )
     assert trial.prediction is None
 
 
@@ -179,6 +183,10 @@ def test_unreadable_curve_points_and_predictions_are_dropped() -> None:
             ("Failed", "too many failed trials"),
         ),
         ({"phase": "Running", "conditions": []}, ("Running", None)),
+        (
+            {"phase": "Running", "message": "3 of 21 trials done"},
+            ("Running", "3 of 21 trials done"),
+        ),
         ({"trials": [{"name": "a"}]}, ("Running", None)),
         ({}, ("Pending", None)),
     ],
@@ -186,6 +194,7 @@ def test_unreadable_curve_points_and_predictions_are_dropped() -> None:
         "succeeded condition",
         "failed condition",
         "status phase",
+        "status phase and message",
         "trials but no phase",
         "nothing yet",
     ],

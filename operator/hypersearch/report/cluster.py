@@ -43,9 +43,9 @@ def _observations(entry: Mapping[str, Any], metric: str) -> tuple[Observation, .
     for point in entry.get("curve") or []:
         if isinstance(point, list | tuple) and len(point) == 2:
             step, value = point
-            number = _number(value)
-            if number is not None and isinstance(step, int) and not isinstance(step, bool):
-                found.append(Observation(metric, number, step))
+            number, at = _number(value), _number(step)
+            if number is not None and at is not None and at.is_integer():
+                found.append(Observation(metric, number, int(at)))
     return tuple(found)
 
 
@@ -81,17 +81,20 @@ def trial_from_entry(entry: Mapping[str, Any], metric: str) -> Trial | None:
 
 
 def search_phase(status: Mapping[str, Any]) -> tuple[str, str | None]:
-    """The search's phase and, once finished, why: a final condition that is True decides it;
-    otherwise ``status.phase`` when set, else Running once trials exist, else Pending."""
+    """The search's phase and its message: a final condition that is True decides both;
+    otherwise ``status.phase`` when set, else Running once trials exist, else Pending, with
+    ``status.message``."""
+    summary = status.get("message")
+    fallback = summary if isinstance(summary, str) and summary else None
     conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
     for condition in conditions:
         if condition.get("type") in _FINAL_CONDITIONS and condition.get("status") == "True":
             message = condition.get("message")
-            return str(condition["type"]), message if isinstance(message, str) else None
+            return str(condition["type"]), message if isinstance(message, str) else fallback
     phase = status.get("phase")
     if isinstance(phase, str) and phase:
-        return phase, None
-    return ("Running" if status.get("trials") else "Pending"), None
+        return phase, fallback
+    return ("Running" if status.get("trials") else "Pending"), fallback
 
 
 def _updated_at(obj: Mapping[str, Any], trials: list[Trial]) -> float | None:
