@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Final, TypeAlias
 
-CURVE_LIMIT: Final = 32
+CURVE_LIMIT: Final = 24
 DIGITS: Final = 4
 
 Point: TypeAlias = tuple[int, float]

@@ -1,0 +1,348 @@
+"""The reconcile against an in-memory API: starts, adoption after a crash, endings, idempotence,
+events, invalid specs, requeues, and the size of a 1,000-trial status."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from hypersearch.controller.config import OperatorConfig
+from hypersearch.controller.reconcile import Reconciler
+from hypersearch.kube import convert, names
+from hypersearch.kube.convert import Timing
+from hypersearch.kube.curve import CURVE_LIMIT
+from hypersearch.sidecar.collector import Collector, Objective
+
+T0 = 1_800_000_000.0
+
+
+def manifest(max_trials: int = 4, parallelism: int = 2, machine: str = "K80") -> dict[str, Any]:
+    return {
+        "apiVersion": names.API,
+        "kind": names.KIND,
+        "metadata": {"name": "s", "namespace": "ml", "uid": "u1", "generation": 1},
+        "spec": {
+            "algorithm": {"name": "random", "seed": 1},
+            "objective": {"metric": "val_acc", "goal": "maximize"},
+            "parameters": [{"name": "x", "type": "int", "min": 1, "max": 1000}],
+            "maxTrials": max_trials,
+            "parallelism": parallelism,
+            "maxFailedTrials": 1,
+            "trial": {
+                "machineType": machine,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "t", "image": "i", "command": ["train", "--x", ":x:"]}
+                        ]
+                    }
+                },
+            },
+        },
+    }
+
+
+class FakeApi:
+    """Just enough of KubeApi: objects in dicts; status applies merge entries by name."""
+
+    def __init__(self, search: dict[str, Any]):
+        self.search = search
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.events: list[tuple[str, str]] = []
+        self.applies = 0
+        self.created: list[str] = []
+        self.deleted: list[str] = []
+        self.identity: list[str] = []
+
+    def get_search(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.search)
+
+    def list_trial_pods(self, namespace: str, search: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(list(self.pods.values()))
+
+    def create_pod(self, pod: dict[str, Any]) -> bool:
+        name = pod["metadata"]["name"]
+        if name in self.pods:
+            return False
+        self.created.append(name)
+        stored = copy.deepcopy(pod)
+        stored["metadata"]["creationTimestamp"] = convert.format_time(T0)
+        stored["status"] = {"phase": "Pending"}
+        self.pods[name] = stored
+        return True
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        self.deleted.append(name)
+        self.pods.pop(name, None)
+
+    def apply_status(
+        self, namespace: str, name: str, status: dict[str, Any], manager: str
+    ) -> dict[str, Any]:
+        self.applies += 1
+        current = self.search.setdefault("status", {})
+        old = {e["name"]: e for e in current.get("trials") or []}
+        merged = []
+        for entry in status.get("trials") or []:
+            report = {
+                k: v for k, v in old.get(entry["name"], {}).items() if k in names.REPORT_FIELDS
+            }
+            merged.append({**report, **entry})
+        current.update({k: v for k, v in status.items() if k != "trials"})
+        current["trials"] = merged
+        return copy.deepcopy(self.search)
+
+    def apply(self, obj: dict[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
+        self.identity.append(obj["kind"])
+
+    def post_event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str, now: float
+    ) -> None:
+        self.events.append((reason, message))
+
+    def drop_managers(self, namespace: str, name: str, found: Any) -> bool:
+        return True
+
+    # --- playing the sidecar and the kubelet ---
+
+    def run(self, name: str) -> None:
+        self.pods[name]["status"] = {"phase": "Running", "startTime": convert.format_time(T0)}
+
+    def report(self, name: str, value: float) -> None:
+        for entry in self.search["status"]["trials"]:
+            if entry["name"] == name:
+                entry.update(value=value, exitCode=0, reportedAt=convert.format_time(T0))
+
+    def succeed(self, name: str) -> None:
+        self.pods[name]["status"] = {
+            "phase": "Succeeded",
+            "containerStatuses": [
+                {
+                    "name": "t",
+                    "state": {
+                        "terminated": {"exitCode": 0, "finishedAt": convert.format_time(T0 + 1)}
+                    },
+                }
+            ],
+        }
+
+
+def reconciler(api: FakeApi) -> Reconciler:
+    config = OperatorConfig(
+        timing=Timing(unschedulable_seconds=300, metric_grace_seconds=30), resync_seconds=600
+    )
+    return Reconciler(api, config)  # type: ignore[arg-type]
+
+
+def status_trials(api: FakeApi) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in api.search["status"]["trials"]}
+
+
+def test_a_new_search_starts_trials_up_to_the_parallelism_cap() -> None:
+    api = FakeApi(manifest(parallelism=2))
+    outcome = reconciler(api).reconcile("ml", "s", T0)
+    assert outcome.started == ("s-0000", "s-0001")
+    assert api.created == ["s-0000", "s-0001"]
+    assert api.identity == ["ServiceAccount", "Role", "RoleBinding"]
+    assert {n: e["phase"] for n, e in status_trials(api).items()} == {
+        "s-0000": "Pending",
+        "s-0001": "Pending",
+    }
+    status = api.search["status"]
+    assert status["counts"] == {
+        "trials": 2,
+        "pending": 2,
+        "running": 0,
+        "succeeded": 0,
+        "failed": 0,
+    }
+    assert status["phase"] == "Running"
+    assert status["observedGeneration"] == 1
+    assert [(c["type"], c["status"]) for c in status["conditions"]] == [
+        ("Running", "True"),
+        ("Succeeded", "False"),
+        ("Failed", "False"),
+    ]
+    assert api.events == [
+        ("TrialStarted", "started trial s-0000"),
+        ("TrialStarted", "started trial s-0001"),
+    ]
+
+
+def test_reconciling_again_changes_nothing() -> None:
+    api = FakeApi(manifest())
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    applies, events = api.applies, len(api.events)
+    outcome = rec.reconcile("ml", "s", T0 + 1)
+    assert (outcome.started, outcome.wrote_status) == ((), False)
+    assert (api.applies, len(api.events), api.created) == (applies, events, ["s-0000", "s-0001"])
+
+
+def test_pods_created_before_a_crash_are_adopted_not_duplicated() -> None:
+    api = FakeApi(manifest())
+    reconciler(api).reconcile("ml", "s", T0)
+    params = {
+        n: json.loads(p["metadata"]["annotations"][names.PARAMS_ANNOTATION])
+        for n, p in api.pods.items()
+    }
+    del api.search["status"]  # the status write was lost: the crash came right after the Pods
+    outcome = reconciler(api).reconcile("ml", "s", T0 + 1)  # a fresh process
+    assert outcome.started == ()
+    assert api.created == ["s-0000", "s-0001"]
+    assert {n: e["params"] for n, e in status_trials(api).items()} == params
+
+
+def test_a_restarted_operator_suggests_the_same_trial() -> None:
+    first, second = FakeApi(manifest()), FakeApi(manifest())
+    reconciler(first).reconcile("ml", "s", T0)
+    reconciler(second).reconcile("ml", "s", T0)
+    assert first.search["status"]["trials"] == second.search["status"]["trials"]
+
+
+def test_a_final_value_finishes_the_trial_and_starts_the_next() -> None:
+    api = FakeApi(manifest())
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.run("s-0000")
+    api.run("s-0001")
+    api.report("s-0000", 0.8)
+    api.succeed("s-0000")
+    api.events.clear()
+    outcome = rec.reconcile("ml", "s", T0 + 2)
+    assert outcome.started == ("s-0002",)
+    trials = status_trials(api)
+    assert (trials["s-0000"]["phase"], trials["s-0000"]["value"]) == ("Succeeded", 0.8)
+    assert trials["s-0001"]["phase"] == "Running"
+    assert api.search["status"]["best"] == {
+        "trial": "s-0000",
+        "params": trials["s-0000"]["params"],
+        "value": 0.8,
+    }
+    assert [reason for reason, _ in api.events] == ["TrialStarted", "TrialSucceeded", "NewBest"]
+
+
+def test_the_last_trial_finishing_marks_the_search_succeeded() -> None:
+    api = FakeApi(manifest(max_trials=1, parallelism=1))
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.run("s-0000")
+    api.report("s-0000", 0.5)
+    api.succeed("s-0000")
+    outcome = rec.reconcile("ml", "s", T0 + 2)
+    status = api.search["status"]
+    assert outcome.finished
+    assert outcome.requeue_after is None
+    assert status["phase"] == "Succeeded"
+    succeeded = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert (succeeded["status"], succeeded["reason"]) == ("True", "MaxTrialsReached")
+    assert api.events[-1][0] == "MaxTrialsReached"
+
+
+def test_too_many_failures_stop_the_running_trials_and_delete_their_pods() -> None:
+    api = FakeApi(manifest(parallelism=3, max_trials=5))
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    for name in ("s-0000", "s-0001"):
+        api.pods.pop(name)  # deleted by hand: PodDeleted, twice > maxFailedTrials=1
+    rec.reconcile("ml", "s", T0 + 1)
+    trials = status_trials(api)
+    assert trials["s-0002"]["phase"] == "Failed"
+    assert trials["s-0002"]["reason"] == "MaxFailedTrialsExceeded"
+    assert api.deleted == ["s-0002"]
+    assert api.search["status"]["phase"] == "Failed"
+
+
+def test_an_unknown_machine_type_fails_the_search_with_the_field_path() -> None:
+    api = FakeApi(manifest(machine="H100"))
+    outcome = reconciler(api).reconcile("ml", "s", T0)
+    status = api.search["status"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert (failed["status"], failed["reason"]) == ("True", "InvalidSpec")
+    assert failed["message"].startswith("spec.trial.machineType is 'H100'")
+    assert (outcome.finished, api.created, status["phase"]) == (True, [], "Failed")
+    assert api.events == [("InvalidSpec", failed["message"])]
+
+
+def test_an_invalid_spec_reports_every_problem_with_its_path() -> None:
+    body = manifest()
+    body["spec"]["parameters"][0]["min"] = 2000
+    api = FakeApi(body)
+    reconciler(api).reconcile("ml", "s", T0)
+    failed = next(c for c in api.search["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "InvalidSpec"
+    assert "spec.parameters[0]" in failed["message"]
+
+
+def test_an_unschedulable_pod_asks_to_be_looked_at_when_its_timeout_ends() -> None:
+    api = FakeApi(manifest(parallelism=1))
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.pods["s-0000"]["status"] = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "no GPU",
+                "lastTransitionTime": convert.format_time(T0),
+            }
+        ],
+    }
+    outcome = rec.reconcile("ml", "s", T0 + 100)
+    assert outcome.requeue_after == pytest.approx(200.05)
+    rec.reconcile("ml", "s", T0 + 300)
+    assert status_trials(api)["s-0000"]["reason"] == "Unschedulable"
+    assert api.deleted == ["s-0000"]
+    assert "s-0001" in api.pods
+
+
+def test_status_of_1000_trials_of_100_epochs_stays_under_one_mebibyte() -> None:
+    """The object limit etcd enforces is 1.5 MiB; the issue asks for < 1 MiB. Measured here:
+    status JSON plus the operator's managedFields entry (sidecars' entries are dropped once the
+    operator takes over a finished trial's report)."""
+    output = "".join(
+        f"epoch={e} loss={1 / e:.6f} val_acc={0.5 + e / 250:.6f}\n" for e in range(1, 101)
+    )
+    trials = []
+    for i in range(1000):
+        collector = Collector(f"cifar10-bayes-{i:04d}", Objective("val_acc", "last"))
+        collector.feed(output)
+        report = collector.entry(T0, exit_code=0)
+        trials.append(
+            {
+                "name": f"cifar10-bayes-{i:04d}",
+                "index": i,
+                "params": {
+                    "conv2_filter": 16 + i % 112,
+                    "conv2_kernel": 2 + i % 6,
+                    "dense_layer": 64 + i % 960,
+                    "dropout_3": 0.123456789012345 + i / 10000,
+                },
+                "phase": "Succeeded",
+                "prediction": {"mean": 0.7123456789, "std": 0.0512345678, "ucb": 0.8234567891},
+                "startedAt": convert.format_time(T0),
+                "finishedAt": convert.format_time(T0 + 3600),
+                **{k: report[k] for k in names.REPORT_FIELDS if k in report},
+            }
+        )
+    assert len(trials[0]["curve"]) == CURVE_LIMIT
+    status = {"trials": trials, "best": {"trial": "x", "params": trials[0]["params"], "value": 0.9}}
+    fields = {
+        f"k:{json.dumps({'name': t['name']}, separators=(',', ':'))}": {
+            ".": {},
+            **{
+                f"f:{k}": ({f"f:{p}": {} for p in v} if k in ("params", "prediction") else {})
+                for k, v in t.items()
+            },
+        }
+        for t in trials
+    }
+    managed = {"f:status": {"f:trials": fields}}
+    size = len(json.dumps(status, separators=(",", ":"))) + len(
+        json.dumps(managed, separators=(",", ":"))
+    )
+    assert size < 1024 * 1024, f"{size} bytes"
