@@ -354,20 +354,30 @@
     const ax = (i) => f.x0 + step * i;
     const order = trials.slice().sort((a, b) => (a.best ? 1 : 0) - (b.best ? 1 : 0) || (a.phase === "Failed" ? -1 : 0));
     for (const t of order) {
+      // A parameter the trial lacks (a spec changed under a search) leaves a gap in its line.
       let d = "";
-      let ok = true;
+      let pen = "M";
+      const lone = [];
+      let run = [];
+      const endRun = () => { if (run.length === 1) lone.push(run[0]); run = []; };
       axes.forEach((a, i) => {
         let yv;
         if (a.p) {
           const v = t.params[a.p.name];
-          if (v === null || v === undefined) { ok = false; return; }
+          if (v === null || v === undefined) { pen = "M"; endRun(); return; }
           yv = scales[i](v);
         } else {
           yv = t.phase === "Failed" ? f.stripY : scales[i](t.value);
         }
-        d += (d ? "L" : "M") + ax(i).toFixed(1) + "," + yv.toFixed(1);
+        d += pen + ax(i).toFixed(1) + "," + yv.toFixed(1);
+        run.push([ax(i), yv]);
+        pen = "L";
       });
-      if (!ok) continue;
+      endRun();
+      for (const [lx, ly] of lone) {
+        el("circle", { cx: lx, cy: ly, r: 2.5, fill: t.phase === "Failed" ? "var(--failed)" : color(t.value),
+          "data-trial": t.name }, f.plot);
+      }
       const cls = "pc-line" + (t.best ? " best" : t.phase === "Failed" ? " failed" : "");
       el("path", { d: d, class: cls, stroke: t.phase === "Succeeded" && !t.best ? color(t.value) : null,
         "data-trial": t.name }, f.plot);
