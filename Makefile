@@ -19,7 +19,7 @@ venv: $(STAMP)
 
 ## demo: a 21-trial, 3-parallel Bayesian search of a scikit-learn model, on this machine
 demo: $(STAMP)
-	$(BIN)/hyper run examples/digits-svm/search.yaml
+	$(BIN)/hyper run examples/digits-svm/search.yaml --fresh
 
 ## test: lint, type-check, then every test (starts the local control plane itself)
 test: $(STAMP) lint typecheck testplane-build

@@ -120,8 +120,15 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def journal_statuses(state_dir: Path) -> dict[str, str]:
-    with sqlite3.connect(state_dir / "journal.sqlite") as db:
-        return {name: status for name, status in db.execute("SELECT name, status FROM trials")}
+    """Trial statuses in the journal; empty until the run has created it."""
+    path = state_dir / "journal.sqlite"
+    if not path.exists():
+        return {}
+    try:
+        with sqlite3.connect(path) as db:
+            return dict(db.execute("SELECT name, status FROM trials").fetchall())
+    except sqlite3.OperationalError:  # created but the schema not written yet
+        return {}
 
 
 def wait_for(predicate: Any, limit_s: float = 60.0) -> None:
