@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,15 @@ from typing import Any
 import pytest
 import yaml
 
+from hypersearch.controller.config import OperatorConfig
+from hypersearch.controller.reconcile import Reconciler
+from hypersearch.kube.api import KubeApi
+from hypersearch.kube.kubeconfig import load_endpoint
 from hypersearch.kube.manifests import Owner, sidecar_identity
+from hypersearch.kube.transport import Transport
 
-from .conftest import ControlPlane
+from .conftest import ControlPlane, wait_until
+from .operator_harness import install_crd, search_manifest, trial_pods
 
 pytestmark = pytest.mark.integration
 
@@ -160,8 +167,11 @@ OPERATOR_RIGHTS = [
     ("delete", "pods", (), True),
     ("create", "events", (), True),
     ("create", "serviceaccounts", (), True),
+    ("patch", "serviceaccounts", (), True),
     ("create", "roles.rbac.authorization.k8s.io", (), True),
+    ("patch", "roles.rbac.authorization.k8s.io", (), True),
     ("create", "rolebindings.rbac.authorization.k8s.io", (), True),
+    ("patch", "rolebindings.rbac.authorization.k8s.io", (), True),
     ("get", "secrets", (), False),
     ("list", "secrets", (), False),
     ("watch", "secrets", (), False),
@@ -233,6 +243,39 @@ def test_operator_token_creates_the_sidecar_identity_without_escalate_or_bind(
         assert proc.returncode == 0, f"{obj['kind']}: {proc.stderr}"
     role = testplane.get_json("role", objs[1]["metadata"]["name"], "-n", namespace)
     assert role["rules"][0]["resourceNames"] == [SEARCH]
+
+
+def test_operator_reconcile_succeeds_with_only_the_chart_rbac(
+    testplane: ControlPlane, namespace: str, operator: Identity
+) -> None:
+    """The operator's own reconcile, authenticated with the chart's ServiceAccount token: every
+    call it makes (server-side apply of the sidecar identity, Pods, status, events) is allowed."""
+    install_crd(testplane)
+    testplane.apply(search_manifest("rbac-check", max_trials=2, parallelism=2), namespace=namespace)
+    api = KubeApi(Transport(load_endpoint(str(operator.kubeconfig)), timeout=30.0))
+    try:
+        Reconciler(api, OperatorConfig()).reconcile(namespace, "rbac-check", time.time())
+    finally:
+        api.transport.close()
+    assert sorted(
+        p["metadata"]["name"] for p in trial_pods(testplane, namespace, "rbac-check")
+    ) == [
+        "rbac-check-0000",
+        "rbac-check-0001",
+    ]
+    status = wait_until(
+        lambda: testplane.get_json("hs", "rbac-check", "-n", namespace).get("status"),
+        "the status the operator wrote",
+    )
+    assert status["counts"]["trials"] == 2
+    account = testplane.get_json(
+        "serviceaccount", "rbac-check-hypersearch-sidecar", "-n", namespace
+    )
+    assert account["metadata"]["ownerReferences"][0]["name"] == "rbac-check"
+    events = testplane.get_json(
+        "events", "-n", namespace, "--field-selector", "involvedObject.name=rbac-check"
+    )
+    assert events["items"], "the operator posted no Event"
 
 
 @pytest.fixture

@@ -99,10 +99,13 @@ OPERATOR_GRANTS = {
     ("", "events", "create"),
     ("", "serviceaccounts", "create"),
     ("", "serviceaccounts", "get"),
+    ("", "serviceaccounts", "patch"),
     ("rbac.authorization.k8s.io", "roles", "create"),
     ("rbac.authorization.k8s.io", "roles", "get"),
+    ("rbac.authorization.k8s.io", "roles", "patch"),
     ("rbac.authorization.k8s.io", "rolebindings", "create"),
     ("rbac.authorization.k8s.io", "rolebindings", "get"),
+    ("rbac.authorization.k8s.io", "rolebindings", "patch"),
 }
 PEERING = {"get", "list", "watch", "patch"}
 

@@ -75,10 +75,12 @@ patch hypersearches/status) rather than the `escalate` or `bind` verbs.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+# The sidecar identity is written by server-side apply: a PATCH that creates the object when it
+# is missing, so it needs both create and patch.
 - apiGroups: [""]
   resources: ["serviceaccounts"]
-  verbs: ["create", "get"]
+  verbs: ["create", "get", "patch"]
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
-  verbs: ["create", "get"]
+  verbs: ["create", "get", "patch"]
 {{- end -}}
