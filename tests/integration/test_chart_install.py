@@ -9,7 +9,10 @@ Standard, so the Pod's security settings pass the API server's own admission.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ import pytest
 import yaml
 
 from .conftest import ControlPlane, wait_until
+from .operator_harness import search_manifest, trial_pods
 
 pytestmark = pytest.mark.integration
 
@@ -202,3 +206,129 @@ def test_monitoring_objects_apply_once_the_prometheus_operator_crds_exist(
     assert exists(testplane, "prometheusrule", release + "-hypersearch", namespace)
     dashboard = testplane.get_json("configmap", f"{release}-hypersearch-dashboard", "-n", namespace)
     assert json.loads(dashboard["data"]["hypersearch.json"])["uid"] == "hypersearch-operator"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def token_kubeconfig(testplane: ControlPlane, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig that authenticates only with the ServiceAccount's token (as in the Pod)."""
+    token = testplane.kubectl(
+        "create", "token", account, "-n", namespace, "--duration=10m"
+    ).stdout.strip()
+    cluster = yaml.safe_load(testplane.kubeconfig.read_text())["clusters"][0]["cluster"]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "plane", "cluster": cluster}],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": "plane", "user": account}}],
+                "current-context": "sa",
+            }
+        )
+    )
+    return path
+
+
+def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
+    testplane: ControlPlane, namespace: str, release: str, tmp_path: Path
+) -> None:
+    """What the Deployment would run, run here (kwok starts no containers): the rendered
+    arguments and config file, the chart's ServiceAccount token and RBAC, kopf peering on."""
+    objs = render(
+        release,
+        namespace,
+        "--set",
+        "watch.allNamespaces=false",
+        "--set",
+        f"watch.namespaces={{{namespace}}}",
+    )
+    install(testplane, objs)
+    config = next(
+        o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config")
+    )
+    (tmp_path / "config.yaml").write_text(config["data"]["config.yaml"])
+    deployment = next(o for o in objs if o["kind"] == "Deployment")
+    [main] = deployment["spec"]["template"]["spec"]["containers"]
+    metrics_port, health_port = free_port(), free_port()
+    replaced = {
+        "--config": str(tmp_path / "config.yaml"),
+        "--metrics-port": str(metrics_port),
+        "--liveness": f"http://127.0.0.1:{health_port}/healthz",
+    }
+    args = [
+        f"{a.split('=')[0]}={replaced[a.split('=')[0]]}" if a.split("=")[0] in replaced else a
+        for a in main["args"]
+    ]
+    kubeconfig = token_kubeconfig(
+        testplane, namespace, f"{release}-hypersearch", tmp_path / "sa.kubeconfig"
+    )
+    hyper = "import sys; from hypersearch.cli import main; sys.exit(main())"
+    log = tmp_path / "operator.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", hyper, *args, f"--kubeconfig={kubeconfig}", "--priority=1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{health_port}/healthz"),
+            "kopf's liveness endpoint",
+            timeout=60,
+        )
+        testplane.apply(
+            search_manifest("charted", max_trials=2, parallelism=2), namespace=namespace
+        )
+
+        def two_pods() -> list[dict[str, Any]] | None:
+            pods = trial_pods(testplane, namespace, "charted")
+            return pods if len(pods) == 2 else None
+
+        pods = wait_until(
+            two_pods,
+            f"two trial Pods; operator log:\n{log.read_text(errors='replace')[-3000:]}",
+            timeout=90,
+        )
+        trainer = pods[0]["spec"]["containers"][0]
+        assert (
+            trainer["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        )  # machine type K80, from the chart
+        assert pods[0]["spec"]["nodeSelector"] == {
+            "cloud.google.com/gke-accelerator": "nvidia-tesla-k80"
+        }
+        sidecar = pods[0]["spec"]["initContainers"][-1]
+        assert sidecar["image"] == main["image"]  # the sidecar runs from the operator's image
+        status = wait_until(
+            lambda: (testplane.get_json("hs", "charted", "-n", namespace).get("status") or {}).get(
+                "counts"
+            ),
+            "status.counts written by the operator",
+        )
+        assert status["trials"] == 2
+        peering = testplane.get_json("kopfpeering", f"{release}-hypersearch", "-n", namespace)
+        assert peering.get("status"), "the operator wrote no keep-alive into its KopfPeering"
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+            assert 'search="charted"' in resp.read().decode()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert "Forbidden" not in log.read_text(errors="replace")

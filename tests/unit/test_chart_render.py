@@ -151,12 +151,20 @@ def test_default_install_watches_all_namespaces_with_one_cluster_role() -> None:
     assert binding["roleRef"]["name"] == "hs-hypersearch-operator"
 
 
-def test_listed_namespaces_get_a_role_each_and_nothing_cluster_wide_for_the_operator() -> None:
+def test_listed_namespaces_get_a_role_each_and_only_read_only_discovery_cluster_wide() -> None:
     objs = render(*NAMESPACED)
     cluster_wide = {(k, n) for k, ns, n in kinds_and_names(objs) if k.startswith("Cluster")}
     assert cluster_wide == {
         ("ClusterRole", "hs-hypersearch-edit"),
         ("ClusterRole", "hs-hypersearch-view"),
+        ("ClusterRole", "hs-hypersearch-discovery"),
+        ("ClusterRoleBinding", "hs-hypersearch-discovery"),
+    }
+    assert set(rules_of(objs, "ClusterRole", "hs-hypersearch-discovery")) == {
+        ("", "namespaces", "list"),
+        ("", "namespaces", "watch"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     }
     for ns in ("team-a", "team-b"):
         roles = [o for o in objs if o["kind"] == "Role" and o["metadata"]["namespace"] == ns]
@@ -175,6 +183,15 @@ def test_listed_namespaces_get_a_role_each_and_nothing_cluster_wide_for_the_oper
     assert "--namespace=team-a" in args
     assert "--namespace=team-b" in args
     assert "--all-namespaces" not in args
+
+
+def test_strictly_namespaced_install_has_no_cluster_scoped_operator_rights() -> None:
+    objs = render(*NAMESPACED, "--set", "rbac.clusterDiscovery=false")
+    cluster_wide = {(k, n) for k, ns, n in kinds_and_names(objs) if k.startswith("Cluster")}
+    assert cluster_wide == {
+        ("ClusterRole", "hs-hypersearch-edit"),
+        ("ClusterRole", "hs-hypersearch-view"),
+    }
 
 
 @pytest.mark.parametrize("flags", [(), NAMESPACED], ids=["cluster", "namespaced"])
