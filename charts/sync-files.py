@@ -41,12 +41,13 @@ def problems(repo: Path = REPO) -> list[str]:
     """What differs between the sources and the chart's copies, one line each."""
     found = []
     for src, dst in planned_copies(repo):
+        source, copy = src.relative_to(repo), dst.relative_to(repo)
         if not src.is_file():
-            found.append(f"{src.relative_to(repo)} is missing (the source of {dst.relative_to(repo)})")
+            found.append(f"{source} is missing (the source of {copy})")
         elif not dst.is_file():
-            found.append(f"{dst.relative_to(repo)} is missing (a copy of {src.relative_to(repo)})")
+            found.append(f"{copy} is missing (a copy of {source})")
         elif src.read_bytes() != dst.read_bytes():
-            found.append(f"{dst.relative_to(repo)} differs from {src.relative_to(repo)}")
+            found.append(f"{copy} differs from {source}")
     found += [f"{p.relative_to(repo)} has no source in crds/" for p in stale_copies(repo)]
     return found
 
