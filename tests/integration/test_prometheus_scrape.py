@@ -4,7 +4,8 @@ The operator (``hyper operator --metrics-port``) runs a small search on the test
 plays trainer and kubelet through the operator harness (the real sidecar reports the values).
 Debian's Prometheus server scrapes the operator every second; its HTTP API answers the queries.
 The series must move: absent before the search, trial counts while it runs, the best value and
-the Succeeded phase at the end, gone once the search is deleted.
+the Succeeded phase at the end, gone once the search is deleted. The `kubectl wait` recipes of
+docs/install.md are run on the finished search too.
 """
 
 from __future__ import annotations
@@ -210,6 +211,17 @@ def test_prometheus_scrapes_the_operator_and_promql_follows_a_search(
     )
     assert finished["metric"] == {"phase": "Succeeded"}
     assert float(finished["value"][1]) == 2
+
+    # The kubectl wait recipes of docs/install.md answer at once for a finished search.
+    for condition in ("Running=False", "Succeeded"):
+        testplane.kubectl(
+            "wait", f"--for=condition={condition}", f"hs/{SEARCH}", "-n", namespace, "--timeout=30s"
+        )
+    generation = testplane.kubectl(
+        "get", "hs", SEARCH, "-n", namespace, "-o", "jsonpath={.metadata.generation}"
+    )
+    observed = f"--for=jsonpath={{.status.observedGeneration}}={generation.stdout}"
+    testplane.kubectl("wait", observed, f"hs/{SEARCH}", "-n", namespace, "--timeout=30s")
 
     testplane.kubectl("delete", "hs", SEARCH, "-n", namespace)
 
