@@ -311,6 +311,11 @@ def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
         assert pods[0]["spec"]["nodeSelector"] == {
             "cloud.google.com/gke-accelerator": "nvidia-tesla-k80"
         }
+        # The API server's ServiceAccount admission injected no token: the trainer has no
+        # credentials, only the sidecar mounts its projected token.
+        volumes = {v["name"] for v in pods[0]["spec"]["volumes"]}
+        assert not any(v.startswith("kube-api-access") for v in volumes)
+        assert all("serviceaccount" not in m["mountPath"] for m in trainer.get("volumeMounts", []))
         sidecar = pods[0]["spec"]["initContainers"][-1]
         assert sidecar["image"] == main["image"]  # the sidecar runs from the operator's image
         status = wait_until(
