@@ -23,6 +23,7 @@ from .operator_harness import (
     install_crd,
     run_sidecar,
     running_operator,
+    running_pods,
     search_manifest,
     trial_pods,
     wait_for,
@@ -66,20 +67,63 @@ def test_sidecars_and_operator_keep_each_others_entries(
             ),
             "trial ssa-0000 to succeed",
         )
-    found = entries(search)
-    assert found["ssa-0000"]["value"] == 0.5
-    assert found["ssa-0000"]["curve"] == [[1, 0.25], [2, 0.5]]
-    assert found["ssa-0001"]["value"] == 0.75
-    assert found["ssa-0001"]["exitCode"] == 0
-    assert found["ssa-0001"]["phase"] == "Running"
-    assert "params" in found["ssa-0001"]
-    assert search["status"]["best"]["trial"] == "ssa-0000"
-    shown = testplane.get_json("hs", "ssa", "-n", namespace, "--show-managed-fields")
-    managers = {m["manager"] for m in shown["metadata"]["managedFields"]}
-    # The finished trial's report was taken over by the operator; the running one's is not.
-    assert names.sidecar_manager("ssa-0001") in managers
-    assert names.sidecar_manager("ssa-0000") not in managers
-    assert names.OPERATOR_MANAGER in managers
+        found = entries(search)
+        assert found["ssa-0000"]["value"] == 0.5
+        assert found["ssa-0000"]["curve"] == [[1, 0.25], [2, 0.5]]
+        assert found["ssa-0001"]["value"] == 0.75
+        assert found["ssa-0001"]["exitCode"] == 0
+        assert found["ssa-0001"]["phase"] == "Running"
+        assert "params" in found["ssa-0001"]
+        assert search["status"]["best"]["trial"] == "ssa-0000"
+        shown = testplane.get_json("hs", "ssa", "-n", namespace, "--show-managed-fields")
+        managers = {m["manager"] for m in shown["metadata"]["managedFields"]}
+        assert {names.sidecar_manager("ssa-0000"), names.sidecar_manager("ssa-0001")} <= managers
+
+        complete_pod(testplane, namespace, "ssa-0001")
+        wait_for(
+            lambda: (
+                "ssa-0002"
+                in {p["metadata"]["name"] for p in running_pods(testplane, namespace, "ssa")}
+                or None
+            ),
+            "trial ssa-0002 running",
+        )
+        done = run_sidecar(
+            testplane,
+            namespace,
+            search="ssa",
+            trial="ssa-0002",
+            workdir=tmp_path / "ssa-0002",
+            output="val_acc=0.1\n",
+            exit_code=0,
+        )
+        assert done.returncode == 0, done.stderr
+        complete_pod(testplane, namespace, "ssa-0002")
+        testplane.kubectl(
+            "wait", "--for=condition=Succeeded", "hs/ssa", "-n", namespace, "--timeout=60s"
+        )
+        # Once the search is over, the operator owns every report: the per-trial sidecar
+        # managers are gone from managedFields, so it does not grow with the number of trials.
+        wait_for(
+            lambda: (
+                not [
+                    m
+                    for m in testplane.get_json(
+                        "hs", "ssa", "-n", namespace, "--show-managed-fields"
+                    )["metadata"]["managedFields"]
+                    if m["manager"].startswith("hypersearch-sidecar-")
+                ]
+                or None
+            ),
+            "the sidecars' managedFields entries to be dropped",
+        )
+    final = entries(get_search(testplane, namespace, "ssa"))
+    assert {n: e["value"] for n, e in final.items()} == {
+        "ssa-0000": 0.5,
+        "ssa-0001": 0.75,
+        "ssa-0002": 0.1,
+    }
+    assert final["ssa-0000"]["curve"] == [[1, 0.25], [2, 0.5]]
 
 
 def test_a_sidecar_cannot_write_another_searchs_status(

@@ -43,6 +43,7 @@ class OperatorState:
     endpoint: Endpoint
     scheduler: Scheduler | None = None
     failures: dict[Key, int] = field(default_factory=dict)
+    pod_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     async def work(self, key: Key) -> float | None:
         """One reconcile in a worker thread; errors become a backoff, never an exception."""
@@ -68,6 +69,21 @@ class OperatorState:
         streak = self.failures.get(key, 0) + 1
         self.failures[key] = streak
         return float(min(ERROR_BACKOFF * 2 ** (streak - 1), 300.0))
+
+
+def pod_signature(pod: Any) -> tuple[str, ...]:
+    """What about a trial Pod can change a reconcile's outcome: its phase, its deletion, and
+    whether the scheduler gave up on it (the Unschedulable condition)."""
+    status = pod.get("status") or {}
+    unschedulable = any(
+        c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable"
+        for c in status.get("conditions") or []
+    )
+    return (
+        str(status.get("phase")),
+        str(bool(pod.get("metadata", {}).get("deletionTimestamp"))),
+        str(unschedulable),
+    )
 
 
 def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
@@ -123,10 +139,22 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         state.scheduler.trigger(key)
 
     @kopf.on.event("", "v1", "pods", labels={names.SEARCH_LABEL: kopf.PRESENT}, registry=registry)
-    async def pod_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
-        """A trial Pod was created, scheduled, started, finished or deleted."""
+    async def pod_event(
+        event: kopf.RawEvent, body: kopf.Body, labels: kopf.Labels, namespace: str | None, **_: Any
+    ) -> None:
+        """A trial Pod was created, started, finished, became unschedulable or was deleted
+        (other changes, such as readiness flips, do not matter to a search and are skipped)."""
         search = labels.get(names.SEARCH_LABEL)
-        if state.scheduler is not None and search and namespace:
-            state.scheduler.trigger((namespace, search))
+        if state.scheduler is None or not search or not namespace:
+            return
+        uid = str(body.get("metadata", {}).get("uid"))
+        if event.get("type") == "DELETED":
+            state.pod_states.pop(uid, None)
+        else:
+            signature = pod_signature(body)
+            if state.pod_states.get(uid) == signature:
+                return
+            state.pod_states[uid] = signature
+        state.scheduler.trigger((namespace, search))
 
     return registry

@@ -62,6 +62,8 @@ def command(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if not args.verbose:  # kopf logs every handler call at INFO: too much for every Pod event
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     from hypersearch.kube.kubeconfig import KubeconfigError, load_endpoint
 
     try:
