@@ -10,7 +10,9 @@ Two measurements (results go to docs/benchmarks.md, section "Local runner"):
    the floor (fork, exec and shell start only) for a side-by-side ratio.
 2. Slot utilisation of the demo (``examples/digits-svm/search.yaml``: 21 trials, 3 at once):
    the sum of trial run times over (parallelism x the search's wall time, first start to last
-   end), from the journal.
+   end), from the journal; also until the last trial starts (after that slots idle only because
+   no trial is left) and the gap from a trial's exit to the start of the one taking its slot
+   (which includes the engine's GP fit).
 
 Run: ``.venv/bin/python bench/runner_overhead.py [--trials 100] [--skip-demo]``.
 """
@@ -105,16 +107,26 @@ def bench_demo(work: Path) -> dict[str, object]:
     journal = Journal.open_readonly(state / JOURNAL_FILE)
     trials = [r.trial for r in journal.records()]
     journal.close()
-    starts = [t.started_at for t in trials if t.started_at is not None]
-    ends = [t.finished_at for t in trials if t.finished_at is not None]
-    busy = sum((t.finished_at or 0.0) - (t.started_at or 0.0) for t in trials)
-    span = max(ends) - min(starts)
+    spans = sorted((t.started_at or 0.0, t.finished_at or 0.0) for t in trials)
+    first, last_start = spans[0][0], spans[-1][0]
+    last_end = max(end for _, end in spans)
+    busy = sum(end - start for start, end in spans)
+    # Until the last trial starts there is always work waiting: idle slot-time there is the
+    # runner's and the engine's overhead. After it, slots idle only because no trial is left.
+    busy_until_last_start = sum(max(0.0, min(end, last_start) - start) for start, end in spans)
+    gaps = []
+    for start, _ in spans[3:]:
+        freed = max(end for _, end in spans if end <= start + 1e-9)
+        gaps.append(start - freed)
     return {
         "trials": len(trials),
         "parallelism": 3,
         "wall_s_including_startup": wall,
-        "first_start_to_last_end_s": span,
-        "slot_utilisation": busy / (3 * span),
+        "first_start_to_last_end_s": last_end - first,
+        "slot_utilisation": busy / (3 * (last_end - first)),
+        "slot_utilisation_until_last_start": busy_until_last_start / (3 * (last_start - first)),
+        "exit_to_next_start_ms_median": statistics.median(gaps) * 1000,
+        "exit_to_next_start_ms_max": max(gaps) * 1000,
         "best": max(t.value or 0.0 for t in trials),
     }
 

@@ -25,7 +25,7 @@ from types import FrameType
 from hypersearch.core.engine import NewTrial, Plan, decide, rng_for
 from hypersearch.core.metrics import MetricStream, final_value
 from hypersearch.core.spec import SearchSpec
-from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.core.trials import Observation, Trial, TrialPhase
 from hypersearch.local.gpus import GpuSlots, discover_gpus, gpu_env
 from hypersearch.local.journal import INTERRUPTED
 from hypersearch.local.launch import (
@@ -99,6 +99,8 @@ class _Search:
     trials: dict[str, Trial] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)
     streams: dict[str, MetricStream] = field(default_factory=dict)
+    observed: dict[str, list[Observation]] = field(default_factory=dict)
+    """Observations of running trials (a list: appending to Trial.observations is quadratic)."""
     stopping: dict[str, _Stopping] = field(default_factory=dict)
     interrupts: int = 0
 
@@ -136,17 +138,33 @@ class _Search:
                         f"finished (counts: {plan.counts}); this is a bug in hypersearch"
                     )
             self.progress.update(self.totals(plan))
-            events = self.runner.poll(self.options.tick_s)
+            self.wait()
+            plan = self.decide()
+
+    def wait(self) -> None:
+        """Handle output until a trial exits, a signal arrives or a tick passes (the engine needs
+        a new look only then: output alone changes nothing it decides on before the exit)."""
+        tick_end = time.monotonic() + self.options.tick_s
+        while True:
+            events = self.runner.poll(max(0.0, tick_end - time.monotonic()))
+            exited = False
             for event in events:
                 if isinstance(event, Output):
                     self.output(event)
                 else:
                     self.exited(event)
+                    exited = True
             self.progress.tick()
-            plan = self.decide()
+            if exited or self.interrupts or time.monotonic() >= tick_end:
+                return
 
     def decide(self) -> Plan:
-        trials = sorted(self.trials.values(), key=lambda t: t.index)
+        trials = [
+            dataclasses.replace(t, observations=tuple(self.observed[t.name]))
+            if t.name in self.observed
+            else t
+            for t in sorted(self.trials.values(), key=lambda t: t.index)
+        ]
         return decide(self.spec_for_engine(), trials, self.clock(), rng_for(self.spec, trials))
 
     def spec_for_engine(self) -> SearchSpec:
@@ -223,6 +241,7 @@ class _Search:
         )
         self.statuses[trial.name] = TrialPhase.RUNNING.value
         self.streams[trial.name] = MetricStream()
+        self.observed[trial.name] = []
         try:
             self.runner.start(launch)
         except StartError as err:
@@ -247,14 +266,15 @@ class _Search:
             return
         for observation in new:
             self.state.journal.add_observation(event.name, observation)
-        trial = self.trials[event.name]
-        self.trials[event.name] = dataclasses.replace(
-            trial, observations=trial.observations + tuple(new)
-        )
+        self.observed[event.name].extend(new)
 
     def exited(self, event: Exited) -> None:
         self.slots.release(event.name)
         self.streams.pop(event.name, None)
+        observations = tuple(self.observed.pop(event.name, []))
+        self.trials[event.name] = dataclasses.replace(
+            self.trials[event.name], observations=observations
+        )
         why = self.stopping.pop(event.name, None)
         log = self.state.log_path(event.name)
         if why is not None and why.interrupt:
@@ -272,7 +292,6 @@ class _Search:
             message = f"the trial's process {what}" + _tail_text(event.tail, log)
             self.finish(event.name, TrialPhase.FAILED.value, None, PROCESS_FAILED, message)
             return
-        observations = self.trials[event.name].observations
         value, problem = final_value(observations, self.spec.objective)
         if value is None:
             message = (problem or "no usable metric") + _tail_text(event.tail, log)
