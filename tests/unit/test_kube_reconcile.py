@@ -102,8 +102,8 @@ class FakeApi:
     ) -> None:
         self.events.append((reason, message))
 
-    def drop_managers(self, namespace: str, name: str, found: Any) -> bool:
-        return True
+    def drop_managers(self, namespace: str, name: str, found: Any) -> dict[str, Any] | None:
+        return None
 
     # --- playing the sidecar and the kubelet ---
 

@@ -136,6 +136,9 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
             state.failures.pop(key, None)
             metrics.forget_search(namespace, name)
             return
+        version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
+        if state.reconciler.is_own_write(namespace, name, version):
+            return  # the echo of our own status write: nothing new to look at
         state.scheduler.trigger(key)
 
     @kopf.on.event("", "v1", "pods", labels={names.SEARCH_LABEL: kopf.PRESENT}, registry=registry)

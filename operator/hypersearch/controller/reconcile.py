@@ -120,6 +120,20 @@ class Reconciler:
         self.api = api
         self.config = config
         self._identities: set[str] = set()
+        self.written: dict[tuple[str, str], str] = {}
+        """resourceVersion of each search as our own last write left it: the watch event that
+        write causes need not trigger another reconcile (``is_own_write``)."""
+
+    def _remember(self, obj: Mapping[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        self.written[key] = str(meta.get("resourceVersion"))
+
+    def is_own_write(self, namespace: str, name: str, resource_version: str | None) -> bool:
+        """Whether this version of the search is the one our last write produced."""
+        return resource_version is not None and self.written.get((namespace, name)) == str(
+            resource_version
+        )
 
     def reconcile(self, namespace: str, name: str, now: float) -> Outcome:
         """Bring one HyperSearch one step closer to done (see the module docstring)."""
@@ -174,6 +188,7 @@ class Reconciler:
         current: Mapping[str, Any] = body
         if _differs(status, desired):
             current = self.api.apply_status(namespace, name, desired, names.OPERATOR_MANAGER)
+            self._remember(current)
             wrote = True
             self._events(body, before=entries, after=after, started=started, plan=plan, now=now)
         self._release_reports(current, desired)
@@ -210,7 +225,9 @@ class Reconciler:
         ]
         done = desired.get("phase") in ("Succeeded", "Failed")
         if len(found) >= RELEASE_BATCH or (found and done):
-            self.api.drop_managers(str(meta["namespace"]), str(meta["name"]), found)
+            patched = self.api.drop_managers(str(meta["namespace"]), str(meta["name"]), found)
+            if patched is not None:
+                self._remember(patched)
 
     def _stop(
         self,

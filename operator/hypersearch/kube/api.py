@@ -121,14 +121,17 @@ class KubeApi:
         )
         return result
 
-    def drop_managers(self, namespace: str, name: str, found: Sequence[tuple[int, str]]) -> bool:
+    def drop_managers(
+        self, namespace: str, name: str, found: Sequence[tuple[int, str]]
+    ) -> dict[str, Any] | None:
         """Remove managedFields entries (index, manager) from a HyperSearch, each guarded by a
         JSON-patch ``test`` of its manager name, so a list that moved meanwhile is left alone.
 
         Why: every trial's sidecar applies with its own field manager, and an entry stays in
         managedFields as long as its manager owns a field; after the operator has taken over a
         finished trial's report, dropping the sidecar's entry keeps the object small (see
-        docs/operator.md, "Status size"). False when the guard failed (try again later).
+        docs/operator.md, "Status size"). The patched object, or None when the guard failed
+        (try again later).
         """
         patch: list[dict[str, Any]] = []
         for index, manager in sorted(found, reverse=True):
@@ -136,9 +139,9 @@ class KubeApi:
             patch.append({"op": "test", "path": f"{path}/manager", "value": manager})
             patch.append({"op": "remove", "path": path})
         if not patch:
-            return True
+            return None
         try:
-            self.transport.request(
+            result: dict[str, Any] = self.transport.request(
                 "PATCH",
                 search_path(namespace, name),
                 query={"fieldManager": names.OPERATOR_MANAGER},
@@ -147,9 +150,9 @@ class KubeApi:
             )
         except ApiError as err:
             if err.status in (409, 422) or err.not_found:
-                return False
+                return None
             raise
-        return True
+        return result
 
     def apply(self, obj: Mapping[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
         """Server-side apply of a namespaced object of a kind listed in ``_KINDS``."""
