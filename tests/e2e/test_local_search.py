@@ -46,13 +46,15 @@ class Workspace:
     """A working directory with the record folder the trainer writes into."""
 
     root: Path
+    gpus: str = ""
+    """CUDA_VISIBLE_DEVICES for hyper: none by default, whatever this machine has."""
 
     @property
     def records(self) -> Path:
         return self.root / "records"
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "HS_RECORD_DIR": str(self.records), "CUDA_VISIBLE_DEVICES": ""}
+        return {**os.environ, "HS_RECORD_DIR": str(self.records), "CUDA_VISIBLE_DEVICES": self.gpus}
 
     def hyper(self, *args: str, timeout: float = 120) -> Result:
         done = subprocess.run(
@@ -129,6 +131,18 @@ def journal_statuses(state_dir: Path) -> dict[str, str]:
             return dict(db.execute("SELECT name, status FROM trials").fetchall())
     except sqlite3.OperationalError:  # created but the schema not written yet
         return {}
+
+
+def max_concurrency(state_dir: Path) -> int:
+    """The most trials that ran at the same time, from the journal's start and end times."""
+    with sqlite3.connect(state_dir / "journal.sqlite") as db:
+        spans = db.execute("SELECT started_at, finished_at FROM trials").fetchall()
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
 
 
 def wait_for(predicate: Any, limit_s: float = 60.0) -> None:
@@ -368,7 +382,10 @@ def test_kill_9_mid_search_then_resume_runs_exactly_the_requested_trials(ws: Wor
     _check_resumed(ws, before, ws.hyper("run", str(path), "-o", "json"))
 
 
-def test_ctrl_c_stops_trials_marks_them_interrupted_exits_130_and_resumes(ws: Workspace) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_trials_marks_them_interrupted_and_resumes(
+    ws: Workspace, sig: signal.Signals, code: int
+) -> None:
     path = _slow_search(ws)
     proc = ws.start("run", str(path))
     state = ws.root / ".hyper" / "e2e"
@@ -379,14 +396,55 @@ def test_ctrl_c_stops_trials_marks_them_interrupted_exits_130_and_resumes(ws: Wo
             and "Running" in journal_statuses(state).values()
         )
     )
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert "interrupted; run the same command again to resume" in stderr
     before = journal_statuses(state)
     assert "Interrupted" in before.values()
     assert "Running" not in before.values()
     _check_resumed(ws, before, ws.hyper("run", str(path), "-o", "json"))
+
+
+# --- GPUs ---------------------------------------------------------------------------------------
+
+
+def test_gpu_trials_get_their_own_gpu_and_no_more_run_than_gpus(ws: Workspace) -> None:
+    ws.gpus = "0,1"
+    path = ws.manifest(
+        maxTrials=4,
+        parallelism=3,
+        trial={"machineType": "K80"},
+        command=["python", str(TRAINER), "--x", ":x:", "--sleep", "0.3"],
+    )
+    result = ws.hyper("run", str(path), "-o", "json")
+    assert result.code == 0, result.stderr
+    assert "2 GPU(s) found: at most 2 trials run at once, one per GPU" in result.stderr
+    assert {ws.record_of(f"e2e-{i:04d}")["cuda"] for i in range(4)} <= {"0", "1"}
+    assert max_concurrency(ws.root / ".hyper" / "e2e") == 2
+
+
+def test_cpu_trials_on_a_gpu_machine_never_share_a_gpu(ws: Workspace) -> None:
+    ws.gpus = "0"
+    path = ws.manifest(
+        maxTrials=3,
+        parallelism=3,
+        command=["python", str(TRAINER), "--x", ":x:", "--sleep", "1"],
+    )
+    result = ws.hyper("run", str(path), "-o", "json")
+    assert result.code == 0, result.stderr
+    gpus = sorted(ws.record_of(f"e2e-{i:04d}")["cuda"] for i in range(3))
+    assert gpus == ["", "", "0"]
+
+
+def test_a_gpu_machine_type_on_a_cpu_machine_runs_on_the_cpu_with_a_warning(
+    ws: Workspace,
+) -> None:
+    path = ws.manifest(maxTrials=2, trial={"machineType": "K80"})
+    result = ws.hyper("run", str(path), "-o", "json")
+    assert result.code == 0, result.stderr
+    assert "machineType 'K80' asks for a GPU but this machine has none" in result.stderr
+    assert [ws.record_of(f"e2e-{i:04d}")["cuda"] for i in range(2)] == ["", ""]
 
 
 # --- the hosted-tool dialect ----------------------------------------------------------------------

@@ -74,6 +74,8 @@ class Outcome:
     reason: str | None
     message: str | None
     interrupted: bool = False
+    signal: int | None = None
+    """The signal that interrupted the run (SIGINT or SIGTERM)."""
 
 
 @dataclass
@@ -103,6 +105,7 @@ class _Search:
     """Observations of running trials (a list: appending to Trial.observations is quadratic)."""
     stopping: dict[str, _Stopping] = field(default_factory=dict)
     interrupts: int = 0
+    first_signal: int | None = None
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -333,7 +336,9 @@ class _Search:
                 if isinstance(event, Exited):
                     self.exited(event)
         final = self.decide()
-        return dataclasses.replace(self.outcome(final), interrupted=True, finished=False)
+        return dataclasses.replace(
+            self.outcome(final), interrupted=True, finished=False, signal=self.first_signal
+        )
 
     def outcome(self, plan: Plan) -> Outcome:
         return Outcome(
@@ -362,7 +367,7 @@ def _signal_name(number: int) -> str:
 
 
 @contextlib.contextmanager
-def _interrupt_handlers(on_signal: Callable[[], None]) -> Iterator[int | None]:
+def _interrupt_handlers(on_signal: Callable[[int], None]) -> Iterator[int | None]:
     """SIGINT/SIGTERM set a flag and wake the loop through a pipe; yields the pipe's read end."""
     if threading.current_thread() is not threading.main_thread():
         yield None
@@ -372,7 +377,7 @@ def _interrupt_handlers(on_signal: Callable[[], None]) -> Iterator[int | None]:
     os.set_blocking(write_fd, False)
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        on_signal()
+        on_signal(signum)
         with contextlib.suppress(BlockingIOError):
             os.write(write_fd, b"x")
 
@@ -429,8 +434,10 @@ def run_search(
             f"{len(unfinished)} to run again"
         )
 
-    def on_signal() -> None:
+    def on_signal(signum: int) -> None:
         search.interrupts += 1
+        if search.first_signal is None:
+            search.first_signal = signum
 
     with _interrupt_handlers(on_signal) as wake_fd:
         try:

@@ -32,6 +32,7 @@ from hypersearch.local.summary import render_best, render_json, render_table, re
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+"""128 + the signal's number: 130 for SIGINT (Ctrl-C), 143 for SIGTERM."""
 
 
 class StatusError(HyperSearchError):
@@ -51,7 +52,7 @@ def run_local(
     stderr: TextIO | None = None,
     options: LocalOptions | None = None,
 ) -> int:
-    """Run (or resume) ``spec`` here; returns the exit code (0, 1 or 130)."""
+    """Run (or resume) ``spec`` here; returns the exit code (0, 1, or 130/143 when interrupted)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     for warning in spec_warnings(spec):
@@ -73,7 +74,7 @@ def run_local(
         err.write(
             f"hyper: interrupted; run the same command again to resume (state in {directory})\n"
         )
-        return EXIT_INTERRUPTED
+        return 128 + outcome.signal if outcome.signal is not None else EXIT_INTERRUPTED
     return EXIT_OK if outcome.succeeded else EXIT_FAILED
 
 
