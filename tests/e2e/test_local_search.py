@@ -213,6 +213,27 @@ def test_parameter_values_arrive_verbatim_as_one_argv_element(ws: Workspace, val
     assert result.code == 0, result.stderr
 
 
+def test_status_prints_the_journal_table_and_json(ws: Workspace) -> None:
+    run = ws.hyper("run", str(ws.manifest()), "-o", "json")
+    status = ws.hyper("status")
+    assert status.code == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0] == (
+        "search e2e: 4 succeeded, 0 failed, 4/4 trials recorded, finished: MaxTrialsReached"
+    )
+    assert lines[1].split()[:3] == ["trial", "status", "score"]
+    assert ws.hyper("status", "e2e", "-o", "json").json() == run.json()
+
+
+def test_status_without_a_search_says_how_to_name_one(ws: Workspace) -> None:
+    result = ws.hyper("status")
+    assert result.code == 1
+    assert result.stderr == (
+        f"hyper: {ws.root / '.hyper'} holds 0 searches; name one (hyper status NAME) or pass "
+        "--state-dir\n"
+    )
+
+
 # --- failures -------------------------------------------------------------------------------------
 
 
