@@ -325,6 +325,16 @@ def test_a_malformed_manifest_exits_2_naming_the_field(ws: Workspace) -> None:
     assert ws.invocations() == Counter()
 
 
+def test_a_template_without_command_exits_2_before_making_any_state(ws: Workspace) -> None:
+    path = ws.manifest(command=[])
+    result = ws.hyper("run", str(path))
+    assert result.code == 2
+    assert result.stderr.startswith(
+        "hyper: spec.trial.template.spec.containers[0].command is empty: a local run starts"
+    )
+    assert not (ws.root / ".hyper").exists()
+
+
 def test_a_bad_param_flag_exits_2_naming_the_flag(ws: Workspace) -> None:
     result = ws.hyper(
         "random", "--param", "x=5:1", "--num-runs", "2", "--metric", "score", "--", "true"

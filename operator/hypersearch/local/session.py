@@ -18,6 +18,7 @@ from hypersearch.core.errors import HyperSearchError
 from hypersearch.core.spec import SearchSpec, parse_manifest, spec_to_manifest, spec_warnings
 from hypersearch.core.trials import Trial
 from hypersearch.local.journal import JOURNAL_FILE, Journal
+from hypersearch.local.launch import trial_command
 from hypersearch.local.loop import LocalOptions, Outcome, run_search
 from hypersearch.local.progress import Progress
 from hypersearch.local.state import (
@@ -57,6 +58,7 @@ def run_local(
     err = stderr or sys.stderr
     for warning in spec_warnings(spec):
         err.write(f"hyper: warning: {warning}\n")
+    trial_command(spec)  # a template with nothing to run locally fails before any state is made
     directory = state_dir if state_dir is not None else default_state_dir(spec.name)
     state = open_state(directory, spec.name, spec_to_manifest(spec), fresh=fresh)
     try:
