@@ -177,13 +177,17 @@ def test_reconcile_error_counts_errors_and_the_retried_ones(
 
 @pytest.mark.parametrize(
     "reason",
-    ["connection refused by 10.0.0.1", "apiUnavailable", "", "A" * 65],
-    ids=["a-message", "lower-camel", "empty", "too-long"],
+    ["connection refused by 10.0.0.1", "apiUnavailable", "", "A" * 65, "429"],
+    ids=["a-message", "lower-camel", "empty", "too-long", "a-status-code"],
 )
-def test_reconcile_error_refuses_reasons_that_would_make_labels_unbounded(reason: str) -> None:
+def test_reconcile_error_counts_reasons_that_are_not_one_camel_case_word_as_other(
+    reason: str,
+) -> None:
     m = OperatorMetrics()
-    with pytest.raises(ValueError, match="must be one CamelCase word of at most 64 characters"):
-        m.reconcile_error(reason, retrying=True)
+    m.reconcile_error(reason, retrying=True)
+    assert value(m, "hypersearch_reconcile_errors_total", reason="Other") == 1
+    assert value(m, "hypersearch_reconcile_retries_total", reason="Other") == 1
+    assert series_with_label(m, "reason", reason) == []
 
 
 def test_every_series_follows_prometheus_naming_conventions() -> None:

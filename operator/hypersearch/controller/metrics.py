@@ -7,7 +7,8 @@ series and serves them with ``start_metrics_server``. Names follow Prometheus co
 
 Cardinality stays bounded: only the per-search gauges carry ``namespace`` and ``search``
 labels, and ``forget_search`` removes them when the HyperSearch is deleted; every other label
-takes values from a small fixed set (phases, algorithm names, CamelCase reasons).
+takes values from a small fixed set (phases, algorithm names, CamelCase reasons; any other
+reason is counted as ``Other``).
 
 This module must NOT decide anything about a search (the engine does), call the API server,
 or be imported by the sidecar (prometheus-client is an operator-only dependency).
@@ -37,6 +38,8 @@ SUGGESTION_BUCKETS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
 _REASON = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
+#: The ``reason`` label of reconcile errors whose reason is not one CamelCase word.
+OTHER_REASON = "Other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,17 +171,14 @@ class OperatorMetrics:
     def reconcile_error(self, reason: str, *, retrying: bool) -> None:
         """Count a failed reconcile; ``retrying`` when kopf will try again (a temporary error).
 
-        ``reason`` must be a CamelCase word (an exception class name or a condition reason),
-        never a message: messages would make the label set unbounded.
+        ``reason`` should be one CamelCase word (an exception class name, an API Status reason);
+        anything else, such as a message, is counted under ``OTHER_REASON``: the label set stays
+        bounded, and an odd answer from the API server never turns into a crash here.
         """
-        if not _REASON.match(reason):
-            raise ValueError(
-                f"reconcile error reason {reason!r} must be one CamelCase word of at most 64 "
-                "characters (e.g. 'ApiUnavailable' or type(err).__name__), not a message"
-            )
-        self.reconcile_errors.labels(reason).inc()
+        label = reason if _REASON.match(reason) else OTHER_REASON
+        self.reconcile_errors.labels(label).inc()
         if retrying:
-            self.reconcile_retries.labels(reason).inc()
+            self.reconcile_retries.labels(label).inc()
 
     def _recount(self) -> None:
         """Recompute the cluster-wide gauges from the per-search states (lock held)."""
