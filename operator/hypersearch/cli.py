@@ -704,6 +704,9 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     except HyperSearchError as exc:
         err.write(f"hyper: {exc}\n")
         return int(getattr(exc, "exit_code", EXIT_FAILED))
+    except OSError as exc:  # e.g. the state directory cannot be created: say which and why
+        err.write(f"hyper: {exc}\n")
+        return EXIT_FAILED
     return code
 
 

@@ -299,6 +299,17 @@ def test_too_many_failures_end_the_search_with_exit_1(ws: Workspace) -> None:
     assert "search failed: MaxFailedTrialsExceeded: 2 trials failed" in result.stderr
 
 
+def test_a_missing_program_fails_each_trial_until_the_search_gives_up(ws: Workspace) -> None:
+    path = ws.manifest(maxFailedTrials=1, command=["no-such-program-xyz", ":x:"])
+    result = ws.hyper("run", str(path), "-o", "json")
+    assert result.code == 1, result.stderr
+    assert [(t["status"], t["reason"]) for t in result.json()["trials"]] == [
+        ("Failed", "StartFailed"),
+        ("Failed", "StartFailed"),
+    ]
+    assert "search failed: MaxFailedTrialsExceeded" in result.stderr
+
+
 def test_a_trial_past_its_timeout_is_stopped_and_failed(ws: Workspace) -> None:
     path = ws.manifest(
         maxTrials=1,

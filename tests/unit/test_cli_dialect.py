@@ -181,3 +181,13 @@ def test_every_subcommand_is_registered_once() -> None:
     names = [s.name for s in SUBCOMMANDS]
     assert len(names) == len(set(names))
     assert {"run", "grid", "random", "bayesian", "status"} <= set(names)
+
+
+def test_an_unusable_state_dir_exits_1_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    err = io.StringIO()
+    argv = ["random", "-p", "x=0:1", "-n", "1", "-m", "m", "--state-dir", str(blocker / "s")]
+    code = main([*argv, "--", "true"], stderr=err)
+    assert code == 1
+    assert err.getvalue() == f"hyper: [Errno 20] Not a directory: '{blocker / 's'}'\n"

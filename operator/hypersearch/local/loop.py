@@ -134,7 +134,10 @@ class _Search:
             else:
                 for new in plan.start:
                     self.add(new)
-                self.launch_pending()
+                tried = self.launch_pending()
+                if not self.runner.running and tried:
+                    plan = self.decide()  # every start failed at once: those trials are over
+                    continue
                 if not self.runner.running:
                     raise RuntimeError(
                         "the engine started no trial, none is running and the search is not "
@@ -202,7 +205,8 @@ class _Search:
         )
         self.statuses[new.name] = TrialPhase.PENDING.value
 
-    def launch_pending(self) -> None:
+    def launch_pending(self) -> int:
+        """Start pending trials while slots are free; returns how many starts were tried."""
         waiting = sorted(
             (
                 t
@@ -211,10 +215,13 @@ class _Search:
             ),
             key=lambda t: t.index,
         )
+        tried = 0
         for trial in waiting:
             if len(self.runner.running) >= self.parallelism:
-                return
+                break
             self.launch(trial)
+            tried += 1
+        return tried
 
     def launch(self, trial: Trial) -> None:
         gpu = self.slots.acquire(trial.name) if self.have_gpus else None
