@@ -132,6 +132,14 @@ def operator_memory(pid: int) -> dict[str, int]:
     return found
 
 
+def operator_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of the operator process so far."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def complete(api: KubeApi, namespace: str, pod: str) -> None:
     """Play the kubelet: the trainer exited 0, the Pod Succeeded."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -310,8 +318,11 @@ def main() -> int:
     watch.ready.wait(30)
     try:
         samples = latency(api, watch, namespace, args.trials)
+        cpu_before = operator_cpu_seconds(operator.pid)
         rate = throughput(api, watch, namespace, args.searches, args.per_search)
+        cpu = operator_cpu_seconds(operator.pid) - cpu_before
         memory = operator_memory(operator.pid)
+        load = Path("/proc/loadavg").read_text().split()[0]
     finally:
         operator.terminate()
         operator.wait(timeout=30)
@@ -326,6 +337,8 @@ def main() -> int:
         "throughput_trials_per_min": round(rate, 1),
         "searches": args.searches,
         "trials_per_search": args.per_search,
+        "operator_cpu_ms_per_trial": round(cpu * 1000 / (args.searches * args.per_search), 1),
+        "load_average_1min": float(load),
         "operator_rss_mib": round(memory.get("VmRSS", 0) / 1024, 1),
         "operator_peak_rss_mib": round(memory.get("VmHWM", 0) / 1024, 1),
     }

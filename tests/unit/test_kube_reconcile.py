@@ -60,8 +60,19 @@ class FakeApi:
     def get_search(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.search)
 
-    def list_trial_pods(self, namespace: str, search: str) -> list[dict[str, Any]]:
-        return copy.deepcopy(list(self.pods.values()))
+    def list_trial_pods(
+        self, namespace: str, search: str, *, active_only: bool = False
+    ) -> list[dict[str, Any]]:
+        return copy.deepcopy(
+            [
+                p
+                for p in self.pods.values()
+                if not active_only or p["status"]["phase"] not in ("Succeeded", "Failed")
+            ]
+        )
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.pods.get(name))
 
     def create_pod(self, pod: dict[str, Any]) -> bool:
         name = pod["metadata"]["name"]

@@ -120,6 +120,7 @@ class Reconciler:
         self.api = api
         self.config = config
         self._identities: set[str] = set()
+        self._synced: set[tuple[str, str]] = set()
         self.written: dict[tuple[str, str], str] = {}
         """resourceVersion of each search as our own last write left it: the watch event that
         write causes need not trigger another reconcile (``is_own_write``)."""
@@ -137,6 +138,34 @@ class Reconciler:
 
     def reconcile(self, namespace: str, name: str, now: float) -> Outcome:
         """Bring one HyperSearch one step closer to done (see the module docstring)."""
+        try:
+            outcome = self._reconcile(namespace, name, now)
+        except BaseException:
+            self._synced.discard((namespace, name))
+            raise
+        self._synced.add((namespace, name))
+        return outcome
+
+    def _pods(
+        self, namespace: str, name: str, entries: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The search's trial Pods that can matter: all of them on the first look after a start
+        or an error (a Pod created just before a crash may be in no status entry yet), else the
+        active ones plus those of trials status still holds unfinished (they just ended)."""
+        if (namespace, name) not in self._synced:
+            return self.api.list_trial_pods(namespace, name)
+        pods = self.api.list_trial_pods(namespace, name, active_only=True)
+        seen = {p["metadata"]["name"] for p in pods}
+        for entry in entries:
+            trial = str(entry.get("name"))
+            if entry.get("phase") in ("Succeeded", "Failed") or trial in seen:
+                continue
+            found = self.api.get_pod(namespace, trial)
+            if found is not None:
+                pods.append(found)
+        return pods
+
+    def _reconcile(self, namespace: str, name: str, now: float) -> Outcome:
         body = self.api.get_search(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             metrics.forget_search(namespace, name)
@@ -147,11 +176,8 @@ class Reconciler:
         owner = manifests.Owner(name, namespace, str(meta.get("uid")))
         raw_objective = (body.get("spec") or {}).get("objective") or {}
         metric = str(raw_objective.get("metric") or "")
-        pods = [
-            convert.pod_view(p)
-            for p in self.api.list_trial_pods(namespace, name)
-            if convert.pod_view(p).owner_uid == owner.uid
-        ]
+        views = [convert.pod_view(p) for p in self._pods(namespace, name, entries)]
+        pods = [p for p in views if p.owner_uid == owner.uid]
         timing = self.config.timing
         trials = convert.gather_trials(entries, pods, metric=metric, now=now, timing=timing)
         try:

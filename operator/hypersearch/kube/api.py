@@ -74,14 +74,31 @@ class KubeApi:
         found = self.transport.request("GET", f"{SEARCHES}{where}/{names.PLURAL}")
         return list(found.get("items") or [])
 
-    def list_trial_pods(self, namespace: str, search: str) -> list[dict[str, Any]]:
-        """The Pods labelled as trials of ``search`` (a fresh, consistent read)."""
+    def list_trial_pods(
+        self, namespace: str, search: str, *, active_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """The Pods labelled as trials of ``search`` (a fresh, consistent read); with
+        ``active_only`` only those not Succeeded or Failed (a field selector: the finished
+        ones pile up over a search and need not be read again and again)."""
+        query = {"labelSelector": f"{names.SEARCH_LABEL}={search}"}
+        if active_only:
+            query["fieldSelector"] = "status.phase!=Succeeded,status.phase!=Failed"
         found = self.transport.request(
-            "GET",
-            f"/api/v1/namespaces/{_q(namespace)}/pods",
-            query={"labelSelector": f"{names.SEARCH_LABEL}={search}"},
+            "GET", f"/api/v1/namespaces/{_q(namespace)}/pods", query=query
         )
         return list(found.get("items") or [])
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """One Pod, or None when it is gone."""
+        try:
+            found: dict[str, Any] = self.transport.request(
+                "GET", f"/api/v1/namespaces/{_q(namespace)}/pods/{_q(name)}"
+            )
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+        return found
 
     def create_pod(self, pod: Mapping[str, Any]) -> bool:
         """Create a Pod; False when one of that name exists already (derived names make that
