@@ -45,6 +45,11 @@ from hypersearch.kube.transport import Endpoint, Transport  # noqa: E402
 from hypersearch.sidecar.reporter import StatusReporter  # noqa: E402
 
 KUBECONFIG = Path("/tmp/hypersearch-testplane/kubeconfig")
+STARTUP: list[float] = []
+FINISH: list[float] = []
+REPORTED: dict[str, list[float]] = {}
+REACTION: list[float] = []
+"""Per trial Pod in the throughput run: ADDED to Running, the scheduler's and kwok's share."""
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
@@ -247,18 +252,29 @@ def throughput(api: KubeApi, watch: PodWatch, namespace: str, searches: int, per
         )
 
     def finish(search: str, name: str, value: float) -> None:
+        began = time.monotonic()
         complete(api, namespace, name)
         report(api.transport, namespace, search, name, value)
+        FINISH.append(time.monotonic() - began)
+        REPORTED.setdefault(search, []).append(time.monotonic())
 
     deadline = time.monotonic() + 60 * 10
+    added: dict[str, float] = {}
     while len(handled) < total and time.monotonic() < deadline:
-        _, _, pod = watch.events.get(timeout=60)
+        when, kind, pod = watch.events.get(timeout=60)
         search = pod["metadata"]["labels"].get(names.SEARCH_LABEL, "")
         name = pod["metadata"]["name"]
         if not search.startswith("tp") or name in handled:
             continue
+        if kind == "ADDED":
+            added[name] = when
+            pending = REPORTED.get(search) or []
+            if pending:
+                REACTION.append(when - pending.pop(0))
         if (pod.get("status") or {}).get("phase") == "Running":
             handled.add(name)
+            if name in added:
+                STARTUP.append(when - added[name])
             pool.submit(finish, search, name, value_of(pod))
     for i in range(searches):
         wait_phase(namespace, f"tp{i}", "Succeeded", 120)
@@ -337,6 +353,11 @@ def main() -> int:
         "throughput_trials_per_min": round(rate, 1),
         "searches": args.searches,
         "trials_per_search": args.per_search,
+        "bench_finish_median_s": round(statistics.median(FINISH), 3) if FINISH else None,
+        "reported_to_next_pod_median_s": round(statistics.median(REACTION), 3)
+        if REACTION
+        else None,
+        "pod_added_to_running_median_s": round(statistics.median(STARTUP), 3) if STARTUP else None,
         "operator_cpu_ms_per_trial": round(cpu * 1000 / (args.searches * args.per_search), 1),
         "load_average_1min": float(load),
         "operator_rss_mib": round(memory.get("VmRSS", 0) / 1024, 1),

@@ -43,7 +43,7 @@ class OperatorState:
     endpoint: Endpoint
     scheduler: Scheduler | None = None
     failures: dict[Key, int] = field(default_factory=dict)
-    pod_states: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pod_states: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     async def work(self, key: Key) -> float | None:
         """One reconcile in a worker thread; errors become a backoff, never an exception."""
@@ -63,12 +63,18 @@ class OperatorState:
             log.exception("reconcile %s/%s failed", namespace, name)
             return self._backoff(key)
         self.failures.pop(key, None)
+        for trial in outcome.started:  # the ADDED event of a Pod we created changes nothing
+            self.pod_states[(namespace, trial)] = CREATED
         return outcome.requeue_after
 
     def _backoff(self, key: Key) -> float:
         streak = self.failures.get(key, 0) + 1
         self.failures[key] = streak
         return float(min(ERROR_BACKOFF * 2 ** (streak - 1), 300.0))
+
+
+CREATED = ("Pending", "False", "False")
+"""The signature of a Pod the operator has just created (see ``pod_signature``)."""
 
 
 def pod_signature(pod: Any) -> tuple[str, ...]:
@@ -150,14 +156,14 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         search = labels.get(names.SEARCH_LABEL)
         if state.scheduler is None or not search or not namespace:
             return
-        uid = str(body.get("metadata", {}).get("uid"))
+        pod = (namespace, str(body.get("metadata", {}).get("name")))
         if event.get("type") == "DELETED":
-            state.pod_states.pop(uid, None)
+            state.pod_states.pop(pod, None)
         else:
             signature = pod_signature(body)
-            if state.pod_states.get(uid) == signature:
+            if state.pod_states.get(pod) == signature:
                 return
-            state.pod_states[uid] = signature
+            state.pod_states[pod] = signature
         state.scheduler.trigger((namespace, search))
 
     return registry

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -116,9 +117,10 @@ class Reconciler:
     """Holds the API client and configuration; ``reconcile`` is safe to call from any thread,
     for different searches at once (the shell never runs two for the same search)."""
 
-    def __init__(self, api: KubeApi, config: OperatorConfig):
+    def __init__(self, api: KubeApi, config: OperatorConfig, events: Executor | None = None):
         self.api = api
         self.config = config
+        self.events = events
         self._identities: set[str] = set()
         self._synced: set[tuple[str, str]] = set()
         self.written: dict[tuple[str, str], str] = {}
@@ -455,7 +457,17 @@ class Reconciler:
     def _post(
         self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
     ) -> None:
-        """Events are best effort: a failure to post one must not fail the reconcile."""
+        """Events are best effort: a failure to post one must not fail the reconcile. With an
+        ``events`` executor they are posted off the reconcile's path (a search's next trial
+        need not wait for the Events of the last one)."""
+        if self.events is not None:
+            self.events.submit(self._send_event, body, kind, reason, message, now)
+        else:
+            self._send_event(body, kind, reason, message, now)
+
+    def _send_event(
+        self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
+    ) -> None:
         try:
             self.api.post_event(body, kind, reason, message, now)
         except ApiError as err:

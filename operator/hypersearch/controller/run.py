@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hypersearch.controller.config import OperatorConfig, load_config
@@ -90,13 +91,18 @@ def serve(
     from hypersearch.kube.api import KubeApi
     from hypersearch.kube.transport import Transport
 
-    api = KubeApi(Transport(endpoint, timeout=30.0, pool_size=16))
-    state = OperatorState(reconciler=Reconciler(api, config), endpoint=endpoint)
+    api = KubeApi(Transport(endpoint, timeout=30.0, pool_size=24))
+    events = ThreadPoolExecutor(max_workers=2, thread_name_prefix="events")
+    state = OperatorState(reconciler=Reconciler(api, config, events), endpoint=endpoint)
     registry = build_registry(state)
     server = metrics.start_metrics_server(args.metrics_port) if args.metrics_port else None
     namespaces = list(args.namespaces or [])
 
     async def main() -> None:
+        # Reconciles block on the API server: give the searches enough threads to overlap.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=16, thread_name_prefix="reconcile")
+        )
         stop_flag: asyncio.Event = asyncio.Event()
         if stop is not None:
             loop = asyncio.get_running_loop()
@@ -119,6 +125,7 @@ def serve(
     except KeyboardInterrupt:
         return 130
     finally:
+        events.shutdown(wait=True)
         if server is not None:
             server.close()
         api.transport.close()
