@@ -152,7 +152,7 @@ def test_crd_cel_rule_rejects_invalid_object(testplane: ControlPlane, namespace:
 
 def test_gpu_pod_runs_on_k80_node_and_succeeds(testplane: ControlPlane, namespace: str) -> None:
     run = "hypersearch.io/kwok-run-duration"
-    testplane.apply(_pod("trial-k80", 1, "K80", **{run: "3s"}), namespace)
+    testplane.apply(_pod("trial-k80", 1, "K80", **{run: "5s"}), namespace)
 
     node = wait_until(
         lambda: testplane.get_json("pod", "trial-k80", "-n", namespace)["spec"].get("nodeName"),
