@@ -115,3 +115,61 @@ def test_an_invalid_spec_the_schema_lets_through_sets_failed_with_the_field_path
     assert search["status"]["observedGeneration"] == search["metadata"]["generation"]
     assert trial_pods(testplane, namespace, "bad") == []
     testplane.kubectl("wait", "--for=condition=Failed", "hs/bad", "-n", namespace, "--timeout=10s")
+
+
+def test_a_pod_unschedulable_past_the_timeout_fails_with_the_schedulers_reason(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    install_crd(testplane)
+    config = "machineTypes:\n  K80x16: {gpus: 16}\ntimeouts: {unschedulableSeconds: 2}\n"
+    testplane.apply(
+        search_manifest("huge", machine_type="K80x16", max_trials=1, parallelism=1), namespace
+    )
+    with running_operator(testplane, namespace, tmp_path, config=config):
+        search = wait_for(
+            lambda: (
+                s
+                if entries(s := get_search(testplane, namespace, "huge"))
+                .get("huge-0000", {})
+                .get("phase")
+                == "Failed"
+                else None
+            ),
+            "the unschedulable trial to fail",
+        )
+        wait_for(
+            lambda: trial_pods(testplane, namespace, "huge") == [] or None,
+            "the unschedulable Pod to be deleted",
+        )
+    trial = entries(search)["huge-0000"]
+    assert trial["reason"] == "Unschedulable"
+    assert trial["message"].startswith("trial Pod huge-0000 could not be scheduled for 2s: 0/")
+    assert "Insufficient nvidia.com/gpu" in trial["message"]
+
+
+def test_deleting_a_search_deletes_its_pods_and_sidecar_identity(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    install_crd(testplane)
+    testplane.apply(search_manifest("bye", max_trials=2, parallelism=2), namespace)
+    with running_operator(testplane, namespace, tmp_path):
+        wait_for(
+            lambda: len(trial_pods(testplane, namespace, "bye")) == 2 or None, "two trial Pods"
+        )
+        testplane.kubectl("delete", "hs", "bye", "-n", namespace, "--wait=true", timeout=60)
+        wait_for(
+            lambda: trial_pods(testplane, namespace, "bye") == [] or None,
+            "garbage collection of the trial Pods",
+        )
+    for kind in ("roles", "rolebindings", "serviceaccounts"):
+        wait_for(
+            lambda kind=kind: (
+                "bye-hypersearch-sidecar"
+                not in [
+                    o["metadata"]["name"]
+                    for o in testplane.get_json(kind, "-n", namespace)["items"]
+                ]
+                or None
+            ),
+            f"garbage collection of the sidecar's {kind}",
+        )

@@ -188,7 +188,8 @@ class Reconciler:
             manifests.trainer_index(spec)
         except SpecError as err:
             return self._invalid(body, trials, err, now)
-        plan = decide(spec, trials, now, rng_for(spec, trials))
+        with metrics.suggestion_latency(spec.algorithm.name):
+            plan = decide(spec, trials, now, rng_for(spec, trials))
         trials = self._stop(namespace, plan, trials, pods, now)
         started: list[Trial] = []
         if plan.start:
