@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,11 +91,41 @@ def test_a_failed_or_oom_killed_trainer_fails_its_trial_with_the_reason(
     assert condition(search, "Failed")["reason"] == "MaxTrialsReached"  # type: ignore[index]
 
 
+def _unknown_machine() -> dict[str, Any]:
+    return search_manifest("bad", machine_type="H100")
+
+
+def _undeclared_placeholder() -> dict[str, Any]:
+    manifest = search_manifest("bad")
+    manifest["spec"]["trial"]["template"]["spec"]["containers"][0]["args"] = ["--momentum=:m:"]
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (
+            _unknown_machine,
+            "spec.trial.machineType is 'H100', which this operator does not know (known: A100, "
+            "CPU, K80, P100, T4, V100); use one of those or add it under machineTypes in the "
+            "operator's --config file",
+        ),
+        (
+            _undeclared_placeholder,
+            "spec.trial.template.spec.containers[0].args[0] uses placeholder :m: but no "
+            "parameter is named 'm' (parameters: units, lr)",
+        ),
+    ],
+)
 def test_an_invalid_spec_the_schema_lets_through_sets_failed_with_the_field_path(
-    testplane: ControlPlane, namespace: str, tmp_path: Path
+    testplane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    manifest: Callable[[], dict[str, Any]],
+    message: str,
 ) -> None:
     install_crd(testplane)
-    testplane.apply(search_manifest("bad", machine_type="H100"), namespace)
+    testplane.apply(manifest(), namespace)
     with running_operator(testplane, namespace, tmp_path) as operator:
         search = wait_for(
             lambda: (
@@ -104,13 +136,8 @@ def test_an_invalid_spec_the_schema_lets_through_sets_failed_with_the_field_path
         assert operator.proc is not None and operator.proc.poll() is None, operator.tail()
     failed = condition(search, "Failed")
     assert failed is not None
-    assert failed["status"] == "True"
-    assert failed["reason"] == "InvalidSpec"
-    assert failed["message"] == (
-        "spec.trial.machineType is 'H100', which this operator does not know (known: A100, "
-        "CPU, K80, P100, T4, V100); use one of those or add it under machineTypes in the "
-        "operator's --config file"
-    )
+    assert (failed["status"], failed["reason"]) == ("True", "InvalidSpec")
+    assert failed["message"] == message
     assert search["status"]["phase"] == "Failed"
     assert search["status"]["observedGeneration"] == search["metadata"]["generation"]
     assert trial_pods(testplane, namespace, "bad") == []
