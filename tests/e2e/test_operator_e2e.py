@@ -143,6 +143,12 @@ def test_cifar10_example_runs_21_trials_three_at_a_time_across_an_operator_kill(
     assert [t["index"] for t in trials.values() if "prediction" in t] == list(range(5, 21))
     succeeded = next(c for c in status["conditions"] if c["type"] == "Succeeded")
     assert (succeeded["status"], succeeded["reason"]) == ("True", "MaxTrialsReached")
+    events = testplane.get_json(
+        "events", "-n", namespace, "--field-selector", "involvedObject.name=cifar10-bayes"
+    )["items"]
+    reasons = {e["reason"] for e in events}
+    assert {"TrialStarted", "TrialSucceeded", "NewBest", "MaxTrialsReached"} <= reasons
+    assert "TrialFailed" not in reasons
     assert watch.seen == set(trials), "a trial Pod was created twice or under another name"
     assert watch.peak <= 3, f"{watch.peak} trial Pods were active at once"
     assert operator.starts == 2
