@@ -22,8 +22,11 @@ asserts.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import os
+import re
 import statistics
 import time
 import warnings
@@ -31,6 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -405,6 +409,43 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
     print(f"\npaired wins of {ours} (ties count half): " + ", ".join(wins))
 
 
+def _run_all(
+    tasks: list[str], optimisers: list[str], seeds: int, jobs: int, save: str | None
+) -> list[RunResult]:
+    """Every (seed, task, optimiser) run, seed by seed, each appended to ``save`` as it ends."""
+    order = [(t, o, s) for s in range(seeds) for t in tasks for o in optimisers]
+    started = time.perf_counter()
+    results: list[RunResult] = []
+    with ProcessPoolExecutor(jobs) as pool:  # map yields in job order
+        for result in pool.map(run_one, *zip(*order, strict=True)):
+            results.append(result)
+            if save:
+                with Path(save).open("a") as out:
+                    out.write(json.dumps(dataclasses.asdict(result)) + "\n")
+    print(
+        f"{len(order)} runs of {TRIALS} trials ({PARALLEL} at once, asynchronous), "
+        f"{seeds} seeds, {len(tasks)} tasks, in {time.perf_counter() - started:.0f} s"
+    )
+    return results
+
+
+def _load(path: Path) -> list[RunResult]:
+    return [RunResult(**json.loads(line)) for line in path.read_text().splitlines() if line]
+
+
+def _complete_seeds(
+    results: list[RunResult], tasks: list[str], optimisers: list[str]
+) -> list[RunResult]:
+    """Only the seeds for which every task and optimiser finished (a run cut short)."""
+    done = {(r.seed, r.task, r.optimiser) for r in results}
+    seeds = sorted({r.seed for r in results})
+    complete = [s for s in seeds if all((s, t, o) in done for t in tasks for o in optimisers)]
+    print(f"loaded {len(results)} runs; seeds complete for every task and optimiser: {complete}")
+    return [
+        r for r in results if r.seed in complete and r.task in tasks and r.optimiser in optimisers
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
@@ -415,26 +456,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timing", action="store_true", help="also time 100 and 500 observations")
+    parser.add_argument("--save", help="append each run's result to this JSON-lines file")
+    parser.add_argument("--load", help="report from a --save file instead of running")
     args = parser.parse_args(argv)
     tasks = args.tasks.split(",")
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise SystemExit(f"--tasks: unknown {', '.join(unknown)}; known: {', '.join(TASKS)}")
     optimisers = []
-    for name in args.optimizers.split(","):
-        why = available(name)
+    for name in re.split(r",(?![^\[]*\])", args.optimizers):  # commas outside [...]
+        why = None if args.load else available(name)
         if why:
             print(why)
         else:
             optimisers.append(name)
-    jobs = [(t, o, s) for t in tasks for s in range(args.seeds) for o in optimisers]
-    started = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:  # results come back in job order
-        results = list(pool.map(run_one, *zip(*jobs, strict=True)))
-    print(
-        f"{len(jobs)} runs of {TRIALS} trials ({PARALLEL} at once, asynchronous), "
-        f"{args.seeds} seeds, {len(tasks)} tasks, in {time.perf_counter() - started:.0f} s"
-    )
+    if args.load:
+        results = _complete_seeds(_load(Path(args.load)), tasks, optimisers)
+    else:
+        results = _run_all(tasks, optimisers, args.seeds, args.jobs, args.save)
     report(results, tasks, optimisers)
     if args.timing:
         print()
