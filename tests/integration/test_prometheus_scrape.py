@@ -212,6 +212,11 @@ def test_prometheus_scrapes_the_operator_and_promql_follows_a_search(
     assert finished["metric"] == {"phase": "Succeeded"}
     assert float(finished["value"][1]) == 2
 
+    timed = query(prometheus, 'hypersearch_suggestion_duration_seconds_count{algorithm="random"}')
+    assert [float(r["value"][1]) > 0 for r in timed] == [True]
+    errors = query(prometheus, "sum(hypersearch_reconcile_errors_total)")
+    assert errors == [] or float(errors[0]["value"][1]) == 0
+
     # The kubectl wait recipes of docs/install.md answer at once for a finished search.
     for condition in ("Running=False", "Succeeded"):
         testplane.kubectl(
