@@ -288,6 +288,9 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=30, help="latency samples (trials)")
     parser.add_argument("--searches", type=int, default=10)
     parser.add_argument("--per-search", type=int, default=40)
+    parser.add_argument(
+        "--operator-verbose", action="store_true", help="run the operator with -v (its log: /tmp)"
+    )
     args = parser.parse_args()
     endpoint = load_endpoint(str(KUBECONFIG))
     api = KubeApi(Transport(endpoint, pool_size=16))
@@ -325,6 +328,7 @@ def main() -> int:
             str(KUBECONFIG),
             "-n",
             namespace,
+            *(["-v"] if args.operator_verbose else []),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

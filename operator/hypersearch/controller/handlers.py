@@ -48,6 +48,7 @@ class OperatorState:
     async def work(self, key: Key) -> float | None:
         """One reconcile in a worker thread; errors become a backoff, never an exception."""
         namespace, name = key
+        began = time.monotonic()
         try:
             outcome = await asyncio.to_thread(
                 self.reconciler.reconcile, namespace, name, time.time()
@@ -62,6 +63,15 @@ class OperatorState:
             metrics.reconcile_error(type(err).__name__, retrying=True)
             log.exception("reconcile %s/%s failed", namespace, name)
             return self._backoff(key)
+        log.debug(
+            "reconciled %s/%s in %.0f ms: wrote status %s, started %s, next look in %s s",
+            namespace,
+            name,
+            (time.monotonic() - began) * 1000,
+            outcome.wrote_status,
+            list(outcome.started),
+            outcome.requeue_after,
+        )
         self.failures.pop(key, None)
         for trial in outcome.started:  # the ADDED event of a Pod we created changes nothing
             self.pod_states[(namespace, trial)] = CREATED
