@@ -4,7 +4,8 @@ Thin on purpose: each method is one request with the resource's path and content
 send is decided elsewhere (``kube.manifests`` renders, ``kube.convert`` converts). Writes of
 HyperSearch status are server-side applies (never merge patches: a merge patch replaces the
 ``status.trials`` list whole and would erase the sidecars' entries). Synchronous: the controller
-runs it in worker threads.
+runs it in worker threads. It must not decide what to create or write, and must not
+swallow errors other than the ones each method documents (gone, already there).
 """
 
 from __future__ import annotations
