@@ -150,6 +150,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         if event.get("type") == "DELETED":
             state.scheduler.forget(key)
             state.failures.pop(key, None)
+            state.reconciler.written.pop(key, None)
             metrics.forget_search(namespace, name)
             return
         version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
