@@ -1,6 +1,7 @@
 """End to end on the test plane: the CNN example as a user would run it, with kwok GPU nodes.
 
-`kubectl apply -f examples/k8s/cifar10-bayes.yaml` (21 Bayesian trials, 3 at a time, K80 GPUs),
+`kubectl apply -f` of examples/k8s/cifar10-bayes.yaml (21 Bayesian trials, 3 at a time, K80
+GPUs; one Pod-template annotation added that keeps kwok from completing Pods on its own timer),
 `hyper operator` as a process, and `kubectl wait --for=condition=Succeeded`. kwok runs no
 containers, so the test plays the trainer (synthetic output fed to the REAL sidecar program,
 which reports with the search's own ServiceAccount token) and the kubelet (it completes each
