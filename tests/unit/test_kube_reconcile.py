@@ -357,3 +357,21 @@ def test_status_of_1000_trials_of_100_epochs_stays_under_one_mebibyte() -> None:
         json.dumps(managed, separators=(",", ":"))
     )
     assert size < 1024 * 1024, f"{size} bytes"
+
+
+def test_a_trial_past_its_timeout_is_stopped_and_its_pod_deleted() -> None:
+    body = manifest(parallelism=1)
+    body["spec"]["trial"]["timeoutSeconds"] = 100
+    api = FakeApi(body)
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.run("s-0000")
+    outcome = rec.reconcile("ml", "s", T0 + 50)
+    assert outcome.requeue_after == pytest.approx(50.05)
+    rec.reconcile("ml", "s", T0 + 101)
+    trial = status_trials(api)["s-0000"]
+    assert (trial["phase"], trial["reason"]) == ("Failed", "Timeout")
+    assert trial["message"] == (
+        "ran longer than trial.timeoutSeconds=100; raise it if trials need longer"
+    )
+    assert api.deleted == ["s-0000"]

@@ -146,3 +146,17 @@ def test_config_errors_name_the_file_and_field(data: object, message: str) -> No
     with pytest.raises(SpecError) as caught:
         parse_config(data, "c.yaml")
     assert str(caught.value) == message
+
+
+def test_hyper_operator_refuses_a_bad_config_file_with_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hypersearch.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text("timeouts: {resyncSeconds: soon}\n")
+    assert main(["operator", "--config", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"hyper operator: {path}: timeouts.resyncSeconds must be a positive number of seconds, "
+        "got 'soon'\n"
+    )
