@@ -211,3 +211,13 @@ def test_unreachable_server_is_reported_as_transient(tmp_path: Path) -> None:
     )
     assert sidecar.run() == 1
     assert len(sent) == 1
+
+
+def test_file_tail_reads_a_large_file_in_bounded_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "out"
+    path.write_text("x" * 2500)
+    tail = FileTail(path)
+    assert [len(chunk) for chunk in iter(lambda: tail.read(limit=1000), "")] == [1000, 1000, 500]
+    with path.open("a") as handle:
+        handle.write("val_acc=1\n")
+    assert "".join(tail.drain()) == "val_acc=1\n"

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -44,16 +44,22 @@ class FileTail:
         self.offset = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def read(self) -> str:
-        """Everything written since the last call ('' while the file is missing)."""
+    def read(self, limit: int = READ_CHUNK) -> str:
+        """Up to ``limit`` bytes written since the last call ('' while the file is missing);
+        bounded so that a trainer's huge log never lands in memory at once."""
         try:
             with self.path.open("rb") as handle:
                 handle.seek(self.offset)
-                data = handle.read()
+                data = handle.read(limit)
         except FileNotFoundError:
             return ""
         self.offset += len(data)
         return self._decoder.decode(data)
+
+    def drain(self) -> Iterator[str]:
+        """Chunks of everything written since the last call, until the end of the file."""
+        while chunk := self.read():
+            yield chunk
 
 
 def read_exit_code(path: Path) -> int | None:
@@ -109,7 +115,8 @@ class Sidecar:
 
     def _final(self, exit_code: int | None) -> int:
         """Read the rest, push until it lands (or the deadline), return the process exit code."""
-        self.collector.feed(self.tail.read())
+        for chunk in self.tail.drain():
+            self.collector.feed(chunk)
         self.collector.finish()
         deadline = self.clock() + self.final_deadline
         delay = self.poll
@@ -123,7 +130,8 @@ class Sidecar:
 
     def tick(self) -> int | None:
         """One pass: read, maybe push; the exit status once the sidecar is done, else None."""
-        self.collector.feed(self.tail.read())
+        for chunk in self.tail.drain():
+            self.collector.feed(chunk)
         code = read_exit_code(self.exit_code_path)
         if code is not None:
             return self._final(code)
