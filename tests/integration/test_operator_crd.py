@@ -47,7 +47,7 @@ def _log_from_zero(m: dict[str, Any]) -> None:
         (_duplicate_name, "parameter names must be unique"),
         (
             _no_parallelism,
-            "spec.parallelism: Invalid value: 0: spec.parallelism in body should be greater than or equal to 1",
+            "spec.parallelism in body should be greater than or equal to 1",
         ),
         (_log_from_zero, "a log scale needs min > 0"),
     ],
