@@ -1,0 +1,165 @@
+"""The stdlib API client: kubeconfig reading, error decoding, requests over keep-alive."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hypersearch.kube.kubeconfig import KubeconfigError, endpoint_from_kubeconfig
+from hypersearch.kube.transport import ApiError, Endpoint, Transport
+
+
+def kubeconfig(user: dict[str, Any], cluster: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "current-context": "c",
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "ml"}}],
+        "clusters": [{"name": "k", "cluster": cluster or {"server": "https://10.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": user}],
+    }
+
+
+def test_kubeconfig_with_files_resolves_relative_paths(tmp_path: Path) -> None:
+    doc = kubeconfig(
+        {"client-certificate": "admin.crt", "client-key": "/abs/admin.key"},
+        {"server": "https://10.0.0.1:6443", "certificate-authority": "pki/ca.crt"},
+    )
+    ep = endpoint_from_kubeconfig(doc, tmp_path / "config")
+    assert ep == Endpoint(
+        server="https://10.0.0.1:6443",
+        ca_file=str(tmp_path / "pki" / "ca.crt"),
+        cert_file=str(tmp_path / "admin.crt"),
+        key_file="/abs/admin.key",
+        namespace="ml",
+    )
+
+
+def test_kubeconfig_inline_data_goes_to_private_files(tmp_path: Path) -> None:
+    data = base64.b64encode(b"PEM").decode()
+    doc = kubeconfig(
+        {"token": "t0k"},
+        {"server": "https://k:443", "certificate-authority-data": data},
+    )
+    ep = endpoint_from_kubeconfig(doc, tmp_path / "config")
+    assert ep.ca_file is not None
+    assert Path(ep.ca_file).read_bytes() == b"PEM"
+    assert Path(ep.ca_file).stat().st_mode & 0o777 == 0o600
+    assert ep.bearer() == "t0k"
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            kubeconfig({"exec": {"command": "aws"}}),
+            "config: user 'u' uses an exec/auth-provider plugin, which the operator does not "
+            "run; use a token or client certificate (or run in the cluster)",
+        ),
+        (
+            {**kubeconfig({}), "current-context": "other"},
+            "config: contexts has no entry named 'other'; fix the context",
+        ),
+        ({**kubeconfig({}), "current-context": None}, "config: no current-context; pass --context"),
+    ],
+)
+def test_unusable_kubeconfigs_say_why(doc: dict[str, Any], message: str) -> None:
+    with pytest.raises(KubeconfigError) as caught:
+        endpoint_from_kubeconfig(doc, Path("config"))
+    assert str(caught.value) == message
+
+
+class Api(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the API server
+    peers: list[int]
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        self.peers.append(self.client_address[1])
+        if self.path.startswith("/missing"):
+            self._answer(
+                404, {"kind": "Status", "reason": "NotFound", "message": 'pods "x" not found'}
+            )
+        else:
+            self._answer(200, {"path": self.path})
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, list[int]]]:
+    handler = type("Handler", (Api,), {"peers": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}", handler.peers
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_requests_reuse_one_connection_and_encode_the_query(
+    server: tuple[str, list[int]],
+) -> None:
+    url, peers = server
+    transport = Transport(Endpoint(server=url))
+    try:
+        first = transport.request("GET", "/api/v1/pods", query={"labelSelector": "a=b"})
+        transport.request("GET", "/api/v1/pods")
+    finally:
+        transport.close()
+    assert first == {"path": "/api/v1/pods?labelSelector=a%3Db"}
+    assert len(set(peers)) == 1
+
+
+def test_error_answers_become_api_errors_with_the_servers_reason(
+    server: tuple[str, list[int]],
+) -> None:
+    url, _ = server
+    transport = Transport(Endpoint(server=url))
+    try:
+        with pytest.raises(ApiError) as caught:
+            transport.request("GET", "/missing")
+    finally:
+        transport.close()
+    err = caught.value
+    assert (err.status, err.reason, err.not_found, err.transient) == (404, "NotFound", True, False)
+    assert str(err) == 'GET /missing: 404 NotFound: pods "x" not found'
+
+
+def test_an_unreachable_server_is_a_transient_api_error() -> None:
+    transport = Transport(Endpoint(server="http://127.0.0.1:9"), timeout=2)
+    try:
+        with pytest.raises(ApiError) as caught:
+            transport.request("GET", "/api")
+    finally:
+        transport.close()
+    assert (caught.value.status, caught.value.reason, caught.value.transient) == (
+        0,
+        "Unreachable",
+        True,
+    )
+
+
+def test_a_server_that_is_not_a_url_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError) as caught:
+        Transport(Endpoint(server="10.0.0.1:6443"))
+    assert str(caught.value) == (
+        "server '10.0.0.1:6443' is not a URL like https://host:6443; fix the kubeconfig's "
+        "cluster.server or the --server flag"
+    )
