@@ -375,3 +375,14 @@ def test_a_trial_past_its_timeout_is_stopped_and_its_pod_deleted() -> None:
         "ran longer than trial.timeoutSeconds=100; raise it if trials need longer"
     )
     assert api.deleted == ["s-0000"]
+
+
+def test_a_sidecar_entry_the_operator_cannot_place_does_not_cause_endless_writes() -> None:
+    api = FakeApi(manifest())
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.search["status"]["trials"].append({"name": "s-0099", "value": 1.0})  # no Pod, no index
+    writes = api.applies
+    rec.reconcile("ml", "s", T0 + 1)
+    rec.reconcile("ml", "s", T0 + 2)
+    assert api.applies == writes

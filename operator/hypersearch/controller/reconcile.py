@@ -101,7 +101,9 @@ def _differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
             return True
     stored = {str(e.get("name")): e for e in current.get("trials") or []}
     wanted = desired.get("trials") or []
-    if set(stored) != {e["name"] for e in wanted}:
+    names_wanted = {e["name"] for e in wanted}
+    ours = {name for name, e in stored.items() if "index" in e}  # sidecar-only entries aside
+    if names_wanted - set(stored) or ours - names_wanted:
         return True
     for entry in wanted:
         old = stored[entry["name"]]
