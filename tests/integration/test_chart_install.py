@@ -1,19 +1,25 @@
 """The chart's rendered manifests apply to a real API server and work there.
 
-Under kwok no container runs, so the operator itself does not start; what is proven: every object
-is accepted (schemas, CRDs established and served, RBAC objects bound), and the ReplicaSet
-controller creates the operator Pod in a namespace that enforces the `restricted` Pod Security
-Standard, so the Pod's security settings pass the API server's own admission.
+Under kwok no container runs, so the Deployment's Pod never starts the operator; what is proven:
+every object is accepted (schemas, CRDs established and served, RBAC objects bound), and the
+ReplicaSet controller creates the operator Pod in a namespace that enforces the `restricted` Pod
+Security Standard, so the Pod's security settings pass the API server's own admission. Then the
+Pod's own command, arguments and config file are run here as processes with the chart's
+ServiceAccount token: one replica runs a search; two replicas elect one to act through kopf
+peering, and the standby takes over when the active one is killed.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -243,11 +249,43 @@ def token_kubeconfig(testplane: ControlPlane, namespace: str, account: str, path
     return path
 
 
-def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
-    testplane: ControlPlane, namespace: str, release: str, tmp_path: Path
-) -> None:
-    """What the Deployment would run, run here (kwok starts no containers): the rendered
-    arguments and config file, the chart's ServiceAccount token and RBAC, kopf peering on."""
+@dataclass
+class Replica:
+    """One operator replica run as the Deployment's container would run it (same command through
+    /bin/sh, so the same peering priority derivation), with local ports and files."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    metrics_port: int
+    health_port: int
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def metrics(self) -> str:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+            ) as resp:
+                return str(resp.read().decode())
+        except OSError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+
+def charted_install(
+    testplane: ControlPlane, namespace: str, release: str, *flags: str
+) -> list[dict[str, Any]]:
+    """The chart for this namespace only (so the operator never touches other tests' searches)."""
     objs = render(
         release,
         namespace,
@@ -255,14 +293,22 @@ def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
         "watch.allNamespaces=false",
         "--set",
         f"watch.namespaces={{{namespace}}}",
+        *flags,
     )
     install(testplane, objs)
+    return objs
+
+
+def start_replica(
+    objs: list[dict[str, Any]], pod_name: str, kubeconfig: Path, tmp_path: Path
+) -> Replica:
     config = next(
         o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config")
     )
     (tmp_path / "config.yaml").write_text(config["data"]["config.yaml"])
-    deployment = next(o for o in objs if o["kind"] == "Deployment")
-    [main] = deployment["spec"]["template"]["spec"]["containers"]
+    [main] = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ]
     metrics_port, health_port = free_port(), free_port()
     replaced = {
         "--config": str(tmp_path / "config.yaml"),
@@ -273,24 +319,41 @@ def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
         f"{a.split('=')[0]}={replaced[a.split('=')[0]]}" if a.split("=")[0] in replaced else a
         for a in main["args"]
     ]
-    kubeconfig = token_kubeconfig(
-        testplane, namespace, f"{release}-hypersearch", tmp_path / "sa.kubeconfig"
-    )
-    hyper = "import sys; from hypersearch.cli import main; sys.exit(main())"
-    log = tmp_path / "operator.log"
+    command = main.get("command") or ["hyper"]
+    env = {
+        **os.environ,
+        "POD_NAME": pod_name,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    log = tmp_path / f"{pod_name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", hyper, *args, f"--kubeconfig={kubeconfig}", "--priority=1"],
+            [*command, *args, f"--kubeconfig={kubeconfig}"],
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+    replica = Replica(pod_name, proc, log, metrics_port, health_port)
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{health_port}/healthz"),
+        f"liveness of {pod_name}",
+        timeout=90,
+    )
+    return replica
+
+
+def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
+    testplane: ControlPlane, namespace: str, release: str, tmp_path: Path
+) -> None:
+    """What the Deployment would run, run here (kwok starts no containers): the rendered
+    command, arguments and config file, the chart's ServiceAccount token and RBAC, peering on."""
+    objs = charted_install(testplane, namespace, release)
+    kubeconfig = token_kubeconfig(
+        testplane, namespace, f"{release}-hypersearch", tmp_path / "sa.kubeconfig"
+    )
+    replica = start_replica(objs, f"{release}-hypersearch-7f9c-aaaaa", kubeconfig, tmp_path)
     try:
-        wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{health_port}/healthz"),
-            "kopf's liveness endpoint",
-            timeout=60,
-        )
         testplane.apply(
             search_manifest("charted", max_trials=2, parallelism=2), namespace=namespace
         )
@@ -299,15 +362,9 @@ def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
             pods = trial_pods(testplane, namespace, "charted")
             return pods if len(pods) == 2 else None
 
-        pods = wait_until(
-            two_pods,
-            f"two trial Pods; operator log:\n{log.read_text(errors='replace')[-3000:]}",
-            timeout=90,
-        )
+        pods = wait_until(two_pods, "two trial Pods", timeout=90)
         trainer = pods[0]["spec"]["containers"][0]
-        assert (
-            trainer["resources"]["limits"]["nvidia.com/gpu"] == "1"
-        )  # machine type K80, from the chart
+        assert trainer["resources"]["limits"]["nvidia.com/gpu"] == "1"  # K80, from the chart
         assert pods[0]["spec"]["nodeSelector"] == {
             "cloud.google.com/gke-accelerator": "nvidia-tesla-k80"
         }
@@ -316,8 +373,10 @@ def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
         volumes = {v["name"] for v in pods[0]["spec"]["volumes"]}
         assert not any(v.startswith("kube-api-access") for v in volumes)
         assert all("serviceaccount" not in m["mountPath"] for m in trainer.get("volumeMounts", []))
-        sidecar = pods[0]["spec"]["initContainers"][-1]
-        assert sidecar["image"] == main["image"]  # the sidecar runs from the operator's image
+        [main] = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        assert pods[0]["spec"]["initContainers"][-1]["image"] == main["image"]  # sidecar image
         status = wait_until(
             lambda: (testplane.get_json("hs", "charted", "-n", namespace).get("status") or {}).get(
                 "counts"
@@ -327,13 +386,59 @@ def test_operator_runs_a_search_with_the_charts_identity_arguments_and_config(
         assert status["trials"] == 2
         peering = testplane.get_json("kopfpeering", f"{release}-hypersearch", "-n", namespace)
         assert peering.get("status"), "the operator wrote no keep-alive into its KopfPeering"
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
-            assert 'search="charted"' in resp.read().decode()
+        assert 'search="charted"' in replica.metrics()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-    assert "Forbidden" not in log.read_text(errors="replace")
+        replica.stop()
+    assert "Forbidden" not in replica.text()
+
+
+def test_two_replicas_elect_one_through_peering_and_the_standby_takes_over(
+    testplane: ControlPlane, namespace: str, release: str, tmp_path: Path
+) -> None:
+    """kopf peering with the priorities the chart derives from Pod names: the lower replica
+    stays paused while the higher is alive; once the higher is SIGKILLed (no goodbye in the peering
+    object) and its keep-alive expires, the standby resumes and runs the search."""
+    objs = charted_install(testplane, namespace, release, "--set", "replicaCount=2")
+    kubeconfig = token_kubeconfig(
+        testplane, namespace, f"{release}-hypersearch", tmp_path / "sa.kubeconfig"
+    )
+    names = (f"{release}-hypersearch-5d8f7-abcde", f"{release}-hypersearch-5d8f7-fghij")
+    replicas = [start_replica(objs, name, kubeconfig, tmp_path) for name in names]
+    try:
+        active, standby = sorted(replicas, key=lambda r: cksum(r.name), reverse=True)
+        # kopf starts paused until it has read the peering object; only the higher one resumes.
+        resumed = "Resuming operations after the pause"
+        wait_until(
+            lambda: resumed in active.text(), f"{active.name} (higher priority) to act", timeout=60
+        )
+        testplane.apply(
+            search_manifest("elected", max_trials=3, parallelism=1), namespace=namespace
+        )
+        wait_until(
+            lambda: 'search="elected"' in active.metrics(),
+            "the active replica to run the search",
+            timeout=60,
+        )
+        assert 'search="elected"' not in standby.metrics()
+        assert resumed not in standby.text()
+
+        active.stop(signal.SIGKILL)
+        wait_until(
+            lambda: 'search="elected"' in standby.metrics(),
+            f"the standby {standby.name} to take over",
+            timeout=150,
+        )
+        assert resumed in standby.text()
+    finally:
+        for replica in replicas:
+            replica.stop()
+    for replica in replicas:
+        assert "Forbidden" not in replica.text()
+
+
+def cksum(text: str) -> int:
+    """The POSIX cksum of ``text``: the priority the chart's command gives a Pod of that name."""
+    proc = subprocess.run(
+        ["cksum"], input=text.encode(), capture_output=True, timeout=10, check=True
+    )
+    return int(proc.stdout.split()[0])
