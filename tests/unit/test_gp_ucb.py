@@ -139,8 +139,8 @@ def test_equal_values_everywhere_do_not_break_the_fit() -> None:
 def test_beta_grows_with_t_and_dimension() -> None:
     assert beta(10, 2) < beta(100, 2)
     assert beta(10, 2) < beta(10, 6)
-    # Brochu et al. eq. 9 with delta 0.1, scaled by 0.2: t=1, d=2 gives 0.4 log(10 pi^2 / 3).
-    assert beta(1, 2) == pytest.approx(0.4 * math.log(10 * math.pi**2 / 3))
+    # Brochu et al. eq. 9 with delta 0.1, scaled by 0.05: t=1, d=2 gives 0.1 log(10 pi^2 / 3).
+    assert beta(1, 2) == pytest.approx(0.1 * math.log(10 * math.pi**2 / 3))
 
 
 def test_the_posterior_interpolates_noise_free_data_and_is_unsure_far_away() -> None:
