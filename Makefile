@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv demo test lint typecheck unit integration testplane-build testplane-up testplane-down torch test-torch clean
+.PHONY: all venv demo test lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator torch test-torch clean
 
 all: test
 
@@ -47,6 +47,17 @@ testplane-up:
 
 testplane-down:
 	e2e/testplane down
+
+testplane-prune:
+	e2e/testplane prune
+
+## crds: regenerate the CRD from core/schema.py, and the chart's copy of it
+crds: $(STAMP)
+	$(BIN)/python -m hypersearch.kube.crd > crds/hypersearch.io_hypersearches.yaml
+	$(BIN)/python charts/sync-files.py
+
+bench-operator: $(STAMP) testplane-up
+	$(BIN)/python bench/operator_latency.py
 
 ## torch: the optional extra for the CNN example (a large CUDA build from PyPI)
 torch: $(STAMP)

@@ -3,7 +3,7 @@
 The file is usually a ConfigMap mounted into the operator Pod::
 
     sidecar:
-      image: ghcr.io/hypersearch/hypersearch-sidecar:0.1.0
+      image: ghcr.io/hypersearch/hypersearch-operator:0.1.0
       command: [python3, -m, hypersearch.sidecar]
       tokenSeconds: 3600
     machineTypes:                 # replaces a built-in type of the same name, adds new ones

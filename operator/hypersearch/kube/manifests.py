@@ -78,7 +78,7 @@ DEFAULT_MACHINE_TYPES: Final[Mapping[str, MachineType]] = {
 class PodSettings:
     """Operator-wide settings that shape every trial Pod."""
 
-    sidecar_image: str = "ghcr.io/hypersearch/hypersearch-sidecar:0.1.0"
+    sidecar_image: str = "ghcr.io/hypersearch/hypersearch-operator:0.1.0"
     sidecar_command: tuple[str, ...] = ("python3", "-m", "hypersearch.sidecar")
     machine_types: Mapping[str, MachineType] = field(
         default_factory=lambda: dict(DEFAULT_MACHINE_TYPES)
