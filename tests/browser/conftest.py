@@ -44,9 +44,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """One chromium with a fresh profile for the whole session."""
+    """One chromium with a fresh profile per test module.
+
+    Not per session: Playwright's sync API keeps an event loop running while it is open, and
+    every later test that calls asyncio.run() (the operator's scheduler tests) would fail.
+    """
     if not Path(CHROMIUM).is_file() and shutil.which(CHROMIUM) is None:
         pytest.fail(
             f"chromium not found at {CHROMIUM}: install it with 'apt-get install chromium' "
