@@ -78,3 +78,38 @@ def test_the_example_is_accepted_and_explain_describes_the_fields(
     assert "FIELDS" in explained
     status = testplane.kubectl("explain", "hs.status.trials.curve").stdout
     assert "[step, value]" in status
+
+
+def test_a_categorical_search_stored_by_the_api_server_is_still_a_valid_spec(
+    testplane: ControlPlane, namespace: str
+) -> None:
+    from hypersearch.core.spec import parse_manifest
+
+    install_crd(testplane)
+    manifest = example()
+    manifest["spec"]["parameters"].append(
+        {"name": "optimizer", "type": "categorical", "values": ["adam", "sgd"]}
+    )
+    manifest["spec"]["trial"]["template"]["spec"]["containers"][0]["args"].append(
+        "--optimizer=:optimizer:"
+    )
+    stored = json.loads(
+        testplane.kubectl(
+            "create",
+            "-n",
+            namespace,
+            "--dry-run=server",
+            "-o",
+            "json",
+            "-f",
+            "-",
+            input_text=json.dumps(manifest),
+        ).stdout
+    )
+
+    assert stored["spec"]["parameters"][-1] == {
+        "name": "optimizer",
+        "type": "categorical",
+        "values": ["adam", "sgd"],
+    }
+    assert parse_manifest(stored).space.names[-1] == "optimizer"

@@ -94,3 +94,56 @@ def test_shared_names_equal_the_core_spec_constants() -> None:
         spec.KIND,
         spec.PLURAL,
     )
+
+
+def _with_schema_defaults(node: dict[str, Any], value: Any) -> Any:
+    """What the API server's structural defaulting stores for ``value`` under ``node``."""
+    if isinstance(value, dict):
+        props = node.get("properties") or {}
+        out = {k: _with_schema_defaults(props.get(k, {}), v) for k, v in value.items()}
+        for key, child in props.items():
+            if key not in out and "default" in child:
+                out[key] = child["default"]
+        return out
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_with_schema_defaults(node["items"], v) for v in value]
+    return value
+
+
+def test_a_search_with_every_parameter_type_still_parses_after_the_schema_defaults() -> None:
+    from hypersearch.core.spec import parse_manifest
+
+    manifest = {
+        "apiVersion": names.API,
+        "kind": names.KIND,
+        "metadata": {"name": "every-type"},
+        "spec": {
+            "algorithm": {"name": "random"},
+            "objective": {"metric": "val_acc"},
+            "parameters": [
+                {"name": "units", "type": "int", "min": 8, "max": 64},
+                {"name": "lr", "type": "float", "min": 0.001, "max": 0.1},
+                {"name": "opt", "type": "categorical", "values": ["adam", "sgd"]},
+                {"name": "batch", "type": "discrete", "values": [16, 32]},
+            ],
+            "maxTrials": 4,
+            "trial": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "trainer",
+                                "image": "trainer:test",
+                                "command": ["train", ":units:", ":lr:", ":opt:", ":batch:"],
+                            }
+                        ]
+                    }
+                }
+            },
+        },
+    }
+    stored = _with_schema_defaults(version()["schema"]["openAPIV3Schema"], manifest)
+
+    parsed = parse_manifest(stored)
+
+    assert [p.name for p in parsed.space.params] == ["units", "lr", "opt", "batch"]

@@ -174,9 +174,11 @@ def _parameter() -> Schema:
             "max": _number("Largest value of an int or float range (included)."),
             "scale": _string(
                 "linear: uniform over the range; log: uniform over its logarithm (min must be "
-                "> 0), for values spanning orders of magnitude such as learning rates.",
+                "> 0), for values spanning orders of magnitude such as learning rates. "
+                "Default: linear.",
+                # No schema default: the API server would store it on categorical and discrete
+                # parameters too, which parse_manifest refuses (they have no scale).
                 enum=list(space.SCALES),
-                default="linear",
             ),
             "step": _number(
                 "Grid only: try min, min+step, ... up to max (linear scale only). Default for "
