@@ -386,3 +386,78 @@ def test_a_sidecar_entry_the_operator_cannot_place_does_not_cause_endless_writes
     rec.reconcile("ml", "s", T0 + 1)
     rec.reconcile("ml", "s", T0 + 2)
     assert api.applies == writes
+
+
+def edit(api: FakeApi, change: Any) -> None:
+    """A spec edit as the API server records it: the change and a new generation."""
+    change(api.search["spec"])
+    api.search["metadata"]["generation"] += 1
+
+
+def finished_search(max_trials: int = 2) -> tuple[FakeApi, Reconciler]:
+    api = FakeApi(manifest(max_trials=max_trials, parallelism=2))
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    for name, value in (("s-0000", 0.5), ("s-0001", 0.7)):
+        api.run(name)
+        api.report(name, value)
+        api.succeed(name)
+    rec.reconcile("ml", "s", T0 + 2)
+    assert api.search["status"]["phase"] == "Succeeded"
+    return api, rec
+
+
+def test_raising_max_trials_of_a_finished_search_continues_it() -> None:
+    api, rec = finished_search()
+    edit(api, lambda spec: spec.update(maxTrials=4))
+    outcome = rec.reconcile("ml", "s", T0 + 3)
+    status = api.search["status"]
+    assert outcome.started == ("s-0002", "s-0003")
+    assert (status["phase"], status["observedGeneration"]) == ("Running", 2)
+    assert status["best"]["trial"] == "s-0001"
+
+
+def test_widening_a_range_keeps_the_trials_and_goes_on() -> None:
+    api, rec = finished_search()
+    edit(api, lambda spec: spec.update(maxTrials=3) or spec["parameters"][0].update(max=5000))
+    outcome = rec.reconcile("ml", "s", T0 + 3)
+    assert outcome.started == ("s-0002",)
+    assert api.search["status"]["phase"] == "Running"
+
+
+def _rename_x(spec: dict[str, Any]) -> None:
+    spec["parameters"][0]["name"] = "units"
+    spec["trial"]["template"]["spec"]["containers"][0]["command"] = ["train", "--u", ":units:"]
+
+
+def test_renaming_a_parameter_after_trials_ran_fails_the_search_and_starts_nothing() -> None:
+    api, rec = finished_search()
+    params = status_trials(api)["s-0000"]["params"]
+    edit(api, lambda spec: (_rename_x(spec), spec.update(maxTrials=4)))
+    outcome = rec.reconcile("ml", "s", T0 + 3)
+    status = api.search["status"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert (outcome.started, status["phase"]) == ((), "Failed")
+    assert (failed["status"], failed["reason"], failed["observedGeneration"]) == (
+        "True",
+        "InvalidSpec",
+        2,
+    )
+    assert failed["message"] == (
+        "spec.parameters no longer describe the trials this search ran: trial s-0000 ran with "
+        f"{json.dumps(params)}, and params.units is missing; params.x is not a parameter of this "
+        "search (declared: units) (2 trials do not fit); restore the parameters, or create a "
+        "new HyperSearch under another name for the new space (widening a range or adding "
+        "values keeps the trials valid)"
+    )
+    assert status["best"]["trial"] == "s-0001"
+
+
+def test_restoring_the_parameters_resumes_the_search() -> None:
+    api, rec = finished_search()
+    edit(api, lambda spec: (_rename_x(spec), spec.update(maxTrials=4)))
+    rec.reconcile("ml", "s", T0 + 3)
+    edit(api, lambda spec: spec.update(manifest(max_trials=4)["spec"]))
+    outcome = rec.reconcile("ml", "s", T0 + 4)
+    assert outcome.started == ("s-0002", "s-0003")
+    assert api.search["status"]["phase"] == "Running"

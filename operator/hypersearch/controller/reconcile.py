@@ -16,6 +16,7 @@ Blocking (``kube.api`` is synchronous): the kopf shell runs it in a worker threa
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -26,7 +27,7 @@ from hypersearch.controller import metrics
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.core import conditions
 from hypersearch.core.engine import Counts, NewTrial, Plan, decide, rng_for
-from hypersearch.core.errors import SpecError
+from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.spec import SearchSpec, parse_manifest
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, manifests, names
@@ -71,6 +72,31 @@ def count(trials: Sequence[Trial]) -> Counts:
         running=phases.count(TrialPhase.RUNNING),
         succeeded=phases.count(TrialPhase.SUCCEEDED),
         failed=phases.count(TrialPhase.FAILED),
+    )
+
+
+def check_trials_fit(spec: SearchSpec, trials: Sequence[Trial]) -> None:
+    """Refuse a spec edit that leaves the trials already run outside the parameter space.
+
+    The engine would otherwise feed points of another space to the suggester (a renamed,
+    added or removed parameter, a narrowed range): the search continues only on a space that
+    still holds its history, like ``hyper run`` resuming a journal. Raises SpecError."""
+    misfits = [(t, spec.space.problems(t.params)) for t in trials]
+    misfits = [(t, found) for t, found in misfits if found]
+    if not misfits:
+        return
+    trial, found = misfits[0]
+    more = f" ({len(misfits)} trials do not fit)" if len(misfits) > 1 else ""
+    raise SpecError(
+        [
+            Problem(
+                "spec.parameters",
+                f"no longer describe the trials this search ran: trial {trial.name} ran with "
+                f"{json.dumps(dict(trial.params))}, and {'; '.join(map(str, found))}{more}; "
+                "restore the parameters, or create a new HyperSearch under another name for the "
+                "new space (widening a range or adding values keeps the trials valid)",
+            )
+        ]
     )
 
 
@@ -188,6 +214,7 @@ class Reconciler:
             spec = parse_manifest(body)
             manifests.machine_type(spec, self.config.pods)
             manifests.trainer_index(spec)
+            check_trials_fit(spec, trials)
         except SpecError as err:
             return self._invalid(body, trials, err, now)
         with metrics.suggestion_latency(spec.algorithm.name):
