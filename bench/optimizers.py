@@ -315,19 +315,43 @@ def _run_one(task_name: str, optimiser: str, seed: int) -> RunResult:
 
 
 def timing(sizes: tuple[int, ...] = (100, 500), dim: int = 6, repeats: int = 3) -> None:
-    """Seconds per hypersearch bayesian suggestion with ``n`` observations in ``dim`` dims."""
+    """Seconds per suggestion with ``n`` observations (2 pending) in ``dim`` dims: ours, and
+    Optuna's GPSampler when it is installed (told the same points)."""
     space = Space(tuple(FloatParam(f"x{i}", 0.0, 1.0) for i in range(dim)))
     task = TASKS["hartmann6"]
+    gp_peer = available("optuna-gp") is None
     for n in sizes:
         rng = np.random.default_rng(n)
         points = space.sample(rng, n + 2)
         history = [Outcome(p, -task.f(p)) for p in points[:n]]
-        times = []
+        ours, peer = [], []
         for r in range(repeats):
             start = time.perf_counter()
             GPUCBSuggester(r).suggest(space, history, points[n:], 1, np.random.default_rng(r))
-            times.append(time.perf_counter() - start)
-        print(f"hs-bayes: {statistics.median(times):.3f} s per suggestion at {n} observations")
+            ours.append(time.perf_counter() - start)
+            if gp_peer:
+                peer.append(_optuna_gp_seconds(space, history, r))
+        line = f"{n} observations in {dim}-D: hs-bayes {statistics.median(ours):.3f} s"
+        if peer:
+            line += f", optuna-gp {statistics.median(peer):.3f} s"
+        print(line + " per suggestion")
+
+
+def _optuna_gp_seconds(space: Space, history: list[Outcome], seed: int) -> float:
+    import optuna
+    import torch
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=seed))
+    dists = {p.name: _optuna_dist(p) for p in space.params}
+    for o in history:
+        assert o.value is not None
+        trial = optuna.trial.create_trial(params=o.params, distributions=dists, value=-o.value)
+        study.add_trial(trial)
+    start = time.perf_counter()
+    study.ask(dists)
+    return time.perf_counter() - start
 
 
 def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) -> None:

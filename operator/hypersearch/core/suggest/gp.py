@@ -48,10 +48,14 @@ AMPLITUDE_BOUNDS = (0.05, 20.0)
 NOISE_BOUNDS = (1e-6, 0.5)
 """Noise variance relative to standardised targets: near-deterministic up to very noisy."""
 JITTER = 1e-8
-FIT_CAP = 200
+FIT_CAP = 128
 """Most points the hyperparameters are fitted on; larger histories use a seeded subset (each
-likelihood evaluation costs O(n^3)), while the posterior always uses every point."""
+likelihood evaluation costs O(n^3)), while the posterior always uses every point. 128 against
+200 took a suggestion at 500 observations from about 0.8 s to 0.2 s."""
 MAX_ITER = 200
+FTOL = 1e-6
+"""L-BFGS-B's relative tolerance on the objective (scipy's default 2.2e-9): a fifth fewer
+likelihood evaluations, the same length scales to two decimals in our checks."""
 
 
 @cache
@@ -143,7 +147,7 @@ def _map_optimizer(
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"maxiter": MAX_ITER},
+                options={"maxiter": MAX_ITER, "ftol": FTOL},
             )
             if np.isfinite(result.fun) and (best is None or result.fun < best[1]):
                 best = (np.asarray(result.x, dtype=float), float(result.fun))
