@@ -398,26 +398,19 @@ class _LocalViews:
 
 
 def _local_view(directory: Path) -> SearchView:
-    """One local search (its spec.json and journal) as a report view."""
+    """One local search (its spec.json and journal) as a report view; the engine's plan says
+    whether it finished and why."""
     import dataclasses
 
-    from hypersearch.core.engine import decide, rng_for
     from hypersearch.core.trials import TrialPhase
-    from hypersearch.local.journal import INTERRUPTED, JOURNAL_FILE, Journal
-    from hypersearch.local.state import SPEC_FILE
+    from hypersearch.local.journal import INTERRUPTED
+    from hypersearch.local.session import read_search
     from hypersearch.report.model import view_from_spec
 
-    spec_path = directory / SPEC_FILE
-    spec = parse_manifest(spec_path.read_text(), source=str(spec_path))
-    journal = Journal.open_readonly(directory / JOURNAL_FILE)
-    try:
-        records = journal.records()
-    finally:
-        journal.close()
-    trials = [r.trial for r in records]
-    plan = decide(spec, trials, 0.0, rng_for(spec, trials))
+    saved = read_search(directory)
+    plan = saved.plan
     shown = []
-    for record in records:
+    for record in saved.records:
         trial = record.trial
         if record.status == TrialPhase.RUNNING.value:
             trial = dataclasses.replace(trial, phase=TrialPhase.RUNNING)
@@ -432,39 +425,13 @@ def _local_view(directory: Path) -> SearchView:
         phase = "Stopped" if shown else "Pending"
     times = [x for t in shown for x in (t.created_at, t.started_at, t.finished_at) if x]
     return view_from_spec(
-        spec,
+        saved.spec,
         shown,
         phase=phase,
         updated_at=max(times) if times else None,
         message=plan.message if plan.finished else None,
         source=f"local journal {directory}",
     )
-
-
-def _state_dir_of(name: str | None, state_dir: Path | None) -> Path:
-    """The state directory a local report reads: --state-dir, .hyper/NAME, or the only one."""
-    from hypersearch.local.journal import JOURNAL_FILE
-    from hypersearch.local.state import STATE_ROOT, default_state_dir, find_searches
-
-    if state_dir is not None:
-        directory = state_dir
-    elif name is not None:
-        directory = default_state_dir(name)
-    else:
-        found = find_searches(Path.cwd() / STATE_ROOT)
-        if len(found) != 1:
-            listed = f" ({', '.join(p.name for p in found)})" if found else ""
-            raise UsageError(
-                f"{Path.cwd() / STATE_ROOT} holds {len(found)} searches{listed}; name one "
-                "(hyper report NAME), pass --state-dir, or give hs/NAME for a cluster search"
-            )
-        directory = found[0]
-    if not (directory / JOURNAL_FILE).is_file():
-        raise UsageError(
-            f"{directory}: no journal here; run the search first (hyper run), or pass the right "
-            "NAME or --state-dir"
-        )
-    return directory
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -509,7 +476,10 @@ def command_report(args: argparse.Namespace) -> int:
     if target is not None and target.startswith(CLUSTER_PREFIXES):
         view = _cluster_view(args, target.split("/", 1)[1])
     else:
-        view = _local_view(_state_dir_of(target, args.state_dir))
+        from hypersearch.local.state import locate_search
+
+        usage = "hyper report NAME, or hs/NAME for a cluster search"
+        view = _local_view(locate_search(target, args.state_dir, usage))
     page = render(view)
     if str(args.out) == "-":
         sys.stdout.write(page)

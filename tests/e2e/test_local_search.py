@@ -227,7 +227,7 @@ def test_status_prints_the_journal_table_and_json(ws: Workspace) -> None:
 
 def test_status_without_a_search_says_how_to_name_one(ws: Workspace) -> None:
     result = ws.hyper("status")
-    assert result.code == 1
+    assert result.code == 2  # bad input, like hyper report: the user must name the search
     assert result.stderr == (
         f"hyper: {ws.root / '.hyper'} holds 0 searches; name one (hyper status NAME) or pass "
         "--state-dir\n"
@@ -260,6 +260,29 @@ def test_a_failing_trial_is_failed_with_its_exit_code_and_last_log_lines(ws: Wor
         "  | loading data\n"
         "  | Traceback: something broke"
     )
+    assert failed[0]["message"] == message
+
+
+def test_the_cause_of_a_failed_trial_is_shown_without_opening_its_log(ws: Workspace) -> None:
+    path = ws.manifest(
+        maxTrials=1, parallelism=1, command=["python", str(TRAINER), "--mode", "fail"]
+    )
+    run = ws.hyper("run", str(path))
+    assert run.code == 1
+    log = ws.root / ".hyper" / "e2e" / "logs" / "e2e-0000.log"
+    cause = (
+        "failed trials:\n"
+        f"  e2e-0000 ProcessFailed: the trial's process exited with code 3; last lines of {log}:\n"
+        "    | loading data\n"
+        "    | Traceback: something broke\n"
+    )
+    assert cause in run.stdout
+    assert (
+        "failed    e2e-0000 after " in run.stderr
+        and f"s: ProcessFailed: the trial's process exited with code 3; last lines of {log}:\n"
+        in run.stderr
+    )
+    assert cause in ws.hyper("status", "e2e").stdout
 
 
 @pytest.mark.parametrize(

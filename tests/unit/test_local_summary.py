@@ -10,7 +10,14 @@ import pytest
 
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.local.progress import Progress, Totals, format_elapsed
-from hypersearch.local.summary import render_best, render_json, render_table, result_document
+from hypersearch.local.summary import (
+    SearchEnd,
+    render_best,
+    render_failures,
+    render_json,
+    render_table,
+    result_document,
+)
 
 
 def trial(index: int, phase: TrialPhase, value: float | None, reason: str | None = None) -> Trial:
@@ -116,3 +123,76 @@ def test_terminal_progress_redraws_one_status_line_in_place() -> None:
     text = out.getvalue()
     assert "\r\x1b[Kstart     s-0000 on GPU 1: lr=0.1\n" in text
     assert text.endswith("\r\x1b[K[0/2 done, 1 running, 0 failed, best acc -, 00:00]\n")
+
+
+FAILED_WITH_TAIL = Trial(
+    name="s-0005",
+    index=5,
+    params={"lr": 0.5},
+    phase=TrialPhase.FAILED,
+    reason="ProcessFailed",
+    message="the trial's process exited with code 1; last lines of /s/logs/s-0005.log:\n"
+    "  | loading data\n"
+    "  | boom: cannot open data.csv",
+)
+
+
+def test_failures_section_shows_each_failed_trials_reason_and_log_tail() -> None:
+    succeeded = trial(0, TrialPhase.SUCCEEDED, 0.5)
+    assert render_failures([succeeded, FAILED_WITH_TAIL]).splitlines() == [
+        "failed trials:",
+        "  s-0005 ProcessFailed: the trial's process exited with code 1; last lines of "
+        "/s/logs/s-0005.log:",
+        "    | loading data",
+        "    | boom: cannot open data.csv",
+    ]
+
+
+def test_failures_section_is_empty_without_failed_trials() -> None:
+    assert render_failures([trial(0, TrialPhase.SUCCEEDED, 0.5)]) == ""
+
+
+def test_failures_section_keeps_the_latest_and_says_where_the_rest_are() -> None:
+    failed = [
+        Trial(f"s-{i:04d}", i, {}, TrialPhase.FAILED, reason="NoMetric", message=f"m{i}")
+        for i in range(5)
+    ]
+    assert render_failures(failed, limit=2).splitlines() == [
+        "failed trials (the latest 2 of 5; every message: hyper status NAME -o json):",
+        "  s-0003 NoMetric: m3",
+        "  s-0004 NoMetric: m4",
+    ]
+
+
+def test_json_document_carries_each_trials_message_and_how_the_search_ended() -> None:
+    end = SearchEnd(
+        name="s", finished=True, succeeded=False, reason="MaxTrialsReached", message="all done"
+    )
+    doc = json.loads(render_json(result_document([FAILED_WITH_TAIL], None, search=end)))
+    assert doc["search"] == {
+        "name": "s",
+        "finished": True,
+        "succeeded": False,
+        "reason": "MaxTrialsReached",
+        "message": "all done",
+    }
+    assert doc["trials"][0]["message"] == FAILED_WITH_TAIL.message
+
+
+def test_a_failed_trials_progress_line_says_why_in_one_line() -> None:
+    out = io.StringIO()
+    progress = Progress(out, "acc", tty=False)
+    progress.trial_finished(
+        "s-0005", "Failed", None, "ProcessFailed", 0.5, message=FAILED_WITH_TAIL.message
+    )
+    assert out.getvalue().splitlines() == [
+        "failed    s-0005 after 0.5s: ProcessFailed: the trial's process exited with code 1; "
+        "last lines of /s/logs/s-0005.log:"
+    ]
+
+
+def test_an_interrupted_trials_progress_line_keeps_a_space_after_the_status() -> None:
+    out = io.StringIO()
+    progress = Progress(out, "acc", tty=False)
+    progress.trial_finished("s-0003", "Interrupted", None, "Interrupted", 4.9)
+    assert out.getvalue() == "interrupted s-0003 after 4.9s: Interrupted\n"

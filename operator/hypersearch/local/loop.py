@@ -323,7 +323,7 @@ class _Search:
         )
         self.statuses[name] = status
         started = trial.started_at if trial.started_at is not None else now
-        self.progress.trial_finished(name, status, value, reason, now - started)
+        self.progress.trial_finished(name, status, value, reason, now - started, message=message)
 
     # -- the end --------------------------------------------------------------------------------
 

@@ -81,13 +81,26 @@ class Progress:
 
     def trial_started(self, name: str, params: Params, gpu: str | None) -> None:
         where = f" on GPU {gpu}" if gpu is not None else ""
-        self._print(f"{'start':<10}{name}{where}: {format_params(params)}")
+        self._print(f"{'start':<9} {name}{where}: {format_params(params)}")
 
     def trial_finished(
-        self, name: str, status: str, value: float | None, reason: str | None, seconds: float
+        self,
+        name: str,
+        status: str,
+        value: float | None,
+        reason: str | None,
+        seconds: float,
+        *,
+        message: str | None = None,
     ) -> None:
-        what = f"{self._metric}={format_value(value)}" if value is not None else (reason or "")
-        self._print(f"{status.lower():<10}{name} after {seconds:.1f}s: {what}".rstrip())
+        """One line: the value, or the reason and the message's first line (the full message,
+        with the log's last lines, is printed at the end and kept in the journal)."""
+        if value is not None:
+            what = f"{self._metric}={format_value(value)}"
+        else:
+            first = message.splitlines()[0] if message else ""
+            what = ": ".join(part for part in (reason, first) if part)
+        self._print(f"{status.lower():<9} {name} after {seconds:.1f}s: {what}".rstrip())
 
     def update(self, totals: Totals) -> None:
         """New totals; on a terminal redraw the status line (at most twice a second)."""

@@ -2,7 +2,8 @@
 
 ``run_local`` opens (and locks) the state directory, runs ``loop.run_search`` with a live progress
 view on stderr, then prints the table and the best trial (or one JSON document) on stdout and
-returns the exit code. ``show_status`` prints a journal's table without taking the lock.
+returns the exit code. ``read_search`` reads a state directory without taking the lock (for
+``hyper status``, ``hyper report`` and ``hyper ui``); ``show_status`` prints its table.
 
 This module must NOT parse command lines (cli.py does) or hold search logic (the engine does).
 """
@@ -10,36 +11,31 @@ This module must NOT parse command lines (cli.py does) or hold search logic (the
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from hypersearch.core.engine import decide, rng_for
-from hypersearch.core.errors import HyperSearchError
+from hypersearch.core.engine import Plan, decide, rng_for
 from hypersearch.core.spec import SearchSpec, parse_manifest, spec_to_manifest, spec_warnings
 from hypersearch.core.trials import Trial
-from hypersearch.local.journal import JOURNAL_FILE, Journal
+from hypersearch.local.journal import JOURNAL_FILE, Journal, TrialRecord
 from hypersearch.local.launch import trial_command
 from hypersearch.local.loop import LocalOptions, Outcome, run_search
 from hypersearch.local.progress import Progress
-from hypersearch.local.state import (
-    SPEC_FILE,
-    STATE_ROOT,
-    default_state_dir,
-    find_searches,
-    open_state,
+from hypersearch.local.state import SPEC_FILE, default_state_dir, locate_search, open_state
+from hypersearch.local.summary import (
+    SearchEnd,
+    render_best,
+    render_failures,
+    render_json,
+    render_table,
+    result_document,
 )
-from hypersearch.local.summary import render_best, render_json, render_table, result_document
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 """128 + the signal's number: 130 for SIGINT (Ctrl-C), 143 for SIGTERM."""
-
-
-class StatusError(HyperSearchError):
-    """``hyper status`` found nothing to show."""
-
-    exit_code = 1
 
 
 def run_local(
@@ -84,8 +80,10 @@ def _print_outcome(
     spec: SearchSpec, outcome: Outcome, output: str, out: TextIO, err: TextIO
 ) -> None:
     statuses = dict(outcome.statuses)
+    end = SearchEnd(spec.name, outcome.finished, outcome.succeeded, outcome.reason, outcome.message)
     if output == "json":
-        out.write(render_json(result_document(outcome.trials, outcome.best, statuses)) + "\n")
+        document = result_document(outcome.trials, outcome.best, statuses, search=end)
+        out.write(render_json(document) + "\n")
     else:
         _print_table(spec, list(outcome.trials), outcome.best, statuses, out)
     if outcome.finished:
@@ -103,7 +101,44 @@ def _print_table(
 ) -> None:
     metric = spec.objective.metric
     out.write(render_table(trials, metric, spec.objective.goal, spec.space.names, statuses) + "\n")
+    failures = render_failures(trials)
+    if failures:
+        out.write(failures.replace("NAME", spec.name) + "\n")
     out.write(render_best(best, metric) + "\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SavedSearch:
+    """A local search as its state directory holds it, and what the engine makes of it now."""
+
+    directory: Path
+    spec: SearchSpec
+    records: tuple[TrialRecord, ...]
+    plan: Plan
+
+    @property
+    def trials(self) -> list[Trial]:
+        return [r.trial for r in self.records]
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        """The journal's word per trial (it knows Interrupted, which no core phase is)."""
+        return {r.trial.name: r.status for r in self.records}
+
+
+def read_search(directory: Path) -> SavedSearch:
+    """Read a state directory without taking its lock (it may be running): its spec.json and
+    journal, and the engine's plan for them (whether it finished, why, the best trial)."""
+    spec_path = directory / SPEC_FILE
+    spec = parse_manifest(spec_path.read_text(), source=str(spec_path))
+    journal = Journal.open_readonly(directory / JOURNAL_FILE)
+    try:
+        records = journal.records()
+    finally:
+        journal.close()
+    trials = [r.trial for r in records]
+    plan = decide(spec, trials, 0.0, rng_for(spec, trials))
+    return SavedSearch(directory, spec, tuple(records), plan)
 
 
 def show_status(
@@ -111,18 +146,12 @@ def show_status(
 ) -> int:
     """Print the trials of a local search's journal (read-only, works while it runs)."""
     out = stdout or sys.stdout
-    directory = _status_dir(name, state_dir)
-    spec = parse_manifest((directory / SPEC_FILE).read_text(), source=str(directory / SPEC_FILE))
-    journal = Journal.open_readonly(directory / JOURNAL_FILE)
-    try:
-        records = journal.records()
-    finally:
-        journal.close()
-    trials = [r.trial for r in records]
-    statuses = {r.trial.name: r.status for r in records}
-    plan = decide(spec, trials, 0.0, rng_for(spec, trials))
+    saved = read_search(locate_search(name, state_dir, "hyper status NAME"))
+    spec, plan, trials = saved.spec, saved.plan, saved.trials
     if output == "json":
-        out.write(render_json(result_document(trials, plan.best, statuses)) + "\n")
+        end = SearchEnd(spec.name, plan.finished, plan.succeeded, plan.reason, plan.message)
+        document = result_document(trials, plan.best, saved.statuses, search=end)
+        out.write(render_json(document) + "\n")
         return EXIT_OK
     counts = plan.counts
     state = f"finished: {plan.reason}" if plan.finished else "not finished"
@@ -130,28 +159,5 @@ def show_status(
         f"search {spec.name}: {counts.succeeded} succeeded, {counts.failed} failed, "
         f"{len(trials)}/{spec.max_trials} trials recorded, {state}\n"
     )
-    _print_table(spec, trials, plan.best, statuses, out)
+    _print_table(spec, trials, plan.best, saved.statuses, out)
     return EXIT_OK
-
-
-def _status_dir(name: str | None, state_dir: Path | None) -> Path:
-    if state_dir is not None:
-        directory = state_dir
-    elif name is not None:
-        directory = default_state_dir(name)
-    else:
-        found = find_searches(Path.cwd() / STATE_ROOT)
-        if len(found) != 1:
-            listed = ", ".join(p.name for p in found)
-            raise StatusError(
-                f"{Path.cwd() / STATE_ROOT} holds {len(found)} searches"
-                + (f" ({listed})" if listed else "")
-                + "; name one (hyper status NAME) or pass --state-dir"
-            )
-        directory = found[0]
-    if not (directory / JOURNAL_FILE).is_file():
-        raise StatusError(
-            f"{directory}: no journal here; run the search first, or pass the right NAME or "
-            "--state-dir"
-        )
-    return directory

@@ -49,6 +49,12 @@ class SpecChangedError(StateError):
     exit_code = 2
 
 
+class SearchNotFoundError(StateError):
+    """No search (or more than one) where a read-only command looked; the user must name it."""
+
+    exit_code = 2
+
+
 def default_state_dir(name: str, cwd: Path | None = None) -> Path:
     """``.hyper/<name>`` under ``cwd`` (the current directory by default)."""
     return (cwd or Path.cwd()) / STATE_ROOT / name
@@ -143,3 +149,32 @@ def find_searches(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if (p / JOURNAL_FILE).is_file())
+
+
+def locate_search(
+    name: str | None, state_dir: Path | None, usage: str, cwd: Path | None = None
+) -> Path:
+    """The state directory a read-only command (``usage``, e.g. ``hyper status NAME``) reads:
+    ``state_dir``, ``.hyper/NAME``, or the only search under ``.hyper``. Raises
+    SearchNotFoundError, saying where it looked and how to name the search, when there is no
+    journal there or no single search to pick."""
+    root = (cwd or Path.cwd()) / STATE_ROOT
+    if state_dir is not None:
+        directory = state_dir
+    elif name is not None:
+        directory = default_state_dir(name, cwd)
+    else:
+        found = find_searches(root)
+        if len(found) != 1:
+            listed = f" ({', '.join(p.name for p in found)})" if found else ""
+            raise SearchNotFoundError(
+                f"{root} holds {len(found)} searches{listed}; name one ({usage}) or pass "
+                "--state-dir"
+            )
+        directory = found[0]
+    if not (directory / JOURNAL_FILE).is_file():
+        raise SearchNotFoundError(
+            f"{directory}: no journal here; run the search first (hyper run), or pass the right "
+            "NAME or --state-dir"
+        )
+    return directory

@@ -10,13 +10,27 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hypersearch.core.space import Value
 from hypersearch.core.trials import Trial, TrialPhase
 
-INTERRUPTED = "Interrupted"
 _MAX_CELL = 40
+FAILURES_SHOWN = 3
+"""Failed trials whose messages the end of a run prints (the latest ones); the rest are in
+``hyper status NAME -o json`` and the logs."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchEnd:
+    """How the search stands, as the engine's plan said: for the JSON document's ``search``."""
+
+    name: str
+    finished: bool
+    succeeded: bool
+    reason: str | None
+    message: str | None
 
 
 def status_of(trial: Trial, statuses: dict[str, str] | None = None) -> str:
@@ -93,19 +107,58 @@ def render_best(best: Trial | None, metric: str) -> str:
     return f"best: {best.name} {metric}={format_value(best.value)} {params}".rstrip()
 
 
+def render_failures(trials: Sequence[Trial], limit: int = FAILURES_SHOWN) -> str:
+    """Why the latest failed trials failed (reason and message, e.g. the log's last lines), so a
+    user sees the cause without opening the logs; empty when nothing failed."""
+    failed = sorted(
+        (t for t in trials if t.phase is TrialPhase.FAILED), key=lambda t: t.finished_at or 0.0
+    )
+    if not failed:
+        return ""
+    shown = failed[-limit:]
+    head = "failed trials:"
+    if len(shown) < len(failed):
+        head = (
+            f"failed trials (the latest {len(shown)} of {len(failed)}; every message: "
+            "hyper status NAME -o json):"
+        )
+    lines = [head]
+    for trial in sorted(shown, key=lambda t: t.index):
+        text = f"{trial.reason or 'Failed'}: {trial.message}" if trial.message else trial.reason
+        first, *rest = (text or "Failed").splitlines()
+        lines.append(f"  {trial.name} {first}")
+        lines.extend(f"  {line}" for line in rest)
+    return "\n".join(lines)
+
+
 def _json_number(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else value
 
 
 def result_document(
-    trials: Sequence[Trial], best: Trial | None, statuses: dict[str, str] | None = None
+    trials: Sequence[Trial],
+    best: Trial | None,
+    statuses: dict[str, str] | None = None,
+    *,
+    search: SearchEnd | None = None,
 ) -> dict[str, Any]:
-    """``{"best": {name, params, value} | null, "trials": [{name, params, status, value, reason}]}``
-    with every trial in index order; non-finite values become null (JSON has no NaN)."""
+    """``{"search": {name, finished, succeeded, reason, message}, "best": {name, params, value} |
+    null, "trials": [{name, params, status, value, reason, message}]}`` with every trial in index
+    order; non-finite values become null (JSON has no NaN). ``search`` only when given."""
     best_doc = None
     if best is not None:
         best_doc = {"name": best.name, "params": best.params, "value": _json_number(best.value)}
+    head: dict[str, Any] = {}
+    if search is not None:
+        head["search"] = {
+            "name": search.name,
+            "finished": search.finished,
+            "succeeded": search.succeeded,
+            "reason": search.reason,
+            "message": search.message,
+        }
     return {
+        **head,
         "best": best_doc,
         "trials": [
             {
@@ -114,6 +167,7 @@ def result_document(
                 "status": status_of(t, statuses),
                 "value": _json_number(t.value),
                 "reason": t.reason,
+                "message": t.message,
             }
             for t in sorted(trials, key=lambda t: t.index)
         ],
