@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 import yaml
 
 from hypersearch.core.errors import HyperSearchError, Problem, SpecError
-from hypersearch.core.space import Param, Space, parse_param_flag
+from hypersearch.core.space import FloatParam, Param, Space, parse_param_flag
 from hypersearch.core.spec import (
     AGGREGATIONS,
     GOALS,
@@ -120,13 +120,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_output_option(parser)
 
 
-def _add_output_option(parser: argparse.ArgumentParser) -> None:
+def _add_output_option(
+    parser: argparse.ArgumentParser,
+    human: str = "progress on stderr, then a table of the trials (default)",
+) -> None:
     parser.add_argument(
         "--output",
         "-o",
         choices=("human", "json"),
         default="human",
-        help="human: progress and a table (default); json: one JSON document on stdout",
+        help=f"human: {human}; json: one JSON document on stdout (the search's end, the best "
+        "trial, every trial with its message)",
     )
 
 
@@ -220,11 +224,19 @@ _FLAG_FOR_PATH = {
 _COMMAND_PATH = re.compile(r"^spec\.trial\.template\.spec\.containers\[0\]\.command\[(\d+)\]")
 
 
-def _flag_problem(problem: Problem) -> Problem:
-    """Name the flag (and keep the manifest path) for problems found in a dialect search."""
+_PARAMETER_PATH = re.compile(r"^spec\.parameters\[(\d+)\]")
+
+
+def _flag_problem(problem: Problem, param_flags: Sequence[str]) -> Problem:
+    """Name the flag (and keep the manifest path) for problems found in a dialect search;
+    ``param_flags`` are the --param texts, in the order they became spec.parameters."""
     flag = _FLAG_FOR_PATH.get(problem.path)
     if flag is not None:
         return Problem(f"{flag} ({problem.path})", problem.message)
+    parameter = _PARAMETER_PATH.match(problem.path)
+    if parameter and int(parameter.group(1)) < len(param_flags):
+        text = param_flags[int(parameter.group(1))]
+        return Problem(f"--param {text} ({problem.path})", problem.message)
     match = _COMMAND_PATH.match(problem.path)
     if match:
         return Problem(f"the command after -- (argument {match.group(1)})", problem.message)
@@ -259,6 +271,17 @@ def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSp
             problems.extend(err.problems)
     if not args.param:
         problems.append(Problem("--param", "is missing: give at least one, e.g. --param x=0:1"))
+    if algorithm == "grid":
+        problems.extend(
+            Problem(
+                f"--param {text}",
+                "is a float range, which a grid cannot enumerate; list the values instead "
+                f"(e.g. --param {param.name}=0,0.5,1) or make it an int range "
+                f"(--param {text}:int)",
+            )
+            for text, param in zip(args.param, params, strict=True)
+            if isinstance(param, FloatParam)
+        )
     if problems:
         raise SpecError(problems)
     space = Space(tuple(params))
@@ -310,7 +333,7 @@ def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSp
     try:
         return parse_manifest(spec_to_manifest(draft))
     except SpecError as err:
-        raise SpecError([_flag_problem(p) for p in err.problems]) from None
+        raise SpecError([_flag_problem(p, args.param) for p in err.problems]) from None
 
 
 def _dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], int]:
@@ -340,7 +363,7 @@ def _dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], 
 def configure_status(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="the search (default: the only one in .hyper/)")
     parser.add_argument("--state-dir", type=Path, help="the search's state directory")
-    _add_output_option(parser)
+    _add_output_option(parser, human="a line of counts, the table of trials, why trials failed")
 
 
 def command_status(args: argparse.Namespace) -> int:
@@ -628,17 +651,59 @@ SUBCOMMANDS: list[Subcommand] = [
 ]
 
 
+EXIT_CODES_HELP = (
+    "exit codes: 0 the search succeeded; 1 it finished without success (too many failed trials, "
+    "no trial reported a value); 2 bad input (the message names the field or flag and the fix); "
+    "3 the search is already running in another process; 130 interrupted by Ctrl-C (143 by "
+    "SIGTERM): run the same command again to resume. Docs: README.md, docs/local.md."
+)
+
+COMMAND_HELP = (
+    "COMMAND (after --) is the training command. :NAME: in it is replaced by the trial's value of "
+    "parameter NAME, as a whole argument (--lr :lr:) or inside one (--lr=:lr:); it never goes "
+    "through a shell. The command prints its metric as name=value, a JSON line or a Keras "
+    "progress line. Example: hyper bayesian --param lr=0.0001:0.1:log -n 20 -P 2 -m val_acc -- "
+    "python train.py --lr :lr:"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hyper",
         description="Hyperparameter search on one machine or on Kubernetes.",
+        epilog=EXIT_CODES_HELP,
     )
     sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for entry in SUBCOMMANDS:
-        child = sub.add_parser(entry.name, help=entry.help, description=entry.help)
+        child = sub.add_parser(
+            entry.name,
+            help=entry.help,
+            description=entry.help,
+            epilog=COMMAND_HELP if entry.takes_command else None,
+        )
         entry.configure(child)
-        child.set_defaults(_run=entry.run, command=None)
+        if entry.takes_command:
+            flags = child.format_usage().removeprefix("usage: ").rstrip()
+            child.usage = f"{flags} -- COMMAND [ARG ...]"
+        child.set_defaults(
+            _run=entry.run, _parser=child, _takes_command=entry.takes_command, command=None
+        )
     return parser
+
+
+def _unknown_flags(parser: argparse.ArgumentParser, extra: Sequence[str]) -> str:
+    """argparse's 'unrecognized arguments', plus the closest known flag of the subcommand."""
+    import difflib
+
+    known = [o for action in parser._actions for o in action.option_strings]
+    guesses = [
+        match
+        for word in extra
+        if word.startswith("-")
+        for match in difflib.get_close_matches(word.split("=", 1)[0], known, n=1)
+    ]
+    hint = f" (did you mean {', '.join(guesses)}?)" if guesses else ""
+    return f"unrecognized arguments: {' '.join(extra)}{hint}"
 
 
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
@@ -658,7 +723,14 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     flags, command = split_command(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(flags)
+        args, extra = parser.parse_known_args(flags)
+        if extra and command is None and args._takes_command:
+            args._parser.error(
+                f"unrecognized arguments: {' '.join(extra)}; the training command goes after "
+                f"--, e.g. hyper {args.subcommand} ... -- python train.py --lr :lr:"
+            )
+        if extra:  # said by the subcommand, whose usage and flags are the ones that matter
+            args._parser.error(_unknown_flags(args._parser, extra))
     except SystemExit as exc:  # argparse already printed the usage and the problem
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     if command is not None:

@@ -115,7 +115,18 @@ def test_default_search_name_comes_from_the_script_and_algorithm(
         ),
         (
             ["grid", "--param", "x=0:1", "--metric", "m", "--", "t"],
-            "--num-runs is required for grid (how many trials to run), e.g. --num-runs 20",
+            "--param x=0:1 is a float range, which a grid cannot enumerate; list the values "
+            "instead (e.g. --param x=0,0.5,1) or make it an int range (--param x=0:1:int)",
+        ),
+        (
+            ["grid", "--param", "x=0:1", "-n", "3", "--metric", "m", "--", "t"],
+            "--param x=0:1 is a float range, which a grid cannot enumerate; list the values "
+            "instead (e.g. --param x=0,0.5,1) or make it an int range (--param x=0:1:int)",
+        ),
+        (
+            ["random", "-p", "lr=0:1", "-p", "lr=1:2", "-n", "2", "-m", "m", "--", "t", ":lr:"],
+            "--param lr=1:2 (spec.parameters[1].name) duplicates spec.parameters[0].name ('lr'); "
+            "give each parameter its own name",
         ),
         (
             ["random", "--num-runs", "2", "--metric", "m", "--", "t"],
@@ -191,3 +202,40 @@ def test_an_unusable_state_dir_exits_1_naming_it(tmp_path: Path) -> None:
     code = main([*argv, "--", "true"], stderr=err)
     assert code == 1
     assert err.getvalue() == f"hyper: [Errno 20] Not a directory: '{blocker / 's'}'\n"
+
+
+def test_an_unknown_flag_is_reported_by_the_subcommand_with_the_closest_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["random", "--param", "x=0:1", "--nm-runs", "3", "-m", "m", "--", "t", ":x:"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: hyper random ")
+    assert err.endswith(
+        "hyper random: error: unrecognized arguments: --nm-runs 3 (did you mean --num-runs?)\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["grid", "random", "bayesian"])
+def test_dialect_help_shows_where_the_command_goes(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([name, "--help"]) == 0
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert usage.startswith(f"usage: hyper {name} ")
+    assert usage.endswith("-- COMMAND [ARG ...]")
+
+
+def test_top_level_help_lists_the_exit_codes() -> None:
+    text = build_parser().format_help()
+    assert "exit codes: 0 the search succeeded; 1 it finished without success" in text
+
+
+def test_a_command_without_the_double_dash_is_refused_saying_where_it_goes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["random", "-p", "x=0:1", "-n", "2", "-m", "m", "python", "t.py"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "hyper random: error: unrecognized arguments: python t.py; the training command goes "
+        "after --, e.g. hyper random ... -- python train.py --lr :lr:\n"
+    )
