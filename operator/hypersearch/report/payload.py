@@ -1,9 +1,10 @@
 """The JSON the report's pictures are drawn from, computed once in Python.
 
-Everything a chart needs that is a decision (which trial is best, the best-so-far line, which
-axis a parameter gets, which curve belongs to which metric) is made here, where it is tested;
-the page's script only draws. Pure: no I/O, no HTML. Values that JSON cannot hold (NaN,
-infinities) become null, so the output always passes ``json.dumps(..., allow_nan=False)``.
+Everything a chart needs that is a decision (the best-so-far line, which axis a parameter gets,
+which curve belongs to which metric) is made here, where it is tested, and which trial is best by
+the core's ranking rule (``core.ranking``, shared with the engine); the page's script only draws.
+Pure: no I/O, no HTML. Values that JSON cannot hold (NaN, infinities) become null, so the output
+always passes ``json.dumps(..., allow_nan=False)``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hypersearch.core.ranking import best_of, is_better, scored_value
 from hypersearch.core.space import Value
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.report.model import SearchView
@@ -31,21 +33,9 @@ def _json_value(value: Value) -> Value | None:
     return value
 
 
-def _better(a: float, b: float, goal: str) -> bool:
-    return a > b if goal == "maximize" else a < b
-
-
 def best_trial(view: SearchView) -> Trial | None:
-    """The succeeded trial with the best finite value; the earliest wins a tie."""
-    best: Trial | None = None
-    best_value = 0.0
-    for trial in sorted(view.trials, key=lambda t: t.index):
-        value = _finite(trial.value)
-        if trial.phase is not TrialPhase.SUCCEEDED or value is None:
-            continue
-        if best is None or _better(value, best_value, view.goal):
-            best, best_value = trial, value
-    return best
+    """The search's best trial, by the core's one ranking rule (the engine's plan uses it too)."""
+    return best_of(view.trials, view.goal)
 
 
 def best_so_far(view: SearchView) -> list[dict[str, Any]]:
@@ -53,10 +43,10 @@ def best_so_far(view: SearchView) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = []
     current: float | None = None
     for trial in sorted(view.trials, key=lambda t: t.index):
-        value = _finite(trial.value)
-        if trial.phase is not TrialPhase.SUCCEEDED or value is None:
+        value = scored_value(trial)
+        if value is None:
             continue
-        if current is None or _better(value, current, view.goal):
+        if current is None or is_better(value, current, view.goal):
             current = value
         points.append({"index": trial.index, "best": current})
     return points
