@@ -239,3 +239,19 @@ def test_a_command_without_the_double_dash_is_refused_saying_where_it_goes(
         "hyper random: error: unrecognized arguments: python t.py; the training command goes "
         "after --, e.g. hyper random ... -- python train.py --lr :lr:\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--num-runs", "0", "argument --num-runs/-n: must be at least 1, got 0"),
+        ("--max-failed", "-1", "argument --max-failed: must be at least 0, got -1"),
+        ("--seed", "x", "argument --seed: must be a whole number, got 'x'"),
+    ],
+)
+def test_number_flags_refuse_bad_values_with_the_value_seen(
+    flag: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["random", "-p", "x=0:1", "-n", "2", "-m", "m", flag, value, "--", "t", ":x:"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.endswith(f"hyper random: error: {message}\n")
