@@ -16,14 +16,25 @@ quick check of a few seconds).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
-import torch
-import torch.nn.functional as F  # noqa: N812 - the usual PyTorch spelling
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from torch import nn
+
+try:
+    import torch
+    import torch.nn.functional as F  # noqa: N812 - the usual PyTorch spelling
+    from torch import nn
+except ImportError:  # a trial's last log lines are all a user sees of it: name the fix
+    print(
+        f"train.py: PyTorch is not installed in this Python ({sys.executable}); install it "
+        "with `make torch` from the repository root (a CUDA build of several GB), or "
+        "`pip install torch`",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 BAR_WIDTH = 30
 
