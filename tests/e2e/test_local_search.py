@@ -279,7 +279,8 @@ def test_the_cause_of_a_failed_trial_is_shown_without_opening_its_log(ws: Worksp
     assert cause in run.stdout
     assert (
         "failed    e2e-0000 after " in run.stderr
-        and f"s: ProcessFailed: the trial's process exited with code 3; last lines of {log}:\n"
+        and f"s: ProcessFailed: the trial's process exited with code 3; last lines of {log}: "
+        "| Traceback: something broke\n"
         in run.stderr
     )
     assert cause in ws.hyper("status", "e2e").stdout

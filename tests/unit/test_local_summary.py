@@ -179,7 +179,7 @@ def test_json_document_carries_each_trials_message_and_how_the_search_ended() ->
     assert doc["trials"][0]["message"] == FAILED_WITH_TAIL.message
 
 
-def test_a_failed_trials_progress_line_says_why_in_one_line() -> None:
+def test_a_failed_trials_progress_line_says_why_in_one_line_ending_with_the_last_log_line() -> None:
     out = io.StringIO()
     progress = Progress(out, "acc", tty=False)
     progress.trial_finished(
@@ -187,7 +187,7 @@ def test_a_failed_trials_progress_line_says_why_in_one_line() -> None:
     )
     assert out.getvalue().splitlines() == [
         "failed    s-0005 after 0.5s: ProcessFailed: the trial's process exited with code 1; "
-        "last lines of /s/logs/s-0005.log:"
+        "last lines of /s/logs/s-0005.log: | boom: cannot open data.csv"
     ]
 
 

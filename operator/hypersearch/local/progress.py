@@ -93,13 +93,15 @@ class Progress:
         *,
         message: str | None = None,
     ) -> None:
-        """One line: the value, or the reason and the message's first line (the full message,
-        with the log's last lines, is printed at the end and kept in the journal)."""
+        """One line: the value, or the reason and the message's first and last lines (for a
+        failed process: what happened and the log's last line; the whole message is printed at
+        the end and kept in the journal)."""
         if value is not None:
             what = f"{self._metric}={format_value(value)}"
         else:
-            first = message.splitlines()[0] if message else ""
-            what = ": ".join(part for part in (reason, first) if part)
+            lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+            said = " ".join(lines[:1] + lines[1:][-1:])
+            what = ": ".join(part for part in (reason, said) if part)
         self._print(f"{status.lower():<9} {name} after {seconds:.1f}s: {what}".rstrip())
 
     def update(self, totals: Totals) -> None:
