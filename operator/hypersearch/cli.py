@@ -37,6 +37,7 @@ from hypersearch.core.spec import (
     TrialTemplate,
     parse_manifest,
     spec_to_manifest,
+    spec_warnings,
 )
 
 if TYPE_CHECKING:
@@ -338,7 +339,13 @@ def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSp
 def _dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         spec = dialect_spec(args, algorithm)
+
+        def name_flag(problem: Problem) -> Problem:
+            return _flag_problem(problem, args.param)
+
         if args.manifest:
+            for warning in spec_warnings(spec):
+                sys.stderr.write(f"hyper: warning: {name_flag(warning)}\n")
             sys.stdout.write(
                 yaml.safe_dump(spec_to_manifest(spec), sort_keys=False, default_flow_style=False)
             )
@@ -351,6 +358,7 @@ def _dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], 
             state_dir=args.state_dir,
             fresh=args.fresh,
             output=args.output,
+            name_fields=name_flag,
         )
 
     return run

@@ -255,3 +255,28 @@ def test_number_flags_refuse_bad_values_with_the_value_seen(
     argv = ["random", "-p", "x=0:1", "-n", "2", "-m", "m", flag, value, "--", "t", ":x:"]
     assert main(argv) == 2
     assert capsys.readouterr().err.endswith(f"hyper random: error: {message}\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "warning"),
+    [
+        (
+            ["random", "-p", "lr=abc", "-n", "3", "-m", "m"],
+            "hyper: warning: --param lr=abc (spec.parameters[0]) has a single value ('abc'), so "
+            "every trial gets it; for a range write MIN:MAX (e.g. 0.001:0.1:log), for choices "
+            "a list a,b,c\n",
+        ),
+        (
+            ["grid", "-p", "x=1,2,3", "-n", "2", "-m", "m"],
+            "hyper: warning: --num-runs (spec.maxTrials) is 2 but the grid has 3 points: only "
+            "the first 2 in grid order run, and the first parameters barely vary (raise "
+            "maxTrials, or use random or bayesian)\n",
+        ),
+    ],
+)
+def test_warnings_of_a_dialect_search_name_the_flag(
+    argv: list[str], warning: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rest = ["--image", "i:1", "--manifest", "--", "t", ":" + argv[2].split("=")[0] + ":"]
+    assert main([*argv, *rest]) == 0
+    assert capsys.readouterr().err == warning

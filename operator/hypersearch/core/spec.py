@@ -206,6 +206,16 @@ def spec_warnings(spec: SearchSpec) -> list[Problem]:
                 "(raise maxTrials, or use random or bayesian)",
             )
         )
+    for index, param in enumerate(spec.space.params):
+        values = getattr(param, "values", None)
+        if values is not None and len(values) == 1:
+            warnings.append(
+                Problem(
+                    f"spec.parameters[{index}]",
+                    f"has a single value ({values[0]!r}), so every trial gets it; for a range "
+                    "write MIN:MAX (e.g. 0.001:0.1:log), for choices a list a,b,c",
+                )
+            )
     if spec.parallelism > spec.max_trials:
         warnings.append(
             Problem(

@@ -11,11 +11,13 @@ This module must NOT parse command lines (cli.py does) or hold search logic (the
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from hypersearch.core.engine import Plan, decide, rng_for
+from hypersearch.core.errors import Problem
 from hypersearch.core.spec import SearchSpec, parse_manifest, spec_to_manifest, spec_warnings
 from hypersearch.core.trials import Trial
 from hypersearch.local.journal import JOURNAL_FILE, Journal, TrialRecord
@@ -48,12 +50,14 @@ def run_local(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     options: LocalOptions | None = None,
+    name_fields: Callable[[Problem], Problem] | None = None,
 ) -> int:
-    """Run (or resume) ``spec`` here; returns the exit code (0, 1, or 130/143 when interrupted)."""
+    """Run (or resume) ``spec`` here; returns the exit code (0, 1, or 130/143 when interrupted).
+    ``name_fields`` rewrites a warning's field path (the CLI names its flags)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     for warning in spec_warnings(spec):
-        err.write(f"hyper: warning: {warning}\n")
+        err.write(f"hyper: warning: {name_fields(warning) if name_fields else warning}\n")
     trial_command(spec)  # a template with nothing to run locally fails before any state is made
     directory = state_dir if state_dir is not None else default_state_dir(spec.name)
     state = open_state(directory, spec.name, spec_to_manifest(spec), fresh=fresh)
