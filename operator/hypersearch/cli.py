@@ -9,7 +9,9 @@ failed trials) or could not run; 2 bad input (manifest, flags, a changed spec); 
 already running elsewhere; 130 interrupted by Ctrl-C (143 by SIGTERM).
 
 This module must NOT hold search logic or trial handling: it parses arguments, builds the spec and
-hands it to a shell (``hypersearch.local`` for now).
+hands it to a shell (``hypersearch.local`` runs and reads local searches, ``hypersearch.report``
+draws them, ``hypersearch.kube`` reads cluster searches, ``hypersearch.controller`` is the
+operator).
 """
 
 from __future__ import annotations

@@ -196,3 +196,9 @@ def test_an_interrupted_trials_progress_line_keeps_a_space_after_the_status() ->
     progress = Progress(out, "acc", tty=False)
     progress.trial_finished("s-0003", "Interrupted", None, "Interrupted", 4.9)
     assert out.getvalue() == "interrupted s-0003 after 4.9s: Interrupted\n"
+
+
+def test_an_infinite_value_is_listed_after_the_finite_ones_like_nan() -> None:
+    rows = [trial(0, TrialPhase.SUCCEEDED, math.inf), trial(1, TrialPhase.SUCCEEDED, 0.2)]
+    lines = render_table(rows, "acc", "maximize", []).splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["s-0001", "s-0000"]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hypersearch.core.ranking import scored_value
 from hypersearch.core.space import Value
 from hypersearch.core.trials import Trial, TrialPhase
 
@@ -41,15 +42,15 @@ def status_of(trial: Trial, statuses: dict[str, str] | None = None) -> str:
 
 
 def sort_trials(trials: Sequence[Trial], goal: str) -> list[Trial]:
-    """Succeeded trials best first, then every other trial in index order."""
+    """Succeeded trials with a value best first (the core's ranking rule, so the first row is the
+    best trial), then succeeded ones without a finite value, then every other trial, by index."""
     sign = -1.0 if goal == "maximize" else 1.0
 
     def key(trial: Trial) -> tuple[int, float, int]:
-        if trial.phase is TrialPhase.SUCCEEDED and trial.value is not None:
-            if math.isnan(trial.value):
-                return (1, 0.0, trial.index)
-            return (0, sign * trial.value, trial.index)
-        return (2, 0.0, trial.index)
+        value = scored_value(trial)
+        if value is not None:
+            return (0, sign * value, trial.index)
+        return (1 if trial.phase is TrialPhase.SUCCEEDED else 2, 0.0, trial.index)
 
     return sorted(trials, key=key)
 
