@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -342,10 +342,9 @@ class _Model:
 
 
 def _maximise(
-    acq: object, enc: Encoding, anchors: Array, rng: np.random.Generator
+    acq: Callable[[Array], Array], enc: Encoding, anchors: Array, rng: np.random.Generator
 ) -> tuple[Array, Array]:
     """Candidates sorted by acquisition, best first (snapped feature rows, their scores)."""
-    assert callable(acq)
     d = enc.dim
     pools = [rng.random((RANDOM_CANDIDATES, d))]
     for anchor in anchors:
