@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 from builders import search_spec
 
 from hypersearch.core.engine import best_trial
 from hypersearch.core.ranking import best_of, is_better, scored_value
+from hypersearch.core.spec import Goal
 from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.report import payload
+from hypersearch.report.model import SearchView
 
 OK, FAILED, RUNNING = TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.RUNNING
 
@@ -18,7 +22,7 @@ def trial(index: int, phase: TrialPhase = OK, value: float | None = None) -> Tri
     return Trial(f"s-{index:04d}", index, {"x": index}, phase, value=value)
 
 
-CASES = [
+CASES: list[tuple[Goal, list[Trial], str | None]] = [
     ("maximize", [trial(0, value=0.5), trial(1, value=0.9), trial(2, value=0.7)], "s-0001"),
     ("minimize", [trial(0, value=0.5), trial(1, value=0.9), trial(2, value=0.7)], "s-0000"),
     ("maximize", [trial(1, value=0.8), trial(0, value=0.8)], "s-0000"),
@@ -42,18 +46,28 @@ IDS = [
 ]
 
 
-@pytest.mark.parametrize(("goal", "trials", "expected"), CASES, ids=IDS)
-def test_best_of_follows_the_goal(goal: str, trials: list[Trial], expected: str | None) -> None:
-    best = best_of(trials, goal)  # type: ignore[arg-type]
-    assert (best.name if best else None) == expected
+def by_ranking(goal: Goal, trials: list[Trial]) -> Trial | None:
+    return best_of(trials, goal)
 
 
+def by_engine(goal: Goal, trials: list[Trial]) -> Trial | None:
+    return best_trial(search_spec(objective={"metric": "acc", "goal": goal}), trials)
+
+
+def by_report(goal: Goal, trials: list[Trial]) -> Trial | None:
+    view = SearchView(name="s", metric="acc", goal=goal, params=(), trials=tuple(trials))
+    return payload.best_trial(view)
+
+
+@pytest.mark.parametrize("rank", [by_ranking, by_engine, by_report])
 @pytest.mark.parametrize(("goal", "trials", "expected"), CASES, ids=IDS)
-def test_the_engine_names_the_same_best_trial(
-    goal: str, trials: list[Trial], expected: str | None
+def test_the_core_the_engine_and_the_report_name_the_same_best_trial(
+    rank: Callable[[Goal, list[Trial]], Trial | None],
+    goal: Goal,
+    trials: list[Trial],
+    expected: str | None,
 ) -> None:
-    spec = search_spec(objective={"metric": "acc", "goal": goal})
-    best = best_trial(spec, trials)
+    best = rank(goal, trials)
     assert (best.name if best else None) == expected
 
 

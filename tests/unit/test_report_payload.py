@@ -1,4 +1,5 @@
-"""The report's decisions: which trial is best, the best-so-far line, curves, axes, JSON safety."""
+"""The report's decisions: the best-so-far line, curves, axes, JSON safety (which trial is best:
+tests/unit/test_ranking.py, one table for the core, the engine and the report)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypersearch.report.model import (
     params_from_space,
     params_from_trials,
 )
-from hypersearch.report.payload import best_so_far, best_trial, counts, search_payload
+from hypersearch.report.payload import best_so_far, counts, search_payload
 
 OK, FAILED, RUNNING, PENDING = (
     TrialPhase.SUCCEEDED,
@@ -54,32 +55,6 @@ def view(*trials: Trial, goal: str = "maximize") -> SearchView:
         params=(ParamView("x", "int", "linear", 0, 10),),
         trials=trials,
     )
-
-
-@pytest.mark.parametrize(
-    ("goal", "trials", "expected"),
-    [
-        ("maximize", [trial(0, value=0.5), trial(1, value=0.9), trial(2, value=0.7)], "s-0001"),
-        ("minimize", [trial(0, value=0.5), trial(1, value=0.9), trial(2, value=0.7)], "s-0000"),
-        ("maximize", [trial(0, value=0.8), trial(1, value=0.8)], "s-0000"),
-        ("maximize", [trial(0, FAILED, 0.99), trial(1, value=0.1)], "s-0001"),
-        ("maximize", [trial(0, RUNNING, 0.99), trial(1, value=0.1)], "s-0001"),
-        ("maximize", [trial(0, value=math.nan), trial(1, value=0.1)], "s-0001"),
-        ("maximize", [trial(0, FAILED), trial(1, PENDING)], None),
-    ],
-    ids=[
-        "highest wins when maximizing",
-        "lowest wins when minimizing",
-        "earliest wins a tie",
-        "a failed trial is never best",
-        "a running trial is never best",
-        "a NaN value is never best",
-        "no succeeded trial means no best",
-    ],
-)
-def test_best_trial_follows_the_goal(goal: str, trials: list[Trial], expected: str | None) -> None:
-    best = best_trial(view(*trials, goal=goal))
-    assert (best.name if best else None) == expected
 
 
 def test_best_so_far_steps_only_on_improvement_and_skips_unfinished_trials() -> None:
