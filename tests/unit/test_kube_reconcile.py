@@ -52,6 +52,7 @@ class FakeApi:
         self.search = search
         self.pods: dict[str, dict[str, Any]] = {}
         self.events: list[tuple[str, str]] = []
+        self.event_times: list[float] = []
         self.applies = 0
         self.created: list[str] = []
         self.deleted: list[str] = []
@@ -112,6 +113,7 @@ class FakeApi:
         self, involved: dict[str, Any], kind: str, reason: str, message: str, now: float
     ) -> None:
         self.events.append((reason, message))
+        self.event_times.append(now)
 
     def drop_managers(self, namespace: str, name: str, found: Any) -> dict[str, Any] | None:
         return None
@@ -461,3 +463,22 @@ def test_restoring_the_parameters_resumes_the_search() -> None:
     outcome = rec.reconcile("ml", "s", T0 + 4)
     assert outcome.started == ("s-0002", "s-0003")
     assert api.search["status"]["phase"] == "Running"
+
+
+def test_the_events_of_one_reconcile_are_timed_in_the_order_they_are_posted() -> None:
+    api = FakeApi(manifest())
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.run("s-0000")
+    api.report("s-0000", 0.8)
+    api.succeed("s-0000")
+    rec.reconcile("ml", "s", T0 + 2)
+    assert [reason for reason, _ in api.events] == [
+        "TrialStarted",
+        "TrialStarted",
+        "TrialStarted",
+        "TrialSucceeded",
+        "NewBest",
+    ]
+    assert api.event_times == sorted(set(api.event_times))
+    assert T0 + 2 <= api.event_times[-1] < T0 + 2.001

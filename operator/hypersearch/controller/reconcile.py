@@ -16,6 +16,7 @@ Blocking (``kube.api`` is synchronous): the kopf shell runs it in a worker threa
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -442,13 +443,21 @@ class Reconciler:
         plan: Plan,
         now: float,
     ) -> None:
-        """Events for what this status write recorded: starts, ends, a new best, the finish."""
+        """Events for what this status write recorded: starts, ends, a new best, the finish.
+
+        Each is timed a microsecond after the one before, so that ``kubectl describe`` (which
+        sorts by time) lists them in the order posted."""
+        ticks = itertools.count()
+
+        def at() -> float:
+            return now + next(ticks) * 1e-6
+
         was = {str(e.get("name")): str(e.get("phase") or "") for e in before}
         for trial in started:
             if trial.phase is TrialPhase.FAILED:
-                self._post(body, "Warning", "TrialFailed", str(trial.message), now)
+                self._post(body, "Warning", "TrialFailed", str(trial.message), at())
             else:
-                self._post(body, "Normal", "TrialStarted", f"started trial {trial.name}", now)
+                self._post(body, "Normal", "TrialStarted", f"started trial {trial.name}", at())
         for trial in after:
             if not trial.phase.finished or was.get(trial.name) in ("Succeeded", "Failed"):
                 continue
@@ -460,7 +469,7 @@ class Reconciler:
                     "Normal",
                     "TrialSucceeded",
                     f"trial {trial.name} succeeded with {trial.value:g}",
-                    now,
+                    at(),
                 )
             else:
                 self._post(
@@ -468,7 +477,7 @@ class Reconciler:
                     "Warning",
                     "TrialFailed",
                     f"trial {trial.name} failed ({trial.reason}): {trial.message}",
-                    now,
+                    at(),
                 )
         previous_best = ((body.get("status") or {}).get("best") or {}).get("trial")
         if plan.best is not None and plan.best.name != previous_best:
@@ -477,12 +486,12 @@ class Reconciler:
                 "Normal",
                 "NewBest",
                 f"trial {plan.best.name} is the best so far with {plan.best.value:g}",
-                now,
+                at(),
             )
         was_finished = (body.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         if plan.finished and not was_finished:
             kind = "Normal" if plan.succeeded else "Warning"
-            self._post(body, kind, plan.reason or "Finished", plan.message or "", now)
+            self._post(body, kind, plan.reason or "Finished", plan.message or "", at())
 
     def _post(
         self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float

@@ -57,6 +57,11 @@ def format_time(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_micro_time(when: float) -> str:
+    """Epoch seconds as a Kubernetes MicroTime (RFC 3339 with microseconds, UTC, ``Z``)."""
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 @dataclass(frozen=True, slots=True)
 class PodView:
     """What the operator needs from a trial Pod."""
