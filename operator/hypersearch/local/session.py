@@ -161,7 +161,7 @@ def show_status(
     state = f"finished: {plan.reason}" if plan.finished else "not finished"
     out.write(
         f"search {spec.name}: {counts.succeeded} succeeded, {counts.failed} failed, "
-        f"{len(trials)}/{spec.max_trials} trials recorded, {state}\n"
+        f"{counts.total}/{spec.max_trials} trials recorded, {state}\n"
     )
     _print_table(spec, trials, plan.best, saved.statuses, out)
     return EXIT_OK
