@@ -137,6 +137,10 @@ class OperatorProcess:
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+    def assert_alive(self) -> None:
+        """Fail with the operator's log if the process has exited (it must never crash)."""
+        assert self.proc is not None and self.proc.poll() is None, self.tail()
+
 
 @contextmanager
 def running_operator(
@@ -152,6 +156,46 @@ def running_operator(
         yield operator
     finally:
         operator.stop()
+
+
+@contextmanager
+def operator_with(
+    plane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    *manifests: dict[str, Any],
+    config: str | None = None,
+) -> Iterator[OperatorProcess]:
+    """The CRD installed, ``manifests`` applied and ``hyper operator`` running in ``namespace``;
+    when the block ends without an error the operator must still be running."""
+    install_crd(plane)
+    for manifest in manifests:
+        plane.apply(manifest, namespace)
+    with running_operator(plane, namespace, tmp_path, config) as operator:
+        yield operator
+        operator.assert_alive()
+
+
+def search_when(
+    plane: ControlPlane,
+    namespace: str,
+    name: str,
+    holds: Callable[[dict[str, Any]], Any],
+    what: str,
+    *,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Wait until ``holds`` is true of the search; return the search as it was then."""
+    found: dict[str, Any] = wait_for(
+        lambda: s if holds(s := get_search(plane, namespace, name)) else None, what, timeout
+    )
+    return found
+
+
+def trial_phase(search: dict[str, Any], trial: str) -> str | None:
+    """The phase status records for ``trial`` (None while it is not in status)."""
+    phase = entries(search).get(trial, {}).get("phase")
+    return None if phase is None else str(phase)
 
 
 def get_search(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:

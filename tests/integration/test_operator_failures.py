@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,10 @@ from .operator_harness import (
     complete_pod,
     condition,
     entries,
-    get_search,
-    install_crd,
-    running_operator,
+    operator_with,
     search_manifest,
+    search_when,
+    trial_phase,
     trial_pods,
     wait_for,
 )
@@ -27,21 +28,19 @@ pytestmark = pytest.mark.integration
 def test_a_trial_pod_deleted_by_hand_fails_its_trial_and_a_new_one_starts(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    install_crd(testplane)
-    testplane.apply(search_manifest("gone", max_trials=3, parallelism=1), namespace)
-    with running_operator(testplane, namespace, tmp_path) as operator:
-        wait_for(
-            lambda: entries(get_search(testplane, namespace, "gone")).get("gone-0000"),
-            "trial gone-0000 in status",
+    manifest = search_manifest("gone", max_trials=3, parallelism=1)
+    with operator_with(testplane, namespace, tmp_path, manifest):
+        search_when(
+            testplane, namespace, "gone", lambda s: trial_phase(s, "gone-0000"), "gone-0000"
         )
         testplane.kubectl("delete", "pod", "gone-0000", "-n", namespace, "--wait=false")
-        search = wait_for(
-            lambda: (
-                s if "gone-0001" in entries(s := get_search(testplane, namespace, "gone")) else None
-            ),
+        search = search_when(
+            testplane,
+            namespace,
+            "gone",
+            lambda s: trial_phase(s, "gone-0001"),
             "the next trial after the deletion",
         )
-        assert operator.proc is not None and operator.proc.poll() is None, operator.tail()
     first = entries(search)["gone-0000"]
     assert first["phase"] == "Failed"
     assert first["reason"] == "PodDeleted"
@@ -52,9 +51,8 @@ def test_a_trial_pod_deleted_by_hand_fails_its_trial_and_a_new_one_starts(
 def test_a_failed_or_oom_killed_trainer_fails_its_trial_with_the_reason(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    install_crd(testplane)
-    testplane.apply(search_manifest("crash", max_trials=2, parallelism=2), namespace)
-    with running_operator(testplane, namespace, tmp_path):
+    manifest = search_manifest("crash", max_trials=2, parallelism=2)
+    with operator_with(testplane, namespace, tmp_path, manifest):
         wait_for(
             lambda: len(trial_pods(testplane, namespace, "crash")) == 2 or None, "two trial Pods"
         )
@@ -70,13 +68,11 @@ def test_a_failed_or_oom_killed_trainer_fails_its_trial_with_the_reason(
         )
         complete_pod(testplane, namespace, "crash-0000", exit_code=137, reason="OOMKilled")
         complete_pod(testplane, namespace, "crash-0001", exit_code=3)
-        search = wait_for(
-            lambda: (
-                s
-                if (c := condition(s := get_search(testplane, namespace, "crash"), "Failed"))
-                and c["status"] == "True"
-                else None
-            ),
+        search = search_when(
+            testplane,
+            namespace,
+            "crash",
+            lambda s: (condition(s, "Failed") or {}).get("status") == "True",
             "the search to finish",
         )
     found = entries(search)
@@ -124,16 +120,10 @@ def test_an_invalid_spec_the_schema_lets_through_sets_failed_with_the_field_path
     manifest: Callable[[], dict[str, Any]],
     message: str,
 ) -> None:
-    install_crd(testplane)
-    testplane.apply(manifest(), namespace)
-    with running_operator(testplane, namespace, tmp_path) as operator:
-        search = wait_for(
-            lambda: (
-                s if condition(s := get_search(testplane, namespace, "bad"), "Failed") else None
-            ),
-            "a Failed condition",
+    with operator_with(testplane, namespace, tmp_path, manifest()):
+        search = search_when(
+            testplane, namespace, "bad", lambda s: condition(s, "Failed"), "a Failed condition"
         )
-        assert operator.proc is not None and operator.proc.poll() is None, operator.tail()
     failed = condition(search, "Failed")
     assert failed is not None
     assert (failed["status"], failed["reason"]) == ("True", "InvalidSpec")
@@ -147,21 +137,14 @@ def test_an_invalid_spec_the_schema_lets_through_sets_failed_with_the_field_path
 def test_a_pod_unschedulable_past_the_timeout_fails_with_the_schedulers_reason(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    install_crd(testplane)
     config = "machineTypes:\n  K80x16: {gpus: 16}\ntimeouts: {unschedulableSeconds: 2}\n"
-    testplane.apply(
-        search_manifest("huge", machine_type="K80x16", max_trials=1, parallelism=1), namespace
-    )
-    with running_operator(testplane, namespace, tmp_path, config=config):
-        search = wait_for(
-            lambda: (
-                s
-                if entries(s := get_search(testplane, namespace, "huge"))
-                .get("huge-0000", {})
-                .get("phase")
-                == "Failed"
-                else None
-            ),
+    manifest = search_manifest("huge", machine_type="K80x16", max_trials=1, parallelism=1)
+    with operator_with(testplane, namespace, tmp_path, manifest, config=config):
+        search = search_when(
+            testplane,
+            namespace,
+            "huge",
+            lambda s: trial_phase(s, "huge-0000") == "Failed",
             "the unschedulable trial to fail",
         )
         wait_for(
@@ -177,9 +160,8 @@ def test_a_pod_unschedulable_past_the_timeout_fails_with_the_schedulers_reason(
 def test_deleting_a_search_deletes_its_pods_and_sidecar_identity(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    install_crd(testplane)
-    testplane.apply(search_manifest("bye", max_trials=2, parallelism=2), namespace)
-    with running_operator(testplane, namespace, tmp_path):
+    manifest = search_manifest("bye", max_trials=2, parallelism=2)
+    with operator_with(testplane, namespace, tmp_path, manifest):
         wait_for(
             lambda: len(trial_pods(testplane, namespace, "bye")) == 2 or None, "two trial Pods"
         )
@@ -188,15 +170,13 @@ def test_deleting_a_search_deletes_its_pods_and_sidecar_identity(
             lambda: trial_pods(testplane, namespace, "bye") == [] or None,
             "garbage collection of the trial Pods",
         )
+
+    def sidecar_identity_gone(kind: str) -> bool | None:
+        listed = testplane.get_json(kind, "-n", namespace)["items"]
+        return "bye-hypersearch-sidecar" not in [o["metadata"]["name"] for o in listed] or None
+
     for kind in ("roles", "rolebindings", "serviceaccounts"):
         wait_for(
-            lambda kind=kind: (
-                "bye-hypersearch-sidecar"
-                not in [
-                    o["metadata"]["name"]
-                    for o in testplane.get_json(kind, "-n", namespace)["items"]
-                ]
-                or None
-            ),
+            functools.partial(sidecar_identity_gone, kind),
             f"garbage collection of the sidecar's {kind}",
         )

@@ -16,9 +16,9 @@ from .conftest import ControlPlane
 from .operator_harness import (
     entries,
     get_search,
-    install_crd,
-    running_operator,
+    operator_with,
     search_manifest,
+    search_when,
     trial_pods,
     wait_for,
 )
@@ -29,9 +29,8 @@ pytestmark = pytest.mark.integration
 def test_trial_pods_ask_for_a_k80_gpu_and_are_bound_to_k80_nodes(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    install_crd(testplane)
-    testplane.apply(search_manifest("gpu", max_trials=2, parallelism=2), namespace)
-    with running_operator(testplane, namespace, tmp_path) as operator:
+    manifest = search_manifest("gpu", max_trials=2, parallelism=2)
+    with operator_with(testplane, namespace, tmp_path, manifest):
         pods = wait_for(
             lambda: (
                 p
@@ -41,11 +40,9 @@ def test_trial_pods_ask_for_a_k80_gpu_and_are_bound_to_k80_nodes(
             ),
             "two scheduled trial Pods",
         )
-        search = wait_for(
-            lambda: s if len(entries(s := get_search(testplane, namespace, "gpu"))) == 2 else None,
-            "two trials in status",
+        search = search_when(
+            testplane, namespace, "gpu", lambda s: len(entries(s)) == 2, "two trials in status"
         )
-        assert operator.proc is not None and operator.proc.poll() is None, operator.tail()
     uid = search["metadata"]["uid"]
     for pod in pods:
         spec = pod["spec"]
@@ -75,9 +72,8 @@ def test_trial_pods_ask_for_a_k80_gpu_and_are_bound_to_k80_nodes(
 def test_sidecar_identity_is_created_and_owned_by_the_search(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    install_crd(testplane)
-    testplane.apply(search_manifest("ident", max_trials=1, parallelism=1), namespace)
-    with running_operator(testplane, namespace, tmp_path):
+    manifest = search_manifest("ident", max_trials=1, parallelism=1)
+    with operator_with(testplane, namespace, tmp_path, manifest):
         wait_for(lambda: trial_pods(testplane, namespace, "ident") or None, "a trial Pod")
     account = names.sidecar_account("ident")
     role = testplane.get_json("role", account, "-n", namespace)

@@ -20,11 +20,12 @@ from .operator_harness import (
     complete_pod,
     entries,
     get_search,
-    install_crd,
+    operator_with,
     run_sidecar,
-    running_operator,
     running_pods,
     search_manifest,
+    search_when,
+    trial_phase,
     trial_pods,
     wait_for,
 )
@@ -35,12 +36,10 @@ pytestmark = pytest.mark.integration
 def test_sidecars_and_operator_keep_each_others_entries(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    install_crd(testplane)
-    testplane.apply(search_manifest("ssa", max_trials=3, parallelism=2), namespace)
-    with running_operator(testplane, namespace, tmp_path):
-        wait_for(
-            lambda: len(entries(get_search(testplane, namespace, "ssa"))) == 2 or None,
-            "two trials in status",
+    manifest = search_manifest("ssa", max_trials=3, parallelism=2)
+    with operator_with(testplane, namespace, tmp_path, manifest):
+        search_when(
+            testplane, namespace, "ssa", lambda s: len(entries(s)) == 2, "two trials in status"
         )
         for trial, value in (("ssa-0000", 0.5), ("ssa-0001", 0.75)):
             done = run_sidecar(
@@ -56,15 +55,11 @@ def test_sidecars_and_operator_keep_each_others_entries(
         # The operator reacts to the sidecars' writes (it re-applies its own fields) while
         # both entries must keep the sidecars' fields.
         complete_pod(testplane, namespace, "ssa-0000")
-        search = wait_for(
-            lambda: (
-                s
-                if entries(s := get_search(testplane, namespace, "ssa"))
-                .get("ssa-0000", {})
-                .get("phase")
-                == "Succeeded"
-                else None
-            ),
+        search = search_when(
+            testplane,
+            namespace,
+            "ssa",
+            lambda s: trial_phase(s, "ssa-0000") == "Succeeded",
             "trial ssa-0000 to succeed",
         )
         found = entries(search)
@@ -129,10 +124,9 @@ def test_sidecars_and_operator_keep_each_others_entries(
 def test_a_sidecar_cannot_write_another_searchs_status(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    install_crd(testplane)
-    testplane.apply(search_manifest("mine", max_trials=1, parallelism=1), namespace)
-    testplane.apply(search_manifest("other", max_trials=1, parallelism=1, hold=True), namespace)
-    with running_operator(testplane, namespace, tmp_path):
+    mine = search_manifest("mine", max_trials=1, parallelism=1)
+    other = search_manifest("other", max_trials=1, parallelism=1, hold=True)
+    with operator_with(testplane, namespace, tmp_path, mine, other):
         wait_for(lambda: trial_pods(testplane, namespace, "mine") or None, "a trial Pod of mine")
         wait_for(lambda: trial_pods(testplane, namespace, "other") or None, "a Pod of other")
     token = testplane.kubectl(
