@@ -124,10 +124,14 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> No
     assert exits[0].returncode == -9
 
 
-def test_missing_program_raises_start_error_naming_it(tmp_path: Path) -> None:
+def test_missing_program_raises_start_error_naming_it_and_the_fix(tmp_path: Path) -> None:
     runner = ProcessRunner()
-    with pytest.raises(StartError, match="cannot start 'no-such-program-xyz'"):
+    with pytest.raises(StartError) as err:
         runner.start(launch(tmp_path, "t", "no-such-program-xyz"))
+    assert str(err.value) == (
+        f"cannot start 'no-such-program-xyz' in {tmp_path}: not found or not executable; check "
+        "the command's first word for a typo, give its full path, or add its folder to PATH"
+    )
     assert runner.running == frozenset()
 
 

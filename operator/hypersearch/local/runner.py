@@ -85,6 +85,11 @@ class _Child:
     exited: bool = False
 
 
+NOT_FOUND_FIX = (
+    "check the command's first word for a typo, give its full path, or add its folder to PATH"
+)
+
+
 class StartError(Exception):
     """The trial's program could not be started (not found, not executable, bad directory)."""
 
@@ -146,7 +151,10 @@ class ProcessRunner:
                 raise StartError(f"cannot start {argv[0]!r} in {launch.cwd}: no such directory")
             program = _resolve(argv[0], launch.env, launch.cwd)
             if program is None:
-                message = f"cannot start {argv[0]!r} in {launch.cwd}: not found or not executable"
+                message = (
+                    f"cannot start {argv[0]!r} in {launch.cwd}: not found or not executable; "
+                    f"{NOT_FOUND_FIX}"
+                )
                 log.write(f"{message}\n".encode())
                 log.close()
                 raise StartError(message)
@@ -163,11 +171,13 @@ class ProcessRunner:
                 close_fds=True,
             )
         except OSError as err:
-            log.write(f"cannot start {launch.argv[0]!r}: {err.strerror or err}\n".encode())
+            fix = (
+                f"; {NOT_FOUND_FIX}" if isinstance(err, FileNotFoundError | PermissionError) else ""
+            )
+            message = f"cannot start {launch.argv[0]!r} in {launch.cwd}: {err.strerror or err}{fix}"
+            log.write(f"{message}\n".encode())
             log.close()
-            raise StartError(
-                f"cannot start {launch.argv[0]!r} in {launch.cwd}: {err.strerror or err}"
-            ) from err
+            raise StartError(message) from err
         assert popen.stdout is not None
         os.set_blocking(popen.stdout.fileno(), False)
         pidfd = _pidfd_open(popen.pid)
