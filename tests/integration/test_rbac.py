@@ -124,6 +124,23 @@ def can_i(
     return answer == "yes"
 
 
+def rights(
+    testplane: ControlPlane,
+    who: Identity,
+    namespace: str,
+    table: list[tuple[str, str, tuple[str, ...], bool]],
+) -> tuple[dict[str, bool], dict[str, bool]]:
+    """``kubectl auth can-i``'s answer for each row of ``table``, and the row's expected answer,
+    both keyed by the row's request (so a failing assert names the request)."""
+    answers: dict[str, bool] = {}
+    expected: dict[str, bool] = {}
+    for verb, resource, extra, allowed in table:
+        key = f"{verb} {resource} {' '.join(extra)}".strip()
+        answers[key] = can_i(testplane, who, verb, resource, namespace, *extra)
+        expected[key] = allowed
+    return answers, expected
+
+
 def without_owner(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The objects without ownerReferences: their owner (a HyperSearch) does not exist here, and
     the garbage collector would delete dependents of a missing owner mid-test."""
@@ -191,16 +208,7 @@ OPERATOR_RIGHTS = [
 def test_operator_has_exactly_the_rights_it_needs_and_no_secrets(
     testplane: ControlPlane, namespace: str, operator: Identity
 ) -> None:
-    answers = {
-        f"{verb} {resource} {' '.join(extra)}".strip(): can_i(
-            testplane, operator, verb, resource, namespace, *extra
-        )
-        for verb, resource, extra, _ in OPERATOR_RIGHTS
-    }
-    expected = {
-        f"{verb} {resource} {' '.join(extra)}".strip(): allowed
-        for verb, resource, extra, allowed in OPERATOR_RIGHTS
-    }
+    answers, expected = rights(testplane, operator, namespace, OPERATOR_RIGHTS)
     assert answers == expected
 
 
@@ -306,16 +314,7 @@ SIDECAR_RIGHTS = [
 def test_sidecar_reaches_only_its_own_search_status(
     testplane: ControlPlane, namespace: str, sidecar: Identity
 ) -> None:
-    answers = {
-        f"{verb} {resource} {' '.join(extra)}".strip(): can_i(
-            testplane, sidecar, verb, resource, namespace, *extra
-        )
-        for verb, resource, extra, _ in SIDECAR_RIGHTS
-    }
-    expected = {
-        f"{verb} {resource} {' '.join(extra)}".strip(): allowed
-        for verb, resource, extra, allowed in SIDECAR_RIGHTS
-    }
+    answers, expected = rights(testplane, sidecar, namespace, SIDECAR_RIGHTS)
     assert answers == expected
     assert not can_i(
         testplane,
