@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +164,51 @@ def test_a_server_that_is_not_a_url_is_refused_with_the_fix() -> None:
         "server '10.0.0.1:6443' is not a URL like https://host:6443; fix the kubeconfig's "
         "cluster.server or the --server flag"
     )
+
+
+class ClosingApi(Api):
+    """Keeps each connection's socket so a test can close them all, as an API server (or a
+    load balancer in front of it) does with idle keep-alive connections."""
+
+    sockets: list[Any]
+    together: threading.Barrier
+
+    def do_GET(self) -> None:
+        self.sockets.append(self.connection)
+        if self.path == "/together":
+            self.together.wait(timeout=10)
+        super().do_GET()
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A handler whose socket the test shut down fails its next read: expected here."""
+
+
+def test_a_request_after_the_server_closed_every_idle_connection_succeeds() -> None:
+    handler = type(
+        "Handler", (ClosingApi,), {"peers": [], "sockets": [], "together": threading.Barrier(3)}
+    )
+    httpd = QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    transport = Transport(Endpoint(server=f"http://127.0.0.1:{httpd.server_port}"))
+    try:
+        callers = [
+            threading.Thread(target=transport.request, args=("GET", "/together")) for _ in range(3)
+        ]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(timeout=10)
+        assert len(set(handler.peers)) == 3  # three pooled keep-alive connections
+        for sock in handler.sockets:
+            sock.shutdown(socket.SHUT_RDWR)
+
+        answer = transport.request("GET", "/after-idle")
+    finally:
+        transport.close()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert answer == {"path": "/after-idle"}

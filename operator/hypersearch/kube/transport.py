@@ -162,6 +162,9 @@ class Transport:
 
         A pooled connection the server closed meanwhile is retried once on a fresh one (every
         call we make is safe to repeat: creates answer AlreadyExists, applies are idempotent).
+        The pool is emptied first: the connections in it have been idle at least as long as
+        the one that was found closed, so the server has closed them too (retrying on the next
+        pooled one failed the operator's first reconciles after a few idle minutes).
         """
         url = self._base + path
         if query:
@@ -174,7 +177,7 @@ class Transport:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         for attempt in (1, 2):
-            conn = self._checkout()
+            conn = self._checkout() if attempt == 1 else self._connect()
             try:
                 conn.request(method, url, body=payload, headers=headers)
                 response = conn.getresponse()
@@ -184,6 +187,7 @@ class Transport:
                 if attempt == 1 and isinstance(
                     err, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
                 ):
+                    self.close()
                     continue
                 raise ApiError(0, "Unreachable", str(err), method, path) from err
             if response.will_close:
