@@ -234,7 +234,7 @@ def test_a_final_value_finishes_the_trial_and_starts_the_next() -> None:
         "params": trials["s-0000"]["params"],
         "value": 0.8,
     }
-    assert [reason for reason, _ in api.events] == ["TrialStarted", "TrialSucceeded", "NewBest"]
+    assert [reason for reason, _ in api.events] == ["TrialSucceeded", "NewBest", "TrialStarted"]
 
 
 def test_the_last_trial_finishing_marks_the_search_succeeded() -> None:
@@ -465,7 +465,7 @@ def test_restoring_the_parameters_resumes_the_search() -> None:
     assert api.search["status"]["phase"] == "Running"
 
 
-def test_the_events_of_one_reconcile_are_timed_in_the_order_they_are_posted() -> None:
+def test_the_events_of_one_reconcile_are_timed_in_order_ends_before_the_starts_they_allow() -> None:
     api = FakeApi(manifest())
     rec = reconciler(api)
     rec.reconcile("ml", "s", T0)
@@ -476,9 +476,9 @@ def test_the_events_of_one_reconcile_are_timed_in_the_order_they_are_posted() ->
     assert [reason for reason, _ in api.events] == [
         "TrialStarted",
         "TrialStarted",
-        "TrialStarted",
         "TrialSucceeded",
         "NewBest",
+        "TrialStarted",
     ]
     assert api.event_times == sorted(set(api.event_times))
     assert T0 + 2 <= api.event_times[-1] < T0 + 2.001

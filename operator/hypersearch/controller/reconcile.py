@@ -443,7 +443,8 @@ class Reconciler:
         plan: Plan,
         now: float,
     ) -> None:
-        """Events for what this status write recorded: starts, ends, a new best, the finish.
+        """Events for what this status write recorded, cause before effect: trials that ended,
+        a new best, the trials started in the slots they freed, the search's end.
 
         Each is timed a microsecond after the one before, so that ``kubectl describe`` (which
         sorts by time) lists them in the order posted."""
@@ -453,11 +454,6 @@ class Reconciler:
             return now + next(ticks) * 1e-6
 
         was = {str(e.get("name")): str(e.get("phase") or "") for e in before}
-        for trial in started:
-            if trial.phase is TrialPhase.FAILED:
-                self._post(body, "Warning", "TrialFailed", str(trial.message), at())
-            else:
-                self._post(body, "Normal", "TrialStarted", f"started trial {trial.name}", at())
         for trial in after:
             if not trial.phase.finished or was.get(trial.name) in ("Succeeded", "Failed"):
                 continue
@@ -488,6 +484,11 @@ class Reconciler:
                 f"trial {plan.best.name} is the best so far with {plan.best.value:g}",
                 at(),
             )
+        for trial in started:
+            if trial.phase is TrialPhase.FAILED:
+                self._post(body, "Warning", "TrialFailed", str(trial.message), at())
+            else:
+                self._post(body, "Normal", "TrialStarted", f"started trial {trial.name}", at())
         was_finished = (body.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         if plan.finished and not was_finished:
             kind = "Normal" if plan.succeeded else "Warning"
