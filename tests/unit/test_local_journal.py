@@ -89,6 +89,26 @@ def test_reopening_the_same_spec_resumes(tmp_path: Path) -> None:
     again.close()
 
 
+def test_a_different_container_image_still_resumes_because_images_are_ignored_locally(
+    tmp_path: Path,
+) -> None:
+    def with_image(image: str) -> dict[str, object]:
+        container = {"name": "trainer", "image": image, "command": ["python", "t.py"]}
+        return {**SPEC, "trial": {"template": {"spec": {"containers": [container]}}}}
+
+    state = open_state(tmp_path / "s", "s", with_image("a:1"))
+    state.journal.add_trial("s-0000", 0, {"x": 1}, None, now=1.0)
+    state.close()
+    again = open_state(tmp_path / "s", "s", with_image("b:2"))
+    resumed = again.resumed
+    again.close()
+    assert resumed
+    with pytest.raises(SpecChangedError):
+        changed = with_image("a:1")
+        changed["trial"]["template"]["spec"]["containers"][0]["command"] = ["python", "u.py"]  # type: ignore[index]
+        open_state(tmp_path / "s", "s", changed)
+
+
 def test_a_changed_spec_is_refused_with_the_fix(tmp_path: Path) -> None:
     open_state(tmp_path / "s", "s", SPEC).close()
     with pytest.raises(SpecChangedError) as err:

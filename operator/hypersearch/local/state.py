@@ -61,9 +61,27 @@ def default_state_dir(name: str, cwd: Path | None = None) -> Path:
 
 
 def spec_fingerprint(spec_document: Any) -> str:
-    """A stable digest of a spec document (key order does not matter)."""
-    text = json.dumps(spec_document, sort_keys=True, separators=(",", ":"), default=str)
+    """A stable digest of a spec document (key order does not matter).
+
+    Container images are left out: they are ignored on one machine, so the manifest printed by
+    ``--manifest --image X`` resumes the search its flags started instead of counting as changed.
+    """
+    text = json.dumps(
+        _without_images(spec_document), sort_keys=True, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _without_images(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {
+            key: _without_images(value)
+            for key, value in document.items()
+            if not (key == "image" and isinstance(value, str))
+        }
+    if isinstance(document, list):
+        return [_without_images(item) for item in document]
+    return document
 
 
 @dataclass
