@@ -43,13 +43,25 @@ def _log_from_zero(m: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("break_it", "refusal"),
     [
-        (_min_over_max, "max must be greater than min"),
-        (_duplicate_name, "parameter names must be unique"),
+        (
+            _min_over_max,
+            'spec.parameters[0].max: Invalid value: "object": max must be greater than min '
+            "(swap them if reversed)",
+        ),
+        (
+            _duplicate_name,
+            'spec.parameters: Invalid value: "array": parameter names must be unique; rename '
+            "the repeated one",
+        ),
         (
             _no_parallelism,
             "spec.parallelism in body should be greater than or equal to 1",
         ),
-        (_log_from_zero, "a log scale needs min > 0"),
+        (
+            _log_from_zero,
+            'spec.parameters[3].min: Invalid value: "object": a log scale needs min > 0; use '
+            "scale: linear, or a positive min",
+        ),
     ],
 )
 def test_the_api_server_refuses_what_the_schema_forbids(

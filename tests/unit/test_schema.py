@@ -124,10 +124,13 @@ def test_every_algorithm_setting_is_in_the_schema_and_owned_by_its_algorithm() -
 
 def test_cel_rules_cover_what_openapi_cannot_say() -> None:
     parameter_rules = {r["message"]: r["rule"] for r in PARAMETER["x-kubernetes-validations"]}
-    assert parameter_rules["max must be greater than min"] == (
+    assert parameter_rules["max must be greater than min (swap them if reversed)"] == (
         "!has(self.min) || !has(self.max) || self.min < self.max"
     )
-    assert "self.min > 0.0" in parameter_rules["a log scale needs min > 0"]
+    assert (
+        "self.min > 0.0"
+        in parameter_rules["a log scale needs min > 0; use scale: linear, or a positive min"]
+    )
     assert (
         "has(self.min) && has(self.max)"
         in parameter_rules["int and float parameters need min and max"]
@@ -135,7 +138,7 @@ def test_cel_rules_cover_what_openapi_cannot_say() -> None:
     assert SPEC["parameters"]["x-kubernetes-validations"] == [
         {
             "rule": "self.all(p, self.exists_one(q, q.name == p.name))",
-            "message": "parameter names must be unique",
+            "message": "parameter names must be unique; rename the repeated one",
         }
     ]
 

@@ -218,12 +218,12 @@ def _parameter() -> Schema:
                 ),
                 _rule(
                     "!has(self.min) || !has(self.max) || self.min < self.max",
-                    "max must be greater than min",
+                    "max must be greater than min (swap them if reversed)",
                     fieldPath=".max",
                 ),
                 _rule(
                     "!has(self.scale) || self.scale != 'log' || !has(self.min) || self.min > 0.0",
-                    "a log scale needs min > 0",
+                    "a log scale needs min > 0; use scale: linear, or a positive min",
                     fieldPath=".min",
                 ),
                 _rule(
@@ -286,7 +286,7 @@ def spec_schema() -> Schema:
                 "x-kubernetes-validations": [
                     _rule(
                         "self.all(p, self.exists_one(q, q.name == p.name))",
-                        "parameter names must be unique",
+                        "parameter names must be unique; rename the repeated one",
                     )
                 ],
             },
