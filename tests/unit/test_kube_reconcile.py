@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -390,7 +391,7 @@ def test_a_sidecar_entry_the_operator_cannot_place_does_not_cause_endless_writes
     assert api.applies == writes
 
 
-def edit(api: FakeApi, change: Any) -> None:
+def edit(api: FakeApi, change: Callable[[dict[str, Any]], None]) -> None:
     """A spec edit as the API server records it: the change and a new generation."""
     change(api.search["spec"])
     api.search["metadata"]["generation"] += 1
@@ -421,21 +422,28 @@ def test_raising_max_trials_of_a_finished_search_continues_it() -> None:
 
 def test_widening_a_range_keeps_the_trials_and_goes_on() -> None:
     api, rec = finished_search()
-    edit(api, lambda spec: spec.update(maxTrials=3) or spec["parameters"][0].update(max=5000))
+
+    def widen(spec: dict[str, Any]) -> None:
+        spec["maxTrials"] = 3
+        spec["parameters"][0]["max"] = 5000
+
+    edit(api, widen)
     outcome = rec.reconcile("ml", "s", T0 + 3)
     assert outcome.started == ("s-0002",)
     assert api.search["status"]["phase"] == "Running"
 
 
 def _rename_x(spec: dict[str, Any]) -> None:
+    """Rename parameter x to units (and its placeholder), with room for two more trials."""
     spec["parameters"][0]["name"] = "units"
     spec["trial"]["template"]["spec"]["containers"][0]["command"] = ["train", "--u", ":units:"]
+    spec["maxTrials"] = 4
 
 
 def test_renaming_a_parameter_after_trials_ran_fails_the_search_and_starts_nothing() -> None:
     api, rec = finished_search()
     params = status_trials(api)["s-0000"]["params"]
-    edit(api, lambda spec: (_rename_x(spec), spec.update(maxTrials=4)))
+    edit(api, _rename_x)
     outcome = rec.reconcile("ml", "s", T0 + 3)
     status = api.search["status"]
     failed = next(c for c in status["conditions"] if c["type"] == "Failed")
@@ -457,7 +465,7 @@ def test_renaming_a_parameter_after_trials_ran_fails_the_search_and_starts_nothi
 
 def test_restoring_the_parameters_resumes_the_search() -> None:
     api, rec = finished_search()
-    edit(api, lambda spec: (_rename_x(spec), spec.update(maxTrials=4)))
+    edit(api, _rename_x)
     rec.reconcile("ml", "s", T0 + 3)
     edit(api, lambda spec: spec.update(manifest(max_trials=4)["spec"]))
     outcome = rec.reconcile("ml", "s", T0 + 4)

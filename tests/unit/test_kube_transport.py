@@ -186,7 +186,7 @@ class QuietServer(http.server.ThreadingHTTPServer):
 
 
 def test_a_request_after_the_server_closed_every_idle_connection_succeeds() -> None:
-    handler = type(
+    handler: Any = type(
         "Handler", (ClosingApi,), {"peers": [], "sockets": [], "together": threading.Barrier(3)}
     )
     httpd = QuietServer(("127.0.0.1", 0), handler)
