@@ -102,7 +102,7 @@ class Api(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, list[int]]]:
-    handler = type("Handler", (Api,), {"peers": []})
+    handler: Any = type("Handler", (Api,), {"peers": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
