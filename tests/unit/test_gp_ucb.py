@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,9 +91,9 @@ def test_nan_and_inf_values_never_reach_the_gp(monkeypatch: pytest.MonkeyPatch) 
     seen: list[np.ndarray] = []
     real_fit = gp.fit
 
-    def spy(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, restarts: int = 2) -> object:
+    def spy(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, **kw: Any) -> object:
         seen.append(y)
-        return real_fit(x, y, rng, restarts)
+        return real_fit(x, y, rng, **kw)
 
     monkeypatch.setattr(gp, "fit", spy)
     history = run(GPUCBSuggester(seed=7), LINE, lambda p: float(p["x"]), 6)

@@ -155,6 +155,7 @@ class GPUCBSuggester:
         delta: float = DELTA,
         fixed_beta: float | None = None,
         restarts: int = 1,
+        ftol: float = gp.FTOL,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -164,6 +165,7 @@ class GPUCBSuggester:
         self.delta = delta
         self.fixed_beta = fixed_beta
         self.restarts = restarts
+        self.ftol = ftol
 
     def suggest(
         self,
@@ -247,7 +249,7 @@ class GPUCBSuggester:
         x = encoding.encode_many([o.params for o in usable])
         y = np.array([float(o.value) for o in usable if o.value is not None])
         warping, z = _Warping.fit(y, self.warp)
-        post = gp.fit(x, z, rng, restarts=self.restarts)
+        post = gp.fit(x, z, rng, restarts=self.restarts, ftol=self.ftol)
         model = _Model(self, encoding, warping, post, z)
         for params in pending:
             model.add_pending(params)
