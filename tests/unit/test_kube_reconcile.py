@@ -490,3 +490,21 @@ def test_the_events_of_one_reconcile_are_timed_in_order_ends_before_the_starts_t
     ]
     assert api.event_times == sorted(set(api.event_times))
     assert T0 + 2 <= api.event_times[-1] < T0 + 2.001
+
+
+def test_a_rejected_trial_pod_asks_for_the_next_look_at_once_not_at_the_resync() -> None:
+    from hypersearch.kube.transport import ApiError
+
+    api = FakeApi(manifest(max_trials=3, parallelism=1))
+    api.search["spec"]["maxFailedTrials"] = 5
+
+    def refuse(pod: dict[str, Any]) -> bool:
+        raise ApiError(422, "Invalid", "quantities must match", "POST", "/api/v1/pods")
+
+    api.create_pod = refuse  # type: ignore[method-assign]
+    rec = reconciler(api)
+    first = rec.reconcile("ml", "s", T0)
+    assert status_trials(api)["s-0000"]["reason"] == "PodRejected"
+    assert first.requeue_after is not None and first.requeue_after < 1
+    second = rec.reconcile("ml", "s", T0 + first.requeue_after)
+    assert second.started == ("s-0001",)

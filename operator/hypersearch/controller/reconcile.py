@@ -49,6 +49,8 @@ OPERATOR_TRIAL_FIELDS: Final = (
     "finishedAt",
 )
 ERROR_BACKOFF: Final = 5.0
+RELOOK: Final = 0.05
+"""Seconds until the next look when this reconcile changed something no event will report."""
 RELEASE_BATCH: Final = 10
 """Sidecar managedFields entries are dropped in batches of this many (or when the search ends):
 each drop is one more write, so doing it per trial would double the writes per trial."""
@@ -259,8 +261,16 @@ class Reconciler:
             plan.best.value if plan.best is not None else None,
             active_pods=sum(1 for p in pods if p.active) + len(started),
         )
+        if plan.finished:
+            requeue_after = None
+        elif any(t.phase is TrialPhase.FAILED for t in started):
+            # A refused Pod freed its slot at once, and no Pod event will say so: look again
+            # now rather than at the resync (the engine's failure budget bounds the repeats).
+            requeue_after = RELOOK
+        else:
+            requeue_after = self._next_look(spec, after, pods, now)
         return Outcome(
-            requeue_after=None if plan.finished else self._next_look(spec, after, pods, now),
+            requeue_after=requeue_after,
             wrote_status=wrote,
             started=tuple(t.name for t in started),
             finished=plan.finished,
@@ -541,4 +551,4 @@ class Reconciler:
             since = trial.started_at or trial.created_at
             if limit is not None and since is not None:
                 deadlines.append(since + limit)
-        return max(0.05, min(deadlines) - now + 0.05)
+        return max(RELOOK, min(deadlines) - now + RELOOK)
