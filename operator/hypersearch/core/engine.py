@@ -34,12 +34,12 @@ generator, and every new trial count a fresh stream.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from hypersearch.core.ranking import best_of, scored_value
 from hypersearch.core.space import Params
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest import suggester_for
@@ -109,23 +109,16 @@ def _sign(spec: SearchSpec) -> float:
 
 
 def _has_value(trial: Trial) -> bool:
-    return (
-        trial.phase is TrialPhase.SUCCEEDED
-        and trial.value is not None
-        and math.isfinite(trial.value)
-    )
+    return scored_value(trial) is not None
 
 
 def best_trial(spec: SearchSpec, trials: Sequence[Trial]) -> Trial | None:
     """The succeeded trial with the best finite value by goal; ties go to the lower index."""
-    sign = _sign(spec)
-    scored = [t for t in trials if _has_value(t)]
-    if not scored:
-        return None
-    return min(scored, key=lambda t: (-sign * float(t.value or 0.0), t.index))
+    return best_of(trials, spec.objective.goal)
 
 
-def _counts(trials: Sequence[Trial]) -> Counts:
+def count_trials(trials: Sequence[Trial]) -> Counts:
+    """Trials by phase: the one count that plans, status and progress displays all show."""
     phases = [t.phase for t in trials]
     return Counts(
         total=len(trials),
@@ -178,7 +171,7 @@ def _describe(best: Trial | None) -> str:
 
 def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random.Generator) -> Plan:
     """What the search does next, given every trial so far (see the module docstring)."""
-    counts = _counts(trials)
+    counts = count_trials(trials)
     best = best_trial(spec, trials)
     active = [t for t in trials if not t.phase.finished]
     if _reached(spec, best):
