@@ -280,3 +280,46 @@ def test_times_round_trip_through_rfc3339() -> None:
     assert convert.format_time(T0) == "2027-01-15T08:00:00Z"
     assert convert.parse_time("2027-01-15T08:00:00Z") == T0
     assert convert.parse_time("not a time") is None
+
+
+def stuck_pod(reason: str = "ImagePullBackOff", *, init: bool = False) -> dict[str, Any]:
+    """A Pod scheduled at T0 whose container waits: the kubelet cannot start it."""
+    found = pod(phase="Pending")
+    found["status"]["conditions"] = [
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": iso(T0)}
+    ]
+    waiting = {
+        "name": names.SIDECAR_CONTAINER if init else "trainer",
+        "state": {
+            "waiting": {
+                "reason": reason,
+                "message": 'Back-off pulling image "trainer:tpyo"',
+            }
+        },
+    }
+    found["status"]["initContainerStatuses" if init else "containerStatuses"] = [waiting]
+    return found
+
+
+@pytest.mark.parametrize("init", [False, True])
+def test_a_container_that_cannot_start_fails_its_trial_once_the_timeout_passed(
+    init: bool,
+) -> None:
+    container = names.SIDECAR_CONTAINER if init else "trainer"
+    assert one([entry(phase="Pending")], [stuck_pod(init=init)], T0 + 299).phase is (
+        TrialPhase.PENDING
+    )
+    trial = one([entry(phase="Pending")], [stuck_pod(init=init)], T0 + 300)
+    assert (trial.phase, trial.reason) == (TrialPhase.FAILED, "ImagePullBackOff")
+    assert trial.message == (
+        f"trial Pod s-0000 could not start container {container} for 300s: ImagePullBackOff: "
+        'Back-off pulling image "trainer:tpyo"; check the image name, the registry and '
+        "imagePullSecrets, or the container's configuration"
+    )
+
+
+def test_a_container_still_being_created_is_not_stuck() -> None:
+    slow = stuck_pod("ContainerCreating")
+    assert one([entry(phase="Pending")], [slow], T0 + 3600).phase is TrialPhase.PENDING
+    assert convert.start_deadline(convert.pod_view(slow), TIMING) is None
+    assert convert.start_deadline(convert.pod_view(stuck_pod()), TIMING) == T0 + 300

@@ -69,3 +69,18 @@ def test_errors_back_off_doubling_and_success_resets_the_streak() -> None:
     assert delays == [5.0, 10.0, 20.0, 42.0]
     assert state.failures == {}
     assert state.pod_states[("ml", "s-0001")] == CREATED
+
+
+def test_a_container_that_cannot_start_changes_the_pod_signature() -> None:
+    scheduled = {"metadata": {"name": "s-0000"}, "status": {"phase": "Pending"}}
+    stuck = {
+        "metadata": {"name": "s-0000"},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {"name": "trainer", "state": {"waiting": {"reason": "ErrImagePull"}}}
+            ],
+        },
+    }
+    assert pod_signature(scheduled) == CREATED
+    assert pod_signature(stuck) != pod_signature(scheduled)

@@ -508,3 +508,29 @@ def test_a_rejected_trial_pod_asks_for_the_next_look_at_once_not_at_the_resync()
     assert first.requeue_after is not None and first.requeue_after < 1
     second = rec.reconcile("ml", "s", T0 + first.requeue_after)
     assert second.started == ("s-0001",)
+
+
+def test_a_trial_whose_image_cannot_be_pulled_fails_at_the_timeout_and_its_pod_goes() -> None:
+    api = FakeApi(manifest(parallelism=1))
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.pods["s-0000"]["status"] = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastTransitionTime": convert.format_time(T0),
+            }
+        ],
+        "containerStatuses": [
+            {"name": "t", "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}
+        ],
+    }
+    outcome = rec.reconcile("ml", "s", T0 + 100)
+    assert outcome.requeue_after == pytest.approx(200.05)
+    after = rec.reconcile("ml", "s", T0 + 300)
+    trial = status_trials(api)["s-0000"]
+    assert (trial["phase"], trial["reason"]) == ("Failed", "ErrImagePull")
+    assert api.deleted == ["s-0000"]
+    assert after.started == ("s-0001",)

@@ -13,7 +13,7 @@ The file is usually a ConfigMap mounted into the operator Pod::
         tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
         resources: {limits: {memory: 40Gi}, requests: {cpu: "4"}}
     timeouts:
-      unschedulableSeconds: 300   # a trial Pod unschedulable this long fails (Unschedulable)
+      unschedulableSeconds: 300   # a trial Pod unschedulable (or unable to start) this long fails
       metricGraceSeconds: 30      # a succeeded Pod with no final value this long fails
       resyncSeconds: 60           # a running search is reconciled at least this often
 

@@ -30,6 +30,7 @@ from hypersearch.controller import metrics
 from hypersearch.controller.reconcile import ERROR_BACKOFF, Reconciler
 from hypersearch.controller.scheduler import Key, Scheduler
 from hypersearch.kube import names
+from hypersearch.kube.convert import stuck_container
 from hypersearch.kube.transport import ApiError, Endpoint
 
 log = logging.getLogger("hypersearch.operator")
@@ -83,22 +84,25 @@ class OperatorState:
         return float(min(ERROR_BACKOFF * 2 ** (streak - 1), 300.0))
 
 
-CREATED = ("Pending", "False", "False")
+CREATED = ("Pending", "False", "False", "")
 """The signature of a Pod the operator has just created (see ``pod_signature``)."""
 
 
 def pod_signature(pod: Any) -> tuple[str, ...]:
-    """What about a trial Pod can change a reconcile's outcome: its phase, its deletion, and
-    whether the scheduler gave up on it (the Unschedulable condition)."""
+    """What about a trial Pod can change a reconcile's outcome: its phase, its deletion,
+    whether the scheduler gave up on it (the Unschedulable condition), and whether the kubelet
+    cannot start one of its containers (so the reconcile can ask to look again at the timeout)."""
     status = pod.get("status") or {}
     unschedulable = any(
         c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable"
         for c in status.get("conditions") or []
     )
+    stuck = stuck_container(status)
     return (
         str(status.get("phase")),
         str(bool(pod.get("metadata", {}).get("deletionTimestamp"))),
         str(unschedulable),
+        stuck[1] if stuck is not None else "",
     )
 
 

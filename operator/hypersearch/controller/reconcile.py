@@ -541,6 +541,7 @@ class Reconciler:
                 continue
             for deadline in (
                 convert.unschedulable_deadline(pod, timing),
+                convert.start_deadline(pod, timing),
                 convert.metric_grace_deadline(pod, {}, timing)
                 if trial.phase is TrialPhase.RUNNING and pod.phase == "Succeeded"
                 else None,

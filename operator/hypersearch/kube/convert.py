@@ -32,6 +32,18 @@ METRIC_NOT_FOUND: Final = "MetricNotFound"
 TRAINING_FAILED: Final = "TrainingFailed"
 OOM_KILLED: Final = "OOMKilled"
 POD_REJECTED: Final = "PodRejected"
+CANNOT_START: Final = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+"""Waiting reasons of a container the kubelet keeps failing to start: the Pod stays Pending for
+ever (the image name is misspelt, a pull secret or a referenced ConfigMap is missing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +92,11 @@ class PodView:
     unschedulable_message: str
     failure_reason: str
     failure_message: str
+    scheduled_at: float | None = None
+    stuck_container: str = ""
+    """A container the kubelet cannot start (its waiting reason is in ``CANNOT_START``), or ''."""
+    stuck_reason: str = ""
+    stuck_message: str = ""
 
     @property
     def active(self) -> bool:
@@ -100,6 +117,20 @@ def _trainer_termination(status: Mapping[str, Any]) -> tuple[Mapping[str, Any], 
         terminated = (cs.get("state") or {}).get("terminated") or {}
         if terminated and terminated.get("exitCode", 0) != 0:
             return terminated, str(cs.get("name"))
+    return None
+
+
+def stuck_container(status: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(container, reason, message) of the first container (the sidecar, an init container,
+    included) waiting for a reason in ``CANNOT_START``."""
+    for cs in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = str(waiting.get("reason") or "")
+        if reason in CANNOT_START:
+            return str(cs.get("name")), reason, str(waiting.get("message") or "")
     return None
 
 
@@ -126,7 +157,10 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     except (KeyError, ValueError):
         index = None
     unschedulable_since, unschedulable_message = None, ""
+    scheduled_at = None
     for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "True":
+            scheduled_at = parse_time(cond.get("lastTransitionTime"))
         if (
             cond.get("type") == "PodScheduled"
             and cond.get("status") == "False"
@@ -173,7 +207,17 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         unschedulable_message=unschedulable_message,
         failure_reason=reason,
         failure_message=message,
+        scheduled_at=scheduled_at,
+        **_stuck_fields(status),
     )
+
+
+def _stuck_fields(status: Mapping[str, Any]) -> dict[str, str]:
+    found = stuck_container(status)
+    if found is None:
+        return {}
+    container, reason, message = found
+    return {"stuck_container": container, "stuck_reason": reason, "stuck_message": message}
 
 
 def _index_from_name(name: str) -> int | None:
@@ -292,6 +336,18 @@ def _trial(
                 f"{timing.unschedulable_seconds:.0f}s: {pod.unschedulable_message}",
                 now,
             )
+        deadline = start_deadline(pod, timing)
+        if deadline is not None and now >= deadline:
+            detail = f": {pod.stuck_message}" if pod.stuck_message else ""
+            return _failed(
+                base,
+                pod.stuck_reason,
+                f"trial Pod {name} could not start container {pod.stuck_container} for "
+                f"{timing.unschedulable_seconds:.0f}s: {pod.stuck_reason}{detail}; check the "
+                "image name, the registry and imagePullSecrets, or the container's "
+                "configuration",
+                now,
+            )
         return base
     if pod.phase == "Succeeded":
         if exit_code is not None:
@@ -340,6 +396,14 @@ def metric_grace_deadline(pod: PodView, entry: Mapping[str, Any], timing: Timing
     if pod.phase != "Succeeded" or entry.get("exitCode") is not None:
         return None
     return (pod.finished_at or 0.0) + timing.metric_grace_seconds
+
+
+def start_deadline(pod: PodView, timing: Timing) -> float | None:
+    """When a scheduled Pod whose container cannot start fails (after ``unschedulable_seconds``
+    from scheduling, as long as an unschedulable one gets), for a requeue; None unless stuck."""
+    if pod.phase != "Pending" or not pod.stuck_reason or pod.scheduled_at is None:
+        return None
+    return pod.scheduled_at + timing.unschedulable_seconds
 
 
 def unschedulable_deadline(pod: PodView, timing: Timing) -> float | None:
