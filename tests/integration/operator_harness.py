@@ -310,6 +310,39 @@ def complete_pod(
     )
 
 
+def stall_pod(plane: ControlPlane, namespace: str, pod: str, *, reason: str, message: str) -> None:
+    """Play a kubelet that cannot start the trainer: the Pod is scheduled but stays Pending with
+    the container waiting for ``reason`` (ImagePullBackOff, CreateContainerConfigError, ...)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    patch = {
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now}],
+            "containerStatuses": [
+                {
+                    "name": "trainer",
+                    "image": "trainer:test",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": reason, "message": message}},
+                }
+            ],
+        }
+    }
+    plane.kubectl(
+        "patch",
+        "pod",
+        pod,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(patch),
+    )
+
+
 def finish_trial(
     plane: ControlPlane, namespace: str, *, search: str, pod: str, value: float, workdir: Path
 ) -> None:

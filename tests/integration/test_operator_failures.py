@@ -15,8 +15,10 @@ from .operator_harness import (
     condition,
     entries,
     operator_with,
+    running_pods,
     search_manifest,
     search_when,
+    stall_pod,
     trial_phase,
     trial_pods,
     wait_for,
@@ -180,3 +182,41 @@ def test_deleting_a_search_deletes_its_pods_and_sidecar_identity(
             functools.partial(sidecar_identity_gone, kind),
             f"garbage collection of the sidecar's {kind}",
         )
+
+
+def test_a_trainer_whose_image_cannot_be_pulled_fails_and_the_search_goes_on(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    config = "timeouts: {unschedulableSeconds: 2}\n"
+    manifest = search_manifest("pull", max_trials=2, parallelism=1)
+    with operator_with(testplane, namespace, tmp_path, manifest, config=config):
+        wait_for(lambda: running_pods(testplane, namespace, "pull") or None, "trial Pod pull-0000")
+        stall_pod(
+            testplane,
+            namespace,
+            "pull-0000",
+            reason="ImagePullBackOff",
+            message='Back-off pulling image "trainer:test"',
+        )
+        search = search_when(
+            testplane,
+            namespace,
+            "pull",
+            lambda s: trial_phase(s, "pull-0000") == "Failed" and trial_phase(s, "pull-0001"),
+            "pull-0000 to fail and pull-0001 to start",
+        )
+        wait_for(
+            lambda: (
+                "pull-0000"
+                not in [p["metadata"]["name"] for p in trial_pods(testplane, namespace, "pull")]
+                or None
+            ),
+            "the stuck Pod to be deleted",
+        )
+    trial = entries(search)["pull-0000"]
+    assert (trial["reason"], trial["message"]) == (
+        "ImagePullBackOff",
+        "trial Pod pull-0000 could not start container trainer for 2s: ImagePullBackOff: "
+        'Back-off pulling image "trainer:test"; check the image name, the registry and '
+        "imagePullSecrets, or the container's configuration",
+    )
