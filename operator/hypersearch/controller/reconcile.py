@@ -27,7 +27,7 @@ from typing import Any, Final
 from hypersearch.controller import metrics
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.core import conditions
-from hypersearch.core.engine import Counts, NewTrial, Plan, decide, rng_for
+from hypersearch.core.engine import Counts, NewTrial, Plan, count_trials, decide, rng_for
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.spec import SearchSpec, parse_manifest
 from hypersearch.core.trials import Trial, TrialPhase
@@ -64,18 +64,6 @@ class Outcome:
     wrote_status: bool = False
     started: tuple[str, ...] = ()
     finished: bool = False
-
-
-def count(trials: Sequence[Trial]) -> Counts:
-    """Counts of trials by phase (after this reconcile's starts and stops)."""
-    phases = [t.phase for t in trials]
-    return Counts(
-        total=len(trials),
-        pending=phases.count(TrialPhase.PENDING),
-        running=phases.count(TrialPhase.RUNNING),
-        succeeded=phases.count(TrialPhase.SUCCEEDED),
-        failed=phases.count(TrialPhase.FAILED),
-    )
 
 
 def check_trials_fit(spec: SearchSpec, trials: Sequence[Trial]) -> None:
@@ -229,7 +217,7 @@ class Reconciler:
             if error is not None:
                 return self._invalid(body, trials, error, now)
         after = sorted([*trials, *started], key=lambda t: t.index)
-        counts = count(after)
+        counts = count_trials(after)
         if plan.finished:
             reason = plan.reason or "Finished"
             message = plan.message or ""
@@ -427,7 +415,7 @@ class Reconciler:
         desired = self._status(
             body,
             trials=trials,
-            counts=count(trials),
+            counts=count_trials(trials),
             plan=None,
             reason=conditions.INVALID_SPEC,
             message=message,
@@ -440,7 +428,9 @@ class Reconciler:
             wrote = True
             self._post(body, "Warning", conditions.INVALID_SPEC, message, now)
         log.warning("HyperSearch %s/%s is invalid: %s", meta["namespace"], meta["name"], message)
-        metrics.observe_search(meta["namespace"], meta["name"], "Failed", count(trials), None)
+        metrics.observe_search(
+            meta["namespace"], meta["name"], "Failed", count_trials(trials), None
+        )
         return Outcome(requeue_after=None, wrote_status=wrote, finished=True)
 
     def _events(
