@@ -14,6 +14,7 @@ from .operator_harness import (
     complete_pod,
     condition,
     entries,
+    finish_trial,
     operator_with,
     running_pods,
     search_manifest,
@@ -219,4 +220,49 @@ def test_a_trainer_whose_image_cannot_be_pulled_fails_and_the_search_goes_on(
         "trial Pod pull-0000 could not start container trainer for 2s: ImagePullBackOff: "
         'Back-off pulling image "trainer:test"; check the image name, the registry and '
         "imagePullSecrets, or the container's configuration",
+    )
+
+
+def test_a_quota_smaller_than_the_parallelism_keeps_status_and_says_why_in_an_event(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    testplane.kubectl("create", "quota", "compute", "--hard=pods=1", "-n", namespace)
+    manifest = search_manifest("quota", max_trials=2, parallelism=2)
+    with operator_with(testplane, namespace, tmp_path, manifest):
+        search = search_when(
+            testplane,
+            namespace,
+            "quota",
+            lambda s: trial_phase(s, "quota-0000") == "Running",
+            "the trial the quota allows",
+        )
+        refused = wait_for(
+            lambda: (
+                [
+                    e
+                    for e in testplane.get_json(
+                        "events", "-n", namespace, "--field-selector", "involvedObject.name=quota"
+                    )["items"]
+                    if e["reason"] == "FailedCreate"
+                ]
+                or None
+            ),
+            "a FailedCreate Event",
+        )
+        finish_trial(
+            testplane, namespace, search="quota", pod="quota-0000", value=0.5, workdir=tmp_path
+        )
+        search_when(
+            testplane,
+            namespace,
+            "quota",
+            lambda s: trial_phase(s, "quota-0001"),
+            "the next trial once the quota has room",
+        )
+    assert search["status"]["phase"] == "Running"
+    assert sorted(entries(search)) == ["quota-0000"]
+    assert [e["type"] for e in refused] == ["Warning"]
+    assert refused[0]["message"].startswith(
+        'could not create trial Pod quota-0001, will retry: pods "quota-0001" is forbidden: '
+        "exceeded quota: compute"
     )

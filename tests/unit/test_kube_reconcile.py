@@ -534,3 +534,36 @@ def test_a_trial_whose_image_cannot_be_pulled_fails_at_the_timeout_and_its_pod_g
     assert (trial["phase"], trial["reason"]) == ("Failed", "ErrImagePull")
     assert api.deleted == ["s-0000"]
     assert after.started == ("s-0001",)
+
+
+def test_a_pod_refused_for_now_is_retried_said_once_in_an_event_and_status_is_kept() -> None:
+    from hypersearch.kube.transport import ApiError
+
+    api = FakeApi(manifest(parallelism=2))
+    quota = (
+        'pods "s-0001" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=1, '
+        "limited: pods=1"
+    )
+    create = api.create_pod
+    full = [False]
+
+    def quota_of_one(pod: dict[str, Any]) -> bool:
+        if full[0]:
+            raise ApiError(403, "Forbidden", quota, "POST", "/api/v1/namespaces/ml/pods")
+        full[0] = True
+        return create(pod)
+
+    api.create_pod = quota_of_one  # type: ignore[method-assign]
+    rec = reconciler(api)
+    first = rec.reconcile("ml", "s", T0)
+    again = rec.reconcile("ml", "s", T0 + 1)
+    assert (first.started, again.started) == (("s-0000",), ())
+    assert list(status_trials(api)) == ["s-0000"]
+    assert api.search["status"]["phase"] == "Running"
+    assert api.events == [
+        ("TrialStarted", "started trial s-0000"),
+        ("FailedCreate", f"could not create trial Pod s-0001, will retry: {quota}"),
+    ]
+    assert first.requeue_after == 30.0
+    full[0] = False  # the quota has room again
+    assert rec.reconcile("ml", "s", T0 + 31).started == ("s-0001",)

@@ -49,6 +49,9 @@ OPERATOR_TRIAL_FIELDS: Final = (
     "finishedAt",
 )
 ERROR_BACKOFF: Final = 5.0
+CREATE_RETRY: Final = 30.0
+"""Seconds until a trial Pod the API server refused for now (a quota) is tried again; a trial
+that ends (a Pod event) retries sooner."""
 RELOOK: Final = 0.05
 """Seconds until the next look when this reconcile changed something no event will report."""
 RELEASE_BATCH: Final = 10
@@ -142,6 +145,8 @@ class Reconciler:
         self.events = events
         self._identities: set[str] = set()
         self._synced: set[tuple[str, str]] = set()
+        self._refusals: dict[tuple[str, str], str] = {}
+        """The last FailedCreate message of each search, so a refusal streak posts one Event."""
         self.written: dict[tuple[str, str], str] = {}
         """resourceVersion of each search as our own last write left it: the watch event that
         write causes need not trigger another reconcile (``is_own_write``)."""
@@ -190,6 +195,7 @@ class Reconciler:
         body = self.api.get_search(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             metrics.forget_search(namespace, name)
+            self._refusals.pop((namespace, name), None)
             return Outcome(requeue_after=None)
         meta = body["metadata"]
         status: dict[str, Any] = body.get("status") or {}
@@ -212,8 +218,9 @@ class Reconciler:
             plan = decide(spec, trials, now, rng_for(spec, trials))
         trials = self._stop(namespace, plan, trials, pods, now)
         started: list[Trial] = []
+        refusal = None
         if plan.start:
-            started, error = self._start(spec, owner, plan.start, now)
+            started, error, refusal = self._start(body, spec, owner, plan.start, now)
             if error is not None:
                 return self._invalid(body, trials, error, now)
         after = sorted([*trials, *started], key=lambda t: t.index)
@@ -240,6 +247,7 @@ class Reconciler:
             self._remember(current)
             wrote = True
             self._events(body, before=entries, after=after, started=started, plan=plan, now=now)
+        self._refused_for_now(body, (namespace, name), refusal, now)
         self._release_reports(current, desired)
         metrics.observe_search(
             namespace,
@@ -251,6 +259,8 @@ class Reconciler:
         )
         if plan.finished:
             requeue_after = None
+        elif refusal is not None:
+            requeue_after = min(CREATE_RETRY, self._next_look(spec, after, pods, now))
         elif any(t.phase is TrialPhase.FAILED for t in started):
             # A refused Pod freed its slot at once, and no Pod event will say so: look again
             # now rather than at the resync (the engine's failure budget bounds the repeats).
@@ -319,23 +329,30 @@ class Reconciler:
 
     def _start(
         self,
+        body: Mapping[str, Any],
         spec: SearchSpec,
         owner: manifests.Owner,
         new: Sequence[NewTrial],
         now: float,
-    ) -> tuple[list[Trial], SpecError | None]:
-        """Create the plan's Pods; a Pod the API refuses for good becomes a failed trial."""
+    ) -> tuple[list[Trial], SpecError | None, str | None]:
+        """Create the plan's Pods; a Pod the API refuses for good becomes a failed trial.
+
+        A refusal for now (a ResourceQuota, throttling, a server error) stops the creating: the
+        trials created so far are recorded as usual, the refusal is said once per streak in a
+        Warning Event (as the ReplicaSet controller does: nothing else would show why no trial
+        starts): the third value is its message, and asks for a retry. Raising instead left a
+        search whose quota held one Pod fewer than ``parallelism`` without any status at all."""
         try:
             rendered = [manifests.trial_pod(spec, owner, t, self.config.pods) for t in new]
         except SpecError as err:
-            return [], err
+            return [], err, None
         if owner.uid not in self._identities:
             template_account = (spec.trial.template.get("spec") or {}).get("serviceAccountName")
             extra = [str(template_account)] if template_account else []
             for obj in manifests.sidecar_identity(owner, extra):
                 self.api.apply(obj)
             self._identities.add(owner.uid)
-        started = []
+        started: list[Trial] = []
         for trial, pod in zip(new, rendered, strict=True):
             record = Trial(
                 name=trial.name,
@@ -348,6 +365,10 @@ class Reconciler:
             try:
                 self.api.create_pod(pod)
             except ApiError as err:
+                if err.transient and err.status != 0:  # unreachable: status cannot be written
+                    refusal = f"could not create trial Pod {trial.name}, will retry: {err.message}"
+                    log.info("HyperSearch %s/%s: %s", owner.namespace, owner.name, refusal)
+                    return started, None, refusal
                 if err.transient:
                     raise
                 record = dataclasses.replace(
@@ -358,7 +379,18 @@ class Reconciler:
                     finished_at=now,
                 )
             started.append(record)
-        return started, None
+        return started, None, None
+
+    def _refused_for_now(
+        self, body: Mapping[str, Any], key: tuple[str, str], refusal: str | None, now: float
+    ) -> None:
+        """A Warning Event for a refusal that differs from the last one of this search (timed
+        after this reconcile's other Events)."""
+        if refusal is None:
+            self._refusals.pop(key, None)
+        elif self._refusals.get(key) != refusal:
+            self._refusals[key] = refusal
+            self._post(body, "Warning", "FailedCreate", refusal, now + 0.001)
 
     def _status(
         self,
