@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv demo test lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator torch test-torch clean
+.PHONY: all venv demo test lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-optimizers torch test-torch clean
 
 all: test
 
@@ -55,6 +55,11 @@ testplane-prune:
 crds: $(STAMP)
 	$(BIN)/python -m hypersearch.kube.crd > crds/hypersearch.io_hypersearches.yaml
 	$(BIN)/python charts/sync-files.py
+
+## bench-optimizers: ours beside Optuna, scikit-optimize and hyperopt (docs/benchmarks.md)
+bench-optimizers: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python bench/optimizers.py --seeds 10 --jobs 2 --timing
 
 bench-operator: $(STAMP) testplane-up
 	$(BIN)/python bench/operator_latency.py
