@@ -336,3 +336,28 @@ def test_counts_tally_each_phase() -> None:
         1,
         2,
     )
+
+
+# --- an edited spec must still hold the trials already run ------------------------------------
+
+
+def test_trials_that_fit_the_edited_space_pass_the_check() -> None:
+    s = grid_spec()
+    engine.check_trials_fit(s, [trial(s, 0, S, 0.5), trial(s, 1, R)])
+
+
+def test_a_trial_outside_the_edited_space_is_refused_naming_it_and_the_fix() -> None:
+    s = grid_spec()
+    ran = trial(s, 0, S, 0.5, params={**point(s.space, 0), "optimizer": "rmsprop"})
+    with pytest.raises(engine.SpecError) as err:
+        engine.check_trials_fit(s, [ran, trial(s, 1, S, 0.4)])
+    [problem] = err.value.problems
+    assert problem.path == "spec.parameters"
+    assert problem.message.startswith(
+        f"no longer describe the trials this search ran: trial {ran.name} ran with "
+    )
+    assert "rmsprop" in problem.message
+    assert problem.message.endswith(
+        "restore the parameters, or create a new HyperSearch under another name for the new "
+        "space (widening a range or adding values keeps the trials valid)"
+    )

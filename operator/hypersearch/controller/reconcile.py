@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -27,8 +26,16 @@ from typing import Any, Final
 from hypersearch.controller import metrics
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.core import conditions
-from hypersearch.core.engine import Counts, NewTrial, Plan, count_trials, decide, rng_for
-from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.engine import (
+    Counts,
+    NewTrial,
+    Plan,
+    check_trials_fit,
+    count_trials,
+    decide,
+    rng_for,
+)
+from hypersearch.core.errors import SpecError
 from hypersearch.core.spec import SearchSpec, parse_manifest
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, manifests, names
@@ -67,31 +74,6 @@ class Outcome:
     wrote_status: bool = False
     started: tuple[str, ...] = ()
     finished: bool = False
-
-
-def check_trials_fit(spec: SearchSpec, trials: Sequence[Trial]) -> None:
-    """Refuse a spec edit that leaves the trials already run outside the parameter space.
-
-    The engine would otherwise feed points of another space to the suggester (a renamed,
-    added or removed parameter, a narrowed range): the search continues only on a space that
-    still holds its history, like ``hyper run`` resuming a journal. Raises SpecError."""
-    misfits = [(t, spec.space.problems(t.params)) for t in trials]
-    misfits = [(t, found) for t, found in misfits if found]
-    if not misfits:
-        return
-    trial, found = misfits[0]
-    more = f" ({len(misfits)} trials do not fit)" if len(misfits) > 1 else ""
-    raise SpecError(
-        [
-            Problem(
-                "spec.parameters",
-                f"no longer describe the trials this search ran: trial {trial.name} ran with "
-                f"{json.dumps(dict(trial.params))}, and {'; '.join(map(str, found))}{more}; "
-                "restore the parameters, or create a new HyperSearch under another name for the "
-                "new space (widening a range or adding values keeps the trials valid)",
-            )
-        ]
-    )
 
 
 def _counts_dict(counts: Counts) -> dict[str, int]:

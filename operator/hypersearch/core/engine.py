@@ -34,11 +34,13 @@ generator, and every new trial count a fresh stream.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.ranking import best_of, scored_value
 from hypersearch.core.space import Params
 from hypersearch.core.spec import SearchSpec
@@ -115,6 +117,31 @@ def _has_value(trial: Trial) -> bool:
 def best_trial(spec: SearchSpec, trials: Sequence[Trial]) -> Trial | None:
     """The succeeded trial with the best finite value by goal; ties go to the lower index."""
     return best_of(trials, spec.objective.goal)
+
+
+def check_trials_fit(spec: SearchSpec, trials: Sequence[Trial]) -> None:
+    """Refuse a spec whose parameter space no longer holds the trials already run.
+
+    The engine would otherwise feed points of another space to the suggester (a renamed,
+    added or removed parameter, a narrowed range): the search continues only on a space that
+    still holds its history, like ``hyper run`` resuming a journal. Raises SpecError."""
+    misfits = [(t, spec.space.problems(t.params)) for t in trials]
+    misfits = [(t, found) for t, found in misfits if found]
+    if not misfits:
+        return
+    trial, found = misfits[0]
+    more = f" ({len(misfits)} trials do not fit)" if len(misfits) > 1 else ""
+    raise SpecError(
+        [
+            Problem(
+                "spec.parameters",
+                f"no longer describe the trials this search ran: trial {trial.name} ran with "
+                f"{json.dumps(dict(trial.params))}, and {'; '.join(map(str, found))}{more}; "
+                "restore the parameters, or create a new HyperSearch under another name for the "
+                "new space (widening a range or adding values keeps the trials valid)",
+            )
+        ]
+    )
 
 
 def count_trials(trials: Sequence[Trial]) -> Counts:
