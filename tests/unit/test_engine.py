@@ -155,6 +155,16 @@ def test_all_trials_finished_ends_the_search_with_max_trials_reached() -> None:
     assert plan.start == ()
 
 
+def test_lowering_max_trials_below_the_trials_run_ends_the_search_saying_so() -> None:
+    s = spec(maxTrials=2)
+    plan = plan_for(s, trials(s, (S, 0.5), (S, 0.9), (S, 0.7)))
+    assert (plan.finished, plan.reason, plan.start) == (True, "MaxTrialsReached", ())
+    assert plan.message == (
+        "all 3 trials finished, maxTrials=2 was lowered below them; "
+        "best value 0.9 from trial cifar10-bayes-0001"
+    )
+
+
 def test_the_last_trials_running_keep_the_search_going() -> None:
     s = spec(maxTrials=3)
     plan = plan_for(s, trials(s, (S, 0.5), (R, None), (S, 0.7)))

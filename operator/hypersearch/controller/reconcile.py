@@ -88,7 +88,9 @@ def _counts_dict(counts: Counts) -> dict[str, int]:
 
 def _progress_message(spec: SearchSpec, counts: Counts, best: Trial | None) -> str:
     done = counts.succeeded + counts.failed
-    text = f"{done} of {spec.max_trials} trials finished, {counts.pending + counts.running} active"
+    planned = max(spec.max_trials, counts.total)
+    active = counts.pending + counts.running
+    text = f"{done} of {planned} trials finished, {active} active"
     if best is not None and best.value is not None:
         text += f"; best {spec.objective.metric} {best.value:g} from trial {best.name}"
     return text

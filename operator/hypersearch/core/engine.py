@@ -246,7 +246,12 @@ def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random
         exhausted = len(start) < room
     if not still_active and not start:
         if len(trials) >= spec.max_trials:
-            message = f"all {spec.max_trials} trials finished; {_describe(best)}"
+            message = (
+                f"all {spec.max_trials} trials finished; {_describe(best)}"
+                if len(trials) == spec.max_trials
+                else f"all {len(trials)} trials finished, maxTrials={spec.max_trials} was "
+                f"lowered below them; {_describe(best)}"
+            )
             return Plan((), stop, True, best is not None, MAX_TRIALS_REACHED, message, best, counts)
         if exhausted:
             message = f"every point of the search space was tried; {_describe(best)}"
