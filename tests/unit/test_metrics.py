@@ -227,6 +227,15 @@ def test_curve_keeps_the_latest_value_of_a_repeated_step() -> None:
         (
             [Obs("val_acc", 0.8, 1), Obs("val_acc", NAN, 2)],
             Objective("val_acc", aggregation="last"),
+            (
+                None,
+                "metric val_acc's last value is nan at step 2: the training diverged or reported "
+                "no number at the end; use aggregation max or min to score its best step instead",
+            ),
+        ),
+        (
+            [Obs("val_acc", 0.8, 1), Obs("val_acc", NAN, 2)],
+            Objective("val_acc", aggregation="max"),
             (0.8, None),
         ),
     ],

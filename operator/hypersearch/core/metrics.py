@@ -257,6 +257,14 @@ def final_value(
             f"metric {objective.metric} reported only NaN/inf ({len(points)} "
             f"value{'s' if len(points) != 1 else ''})"
         )
+    last_step, last = points[-1]
+    if objective.aggregation == "last" and not math.isfinite(last):
+        at = f" at step {last_step}" if last_step is not None else ""
+        return None, (
+            f"metric {objective.metric}'s last value is {last}{at}: the training diverged or "
+            f"reported no number at the end; use aggregation max or min to score its best step "
+            f"instead"
+        )
     return value, None
 
 
