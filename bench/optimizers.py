@@ -14,7 +14,9 @@ hypersearch suggestion at 100 and 500 observations in 6-D.
     python bench/optimizers.py --seeds 3 --tasks branin,cnn_like --optimizers hs-bayes,hs-random
 
 Optimisers: hs-bayes, hs-random, hs-quasi, optuna-tpe, optuna-gp (needs torch), skopt-gp,
-hyperopt-tpe; ``hs-bayes[warp=none,pending=ignore]`` passes GPUCBSuggester settings (variants).
+hyperopt-tpe, hebo (out of process, in its own virtual environment: ``--hebo-python PATH``, see
+bench/hebo_worker.py); ``hs-bayes[warp=none,pending=ignore]`` passes GPUCBSuggester settings
+(variants).
 A peer that is not installed is skipped with a note. This is a benchmark, not a test: nothing here
 asserts.
 """
@@ -28,6 +30,8 @@ import math
 import os
 import re
 import statistics
+import subprocess
+import tempfile
 import time
 import warnings
 from collections import deque
@@ -205,6 +209,71 @@ class HyperoptOpt:
         self.trials.refresh()
 
 
+class HeboOpt:
+    """HEBO (NeurIPS 2020 BBO challenge winner) out of process: bench/hebo_worker.py run by the
+    Python of HEBO's own virtual environment (``--hebo-python``), over JSON lines. HEBO has no
+    notion of pending points, so each ask is ``suggest(n_suggestions=1)`` without the running
+    ones (like scikit-optimize). Its initial design: 1 + dimension Sobol points."""
+
+    def __init__(self, space: Space, seed: int) -> None:
+        self.space = space
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (the worker's stderr, closed in close)
+        self.proc = subprocess.Popen(
+            [_hebo_python(), str(Path(__file__).with_name("hebo_worker.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self._call({"space": [_hebo_param(p) for p in space.params], "seed": seed})
+
+    def _call(self, msg: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            self.log.seek(0)
+            tail = self.log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"hebo_worker exited ({self.proc.wait()}):\n{tail}")
+        return json.loads(line)
+
+    def ask(self) -> tuple[Any, Params]:
+        reply = self._call({"ask": True})
+        params: Params = {}
+        for p in self.space.params:
+            v = reply["params"][p.name]
+            if isinstance(p, IntParam):
+                params[p.name] = int(min(max(round(v), p.min), p.max))
+            elif isinstance(p, FloatParam):
+                params[p.name] = float(min(max(v, p.min), p.max))
+            else:
+                params[p.name] = v
+        return reply["token"], params
+
+    def tell(self, token: Any, value: float) -> None:
+        self._call({"tell": token, "value": value})
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def _hebo_python() -> str:
+    return os.environ.get("HEBO_PYTHON", "")
+
+
+def _hebo_param(p: Any) -> dict[str, Any]:
+    log = getattr(p, "scale", "linear") == "log"
+    if isinstance(p, FloatParam):
+        return {"name": p.name, "type": "pow" if log else "num", "lb": p.min, "ub": p.max}
+    if isinstance(p, IntParam):
+        return {"name": p.name, "type": "pow_int" if log else "int", "lb": p.min, "ub": p.max}
+    return {"name": p.name, "type": "cat", "categories": list(p.values)}
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, np.integer):
         return int(v)
@@ -246,11 +315,21 @@ def make(name: str, space: Space, seed: int) -> Optimiser:
         return SkoptOpt(space, seed)
     if name == "hyperopt-tpe":
         return HyperoptOpt(space, seed)
+    if name == "hebo":
+        return HeboOpt(space, seed)
     raise SystemExit(f"unknown optimiser {name!r}")
 
 
 def available(name: str) -> str | None:
     """None when the optimiser can run here, else why not."""
+    if name == "hebo":
+        python = _hebo_python()
+        if not python:
+            return "hebo skipped: no --hebo-python (a virtual environment's Python with HEBO)"
+        check = subprocess.run([python, "-c", "import hebo"], capture_output=True, check=False)
+        if check.returncode:
+            return f"hebo skipped: {python} cannot import hebo"
+        return None
     needs = {
         "optuna-tpe": ["optuna"],
         "optuna-gp": ["optuna", "torch"],
@@ -288,7 +367,16 @@ def run_one(task_name: str, optimiser: str, seed: int) -> RunResult:
 def _run_one(task_name: str, optimiser: str, seed: int) -> RunResult:
     task = TASKS[task_name]
     opt = make(optimiser, task.space, seed)
-    result = RunResult(task_name, optimiser, seed, math.inf)
+    try:
+        return _search(task, opt, optimiser, seed)
+    finally:
+        close = getattr(opt, "close", None)
+        if close:
+            close()
+
+
+def _search(task: Any, opt: Optimiser, optimiser: str, seed: int) -> RunResult:
+    result = RunResult(task.name, optimiser, seed, math.inf)
     running: deque[tuple[Any, Params]] = deque()
     asked = 0
 
@@ -482,7 +570,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timing", action="store_true", help="also time 100 and 500 observations")
     parser.add_argument("--save", help="append each run's result to this JSON-lines file")
     parser.add_argument("--load", help="report from a --save file instead of running")
+    parser.add_argument(
+        "--hebo-python",
+        help="the Python of a virtual environment with HEBO installed, for the hebo optimiser",
+    )
     args = parser.parse_args(argv)
+    if args.hebo_python:
+        os.environ["HEBO_PYTHON"] = args.hebo_python  # reaches the worker processes
     tasks = args.tasks.split(",")
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
