@@ -297,6 +297,11 @@ def complete_pod(
             ],
         }
     }
+    patch_pod_status(plane, namespace, pod, patch)
+
+
+def patch_pod_status(plane: ControlPlane, namespace: str, pod: str, patch: dict[str, Any]) -> None:
+    """Write a Pod's status as the kubelet would (a merge patch of the status subresource)."""
     plane.kubectl(
         "patch",
         "pod",
@@ -330,17 +335,7 @@ def stall_pod(plane: ControlPlane, namespace: str, pod: str, *, reason: str, mes
             ],
         }
     }
-    plane.kubectl(
-        "patch",
-        "pod",
-        pod,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(patch),
-    )
+    patch_pod_status(plane, namespace, pod, patch)
 
 
 def finish_trial(
