@@ -522,12 +522,28 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
 
 
 def _run_all(
-    tasks: list[str], optimisers: list[str], seeds: int, jobs: int, save: str | None
+    tasks: list[str],
+    optimisers: list[str],
+    seeds: int,
+    jobs: int,
+    save: str | None,
+    *,
+    resume: bool = False,
 ) -> list[RunResult]:
-    """Every (seed, task, optimiser) run, seed by seed, each appended to ``save`` as it ends."""
+    """Every (seed, task, optimiser) run, seed by seed, each appended to ``save`` as it ends.
+
+    With ``resume``, runs already in ``save`` are read back instead of run again (the benchmark
+    is deterministic, so a run cut short or extended by more seeds reports the same table).
+    """
     order = [(t, o, s) for s in range(seeds) for t in tasks for o in optimisers]
-    started = time.perf_counter()
     results: list[RunResult] = []
+    if resume and save and Path(save).exists():
+        wanted = set(order)
+        kept = {(r.task, r.optimiser, r.seed): r for r in _load(Path(save))}
+        results = [r for key, r in kept.items() if key in wanted]
+        order = [key for key in order if key not in kept]
+        print(f"resuming: {len(results)} runs read back from {save}, {len(order)} to run")
+    started = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:  # map yields in job order
         for result in pool.map(run_one, *zip(*order, strict=True)):
             results.append(result)
@@ -571,6 +587,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save", help="append each run's result to this JSON-lines file")
     parser.add_argument("--load", help="report from a --save file instead of running")
     parser.add_argument(
+        "--resume", action="store_true", help="with --save: skip the runs already in that file"
+    )
+    parser.add_argument(
         "--hebo-python",
         help="the Python of a virtual environment with HEBO installed, for the hebo optimiser",
     )
@@ -591,7 +610,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.load:
         results = _complete_seeds(_load(Path(args.load)), tasks, optimisers)
     else:
-        results = _run_all(tasks, optimisers, args.seeds, args.jobs, args.save)
+        results = _run_all(tasks, optimisers, args.seeds, args.jobs, args.save, resume=args.resume)
     report(results, tasks, optimisers)
     if args.timing:
         print()
