@@ -15,11 +15,8 @@ import pytest
 import yaml
 
 from hypersearch.core.spec import parse_manifest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from integration.conftest import ControlPlane, namespace, testplane  # noqa: F401
 from integration.operator_harness import install_crd
+from integration.plane import ControlPlane
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -54,8 +51,8 @@ COMMANDS = {
 @pytest.mark.parametrize("argv", COMMANDS.values(), ids=COMMANDS.keys())
 def test_a_printed_manifest_passes_the_api_servers_validation_and_reads_back(
     argv: list[str],
-    testplane: ControlPlane,  # noqa: F811
-    namespace: str,  # noqa: F811
+    testplane: ControlPlane,
+    namespace: str,
     tmp_path: Path,
 ) -> None:
     install_crd(testplane)

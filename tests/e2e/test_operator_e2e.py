@@ -11,7 +11,6 @@ started again: no trial may be lost or run twice, and never more than 3 trial Po
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,6 @@ import pytest
 import yaml
 
 from hypersearch.kube.curve import round_value
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from integration.conftest import ControlPlane, namespace, testplane  # noqa: F401
 from integration.operator_harness import (
     HOLD_RUNNING,
     OperatorProcess,
@@ -35,6 +30,7 @@ from integration.operator_harness import (
     run_sidecar,
     running_pods,
 )
+from integration.plane import ControlPlane
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -62,8 +58,8 @@ def training_output(params: dict[str, Any]) -> str:
 
 
 def test_cifar10_example_runs_21_trials_three_at_a_time_across_an_operator_kill(
-    testplane: ControlPlane,  # noqa: F811
-    namespace: str,  # noqa: F811
+    testplane: ControlPlane,
+    namespace: str,
     tmp_path: Path,
 ) -> None:
     install_crd(testplane)

@@ -24,7 +24,7 @@ from typing import Any
 from hypersearch.kube import names
 from hypersearch.kube.kubeconfig import load_endpoint
 
-from .conftest import ControlPlane, wait_until
+from .plane import ControlPlane, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "hypersearch.io_hypersearches.yaml"

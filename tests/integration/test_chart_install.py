@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import ControlPlane, wait_until
 from .operator_harness import search_manifest, trial_pods
+from .plane import ControlPlane, wait_until
 
 pytestmark = pytest.mark.integration
 

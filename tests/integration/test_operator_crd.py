@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import ControlPlane
 from .operator_harness import install_crd
+from .plane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ControlPlane
 from .operator_harness import (
     condition,
     finish_trial,
@@ -18,6 +17,7 @@ from .operator_harness import (
     trial_phase,
     trial_pods,
 )
+from .plane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from hypersearch.kube.api import KubeApi
 from hypersearch.kube.kubeconfig import load_endpoint
 from hypersearch.kube.transport import Transport
 
-from .conftest import ControlPlane
 from .operator_harness import get_search, install_crd, search_manifest
+from .plane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

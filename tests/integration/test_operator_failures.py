@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from .conftest import ControlPlane
 from .operator_harness import (
     complete_pod,
     condition,
@@ -24,6 +23,7 @@ from .operator_harness import (
     trial_pods,
     wait_for,
 )
+from .plane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,6 @@ import pytest
 
 from hypersearch.kube import names
 
-from .conftest import ControlPlane
 from .operator_harness import (
     entries,
     get_search,
@@ -22,6 +21,7 @@ from .operator_harness import (
     trial_pods,
     wait_for,
 )
+from .plane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,6 @@ from hypersearch.kube.kubeconfig import load_endpoint
 from hypersearch.kube.transport import ApiError, Endpoint, Transport
 from hypersearch.sidecar.reporter import StatusReporter
 
-from .conftest import ControlPlane
 from .operator_harness import (
     complete_pod,
     entries,
@@ -29,6 +28,7 @@ from .operator_harness import (
     trial_pods,
     wait_for,
 )
+from .plane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

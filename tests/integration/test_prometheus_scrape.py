@@ -25,8 +25,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import ControlPlane, wait_until
 from .operator_harness import finish_trial, install_crd, search_manifest, trial_pods
+from .plane import ControlPlane, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 

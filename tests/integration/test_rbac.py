@@ -27,8 +27,8 @@ from hypersearch.kube.kubeconfig import load_endpoint
 from hypersearch.kube.manifests import Owner, sidecar_identity
 from hypersearch.kube.transport import Transport
 
-from .conftest import ControlPlane, wait_until
 from .operator_harness import install_crd, search_manifest, trial_pods
+from .plane import ControlPlane, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from hypersearch.kube.transport import Transport
 from hypersearch.report.cluster import cluster_source
 from hypersearch.report.serve import make_server
 
-from .conftest import ControlPlane
 from .operator_harness import install_crd, search_manifest
+from .plane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ControlPlane, wait_until
+from .plane import ControlPlane, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Fixtures that hand integration tests a real control plane started by e2e/testplane.
+"""Fixtures and helpers that hand tests a real control plane started by e2e/testplane.
 
 The plane is shared: one per machine (state in $HYPERSEARCH_TESTPLANE_DIR), started on
 first use and reused by later runs. Every test gets its own namespace, so tests from

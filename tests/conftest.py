@@ -1,0 +1,10 @@
+"""Fixtures every test directory shares.
+
+The control-plane fixtures are registered here, once, so that the integration and end-to-end
+tests share one session-scoped plane (one `e2e/testplane up` per run) instead of each module
+that imports them getting its own copy.
+"""
+
+from integration.plane import namespace, testplane
+
+__all__ = ["namespace", "testplane"]
