@@ -378,15 +378,40 @@ def test_a_bad_param_flag_exits_2_naming_the_flag(ws: Workspace) -> None:
     assert result.stderr.startswith("hyper: --param x=5:1:")
 
 
-def test_a_changed_spec_under_the_same_name_is_refused_unless_fresh(ws: Workspace) -> None:
+def test_a_raised_budget_goes_on_running_only_the_new_trials(ws: Workspace) -> None:
     assert ws.hyper("run", str(ws.manifest())).code == 0
-    changed = ws.manifest(maxTrials=5)
+    more = ws.hyper("run", str(ws.manifest(maxTrials=6, parallelism=3)), "-o", "json")
+    assert more.code == 0, more.stderr
+    assert "goes on under an edited spec (its trials still fit): spec.maxTrials: 4 -> 6; " in (
+        more.stderr
+    )
+    assert [t["name"] for t in more.json()["trials"]] == [f"e2e-{i:04d}" for i in range(6)]
+    assert set(ws.invocations().values()) == {1}
+    status = ws.hyper("status", "-o", "json")
+    assert len(status.json()["trials"]) == 6
+
+
+def test_a_changed_space_the_trials_no_longer_fit_is_refused_unless_fresh(ws: Workspace) -> None:
+    assert ws.hyper("run", str(ws.manifest())).code == 0
+    narrowed = [{"name": "x", "type": "float", "min": 2.0, "max": 3.0}]
+    changed = ws.manifest(parameters=narrowed, maxTrials=5)
     refused = ws.hyper("run", str(changed))
     assert refused.code == 2
-    assert "was written for a different spec; run with --fresh" in refused.stderr
+    assert "cannot go on under the changed spec: spec.parameters no longer describe" in (
+        refused.stderr
+    )
+    assert "or run with --fresh to discard it and start over" in refused.stderr
     fresh = ws.hyper("run", str(changed), "--fresh", "-o", "json")
     assert fresh.code == 0
     assert len(fresh.json()["trials"]) == 5
+
+
+def test_another_objective_for_trials_with_values_is_refused(ws: Workspace) -> None:
+    assert ws.hyper("run", str(ws.manifest())).code == 0
+    refused = ws.hyper("run", str(ws.manifest(objective={"metric": "loss", "goal": "minimize"})))
+    assert refused.code == 2
+    assert "spec.objective changed from metric=score" in refused.stderr
+    assert sum(ws.invocations().values()) == 4
 
 
 def test_a_second_concurrent_run_is_refused(ws: Workspace) -> None:

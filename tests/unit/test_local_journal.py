@@ -3,14 +3,16 @@ a changed spec and a second run are refused with messages that say what to do.""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 
+from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.trials import Observation, Prediction, TrialPhase
-from hypersearch.local.journal import INTERRUPTED, Journal
-from hypersearch.local.state import AlreadyRunningError, SpecChangedError, open_state
+from hypersearch.local.journal import INTERRUPTED, Journal, TrialRecord
+from hypersearch.local.state import SPEC_FILE, AlreadyRunningError, SpecChangedError, open_state
 
 SPEC = {"algorithm": {"name": "random"}, "maxTrials": 3}
 
@@ -118,6 +120,48 @@ def test_a_changed_spec_is_refused_with_the_fix(tmp_path: Path) -> None:
         "--fresh to discard it and start over, or give the changed search another --name "
         "(or --state-dir)"
     )
+
+
+def test_an_accepted_edit_is_recorded_so_the_next_run_resumes_it_unchanged(
+    tmp_path: Path,
+) -> None:
+    state = open_state(tmp_path / "s", "s", SPEC)
+    state.journal.add_trial("s-0000", 0, {"x": 1}, None, now=1.0)
+    state.close()
+    seen: list[tuple[object, list[str]]] = []
+
+    def accept(stored: object, records: list[TrialRecord]) -> list[str]:
+        seen.append((stored, [r.trial.name for r in records]))
+        return ["spec.maxTrials: 3 -> 4"]
+
+    edited = {**SPEC, "maxTrials": 4}
+    state = open_state(tmp_path / "s", "s", edited, accept_edit=accept)
+    state.close()
+    assert (state.changes, state.resumed, seen) == (
+        ("spec.maxTrials: 3 -> 4",),
+        True,
+        [(SPEC, ["s-0000"])],
+    )
+    assert json.loads((tmp_path / "s" / SPEC_FILE).read_text()) == edited
+    again = open_state(tmp_path / "s", "s", edited, accept_edit=accept)
+    again.close()
+    assert (again.changes, len(seen)) == ((), 1)
+
+
+def test_a_refused_edit_says_why_and_how_to_start_over(tmp_path: Path) -> None:
+    open_state(tmp_path / "s", "s", SPEC).close()
+
+    def refuse(stored: object, records: list[TrialRecord]) -> list[str]:
+        raise SpecError([Problem("spec.parameters", "no longer describe the trials")])
+
+    with pytest.raises(SpecChangedError) as err:
+        open_state(tmp_path / "s", "s", {**SPEC, "maxTrials": 4}, accept_edit=refuse)
+    assert str(err.value) == (
+        f"{tmp_path / 's'}: search 's' cannot go on under the changed spec: spec.parameters no "
+        "longer describe the trials; or run with --fresh to discard it and start over, or give "
+        "the changed search another --name (or --state-dir)"
+    )
+    assert json.loads((tmp_path / "s" / SPEC_FILE).read_text()) == SPEC
 
 
 def test_fresh_discards_the_old_journal_and_logs(tmp_path: Path) -> None:

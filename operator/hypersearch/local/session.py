@@ -14,8 +14,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from hypersearch.core.edits import check_spec_edit, describe_changes
 from hypersearch.core.engine import Plan, decide, rng_for
 from hypersearch.core.errors import Problem
 from hypersearch.core.spec import SearchSpec, parse_manifest, spec_to_manifest, spec_warnings
@@ -60,9 +61,21 @@ def run_local(
         err.write(f"hyper: warning: {name_fields(warning) if name_fields else warning}\n")
     trial_command(spec)  # a template with nothing to run locally fails before any state is made
     directory = state_dir if state_dir is not None else default_state_dir(spec.name)
-    state = open_state(directory, spec.name, spec_to_manifest(spec), fresh=fresh)
+    document = spec_to_manifest(spec)
+
+    def accept_edit(stored: Any, records: list[TrialRecord]) -> list[str]:
+        old = parse_manifest(stored, source=str(directory / SPEC_FILE))
+        check_spec_edit(old, spec, [r.trial for r in records])
+        return describe_changes(stored.get("spec"), document.get("spec"))
+
+    state = open_state(directory, spec.name, document, fresh=fresh, accept_edit=accept_edit)
     try:
         progress = Progress(err, spec.objective.metric)
+        if state.changes:
+            progress.note(
+                f"search {spec.name!r} goes on under an edited spec (its trials still fit): "
+                + "; ".join(state.changes)
+            )
         progress.note(
             f"search {spec.name!r}: {spec.algorithm.name}, {spec.max_trials} trials, "
             f"{spec.parallelism} at once; state in {directory}"

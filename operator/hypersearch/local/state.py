@@ -7,7 +7,9 @@ Layout of ``<state-dir>`` (default ``.hyper/<search-name>/`` in the current dire
     spec.json         the spec the journal belongs to, for people to read
     logs/<trial>.log  each trial's output (stdout and stderr together)
 
-Opening checks that the journal belongs to the same spec: a changed spec under the same name is
+Opening checks that the journal belongs to the same spec. A changed spec under the same name is
+handed, with the stored one and the journal's trials, to the caller's ``accept_edit`` (which
+asks the core whether the history still fits it); without one, or when it refuses, the run is
 refused unless ``fresh`` asks to start over. This module must NOT run trials or decide anything.
 """
 
@@ -18,12 +20,13 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from hypersearch.core.errors import HyperSearchError
-from hypersearch.local.journal import JOURNAL_FILE, SCHEMA_VERSION, Journal
+from hypersearch.core.errors import HyperSearchError, SpecError
+from hypersearch.local.journal import JOURNAL_FILE, SCHEMA_VERSION, Journal, TrialRecord
 
 STATE_ROOT = ".hyper"
 LOCK_FILE = "lock"
@@ -47,6 +50,11 @@ class SpecChangedError(StateError):
     """The journal under this name was written for a different spec."""
 
     exit_code = 2
+
+
+AcceptEdit = Callable[[Any, list[TrialRecord]], list[str]]
+"""``accept_edit(stored_spec_document, records) -> changes``: the edit's changed fields in words,
+or SpecError when the trials run so far no longer fit the new spec."""
 
 
 class SearchNotFoundError(StateError):
@@ -92,6 +100,8 @@ class OpenState:
     journal: Journal
     resumed: bool
     _lock: IO[str]
+    changes: tuple[str, ...] = ()
+    """What an accepted spec edit changed (``spec.maxTrials: 4 -> 6``), empty otherwise."""
 
     @property
     def log_dir(self) -> Path:
@@ -106,12 +116,18 @@ class OpenState:
         self._lock.close()
 
 
-def open_state(directory: Path, name: str, spec_document: Any, fresh: bool = False) -> OpenState:
+def open_state(
+    directory: Path,
+    name: str,
+    spec_document: Any,
+    fresh: bool = False,
+    accept_edit: AcceptEdit | None = None,
+) -> OpenState:
     """Lock ``directory``, then open (or create) its journal for the spec ``spec_document``.
 
     Raises AlreadyRunningError when another run holds the lock and SpecChangedError when the
-    journal was written for another spec (unless ``fresh``, which deletes the old journal and
-    logs).
+    journal was written for another spec that ``accept_edit`` does not accept (unless ``fresh``,
+    which deletes the old journal and logs).
     """
     directory.mkdir(parents=True, exist_ok=True)
     lock = (directory / LOCK_FILE).open("a+")
@@ -125,7 +141,9 @@ def open_state(directory: Path, name: str, spec_document: Any, fresh: bool = Fal
             f"--name or --state-dir"
         ) from None
     try:
-        return _open_locked(directory, name, spec_document, fresh, lock)
+        return _open_locked(
+            directory, name, spec_document, fresh=fresh, lock=lock, accept_edit=accept_edit
+        )
     except BaseException:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
@@ -133,7 +151,13 @@ def open_state(directory: Path, name: str, spec_document: Any, fresh: bool = Fal
 
 
 def _open_locked(
-    directory: Path, name: str, spec_document: Any, fresh: bool, lock: IO[str]
+    directory: Path,
+    name: str,
+    spec_document: Any,
+    *,
+    fresh: bool,
+    lock: IO[str],
+    accept_edit: AcceptEdit | None,
 ) -> OpenState:
     fingerprint = spec_fingerprint(spec_document)
     journal_path = directory / JOURNAL_FILE
@@ -144,14 +168,14 @@ def _open_locked(
     existed = journal_path.exists()
     journal = Journal(journal_path)
     stored = journal.get_meta("fingerprint")
+    changes: list[str] = []
     if existed and stored is not None and stored != fingerprint:
-        journal.close()
-        raise SpecChangedError(
-            f"{directory}: the journal of search {name!r} was written for a different spec; "
-            f"run with --fresh to discard it and start over, or give the changed search another "
-            f"--name (or --state-dir)"
-        )
-    if stored is None:
+        try:
+            changes = _accepted_edit(directory, name, journal, accept_edit)
+        except BaseException:
+            journal.close()
+            raise
+    if stored is None or changes:
         journal.set_meta({"name": name, "fingerprint": fingerprint, "schema": str(SCHEMA_VERSION)})
         spec_text = json.dumps(spec_document, indent=2, sort_keys=True, default=str)
         tmp = directory / f"{SPEC_FILE}.tmp"
@@ -159,7 +183,32 @@ def _open_locked(
         os.replace(tmp, directory / SPEC_FILE)
     (directory / LOG_DIR).mkdir(exist_ok=True)
     resumed = existed and stored is not None and bool(journal.records())
-    return OpenState(directory=directory, journal=journal, resumed=resumed, _lock=lock)
+    return OpenState(
+        directory=directory, journal=journal, resumed=resumed, _lock=lock, changes=tuple(changes)
+    )
+
+
+def _accepted_edit(
+    directory: Path, name: str, journal: Journal, accept_edit: AcceptEdit | None
+) -> list[str]:
+    """The changes of an edit ``accept_edit`` accepts; SpecChangedError otherwise."""
+    fix = (
+        "run with --fresh to discard it and start over, or give the changed search another "
+        "--name (or --state-dir)"
+    )
+    spec_path = directory / SPEC_FILE
+    if accept_edit is None or not spec_path.is_file():
+        raise SpecChangedError(
+            f"{directory}: the journal of search {name!r} was written for a different spec; {fix}"
+        )
+    try:
+        changes = accept_edit(json.loads(spec_path.read_text()), journal.records())
+    except SpecError as err:
+        raise SpecChangedError(
+            f"{directory}: search {name!r} cannot go on under the changed spec: {err}; or {fix}"
+        ) from None
+    # An edit of nothing but ignored fields (images) changes the fingerprint's input only.
+    return changes or ["(only fields that do not matter on this machine)"]
 
 
 def find_searches(root: Path) -> list[Path]:
