@@ -190,6 +190,11 @@ def configure_dialect(parser: argparse.ArgumentParser) -> None:
         default="last",
         help="how a trial's reports become its value (default last)",
     )
+    parser.add_argument(
+        "--metric-unit",
+        metavar="TEXT",
+        help="the metric's unit, e.g. %% or s: shown on report axes and columns (display only)",
+    )
     parser.add_argument("--goal", choices=GOALS, default="maximize", help="default maximize")
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="default 0")
     parser.add_argument(
@@ -219,6 +224,7 @@ _FLAG_FOR_PATH = {
     "spec.parallelism": "--parallel-runs",
     "spec.maxFailedTrials": "--max-failed",
     "spec.objective.metric": "--metric",
+    "spec.objective.unit": "--metric-unit",
     "spec.algorithm.seed": "--seed",
     "spec.trial.machineType": "-t",
     "spec.trial.timeoutSeconds": "--timeout",
@@ -315,7 +321,12 @@ def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSp
     draft = SearchSpec(
         name=name,
         algorithm=Algorithm(name=algorithm, seed=args.seed),
-        objective=Objective(metric=args.metric, goal=args.goal, aggregation=args.metric_agg),
+        objective=Objective(
+            metric=args.metric,
+            goal=args.goal,
+            aggregation=args.metric_agg,
+            unit=args.metric_unit,
+        ),
         space=space,
         trial=TrialTemplate(
             template={

@@ -1,7 +1,8 @@
 """A known search for the browser tests: fixed trials whose chart point counts are known.
 
 Fourteen trials over five parameters (two log-scale floats, a categorical, an int, a discrete
-list): eleven succeeded, two failed (one before reporting anything), one still running.
+list): eleven succeeded, two failed (one before reporting anything), one still running. The
+metric and two parameters (a linear int, a log-axis discrete list) declare units.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ SPACE = Space(
         DiscreteParam("rate", (0.001, 0.01, 0.1)),
     )
 )
+UNITS = {"layers": "blocks", "rate": "1/step"}
+"""Declared units (``spec.parameters[i].unit``); the metric's is ``fraction``."""
 SUCCEEDED = 11
 FAILED = 2
 RUNNING = 1
@@ -116,7 +119,7 @@ def known_search(name: str = "digits-svm", phase: str = "Running") -> SearchView
         name=name,
         metric="val_acc",
         goal="maximize",
-        params=params_from_space(SPACE),
+        params=params_from_space(SPACE, UNITS),
         trials=tuple(trials),
         phase=phase,
         updated_at=1_790_001_000.0,

@@ -94,8 +94,8 @@ def test_the_curve_chart_draws_one_line_per_reporting_trial_in_distinct_styles(
         ("C", "C (log scale)", ["0.001", "0.01", "0.1", "1", "10", "100", "1000"]),
         ("gamma", "gamma (log scale)", None),
         ("kernel", "kernel (categories)", ["rbf", "poly", "sigmoid"]),
-        ("layers", "layers", None),
-        ("rate", "rate (log scale)", None),
+        ("layers", "layers (blocks)", None),
+        ("rate", "rate (1/step), log scale", None),
     ],
 )
 def test_each_parameter_facet_draws_every_finished_trial_on_the_right_axis(
@@ -122,8 +122,28 @@ def test_parallel_coordinates_draw_one_line_per_finished_trial(report: Browser) 
         "C (log scale)",
         "gamma (log scale)",
         "kernel (categories)",
-        "layers",
-        "rate (log scale)",
+        "layers (blocks)",
+        "rate (1/step), log scale",
+        "val_acc (fraction)",
+    ]
+
+
+def test_every_axis_naming_the_metric_shows_its_unit(report: Browser) -> None:
+    for chart in ("progress", "curves"):
+        titles = report.page.locator(f'[data-chart="{chart}"] text.axis-title').all_text_contents()
+        assert titles[-1] == "val_acc (fraction), higher is better"
+    best = report.page.locator('[data-role="best"]').inner_text()
+    assert best.startswith("Best val_acc (fraction)\n")
+
+
+def test_table_column_titles_show_the_declared_units(report: Browser) -> None:
+    titles = report.page.locator("table.trials thead th").all_inner_texts()
+    assert titles[3:9] == [
+        "C",
+        "gamma",
+        "kernel",
+        "layers (blocks)",
+        "rate (1/step)",
         "val_acc (fraction)",
     ]
 

@@ -188,6 +188,38 @@ def test_manifest_output_is_yaml_for_the_same_spec(capsys: pytest.CaptureFixture
     assert parse_manifest(text).name == "cifar10-cnn-bayesian"
 
 
+def test_metric_unit_goes_to_the_objective_and_the_manifest_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cut = CNN.index("--")
+    argv = [*CNN[:cut], "--metric-unit", "%", "--image", "reg/img:1", "--manifest", *CNN[cut:]]
+    assert dialect_spec(parse(argv), "bayesian").objective.unit == "%"
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert yaml.safe_load(text)["spec"]["objective"] == {
+        "metric": "keras/val_acc",
+        "goal": "maximize",
+        "aggregation": "last",
+        "unit": "%",
+    }
+    assert parse_manifest(text).objective.unit == "%"
+
+
+def test_without_metric_unit_the_manifest_has_no_unit(capsys: pytest.CaptureFixture[str]) -> None:
+    cut = CNN.index("--")
+    assert main([*CNN[:cut], "--image", "reg/img:1", "--manifest", *CNN[cut:]]) == 0
+    assert "unit" not in yaml.safe_load(capsys.readouterr().out)["spec"]["objective"]
+
+
+def test_a_bad_metric_unit_names_the_flag() -> None:
+    argv = ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--metric-unit", "u" * 33]
+    with pytest.raises(SpecError) as err:
+        dialect_spec(parse([*argv, "--", "t"]), "random")
+    assert str(err.value).startswith(
+        "--metric-unit (spec.objective.unit) must be at most 32 characters, got 33"
+    )
+
+
 def test_every_subcommand_is_registered_once() -> None:
     names = [s.name for s in SUBCOMMANDS]
     assert len(names) == len(set(names))

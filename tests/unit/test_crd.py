@@ -119,12 +119,12 @@ def test_a_search_with_every_parameter_type_still_parses_after_the_schema_defaul
         "metadata": {"name": "every-type"},
         "spec": {
             "algorithm": {"name": "random"},
-            "objective": {"metric": "val_acc"},
+            "objective": {"metric": "val_acc", "unit": "%"},
             "parameters": [
-                {"name": "units", "type": "int", "min": 8, "max": 64},
+                {"name": "units", "type": "int", "min": 8, "max": 64, "unit": "neurons"},
                 {"name": "lr", "type": "float", "min": 0.001, "max": 0.1},
                 {"name": "opt", "type": "categorical", "values": ["adam", "sgd"]},
-                {"name": "batch", "type": "discrete", "values": [16, 32]},
+                {"name": "batch", "type": "discrete", "values": [16, 32], "unit": "samples"},
             ],
             "maxTrials": 4,
             "trial": {
@@ -147,3 +147,5 @@ def test_a_search_with_every_parameter_type_still_parses_after_the_schema_defaul
     parsed = parse_manifest(stored)
 
     assert [p.name for p in parsed.space.params] == ["units", "lr", "opt", "batch"]
+    assert parsed.objective.unit == "%"
+    assert parsed.parameter_units == {"units": "neurons", "batch": "samples"}

@@ -20,9 +20,17 @@ PARAMS = [
 ]
 
 
-def journal(directory: Path, finished: int, max_trials: int = 3) -> None:
-    """A local search with ``finished`` trials done (the second one failed), the next running."""
+def journal(
+    directory: Path, finished: int, max_trials: int = 3, units: dict[str, str] | None = None
+) -> None:
+    """A local search with ``finished`` trials done (the second one failed), the next running;
+    ``units`` by parameter name, ``objective`` for the metric's."""
     doc = manifest(maxTrials=max_trials, algorithm={"name": "random", "seed": 1})
+    for param in doc["spec"]["parameters"]:
+        if units and param["name"] in units:
+            param["unit"] = units[param["name"]]
+    if units and "objective" in units:
+        doc["spec"]["objective"]["unit"] = units["objective"]
     state = open_state(directory, "cifar10-bayes", doc)
     try:
         j = state.journal
@@ -69,6 +77,22 @@ def test_report_of_a_finished_local_search_shows_every_trial_and_the_outcome(
     assert data["best"] == {"trial": "cifar10-bayes-0002", "value": 0.8}
     assert (data["phase"], data["maxTrials"], data["algorithm"]) == ("Succeeded", 3, "random")
     assert data["source"] == f"local journal {tmp_path / 'state'}"
+
+
+def test_report_of_a_local_search_carries_the_units_its_manifest_declares(
+    tmp_path: Path,
+) -> None:
+    journal(tmp_path / "state", finished=3, units={"objective": "%", "lr": "1/step"})
+    out = tmp_path / "r.html"
+    assert main(["report", "--state-dir", str(tmp_path / "state"), "-o", str(out)]) == 0
+    data = payload(out)
+    assert data["metricUnit"] == "%"
+    assert {p["name"]: p["unit"] for p in data["params"]} == {
+        "conv2_filter": None,
+        "dropout_3": None,
+        "lr": "1/step",
+        "optimizer": None,
+    }
 
 
 def test_report_of_a_running_search_marks_the_running_trial(tmp_path: Path) -> None:

@@ -109,6 +109,19 @@ def test_a_cluster_search_becomes_a_view_with_its_spec_and_recorded_trials() -> 
     assert view.updated_at == at(10, 5)  # the latest finishedAt
 
 
+def test_a_cluster_view_reads_the_units_of_the_objective_and_parameters_from_the_spec() -> None:
+    assert view_from_object(OBJECT).metric_unit is None
+    with_units = copy.deepcopy(OBJECT)
+    with_units["spec"]["objective"]["unit"] = "%"
+    with_units["spec"]["parameters"][0]["unit"] = "1/step"
+    view = view_from_object(with_units)
+    assert view.metric_unit == "%"
+    assert view.params == (
+        ParamView("lr", "float", "log", 1e-4, 0.1, unit="1/step"),
+        ParamView("opt", "categorical", values=("adam", "sgd")),
+    )
+
+
 def test_a_status_entry_keeps_value_curve_prediction_and_times() -> None:
     entry = OBJECT["status"]["trials"][1]
     assert trial_from_entry(entry, "val_acc") == Trial(

@@ -181,3 +181,52 @@ def test_search_key_includes_the_namespace_only_when_there_is_one() -> None:
     assert local.key == "s"
     cluster = SearchView("s", "acc", "maximize", (), (), namespace="team-a")
     assert cluster.key == "team-a/s"
+
+
+def test_params_from_space_carry_each_parameters_declared_unit() -> None:
+    space = Space((FloatParam("t", 0.1, 2.0), IntParam("n", 1, 3), DiscreteParam("px", (8, 16))))
+    views = params_from_space(space, {"t": "s", "px": "px"})
+    assert [(p.name, p.unit) for p in views] == [("t", "s"), ("n", None), ("px", "px")]
+    assert [p.unit for p in params_from_space(space)] == [None, None, None]
+
+
+def test_payload_sends_the_metric_unit_and_each_parameters_unit() -> None:
+    with_units = SearchView(
+        name="s",
+        metric="latency",
+        goal="minimize",
+        params=(ParamView("t", "float", "log", 0.1, 2.0, unit="s"), ParamView("n", "int")),
+        trials=(trial(0, value=0.2, params={"t": 0.5, "n": 2}),),
+        metric_unit="ms",
+    )
+    payload = json.loads(json.dumps(search_payload(with_units), allow_nan=False))
+    assert payload["metricUnit"] == "ms"
+    assert [(p["name"], p["unit"]) for p in payload["params"]] == [("t", "s"), ("n", None)]
+
+
+def test_a_view_from_a_spec_takes_the_units_the_manifest_declares() -> None:
+    from hypersearch.core.spec import parse_manifest
+    from hypersearch.report.model import view_from_spec
+
+    spec = parse_manifest(
+        {
+            "apiVersion": "hypersearch.io/v1alpha1",
+            "kind": "HyperSearch",
+            "metadata": {"name": "units"},
+            "spec": {
+                "algorithm": {"name": "random"},
+                "objective": {"metric": "acc", "unit": "%"},
+                "parameters": [
+                    {"name": "lr", "type": "float", "min": 0.001, "max": 0.1, "unit": "1/step"},
+                    {"name": "opt", "type": "categorical", "values": ["adam", "sgd"]},
+                ],
+                "maxTrials": 2,
+                "trial": {"template": {"spec": {"containers": [{"name": "t", "command": ["x"]}]}}},
+            },
+        }
+    )
+    shown = view_from_spec(spec, [trial(0, value=50.0, params={"lr": 0.01, "opt": "sgd"})])
+    assert shown.metric_unit == "%"
+    assert [(p.name, p.unit) for p in shown.params] == [("lr", "1/step"), ("opt", None)]
+    payload = search_payload(shown)
+    assert (payload["metricUnit"], payload["params"][0]["unit"]) == ("%", "1/step")

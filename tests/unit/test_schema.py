@@ -10,6 +10,7 @@ import pytest
 from builders import manifest
 
 from hypersearch.core import conditions, schema, space, spec
+from hypersearch.core.errors import SpecError
 from hypersearch.core.spec import parse_manifest
 from hypersearch.core.trials import Prediction, Trial, TrialPhase
 from hypersearch.kube import convert, names
@@ -207,3 +208,27 @@ def test_crd_names_come_from_the_spec_module() -> None:
     assert version["schema"]["openAPIV3Schema"] == schema.openapi_schema()
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns["Best"] == ".status.best.value"
+
+
+def test_units_of_the_objective_and_parameters_are_bounded_display_only_strings() -> None:
+    for node in (SPEC["objective"]["properties"]["unit"], PARAMETER["properties"]["unit"]):
+        assert node["type"] == "string"
+        assert (node["minLength"], node["maxLength"]) == (1, spec.MAX_UNIT_LENGTH)
+        assert re.search(node["pattern"], "%") and not re.search(node["pattern"], "  ")
+        assert "Only for display in reports" in node["description"]
+    assert "unit" not in SPEC["objective"].get("required", [])
+    assert "unit" not in PARAMETER["required"]
+
+
+def test_a_unit_on_a_categorical_parameter_is_refused_by_cel_as_by_the_parser() -> None:
+    rules = {r["message"]: r for r in PARAMETER["x-kubernetes-validations"]}
+    rule = rules["unit applies to int, float and discrete parameters only"]
+    assert rule == {
+        "rule": "self.type != 'categorical' || !has(self.unit)",
+        "message": "unit applies to int, float and discrete parameters only",
+        "fieldPath": ".unit",
+    }
+    doc = manifest()
+    doc["spec"]["parameters"][3]["unit"] = "s"  # the categorical one
+    with pytest.raises(SpecError, match=r"spec\.parameters\[3\]\.unit is not a field"):
+        parse_manifest(doc)

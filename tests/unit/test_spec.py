@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -9,10 +10,13 @@ import pytest
 import yaml
 from builders import manifest, search_spec, search_specs
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from hypersearch.core.engine import check_trials_fit, decide, rng_for
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.space import CategoricalParam, FloatParam, IntParam, Space
 from hypersearch.core.spec import (
+    MAX_UNIT_LENGTH,
     Algorithm,
     Objective,
     SearchSpec,
@@ -22,6 +26,7 @@ from hypersearch.core.spec import (
     spec_warnings,
     training_container,
 )
+from hypersearch.core.trials import Trial, TrialPhase
 
 
 def problems_of(doc: Any) -> list[str]:
@@ -197,6 +202,41 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         ],
     ),
     (
+        "objective unit empty, a number, too long",
+        [
+            _set("spec.objective.unit", ""),
+            _set("spec.parameters[0].unit", 5),
+            _set("spec.parameters[2].unit", "seconds per learning-rate decade!"),
+        ],
+        [
+            "spec.objective.unit must be a non-empty string (not only spaces), got '': the unit "
+            "reports write next to the name, e.g. unit: '%' (quote it in YAML when it starts "
+            "with % or looks like a number), or leave unit out",
+            "spec.parameters[0].unit must be a non-empty string (not only spaces), got 5: the "
+            "unit reports write next to the name, e.g. unit: 'epochs' (quote it in YAML when it "
+            "starts with % or looks like a number), or leave unit out",
+            "spec.parameters[2].unit must be at most 32 characters, got 33 ('seconds per "
+            "learning-rate decade!'); use the short symbol, e.g. ms rather than milliseconds",
+        ],
+    ),
+    (
+        "unit of only spaces",
+        [_set("spec.objective.unit", "  ")],
+        [
+            "spec.objective.unit must be a non-empty string (not only spaces), got '  ': the "
+            "unit reports write next to the name, e.g. unit: '%' (quote it in YAML when it "
+            "starts with % or looks like a number), or leave unit out",
+        ],
+    ),
+    (
+        "unit on a categorical parameter",
+        [_set("spec.parameters[3].unit", "s")],
+        [
+            "spec.parameters[3].unit is not a field of a categorical parameter (fields: name, "
+            "type, values)"
+        ],
+    ),
+    (
         "max below min",
         [_set("spec.parameters[2].min", 5), _set("spec.parameters[2].max", 1)],
         ["spec.parameters[2].max must be greater than min, got min=5.0, max=1.0"],
@@ -224,7 +264,7 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         [_set("spec.parameters[0].max", None), _set("spec.parameters[0].values", [1, 2])],
         [
             "spec.parameters[0].values is not a field of an int parameter (fields: name, type, "
-            "min, max, scale, step, count)",
+            "min, max, scale, step, count, unit)",
             "spec.parameters[0].max is required for type int",
         ],
     ),
@@ -445,3 +485,93 @@ def test_spec_to_manifest_writes_the_hosted_tool_flags_as_a_manifest() -> None:
             "template": {"spec": {"containers": [{"name": "trainer", "args": [":conv2_filter:"]}]}}
         },
     }
+
+
+# --- units: presentation only -------------------------------------------------------------------
+
+
+def _with_units() -> dict[str, Any]:
+    doc = manifest()
+    doc["spec"]["objective"]["unit"] = "%"
+    doc["spec"]["parameters"][0]["unit"] = "filters"
+    doc["spec"]["parameters"][2]["unit"] = "1/step"
+    doc["spec"]["parameters"].append(
+        {"name": "batch", "type": "discrete", "values": [32, 64], "unit": "samples"}
+    )
+    return doc
+
+
+def test_units_are_read_into_the_objective_and_beside_the_space_not_into_it() -> None:
+    spec = parse_manifest(_with_units())
+    assert spec.objective.unit == "%"
+    assert spec.parameter_units == {"conv2_filter": "filters", "lr": "1/step", "batch": "samples"}
+    plain = _with_units()
+    del plain["spec"]["objective"]["unit"]
+    for param in plain["spec"]["parameters"]:
+        param.pop("unit", None)
+    without = parse_manifest(plain)
+    assert spec.space == without.space
+    assert (without.objective.unit, without.parameter_units) == (None, {})
+
+
+def test_a_unit_of_exactly_the_limit_is_accepted() -> None:
+    doc = manifest()
+    doc["spec"]["objective"]["unit"] = "x" * MAX_UNIT_LENGTH
+    assert parse_manifest(doc).objective.unit == "x" * MAX_UNIT_LENGTH
+
+
+def test_units_change_no_decision_of_the_engine_and_no_fit_of_the_trials() -> None:
+    plain = search_spec()
+    with_units = parse_manifest(_with_units())
+    with_units = dataclasses.replace(
+        with_units,
+        space=plain.space,
+        parameter_units={k: v for k, v in with_units.parameter_units.items() if k != "batch"},
+    )
+    first = decide(plain, [], 0.0, rng_for(plain, []))
+    assert first.start
+    assert decide(with_units, [], 0.0, rng_for(with_units, [])) == first
+    trials = [
+        Trial(name=t.name, index=t.index, params=t.params, phase=TrialPhase.SUCCEEDED, value=0.5)
+        for t in first.start
+    ]
+    check_trials_fit(with_units, trials)  # raises when they do not fit
+    assert decide(with_units, trials, 1.0, rng_for(with_units, trials)) == decide(
+        plain, trials, 1.0, rng_for(plain, trials)
+    )
+
+
+def test_spec_to_manifest_writes_units_back_and_leaves_them_out_when_unset() -> None:
+    spec = parse_manifest(_with_units())
+    written = spec_to_manifest(spec)["spec"]
+    assert written["objective"]["unit"] == "%"
+    assert [p.get("unit") for p in written["parameters"]] == [
+        "filters",
+        None,
+        "1/step",
+        None,
+        "samples",
+    ]
+    assert parse_manifest(yaml.safe_dump(spec_to_manifest(spec))) == spec
+    plain = spec_to_manifest(search_spec())["spec"]
+    assert "unit" not in plain["objective"]
+    assert all("unit" not in p for p in plain["parameters"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=search_specs(), data=st.data())
+def test_spec_to_manifest_round_trips_units_through_the_parser(
+    spec: SearchSpec, data: st.DataObject
+) -> None:
+    unit = st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=32
+    ).filter(str.strip)
+    units = {
+        p.name: data.draw(unit)
+        for p in spec.space.params
+        if not isinstance(p, CategoricalParam) and data.draw(st.booleans())
+    }
+    objective = dataclasses.replace(spec.objective, unit=data.draw(st.none() | unit))
+    spec = dataclasses.replace(spec, objective=objective, parameter_units=units)
+    assert parse_manifest(spec_to_manifest(spec)) == spec
+    assert parse_manifest(yaml.safe_dump(spec_to_manifest(spec))) == spec

@@ -55,6 +55,15 @@ def _free(description: str) -> Schema:
     }
 
 
+def _unit(description: str) -> Schema:
+    return _string(
+        description + " Only for display in reports: it changes nothing in the search.",
+        minLength=1,
+        maxLength=spec.MAX_UNIT_LENGTH,
+        pattern=r"\S",
+    )
+
+
 def _rule(rule: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"rule": rule, "message": message, **extra}
 
@@ -144,6 +153,10 @@ def _objective() -> Schema:
             "target": _number(
                 "Optional: the search succeeds early once a trial's value reaches this value."
             ),
+            "unit": _unit(
+                "Optional unit of the metric's values (e.g. %, s, accuracy), written next to the "
+                "metric's name on report axes and columns."
+            ),
         },
         required=["metric"],
     )
@@ -199,6 +212,10 @@ def _parameter() -> Schema:
                 "maxItems": space.MAX_VALUES,
                 "items": any_value,
             },
+            "unit": _unit(
+                "Optional unit of an int, float or discrete parameter (e.g. s, px, epochs), "
+                "written next to its name on report axes and columns."
+            ),
         },
         required=["name", "type"],
         # "categorical and discrete need values" is left to parse_manifest (the operator reports it
@@ -229,6 +246,11 @@ def _parameter() -> Schema:
                 _rule(
                     "!(has(self.step) && has(self.count))",
                     "set step or count, not both",
+                ),
+                _rule(
+                    "self.type != 'categorical' || !has(self.unit)",
+                    "unit applies to int, float and discrete parameters only",
+                    fieldPath=".unit",
                 ),
                 _rule(
                     "!has(self.step) || !has(self.scale) || self.scale != 'log'",

@@ -21,6 +21,11 @@ default, so suggesters read ``settings["initialPoints"]`` without defaults of th
 Additions beyond the contract: the limit/default constants, ``ALGORITHM_SETTINGS``,
 ``training_container``, ``spec_warnings`` and ``spec_to_manifest``.
 
+Units (``spec.objective.unit``, ``spec.parameters[i].unit``) are presentation only: reports write
+them next to the metric's and the parameters' names. They live on ``Objective.unit`` and
+``SearchSpec.parameter_units``, never in the ``Space``, so nothing that suggests, checks or ranks
+trials can see them.
+
 This module reads no files and talks to no cluster: shells pass the text or mapping in.
 """
 
@@ -73,6 +78,8 @@ MAX_SEED = 2**32 - 1
 """Seeds stay well inside the exactly representable JSON integers (the API server reads float64)."""
 MAX_TEXT_LENGTH = 253
 """Longest machineType or container name accepted."""
+MAX_UNIT_LENGTH = 32
+"""Longest unit of the objective or a parameter (it is written on chart axes)."""
 
 DEFAULT_SEED = 0
 DEFAULT_GOAL: Goal = "maximize"
@@ -149,13 +156,15 @@ class Algorithm:
 class Objective:
     """The metric to read from trial output, which way is better, and how a curve becomes one value.
 
-    ``target``: the search finishes early once a trial reaches it.
+    ``target``: the search finishes early once a trial reaches it. ``unit``: how reports label
+    the metric's values (e.g. ``%``, ``s``); presentation only.
     """
 
     metric: str
     goal: Goal = "maximize"
     aggregation: Aggregation = "last"
     target: float | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +180,11 @@ class TrialTemplate:
 
 @dataclass(frozen=True, slots=True)
 class SearchSpec:
-    """A whole, valid HyperSearch spec."""
+    """A whole, valid HyperSearch spec.
+
+    ``parameter_units``: the declared unit of each parameter that has one, by parameter name
+    (int, float and discrete parameters only). Presentation only: kept out of ``space``.
+    """
 
     name: str
     algorithm: Algorithm
@@ -182,6 +195,7 @@ class SearchSpec:
     parallelism: int = 1
     max_failed_trials: int = 3
     namespace: str | None = None
+    parameter_units: Mapping[str, str] = field(default_factory=dict)
 
 
 def training_container(trial: TrialTemplate) -> Mapping[str, Any]:
@@ -241,11 +255,12 @@ _SPEC_KEYS = (
     "trial",
 )
 _PARAM_KEYS: Mapping[str, tuple[str, ...]] = {
-    "int": ("name", "type", "min", "max", "scale", "step", "count"),
-    "float": ("name", "type", "min", "max", "scale", "step", "count"),
+    "int": ("name", "type", "min", "max", "scale", "step", "count", "unit"),
+    "float": ("name", "type", "min", "max", "scale", "step", "count", "unit"),
     "categorical": ("name", "type", "values"),
-    "discrete": ("name", "type", "values"),
+    "discrete": ("name", "type", "values", "unit"),
 }
+_OBJECTIVE_KEYS = ("metric", "goal", "aggregation", "target", "unit")
 
 
 def _show(value: object) -> str:
@@ -355,6 +370,29 @@ class _Parser:
             return None
         return int(value)
 
+    def unit(self, doc: Mapping[str, Any], path: str, example: str) -> str | None:
+        """An optional unit: a non-empty string of at most MAX_UNIT_LENGTH characters."""
+        where = f"{path}.unit"
+        value = doc.get("unit")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.fail(
+                where,
+                f"must be a non-empty string (not only spaces), got {_show(value)}: the unit "
+                f"reports write next to the name, e.g. unit: {example!r} (quote it in YAML when "
+                "it starts with % or looks like a number), or leave unit out",
+            )
+            return None
+        if len(value) > MAX_UNIT_LENGTH:
+            self.fail(
+                where,
+                f"must be at most {MAX_UNIT_LENGTH} characters, got {len(value)} ({value!r}); "
+                "use the short symbol, e.g. ms rather than milliseconds",
+            )
+            return None
+        return value
+
     # --- sections ---------------------------------------------------------------------------
 
     def manifest(self, doc: object) -> SearchSpec | None:
@@ -375,7 +413,8 @@ class _Parser:
         self.known_keys(spec, "spec", _SPEC_KEYS)
         algorithm = self.algorithm(spec.get("algorithm", _MISSING))
         objective = self.objective(spec.get("objective", _MISSING))
-        space = self.parameters(spec.get("parameters", _MISSING))
+        parameters = self.parameters(spec.get("parameters", _MISSING))
+        space, units = parameters if parameters is not None else (None, {})
         max_trials = self.integer(
             spec,
             "maxTrials",
@@ -416,6 +455,7 @@ class _Parser:
             parallelism=DEFAULT_PARALLELISM if parallelism is None else parallelism,
             max_failed_trials=DEFAULT_MAX_FAILED_TRIALS if max_failed is None else max_failed,
             namespace=namespace,
+            parameter_units=units,
         )
 
     def metadata(self, value: object) -> tuple[str | None, str | None]:
@@ -518,7 +558,7 @@ class _Parser:
         doc = self.mapping(value, path, ": e.g. objective: {metric: val_acc, goal: maximize}")
         if doc is None:
             return None
-        self.known_keys(doc, path, ("metric", "goal", "aggregation", "target"))
+        self.known_keys(doc, path, _OBJECTIVE_KEYS)
         metric = self.string(
             doc,
             "metric",
@@ -529,6 +569,7 @@ class _Parser:
         )
         goal = self.string(doc, "goal", path, choices=GOALS)
         aggregation = self.string(doc, "aggregation", path, choices=AGGREGATIONS)
+        unit = self.unit(doc, path, "%")
         target = doc.get("target")
         if target is not None and (not _is_number(target) or not math.isfinite(target)):
             self.fail(f"{path}.target", f"must be a finite number, got {_show(target)}")
@@ -537,14 +578,19 @@ class _Parser:
             return None
         if "aggregation" in doc and aggregation is None:
             return None
+        if doc.get("unit") is not None and unit is None:
+            return None
         return Objective(
             metric=metric,
             goal=goal or DEFAULT_GOAL,  # type: ignore[arg-type]
             aggregation=aggregation or DEFAULT_AGGREGATION,  # type: ignore[arg-type]
             target=None if target is None else float(target),
+            unit=unit,
         )
 
-    def parameters(self, value: object) -> Space | None:
+    def parameters(self, value: object) -> tuple[Space, dict[str, str]] | None:
+        """The space, and the unit of each parameter that declares one (kept apart: a unit is
+        presentation, not part of the space)."""
         path = "spec.parameters"
         if value is _MISSING or value is None:
             self.fail(path, "is required: list the parameters to tune, e.g. [{name: lr, ...}]")
@@ -559,11 +605,13 @@ class _Parser:
             self.fail(path, f"must hold at most {MAX_PARAMETERS} parameters, got {len(value)}")
             return None
         params: list[Param] = []
+        units: dict[str, str] = {}
         first_index: dict[str, int] = {}
         ok = True
         for i, item in enumerate(value):
-            param = self.parameter(item, f"{path}[{i}]")
-            ok = ok and param is not None
+            parsed = self.parameter(item, f"{path}[{i}]")
+            ok = ok and parsed is not None
+            param, unit = parsed if parsed is not None else (None, None)
             name = item.get("name") if isinstance(item, Mapping) else None
             if not isinstance(name, str):
                 continue
@@ -578,10 +626,13 @@ class _Parser:
             first_index[name] = i
             if param is not None:
                 params.append(param)
+                if unit is not None:
+                    units[param.name] = unit
         self.declared = tuple(first_index)
-        return Space(tuple(params)) if ok else None
+        return (Space(tuple(params)), units) if ok else None
 
-    def parameter(self, value: object, path: str) -> Param | None:
+    def parameter(self, value: object, path: str) -> tuple[Param, str | None] | None:
+        """One parameter and its unit (None when it declares none)."""
         doc = self.mapping(value, path)
         if doc is None:
             return None
@@ -602,6 +653,7 @@ class _Parser:
         article = "an" if kind == "int" else "a"
         self.known_keys(doc, path, _PARAM_KEYS[kind], f"{article} {kind} parameter")
         before = len(self.problems)
+        unit = None if kind == "categorical" else self.unit(doc, path, _UNIT_EXAMPLE[kind])
         param: Param
         if kind in ("int", "float"):
             for key in ("min", "max"):
@@ -633,7 +685,7 @@ class _Parser:
             else:
                 param = DiscreteParam(name, tuple(values))
         self.problems.extend(param_problems(param, path))
-        return None if len(self.problems) > before else param
+        return None if len(self.problems) > before else (param, unit)
 
     def trial(self, value: object) -> TrialTemplate | None:
         path = "spec.trial"
@@ -737,6 +789,9 @@ class _Parser:
                 )
 
 
+_UNIT_EXAMPLE: Mapping[str, str] = {"int": "epochs", "float": "s", "discrete": "px"}
+
+
 def _as_float(value: object) -> Any:
     """Ints become floats for float parameters; anything else is left for param_problems."""
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -790,11 +845,15 @@ def parse_manifest(doc: Mapping[str, Any] | str, source: str | None = None) -> S
 # --- back to a manifest --------------------------------------------------------------------------
 
 
-def _param_to_dict(param: Param) -> dict[str, Any]:
+def _param_to_dict(param: Param, unit: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any]
     if isinstance(param, CategoricalParam | DiscreteParam):
         kind = "categorical" if isinstance(param, CategoricalParam) else "discrete"
-        return {"name": param.name, "type": kind, "values": list(param.values)}
-    out: dict[str, Any] = {
+        out = {"name": param.name, "type": kind, "values": list(param.values)}
+        if unit is not None:
+            out["unit"] = unit
+        return out
+    out = {
         "name": param.name,
         "type": "int" if isinstance(param, IntParam) else "float",
         "min": param.min,
@@ -806,6 +865,8 @@ def _param_to_dict(param: Param) -> dict[str, Any]:
         out["step"] = param.step
     if param.count is not None:
         out["count"] = param.count
+    if unit is not None:
+        out["unit"] = unit
     return out
 
 
@@ -824,6 +885,8 @@ def spec_to_manifest(spec: SearchSpec) -> dict[str, Any]:
     }
     if spec.objective.target is not None:
         objective["target"] = spec.objective.target
+    if spec.objective.unit is not None:
+        objective["unit"] = spec.objective.unit
     trial: dict[str, Any] = {}
     if spec.trial.machine_type is not None:
         trial["machineType"] = spec.trial.machine_type
@@ -839,7 +902,9 @@ def spec_to_manifest(spec: SearchSpec) -> dict[str, Any]:
         "spec": {
             "algorithm": algorithm,
             "objective": objective,
-            "parameters": [_param_to_dict(p) for p in spec.space.params],
+            "parameters": [
+                _param_to_dict(p, spec.parameter_units.get(p.name)) for p in spec.space.params
+            ],
             "maxTrials": spec.max_trials,
             "parallelism": spec.parallelism,
             "maxFailedTrials": spec.max_failed_trials,

@@ -127,7 +127,7 @@ def view_from_object(obj: Mapping[str, Any]) -> SearchView:
         name=spec.name,
         metric=spec.objective.metric,
         goal=spec.objective.goal,
-        params=params_from_space(spec.space) or params_from_trials(trials),
+        params=params_from_space(spec.space, spec.parameter_units) or params_from_trials(trials),
         trials=tuple(trials),
         phase=phase,
         updated_at=_updated_at(obj, trials),
@@ -135,6 +135,7 @@ def view_from_object(obj: Mapping[str, Any]) -> SearchView:
         algorithm=spec.algorithm.name,
         max_trials=spec.max_trials,
         message=message,
+        metric_unit=spec.objective.unit,
         source="cluster",
     )
 

@@ -9,7 +9,7 @@ the journal's or the status's layout.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -34,7 +34,8 @@ LOG_SPAN_FOR_DISCRETE = 100.0
 
 @dataclass(frozen=True, slots=True)
 class ParamView:
-    """One parameter as a chart axis: its kind, scale and, for lists, the declared values."""
+    """One parameter as a chart axis: its kind, scale, for lists the declared values, and the
+    unit its axis titles show (``spec.parameters[i].unit``)."""
 
     name: str
     kind: ParamKind
@@ -42,6 +43,7 @@ class ParamView:
     min: float | None = None
     max: float | None = None
     values: tuple[Value, ...] = ()
+    unit: str | None = None
 
     @property
     def axis(self) -> Axis:
@@ -71,7 +73,8 @@ class SearchView:
     ``phase`` is the search's own phase (Pending, Running, Succeeded, Failed); ``message`` says why
     it finished, when it has. ``updated_at`` is seconds since the epoch. ``namespace`` is set for
     searches read from a cluster; ``source`` names where the data came from (a journal path,
-    ``cluster``) so a reader knows what they are looking at.
+    ``cluster``) so a reader knows what they are looking at. ``metric_unit`` is the objective's
+    declared unit (``spec.objective.unit``), shown next to the metric's name.
     """
 
     name: str
@@ -98,25 +101,36 @@ class SearchView:
         return self.phase in ("Succeeded", "Failed")
 
 
-def param_view(param: Param) -> ParamView:
-    """The chart axis for one declared parameter."""
+def param_view(param: Param, unit: str | None = None) -> ParamView:
+    """The chart axis for one declared parameter, titled with ``unit`` when it has one."""
     if isinstance(param, IntParam):
-        return ParamView(param.name, "int", param.scale, float(param.min), float(param.max))
+        return ParamView(
+            param.name, "int", param.scale, float(param.min), float(param.max), unit=unit
+        )
     if isinstance(param, FloatParam):
-        return ParamView(param.name, "float", param.scale, param.min, param.max)
+        return ParamView(param.name, "float", param.scale, param.min, param.max, unit=unit)
     if isinstance(param, CategoricalParam):
-        return ParamView(param.name, "categorical", values=tuple(param.values))
+        return ParamView(param.name, "categorical", values=tuple(param.values), unit=unit)
     if isinstance(param, DiscreteParam):
         numbers = [float(v) for v in param.values]
         return ParamView(
-            param.name, "discrete", min=min(numbers), max=max(numbers), values=tuple(param.values)
+            param.name,
+            "discrete",
+            min=min(numbers),
+            max=max(numbers),
+            values=tuple(param.values),
+            unit=unit,
         )
     raise TypeError(f"unknown parameter kind {type(param).__name__}")
 
 
-def params_from_space(space: Space) -> tuple[ParamView, ...]:
-    """Chart axes for every parameter of a space, in declaration order."""
-    return tuple(param_view(p) for p in space.params)
+def params_from_space(
+    space: Space, units: Mapping[str, str] | None = None
+) -> tuple[ParamView, ...]:
+    """Chart axes for every parameter of a space, in declaration order; ``units`` maps a
+    parameter's name to its unit (``SearchSpec.parameter_units``)."""
+    known = units or {}
+    return tuple(param_view(p, known.get(p.name)) for p in space.params)
 
 
 def params_from_trials(trials: Iterable[Trial]) -> tuple[ParamView, ...]:
@@ -155,7 +169,7 @@ def view_from_spec(
         name=spec.name,
         metric=spec.objective.metric,
         goal=spec.objective.goal,
-        params=params_from_space(spec.space),
+        params=params_from_space(spec.space, spec.parameter_units),
         trials=tuple(sorted(trials, key=lambda t: t.index)),
         phase=phase,
         updated_at=updated_at,
@@ -163,5 +177,6 @@ def view_from_spec(
         algorithm=spec.algorithm.name,
         max_trials=spec.max_trials,
         message=message,
+        metric_unit=spec.objective.unit,
         source=source,
     )

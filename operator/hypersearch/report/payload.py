@@ -154,6 +154,7 @@ def search_payload(view: SearchView) -> dict[str, Any]:
                 "min": _finite(p.min),
                 "max": _finite(p.max),
                 "values": [_json_value(v) for v in p.values],
+                "unit": p.unit,
             }
             for p in view.params
         ],

@@ -248,14 +248,21 @@
   function failedMark(parent, t, x, y) {
     return cross(parent, x, y, 4.5, { class: "pt failed", "data-trial": t.name });
   }
-  function metricTitle(data, metric) {
-    const unit = data.metricUnit && metric === data.metric ? " (" + data.metricUnit + ")" : "";
-    const dir = metric === data.metric ? (data.goal === "maximize" ? ", higher is better" : ", lower is better") : "";
-    return metric + unit + dir;
+  // "name (unit)" wherever a name titles an axis or a column; the unit is declared in the spec
+  // (objective.unit, parameters[i].unit); of the metrics only the objective has one.
+  function withUnit(name, unit) { return unit ? name + " (" + unit + ")" : name; }
+  function metricName(data, metric) {
+    return withUnit(metric, metric === data.metric ? data.metricUnit : null);
   }
+  function metricTitle(data, metric) {
+    const dir = metric === data.metric ? (data.goal === "maximize" ? ", higher is better" : ", lower is better") : "";
+    return metricName(data, metric) + dir;
+  }
+  function paramName(p) { return withUnit(p.name, p.unit); }
   function paramTitle(p) {
-    const how = p.axis === "log" ? " (log scale)" : p.axis === "category" ? " (categories)" : "";
-    return p.name + how;
+    const how = p.axis === "log" ? "log scale" : p.axis === "category" ? "categories" : "";
+    if (!how) return paramName(p);
+    return p.unit ? paramName(p) + ", " + how : p.name + " (" + how + ")";
   }
 
   // ---- the charts ---------------------------------------------------------------------------
@@ -343,7 +350,7 @@
 
   function drawParallel(parent, data, color) {
     const axes = data.params.map((p) => ({ p: p, title: paramTitle(p) }));
-    axes.push({ p: null, title: metricTitle(data, data.metric).split(",")[0] });
+    axes.push({ p: null, title: metricName(data, data.metric) });
     const f = frame(parent, { id: "parallel", width: 1180, height: 380, strip: true,
       margin: { left: 70, right: 90, top: 34, bottom: 20 },
       label: "Parallel coordinates: every parameter and " + data.metric + " for each trial" });
@@ -411,8 +418,8 @@
       { key: "name", title: "trial", text: true, get: (t) => t.name },
       { key: "phase", title: "phase", text: true, get: (t) => t.phase },
     ];
-    for (const p of data.params) cols.push({ key: "param:" + p.name, title: p.name, text: p.axis === "category", get: (t) => t.params[p.name] });
-    cols.push({ key: "value", title: data.metric + (data.metricUnit ? " (" + data.metricUnit + ")" : ""), get: (t) => t.value });
+    for (const p of data.params) cols.push({ key: "param:" + p.name, title: paramName(p), text: p.axis === "category", get: (t) => t.params[p.name] });
+    cols.push({ key: "value", title: metricName(data, data.metric), get: (t) => t.value });
     cols.push({ key: "gp-mean", title: "GP mean", get: (t) => t.prediction ? t.prediction.mean : null });
     cols.push({ key: "gp-std", title: "GP ± std", get: (t) => t.prediction ? t.prediction.std : null });
     cols.push({ key: "gp-ucb", title: "UCB", get: (t) => t.prediction ? t.prediction.ucb : null });
@@ -554,7 +561,7 @@
     const best = data.trials.find((t) => t.best);
     const box = h("div", { class: "bestbox", "data-role": "best" }, head);
     if (best) {
-      h("div", {}, box, "Best " + data.metric + (data.metricUnit ? " (" + data.metricUnit + ")" : ""));
+      h("div", {}, box, "Best " + metricName(data, data.metric));
       h("div", { class: "big" }, box, fmt(best.value));
       h("div", {}, box, best.name + ": " + data.params.map((p) => p.name + "=" + fmt(best.params[p.name])).join(", "));
     } else {
