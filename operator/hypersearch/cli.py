@@ -208,13 +208,31 @@ def configure_dialect(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=_positive_float, help="seconds a trial may run before it is stopped"
     )
     parser.add_argument(
-        "--image", help="container image for --manifest (required there; ignored locally)"
+        "--image",
+        help="container image for --manifest and --submit (required there; ignored locally)",
     )
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--manifest",
         action="store_true",
         help="print the equivalent HyperSearch YAML instead of running the search",
     )
+    where.add_argument(
+        "--submit",
+        action="store_true",
+        help="run the search on the cluster: apply it as a HyperSearch, then follow it to its "
+        "end (--detach: return at once)",
+    )
+    parser.add_argument(
+        "--detach", action="store_true", help="with --submit: do not follow the search"
+    )
+    parser.add_argument(
+        "--namespace", help="with --submit: the namespace (default: the kubeconfig's, or default)"
+    )
+    parser.add_argument(
+        "--kubeconfig", help="with --submit: kubeconfig file (default: $KUBECONFIG)"
+    )
+    parser.add_argument("--context", help="with --submit: kubeconfig context (default: current)")
     _add_run_options(parser)
 
 
@@ -306,14 +324,14 @@ def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSp
                 ]
             )
         max_trials = size
-    if args.manifest and not args.image:
+    if (args.manifest or args.submit) and not args.image:
         raise SpecError(
             [
                 Problem(
                     "--image",
-                    "is required with --manifest: on a cluster the command runs in a container "
-                    "image that holds your training code, e.g. --image "
-                    "registry.example.com/team/trainer:1.0",
+                    f"is required with {'--manifest' if args.manifest else '--submit'}: on a "
+                    "cluster the command runs in a container image that holds your training "
+                    "code, e.g. --image registry.example.com/team/trainer:1.0",
                 )
             ]
         )
@@ -356,13 +374,18 @@ def _dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], 
         def name_flag(problem: Problem) -> Problem:
             return _flag_problem(problem, args.param)
 
-        if args.manifest:
+        if args.manifest or args.submit:
             for warning in spec_warnings(spec):
                 sys.stderr.write(f"hyper: warning: {name_flag(warning)}\n")
+        if args.manifest:
             sys.stdout.write(
                 yaml.safe_dump(spec_to_manifest(spec), sort_keys=False, default_flow_style=False)
             )
             return EXIT_OK
+        if args.submit:
+            return _submit(args, spec)
+        if args.detach:
+            raise UsageError("--detach goes with --submit (a local search always runs here)")
         from hypersearch.local import session
 
         return session.run_local(
@@ -377,19 +400,92 @@ def _dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], 
     return run
 
 
+def _submit(args: argparse.Namespace, spec: SearchSpec) -> int:
+    from hypersearch import cli_cluster
+
+    api = _kube_api(args)
+    namespace = _namespace(args, api)
+    try:
+        cli_cluster.submit(api, spec_to_manifest(spec), namespace)
+        print(
+            f"submitted HyperSearch {namespace}/{spec.name}; follow it with: hyper status "
+            f"hs/{spec.name} --namespace {namespace} --watch (or kubectl get hs -n {namespace})",
+            file=sys.stderr,
+            flush=True,
+        )
+        if args.detach:
+            return EXIT_OK
+        return _follow(args, api, namespace, spec.name)
+    finally:
+        api.transport.close()
+
+
+def _follow(args: argparse.Namespace, api: KubeApi, namespace: str, name: str) -> int:
+    """Follow a cluster search to its end; Ctrl-C stops following, not the search."""
+    from hypersearch import cli_cluster
+
+    try:
+        found = cli_cluster.follow(
+            lambda: cli_cluster.read_search(api, namespace, name), sys.stderr
+        )
+    except KeyboardInterrupt:
+        print(
+            f"hyper: stopped following; the search goes on in the cluster (hyper status "
+            f"hs/{name} --namespace {namespace} --watch follows it again)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    cli_cluster.show(found, sys.stdout, args.output)
+    return EXIT_OK if found.view.phase == "Succeeded" else EXIT_FAILED
+
+
 # --- hyper status -------------------------------------------------------------------------------
 
 
 def configure_status(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", nargs="?", help="the search (default: the only one in .hyper/)")
+    parser.add_argument(
+        "name",
+        nargs="?",
+        help="a local search (default: the only one in .hyper/), or hs/NAME for a HyperSearch "
+        "in the cluster",
+    )
     parser.add_argument("--state-dir", type=Path, help="the search's state directory")
+    parser.add_argument(
+        "--watch",
+        "-w",
+        action="store_true",
+        help="hs/NAME only: follow the search, a line per change, until it finishes",
+    )
     _add_output_option(parser, human="a line of counts, the table of trials, why trials failed")
+    _add_cluster_options(parser)
 
 
 def command_status(args: argparse.Namespace) -> int:
+    target: str | None = args.name
+    if target is not None and target.startswith(CLUSTER_PREFIXES):
+        return _cluster_status(args, target.split("/", 1)[1])
+    if args.watch:
+        raise UsageError(
+            "--watch follows a cluster search (hyper status hs/NAME --watch); a local search "
+            "shows its progress where it runs"
+        )
     from hypersearch.local import session
 
-    return session.show_status(args.name, args.state_dir, args.output)
+    return session.show_status(target, args.state_dir, args.output)
+
+
+def _cluster_status(args: argparse.Namespace, name: str) -> int:
+    from hypersearch import cli_cluster
+
+    api = _kube_api(args)
+    try:
+        namespace = _namespace(args, api)
+        if args.watch:
+            return _follow(args, api, namespace, name)
+        cli_cluster.show(cli_cluster.read_search(api, namespace, name), sys.stdout, args.output)
+        return EXIT_OK
+    finally:
+        api.transport.close()
 
 
 # --- hyper report and hyper ui ------------------------------------------------------------------
@@ -483,6 +579,11 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", help="kubeconfig context (default: the current one)")
 
 
+def _namespace(args: argparse.Namespace, api: KubeApi) -> str:
+    """--namespace, else the kubeconfig context's namespace, else default (as kubectl does)."""
+    return str(args.namespace or api.transport.endpoint.namespace or "default")
+
+
 def _kube_api(args: argparse.Namespace) -> KubeApi:
     from hypersearch.kube.api import KubeApi
     from hypersearch.kube.kubeconfig import KubeconfigError, load_endpoint
@@ -537,23 +638,13 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def _cluster_view(args: argparse.Namespace, name: str) -> SearchView:
-    from hypersearch.kube.transport import ApiError
-    from hypersearch.report.cluster import view_from_object
+    from hypersearch import cli_cluster
 
     api = _kube_api(args)
-    namespace = args.namespace or api.transport.endpoint.namespace or "default"
     try:
-        obj = api.get_search(namespace, name)
-    except (ApiError, OSError) as err:
-        raise UsageError(f"cannot read HyperSearch {namespace}/{name}: {err}") from None
+        return cli_cluster.read_search(api, _namespace(args, api), name).view
     finally:
         api.transport.close()
-    if obj is None:
-        raise UsageError(
-            f"HyperSearch {namespace}/{name} not found; check the name with "
-            f"'kubectl get hs -n {namespace}' or pass -n NAMESPACE"
-        )
-    return view_from_object(obj)
 
 
 def configure_ui(parser: argparse.ArgumentParser) -> None:

@@ -114,7 +114,7 @@ def test_hyper_report_of_a_missing_cluster_search_says_how_to_find_it(
     assert main(argv) == 2
     assert capsys.readouterr().err == (
         f"hyper: HyperSearch {namespace}/nope not found; check the name with "
-        f"'kubectl get hs -n {namespace}' or pass -n NAMESPACE\n"
+        f"'kubectl get hs -n {namespace}' or pass --namespace\n"
     )
 
 

@@ -138,6 +138,12 @@ def test_default_search_name_comes_from_the_script_and_algorithm(
             "image that holds your training code, e.g. --image "
             "registry.example.com/team/trainer:1.0",
         ),
+        (
+            ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--submit", "--", "t"],
+            "--image is required with --submit: on a cluster the command runs in a container "
+            "image that holds your training code, e.g. --image "
+            "registry.example.com/team/trainer:1.0",
+        ),
     ],
 )
 def test_dialect_mistakes_name_the_flag(argv: list[str], message: str) -> None:
@@ -312,3 +318,26 @@ def test_warnings_of_a_dialect_search_name_the_flag(
     rest = ["--image", "i:1", "--manifest", "--", "t", ":" + argv[2].split("=")[0] + ":"]
     assert main([*argv, *rest]) == 0
     assert capsys.readouterr().err == warning
+
+
+def test_detach_without_submit_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    err = io.StringIO()
+    argv = ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--detach"]
+    code = main([*argv, "--state-dir", str(tmp_path / "s"), "--", "t"], stderr=err)
+    assert code == 2
+    assert (
+        err.getvalue() == "hyper: --detach goes with --submit (a local search always runs here)\n"
+    )
+    assert not (tmp_path / "s").exists()
+
+
+def test_manifest_and_submit_are_one_or_the_other(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["random", "-p", "x=0:1", "-n", "2", "-m", "m", "--image", "i", "--manifest", "--submit"]
+    assert main([*argv, "--", "t"]) == 2
+    assert "argument --submit: not allowed with argument --manifest" in capsys.readouterr().err
+
+
+def test_watching_a_local_search_is_refused_with_where_to_look() -> None:
+    err = io.StringIO()
+    assert main(["status", "some-search", "--watch"], stderr=err) == 2
+    assert err.getvalue().startswith("hyper: --watch follows a cluster search")

@@ -1,0 +1,182 @@
+"""The CLI's cluster side: submit a search as a HyperSearch, show it, follow it to its end.
+
+``hyper bayesian ... --image IMG --submit`` is the hosted-tool habit (the same flags run locally,
+print the manifest, or run on a cluster): the manifest ``--manifest`` would print is applied to
+the cluster (server-side apply, field manager ``hyper-cli``), then followed until the operator
+marks it Succeeded or Failed, printing a line whenever the counts or the best trial change and,
+at the end, the same table and best line as a local run. ``hyper status hs/NAME [--watch]``
+shows (or follows) any HyperSearch. Following only reads: Ctrl-C stops following, never the
+search.
+
+Like cli.py this module only moves data: the operator decides, ``report.cluster`` turns the
+object into trials, ``core.ranking`` picks the best and ``local.summary`` draws the table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from hypersearch.core.errors import HyperSearchError
+from hypersearch.core.ranking import best_of
+from hypersearch.kube import names
+from hypersearch.kube.api import KubeApi
+from hypersearch.kube.transport import ApiError
+from hypersearch.local.summary import (
+    SearchEnd,
+    format_value,
+    render_best,
+    render_failures,
+    render_json,
+    render_table,
+    result_document,
+)
+from hypersearch.report.cluster import view_from_object
+from hypersearch.report.model import SearchView
+
+CLI_MANAGER = "hyper-cli"
+"""Field manager of what the CLI applies, so ``kubectl get --show-managed-fields`` says who."""
+FOLLOW_INTERVAL_S = 2.0
+
+
+class ClusterError(HyperSearchError):
+    """The cluster refused or could not answer; the message says what to check (exit 1)."""
+
+    exit_code = 1
+
+
+class SearchMissingError(ClusterError):
+    """No HyperSearch of that name in that namespace: a mistake in the input (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSearch:
+    """A HyperSearch as read now: its view, and the reason of its final condition once it has
+    one (``MaxTrialsReached``, ``MaxFailedTrialsExceeded``, ...)."""
+
+    view: SearchView
+    reason: str | None = None
+
+
+def _final_reason(obj: Mapping[str, Any]) -> str | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if (
+            isinstance(condition, Mapping)
+            and condition.get("type") in ("Succeeded", "Failed")
+            and condition.get("status") == "True"
+            and isinstance(condition.get("reason"), str)
+        ):
+            return str(condition["reason"])
+    return None
+
+
+def _explain(err: ApiError | OSError, what: str, namespace: str) -> ClusterError:
+    if isinstance(err, OSError) or err.status == 0:
+        return ClusterError(f"cannot reach the cluster to {what}: {err}; check --kubeconfig")
+    if err.status == 404 and f'namespaces "{namespace}" not found' in err.message:
+        return ClusterError(
+            f"cannot {what}: namespace {namespace} does not exist; create it (kubectl create "
+            f"namespace {namespace}) or pass another --namespace"
+        )
+    if err.status == 404:
+        return ClusterError(
+            f"cannot {what}: the cluster does not know HyperSearch ({names.API}); install the "
+            "CRD first (helm install hypersearch charts/hypersearch, or kubectl apply -f crds/), "
+            "see docs/install.md"
+        )
+    if err.status == 403:
+        return ClusterError(
+            f"cannot {what}: forbidden in namespace {namespace} ({err.message}); ask for a Role "
+            f"that may get and patch {names.PLURAL}.{names.API_GROUP} there, or pass --namespace"
+        )
+    if err.status == 422:
+        return ClusterError(f"the API server refused the HyperSearch: {err.message}")
+    return ClusterError(f"cannot {what}: {err}")
+
+
+def submit(api: KubeApi, manifest: Mapping[str, Any], namespace: str) -> None:
+    """Create (or update) the HyperSearch ``manifest`` in ``namespace`` by server-side apply."""
+    metadata = dict(manifest.get("metadata") or {})
+    metadata["namespace"] = namespace
+    obj = {**manifest, "metadata": metadata}
+    try:
+        api.apply(obj, manager=CLI_MANAGER)
+    except (ApiError, OSError) as err:
+        raise _explain(
+            err, f"submit HyperSearch {namespace}/{metadata['name']}", namespace
+        ) from None
+
+
+def read_search(api: KubeApi, namespace: str, name: str) -> ClusterSearch:
+    """The search as the cluster holds it now; ClusterError when it is missing or unreadable."""
+    try:
+        obj = api.get_search(namespace, name)
+    except (ApiError, OSError) as err:
+        raise _explain(err, f"read HyperSearch {namespace}/{name}", namespace) from None
+    if obj is None:
+        raise SearchMissingError(
+            f"HyperSearch {namespace}/{name} not found; check the name with "
+            f"'kubectl get hs -n {namespace}' or pass --namespace"
+        )
+    return ClusterSearch(view_from_object(obj), _final_reason(obj))
+
+
+def progress_line(view: SearchView) -> str:
+    """``[5/21 done, 3 running, 1 failed, best val_acc 0.91 (x-0004), Running]``: what changes
+    as the search goes on (a line is printed only when it differs from the last one)."""
+    phases = [t.phase.value for t in view.trials]
+    done = phases.count("Succeeded") + phases.count("Failed")
+    best = best_of(view.trials, view.goal)
+    best_text = "-" if best is None else f"{format_value(best.value)} ({best.name})"
+    budget = view.max_trials if view.max_trials is not None else "?"
+    return (
+        f"[{done}/{budget} done, {phases.count('Running')} running, "
+        f"{phases.count('Failed')} failed, best {view.metric} {best_text}, {view.phase}]"
+    )
+
+
+def follow(
+    read: Callable[[], ClusterSearch],
+    err: TextIO,
+    *,
+    interval: float = FOLLOW_INTERVAL_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ClusterSearch:
+    """Poll ``read`` until the search has finished, writing each new progress line to ``err``;
+    returns the finished search."""
+    last = ""
+    while True:
+        search = read()
+        line = progress_line(search.view)
+        if line != last:
+            err.write(line + "\n")
+            err.flush()
+            last = line
+        if search.view.finished:
+            return search
+        sleep(interval)
+
+
+def show(search: ClusterSearch, out: TextIO, output: str) -> None:
+    """The search's table and best trial (or one JSON document), like the end of a local run."""
+    view = search.view
+    best = best_of(view.trials, view.goal)
+    if output == "json":
+        succeeded = view.phase == "Succeeded"
+        end = SearchEnd(view.name, view.finished, succeeded, search.reason, view.message)
+        out.write(render_json(result_document(view.trials, best, search=end)) + "\n")
+        return
+    state = view.phase + (f": {view.message}" if view.message else "")
+    out.write(
+        f"search {view.key}: {len(view.trials)}/{view.max_trials} trials, {state}\n"
+        + render_table(view.trials, view.metric, view.goal, [p.name for p in view.params])
+        + "\n"
+    )
+    failures = render_failures(view.trials)
+    if failures:
+        out.write(failures.replace("hyper status NAME", f"hyper status hs/{view.name}") + "\n")
+    out.write(render_best(best, view.metric) + "\n")
