@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 import yaml
 
 from hypersearch.core.errors import HyperSearchError, Problem, SpecError
+from hypersearch.core.manifest import parse_manifest, spec_to_manifest
 from hypersearch.core.space import FloatParam, Param, Space, parse_param_flag
 from hypersearch.core.spec import (
     AGGREGATIONS,
@@ -37,8 +38,6 @@ from hypersearch.core.spec import (
     Objective,
     SearchSpec,
     TrialTemplate,
-    parse_manifest,
-    spec_to_manifest,
     spec_warnings,
 )
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import MetricStream, final_value
-from hypersearch.core.spec import parse_manifest
 
 pytestmark = [
     pytest.mark.torch,

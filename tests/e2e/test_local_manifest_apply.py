@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hypersearch.core.spec import parse_manifest
+from hypersearch.core.manifest import parse_manifest
 from integration.operator_harness import install_crd
 from integration.plane import ControlPlane
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hypersearch.core.spec import parse_manifest
+from hypersearch.core.manifest import parse_manifest
 from hypersearch.local.state import open_state
 
 pytestmark = pytest.mark.e2e
@@ -417,7 +417,7 @@ def test_another_objective_for_trials_with_values_is_refused(ws: Workspace) -> N
 def test_a_second_concurrent_run_is_refused(ws: Workspace) -> None:
     path = ws.manifest()
     spec = parse_manifest(path.read_text())
-    from hypersearch.core.spec import spec_to_manifest
+    from hypersearch.core.manifest import spec_to_manifest
 
     held = open_state(ws.root / ".hyper" / "e2e", "e2e", spec_to_manifest(spec))
     try:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from hypersearch.cli import main
-from hypersearch.core.spec import parse_manifest, spec_to_manifest
+from hypersearch.core.manifest import parse_manifest, spec_to_manifest
 
 from .operator_harness import (
     finish_trial,

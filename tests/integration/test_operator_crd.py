@@ -95,7 +95,7 @@ def test_the_example_is_accepted_and_explain_describes_the_fields(
 def test_a_categorical_search_stored_by_the_api_server_is_still_a_valid_spec(
     testplane: ControlPlane, namespace: str
 ) -> None:
-    from hypersearch.core.spec import parse_manifest
+    from hypersearch.core.manifest import parse_manifest
 
     install_crd(testplane)
     manifest = example()

@@ -12,6 +12,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.space import (
     CategoricalParam,
     DiscreteParam,
@@ -23,7 +24,7 @@ from hypersearch.core.space import (
     Value,
     round_float,
 )
-from hypersearch.core.spec import Algorithm, Objective, SearchSpec, TrialTemplate, parse_manifest
+from hypersearch.core.spec import Algorithm, Objective, SearchSpec, TrialTemplate
 
 
 def int_param(

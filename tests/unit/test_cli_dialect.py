@@ -18,8 +18,8 @@ from hypersearch.cli import (
     split_command,
 )
 from hypersearch.core.errors import SpecError
+from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.space import FloatParam, IntParam
-from hypersearch.core.spec import parse_manifest
 
 CNN = [
     "bayesian",

@@ -111,7 +111,7 @@ def _with_schema_defaults(node: dict[str, Any], value: Any) -> Any:
 
 
 def test_a_search_with_every_parameter_type_still_parses_after_the_schema_defaults() -> None:
-    from hypersearch.core.spec import parse_manifest
+    from hypersearch.core.manifest import parse_manifest
 
     manifest = {
         "apiVersion": names.API,

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from hypersearch.core.errors import SpecError
-from hypersearch.core.spec import SearchSpec, parse_manifest
+from hypersearch.core.manifest import parse_manifest
+from hypersearch.core.spec import SearchSpec
 from hypersearch.local.launch import trial_argv, trial_command, trial_env
 
 

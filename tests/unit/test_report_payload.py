@@ -205,7 +205,7 @@ def test_payload_sends_the_metric_unit_and_each_parameters_unit() -> None:
 
 
 def test_a_view_from_a_spec_takes_the_units_the_manifest_declares() -> None:
-    from hypersearch.core.spec import parse_manifest
+    from hypersearch.core.manifest import parse_manifest
     from hypersearch.report.model import view_from_spec
 
     spec = parse_manifest(

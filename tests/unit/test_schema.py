@@ -11,7 +11,7 @@ from builders import manifest
 
 from hypersearch.core import conditions, schema, space, spec
 from hypersearch.core.errors import SpecError
-from hypersearch.core.spec import parse_manifest
+from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.trials import Prediction, Trial, TrialPhase
 from hypersearch.kube import convert, names
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from hypersearch.core.engine import check_trials_fit, decide, rng_for
 from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.manifest import parse_manifest, spec_to_manifest
 from hypersearch.core.space import CategoricalParam, FloatParam, IntParam, Space
 from hypersearch.core.spec import (
     MAX_UNIT_LENGTH,
@@ -21,8 +22,6 @@ from hypersearch.core.spec import (
     Objective,
     SearchSpec,
     TrialTemplate,
-    parse_manifest,
-    spec_to_manifest,
     spec_warnings,
     training_container,
 )

@@ -36,7 +36,8 @@ from hypersearch.core.engine import (
     rng_for,
 )
 from hypersearch.core.errors import SpecError
-from hypersearch.core.spec import SearchSpec, parse_manifest
+from hypersearch.core.manifest import parse_manifest
+from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, manifests, names
 from hypersearch.kube.api import KubeApi

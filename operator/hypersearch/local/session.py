@@ -19,7 +19,8 @@ from typing import Any, TextIO
 from hypersearch.core.edits import check_spec_edit, describe_changes
 from hypersearch.core.engine import Plan, decide, rng_for
 from hypersearch.core.errors import Problem
-from hypersearch.core.spec import SearchSpec, parse_manifest, spec_to_manifest, spec_warnings
+from hypersearch.core.manifest import parse_manifest, spec_to_manifest
+from hypersearch.core.spec import SearchSpec, spec_warnings
 from hypersearch.core.trials import Trial
 from hypersearch.local.journal import JOURNAL_FILE, Journal, TrialRecord
 from hypersearch.local.launch import trial_command

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hypersearch.core.errors import SpecError
-from hypersearch.core.spec import parse_manifest
+from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
 from hypersearch.kube.convert import parse_time
 from hypersearch.report.model import SearchView, params_from_space, params_from_trials
