@@ -8,15 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hypersearch.cli import (
-    LOCAL_IMAGE,
-    SUBCOMMANDS,
-    build_parser,
-    default_search_name,
-    dialect_spec,
-    main,
-    split_command,
-)
+from hypersearch.cli import SUBCOMMANDS, build_parser, main, split_command
+from hypersearch.cli_dialect import LOCAL_IMAGE, default_search_name, dialect_spec
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.space import FloatParam, IntParam

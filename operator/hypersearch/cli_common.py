@@ -1,0 +1,139 @@
+"""What the ``hyper`` subcommand modules share: exit codes, ``UsageError``, argparse types and
+options, the cluster connection.
+
+A module of its own so that ``cli.py`` (the entry point and the table of subcommands),
+``cli_dialect.py`` and ``cli_views.py`` can all use these without importing each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hypersearch.core.errors import HyperSearchError
+
+if TYPE_CHECKING:
+    from hypersearch.kube.api import KubeApi
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUSY = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+CLUSTER_PREFIXES = ("hs/", "hypersearch/", "hypersearches/", "hypersearch.hypersearch.io/")
+"""``hyper report|status hs/NAME`` reads the HyperSearch NAME from the cluster, as kubectl
+spells it."""
+
+
+class UsageError(HyperSearchError):
+    """A command-line mistake argparse cannot see (e.g. the missing training command)."""
+
+
+# --- shared options ---------------------------------------------------------------------------
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``, refused with the value seen."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the journal, lock and trial logs live (default: .hyper/<search-name>)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard this search's journal and logs and start over",
+    )
+    add_output_option(parser)
+
+
+def add_output_option(
+    parser: argparse.ArgumentParser,
+    human: str = "progress on stderr, then a table of the trials (default)",
+) -> None:
+    parser.add_argument(
+        "--output",
+        "-o",
+        choices=("human", "json"),
+        default="human",
+        help=f"human: {human}; json: one JSON document on stdout (the search's end, the best "
+        "trial, every trial with its message)",
+    )
+
+
+# --- the cluster ---------------------------------------------------------------------------------
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--namespace", help="the HyperSearch's namespace")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube)")
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+
+
+def cluster_namespace(args: argparse.Namespace, api: KubeApi) -> str:
+    """--namespace, else the kubeconfig context's namespace, else default (as kubectl does)."""
+    return str(args.namespace or api.transport.endpoint.namespace or "default")
+
+
+def kube_api(args: argparse.Namespace) -> KubeApi:
+    from hypersearch.kube.api import KubeApi
+    from hypersearch.kube.kubeconfig import KubeconfigError, load_endpoint
+    from hypersearch.kube.transport import Transport
+
+    try:
+        endpoint = load_endpoint(args.kubeconfig, args.context)
+    except KubeconfigError as err:
+        raise UsageError(str(err)) from None
+    return KubeApi(Transport(endpoint))
+
+
+def follow_cluster_search(args: argparse.Namespace, api: KubeApi, namespace: str, name: str) -> int:
+    """Follow a cluster search to its end; Ctrl-C stops following, not the search."""
+    from hypersearch import cli_cluster
+
+    try:
+        found = cli_cluster.follow(
+            lambda: cli_cluster.read_search(api, namespace, name), sys.stderr
+        )
+    except KeyboardInterrupt:
+        print(
+            f"hyper: stopped following; the search goes on in the cluster (hyper status "
+            f"hs/{name} --namespace {namespace} --watch follows it again)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    cli_cluster.show(found, sys.stdout, args.output)
+    return EXIT_OK if found.view.phase == "Succeeded" else EXIT_FAILED
