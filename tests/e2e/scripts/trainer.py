@@ -15,24 +15,28 @@ from pathlib import Path
 
 
 def record() -> None:
+    """Claim the next free ``<trial>.<n>.json`` with its whole content at once: the JSON goes
+    to a temporary file first and is hard-linked into place (os.link fails if the name exists),
+    so a trainer stopped by a signal mid-write never leaves a half-written record behind."""
     directory = Path(os.environ["HS_RECORD_DIR"])
     trial = os.environ.get("HYPERSEARCH_TRIAL", "unknown")
-    n = 0
-    while True:
-        path = directory / f"{trial}.{n}.json"
-        try:
-            with path.open("x") as f:
-                json.dump(
-                    {
-                        "argv": sys.argv[1:],
-                        "env": os.environ.get("HS_EXTRA"),
-                        "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                    },
-                    f,
-                )
-            return
-        except FileExistsError:
-            n += 1
+    content = {
+        "argv": sys.argv[1:],
+        "env": os.environ.get("HS_EXTRA"),
+        "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+    tmp = directory / f".{trial}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(content))
+    try:
+        n = 0
+        while True:
+            try:
+                os.link(tmp, directory / f"{trial}.{n}.json")
+                return
+            except FileExistsError:
+                n += 1
+    finally:
+        tmp.unlink()
 
 
 def main() -> None:
