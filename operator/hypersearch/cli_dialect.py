@@ -14,8 +14,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import yaml
-
 from hypersearch.cli_common import (
     EXIT_OK,
     UsageError,
@@ -28,7 +26,7 @@ from hypersearch.cli_common import (
     positive_int,
 )
 from hypersearch.core.errors import Problem, SpecError
-from hypersearch.core.manifest import parse_manifest, spec_to_manifest
+from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_manifest
 from hypersearch.core.space import FloatParam, Param, Space, parse_param_flag
 from hypersearch.core.spec import (
     AGGREGATIONS,
@@ -262,9 +260,7 @@ def dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], i
             for warning in spec_warnings(spec):
                 sys.stderr.write(f"hyper: warning: {name_flag(warning)}\n")
         if args.manifest:
-            sys.stdout.write(
-                yaml.safe_dump(spec_to_manifest(spec), sort_keys=False, default_flow_style=False)
-            )
+            sys.stdout.write(manifest_yaml(spec))
             return EXIT_OK
         if args.submit:
             return _submit(args, spec)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hypersearch.core.engine import check_trials_fit, decide, rng_for
 from hypersearch.core.errors import Problem, SpecError
-from hypersearch.core.manifest import parse_manifest, spec_to_manifest
+from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_manifest
 from hypersearch.core.space import CategoricalParam, FloatParam, IntParam, Space
 from hypersearch.core.spec import (
     MAX_UNIT_LENGTH,
@@ -459,6 +459,31 @@ def test_spec_to_manifest_of_the_design_example_parses_back_equal() -> None:
 @given(spec=search_specs())
 def test_spec_to_manifest_round_trips_through_the_parser(spec: SearchSpec) -> None:
     assert parse_manifest(spec_to_manifest(spec)) == spec
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=search_specs())
+def test_manifest_yaml_reads_back_as_the_same_spec(spec: SearchSpec) -> None:
+    assert parse_manifest(manifest_yaml(spec)) == spec
+
+
+def test_manifest_yaml_quotes_strings_kubernetes_would_read_as_numbers() -> None:
+    spec = search_spec(
+        objective={"metric": "val_acc", "unit": "1e3"},
+        parameters=[{"name": "optimizer", "type": "categorical", "values": ["1E-2", "adam"]}],
+        trial={
+            "template": {
+                "spec": {
+                    "containers": [{"name": "t", "image": "i", "command": ["t", ":optimizer:"]}]
+                }
+            }
+        },
+    )
+    text = manifest_yaml(spec)
+    assert "unit: '1e3'" in text
+    assert "- '1E-2'" in text
+    assert parse_manifest(text) == spec
+    assert spec.objective.unit == "1e3"
 
 
 def test_spec_to_manifest_writes_the_hosted_tool_flags_as_a_manifest() -> None:

@@ -625,6 +625,10 @@ def _category(value: object) -> Any:
     return value
 
 
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+"""``1e-4``, ``1E3``: numbers to Kubernetes' YAML reader, strings to PyYAML's YAML 1.1 rules."""
+
+
 def _load_yaml(text: str) -> object:
     """YAML text to data, reading ``1e-4`` as a number as Kubernetes does (PyYAML: a string)."""
     import yaml  # pure parsing; imported here so importing the core stays light
@@ -632,11 +636,7 @@ def _load_yaml(text: str) -> object:
     class Loader(yaml.SafeLoader):
         pass
 
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-        list("-+0123456789."),
-    )
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
     try:
         return yaml.load(text, Loader=Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -732,3 +732,18 @@ def spec_to_manifest(spec: SearchSpec) -> dict[str, Any]:
             "trial": trial,
         },
     }
+
+
+def manifest_yaml(spec: SearchSpec) -> str:
+    """``spec_to_manifest`` as YAML text that kubectl and ``parse_manifest`` read back as the same
+    values: a string Kubernetes would take for a number (a unit or category such as ``1e3``) is
+    quoted, which PyYAML's own rules would leave bare."""
+    import yaml  # pure formatting; imported here so importing the core stays light
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+    return yaml.dump(
+        spec_to_manifest(spec), Dumper=Dumper, sort_keys=False, default_flow_style=False
+    )
