@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
 
 import pytest
 
-from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.core.trials import Prediction, Trial, TrialPhase
 from hypersearch.local.progress import Progress, Totals, format_elapsed
 from hypersearch.local.summary import (
     SearchEnd,
@@ -86,6 +87,13 @@ def test_json_document_has_best_and_every_trial_with_nan_as_null() -> None:
         ("s-0002", "Succeeded", 0.9, None),
         ("s-0003", "Succeeded", None, None),
     ]
+    assert {t["prediction"] for t in doc["trials"]} == {None}
+
+
+def test_json_trials_carry_the_gp_prediction_they_were_chosen_with() -> None:
+    chosen = dataclasses.replace(TRIALS[2], prediction=Prediction(0.8, 0.05, 0.9))
+    doc = json.loads(render_json(result_document([chosen], chosen)))
+    assert doc["trials"][0]["prediction"] == {"mean": 0.8, "std": 0.05, "ucb": 0.9}
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "00:00"), (75.9, "01:15"), (3725, "1:02:05")])

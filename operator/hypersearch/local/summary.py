@@ -144,8 +144,10 @@ def result_document(
     search: SearchEnd | None = None,
 ) -> dict[str, Any]:
     """``{"search": {name, finished, succeeded, reason, message}, "best": {name, params, value} |
-    null, "trials": [{name, params, status, value, reason, message}]}`` with every trial in index
-    order; non-finite values become null (JSON has no NaN). ``search`` only when given."""
+    null, "trials": [{name, params, status, value, reason, message, prediction}]}`` with every
+    trial in index order; ``prediction`` is the GP's {mean, std, ucb} when the trial was suggested
+    (Bayesian trials after the initial points; null otherwise), so a program can see why a trial
+    was chosen. Non-finite values become null (JSON has no NaN). ``search`` only when given."""
     best_doc = None
     if best is not None:
         best_doc = {"name": best.name, "params": best.params, "value": _json_number(best.value)}
@@ -169,6 +171,13 @@ def result_document(
                 "value": _json_number(t.value),
                 "reason": t.reason,
                 "message": t.message,
+                "prediction": None
+                if t.prediction is None
+                else {
+                    "mean": _json_number(t.prediction.mean),
+                    "std": _json_number(t.prediction.std),
+                    "ucb": _json_number(t.prediction.ucb),
+                },
             }
             for t in sorted(trials, key=lambda t: t.index)
         ],
