@@ -63,6 +63,15 @@ def test_submit_detach_creates_the_search_that_manifest_prints(
     obj = testplane.get_json("hs", "sub", "-n", namespace, "--show-managed-fields")
     assert same_spec(obj) == same_spec(printed)
     assert "hyper-cli" in {m["manager"] for m in obj["metadata"]["managedFields"]}
+    # The same command again changes nothing; a raised --num-runs edits the search.
+    assert main(dialect("sub", "--submit", "--detach", *cluster(testplane, namespace))) == 0
+    again = testplane.get_json("hs", "sub", "-n", namespace)
+    assert again["metadata"]["generation"] == obj["metadata"]["generation"] == 1
+    raised = dialect("sub", "--submit", "--detach", *cluster(testplane, namespace))
+    raised[raised.index("-n") + 1] = "5"
+    assert main(raised) == 0
+    edited = testplane.get_json("hs", "sub", "-n", namespace)
+    assert (edited["metadata"]["generation"], edited["spec"]["maxTrials"]) == (2, 5)
 
 
 def test_submit_to_a_namespace_that_does_not_exist_says_so(
