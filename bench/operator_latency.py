@@ -292,6 +292,11 @@ def main() -> int:
         "--operator-verbose", action="store_true", help="run the operator with -v (its log: /tmp)"
     )
     args = parser.parse_args()
+    # Start the test plane unless it is up (idempotent; a cold cache builds it first).
+    up = subprocess.run([str(REPO / "e2e" / "testplane"), "up"], check=False, timeout=3600)
+    if up.returncode != 0:
+        print("bench: `e2e/testplane up` failed; its logs are in /tmp/hypersearch-testplane/logs")
+        return 1
     endpoint = load_endpoint(str(KUBECONFIG))
     api = KubeApi(Transport(endpoint, pool_size=16))
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
