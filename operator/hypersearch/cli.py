@@ -35,9 +35,12 @@ from hypersearch.cli_common import (
     add_cluster_options,
     add_output_option,
     add_run_options,
+    add_submit_target_options,
+    check_submit_flags,
     cluster_namespace,
     follow_cluster_search,
     kube_api,
+    submit_and_follow,
 )
 from hypersearch.cli_dialect import configure_dialect, dialect_runner
 from hypersearch.cli_views import command_report, command_ui, configure_report, configure_ui
@@ -62,6 +65,13 @@ class Subcommand:
 
 def configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a HyperSearch manifest (YAML)")
+    parser.add_argument(
+        "--submit",
+        action="store_true",
+        help="run it on the cluster instead: apply it as a HyperSearch, then follow it to its "
+        "end (--detach: return at once)",
+    )
+    add_submit_target_options(parser)
     add_run_options(parser)
 
 
@@ -74,6 +84,9 @@ def command_run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise UsageError(f"{path}: cannot read the manifest: {err.strerror or err}") from None
     spec = parse_manifest(text, source=str(path))
+    check_submit_flags(args)
+    if args.submit:
+        return submit_and_follow(args, spec)
     return session.run_local(
         spec,
         workdir=path.resolve().parent,

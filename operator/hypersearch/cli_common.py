@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from hypersearch.core.errors import HyperSearchError
 
 if TYPE_CHECKING:
+    from hypersearch.core.spec import SearchSpec
     from hypersearch.kube.api import KubeApi
 
 EXIT_OK = 0
@@ -137,3 +138,58 @@ def follow_cluster_search(args: argparse.Namespace, api: KubeApi, namespace: str
         return EXIT_INTERRUPTED
     cli_cluster.show(found, sys.stdout, args.output)
     return EXIT_OK if found.view.phase == "Succeeded" else EXIT_FAILED
+
+
+def add_submit_target_options(parser: argparse.ArgumentParser) -> None:
+    """Where ``--submit`` sends a search, and whether it waits (the flag itself is the
+    caller's: the dialect puts it beside --manifest)."""
+    parser.add_argument(
+        "--detach", action="store_true", help="with --submit: do not follow the search"
+    )
+    parser.add_argument(
+        "--namespace", help="with --submit: the namespace (default: the kubeconfig's, or default)"
+    )
+    parser.add_argument(
+        "--kubeconfig", help="with --submit: kubeconfig file (default: $KUBECONFIG)"
+    )
+    parser.add_argument("--context", help="with --submit: kubeconfig context (default: current)")
+
+
+def check_submit_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that belong to the other place the search could run, naming them."""
+
+    def given(*flags: str) -> str:
+        named = [f for f in flags if getattr(args, f.lstrip("-").replace("-", "_"))]
+        return " and ".join(named)
+
+    if args.submit and (local := given("--fresh", "--state-dir")):
+        raise UsageError(
+            f"{local} belong{'' if ' and ' in local else 's'} to a local run; with --submit the "
+            "search's state lives in the cluster (delete the HyperSearch to start it over)"
+        )
+    cluster = given("--detach", "--namespace", "--kubeconfig", "--context")
+    if not args.submit and cluster:
+        verb = "go" if " and " in cluster else "goes"
+        raise UsageError(f"{cluster} {verb} with --submit (a local search always runs here)")
+
+
+def submit_and_follow(args: argparse.Namespace, spec: SearchSpec) -> int:
+    """Apply ``spec`` as a HyperSearch, then follow it unless --detach."""
+    from hypersearch import cli_cluster
+    from hypersearch.core.manifest import spec_to_manifest
+
+    api = kube_api(args)
+    namespace = cluster_namespace(args, api)
+    try:
+        cli_cluster.submit(api, spec_to_manifest(spec), namespace)
+        print(
+            f"submitted HyperSearch {namespace}/{spec.name}; follow it with: hyper status "
+            f"hs/{spec.name} --namespace {namespace} --watch (or kubectl get hs -n {namespace})",
+            file=sys.stderr,
+            flush=True,
+        )
+        if args.detach:
+            return EXIT_OK
+        return follow_cluster_search(args, api, namespace, spec.name)
+    finally:
+        api.transport.close()

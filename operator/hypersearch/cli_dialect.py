@@ -18,12 +18,12 @@ from hypersearch.cli_common import (
     EXIT_OK,
     UsageError,
     add_run_options,
-    cluster_namespace,
-    follow_cluster_search,
-    kube_api,
+    add_submit_target_options,
+    check_submit_flags,
     non_negative_int,
     positive_float,
     positive_int,
+    submit_and_follow,
 )
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_manifest
@@ -105,16 +105,7 @@ def configure_dialect(parser: argparse.ArgumentParser) -> None:
         help="run the search on the cluster: apply it as a HyperSearch, then follow it to its "
         "end (--detach: return at once)",
     )
-    parser.add_argument(
-        "--detach", action="store_true", help="with --submit: do not follow the search"
-    )
-    parser.add_argument(
-        "--namespace", help="with --submit: the namespace (default: the kubeconfig's, or default)"
-    )
-    parser.add_argument(
-        "--kubeconfig", help="with --submit: kubeconfig file (default: $KUBECONFIG)"
-    )
-    parser.add_argument("--context", help="with --submit: kubeconfig context (default: current)")
+    add_submit_target_options(parser)
     add_run_options(parser)
 
 
@@ -262,10 +253,9 @@ def dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], i
         if args.manifest:
             sys.stdout.write(manifest_yaml(spec))
             return EXIT_OK
+        check_submit_flags(args)
         if args.submit:
-            return _submit(args, spec)
-        if args.detach:
-            raise UsageError("--detach goes with --submit (a local search always runs here)")
+            return submit_and_follow(args, spec)
         from hypersearch.local import session
 
         return session.run_local(
@@ -278,23 +268,3 @@ def dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], i
         )
 
     return run
-
-
-def _submit(args: argparse.Namespace, spec: SearchSpec) -> int:
-    from hypersearch import cli_cluster
-
-    api = kube_api(args)
-    namespace = cluster_namespace(args, api)
-    try:
-        cli_cluster.submit(api, spec_to_manifest(spec), namespace)
-        print(
-            f"submitted HyperSearch {namespace}/{spec.name}; follow it with: hyper status "
-            f"hs/{spec.name} --namespace {namespace} --watch (or kubectl get hs -n {namespace})",
-            file=sys.stderr,
-            flush=True,
-        )
-        if args.detach:
-            return EXIT_OK
-        return follow_cluster_search(args, api, namespace, spec.name)
-    finally:
-        api.transport.close()

@@ -74,6 +74,19 @@ def test_submit_detach_creates_the_search_that_manifest_prints(
     assert (edited["metadata"]["generation"], edited["spec"]["maxTrials"]) == (2, 5)
 
 
+def test_run_submit_applies_the_manifest_file_in_the_namespace(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    install_crd(testplane)
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(search_manifest("from-file", max_trials=3)))
+    argv = ["run", str(path), "--submit", "--detach", *cluster(testplane, namespace)]
+    assert main(argv) == 0
+    obj = testplane.get_json("hs", "from-file", "-n", namespace)
+    assert same_spec(obj) == same_spec(search_manifest("from-file", max_trials=3))
+    assert not (Path.cwd() / ".hyper" / "from-file").exists()  # nothing ran here
+
+
 def test_submit_to_a_namespace_that_does_not_exist_says_so(
     testplane: ControlPlane, capsys: pytest.CaptureFixture[str]
 ) -> None:

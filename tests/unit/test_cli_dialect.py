@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from builders import manifest
 
 from hypersearch.cli import SUBCOMMANDS, build_parser, main, split_command
 from hypersearch.cli_dialect import LOCAL_IMAGE, default_search_name, dialect_spec
@@ -334,3 +335,26 @@ def test_watching_a_local_search_is_refused_with_where_to_look() -> None:
     err = io.StringIO()
     assert main(["status", "some-search", "--watch"], stderr=err) == 2
     assert err.getvalue().startswith("hyper: --watch follows a cluster search")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--submit", "--fresh"], "--fresh belongs to a local run; with --submit the search"),
+        (
+            ["--submit", "--fresh", "--state-dir", "s"],
+            "--fresh and --state-dir belong to a local run",
+        ),
+        (["--namespace", "ml"], "--namespace goes with --submit (a local search always runs here)"),
+        (["--detach", "--context", "c"], "--detach and --context go with --submit"),
+    ],
+)
+def test_run_refuses_flags_of_the_other_place_naming_them(
+    extra: list[str], message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(manifest()))
+    err = io.StringIO()
+    assert main(["run", str(path), *extra], stderr=err) == 2
+    assert err.getvalue().startswith(f"hyper: {message}")
+    assert not (tmp_path / ".hyper").exists()
