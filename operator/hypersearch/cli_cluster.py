@@ -39,12 +39,20 @@ from hypersearch.report.model import SearchView
 CLI_MANAGER = "hyper-cli"
 """Field manager of what the CLI applies, so ``kubectl get --show-managed-fields`` says who."""
 FOLLOW_INTERVAL_S = 2.0
+FOLLOW_OUTAGE_S = 600.0
+"""How long following rides out a cluster it cannot reach (an API server restart, a VPN blip)
+before it gives up: a search runs for hours, and one failed poll must not end the watch."""
 
 
 class ClusterError(HyperSearchError):
-    """The cluster refused or could not answer; the message says what to check (exit 1)."""
+    """The cluster refused or could not answer; the message says what to check (exit 1).
+    ``transient``: unreachable, throttled or a server error, which may pass by itself."""
 
     exit_code = 1
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class SearchMissingError(ClusterError):
@@ -76,7 +84,11 @@ def _final_reason(obj: Mapping[str, Any]) -> str | None:
 
 def _explain(err: ApiError | OSError, what: str, namespace: str) -> ClusterError:
     if isinstance(err, OSError) or err.status == 0:
-        return ClusterError(f"cannot reach the cluster to {what}: {err}; check --kubeconfig")
+        return ClusterError(
+            f"cannot reach the cluster to {what}: {err}; check --kubeconfig", transient=True
+        )
+    if err.status == 429 or err.status >= 500:
+        return ClusterError(f"cannot {what}: {err}", transient=True)
     if err.status == 404 and f'namespaces "{namespace}" not found' in err.message:
         return ClusterError(
             f"cannot {what}: namespace {namespace} does not exist; create it (kubectl create "
@@ -145,12 +157,32 @@ def follow(
     *,
     interval: float = FOLLOW_INTERVAL_S,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    outage: float = FOLLOW_OUTAGE_S,
 ) -> ClusterSearch:
     """Poll ``read`` until the search has finished, writing each new progress line to ``err``;
-    returns the finished search."""
+    returns the finished search. Transient errors are retried (said once per outage) until
+    they have lasted ``outage`` seconds; other errors end the watch at once."""
     last = ""
+    down_since: float | None = None
     while True:
-        search = read()
+        try:
+            search = read()
+        except ClusterError as exc:
+            if not exc.transient:
+                raise
+            now = clock()
+            if down_since is None:
+                down_since = now
+                err.write(f"hyper: {exc}; retrying every {interval:g}s\n")
+                err.flush()
+            elif now - down_since >= outage:
+                raise ClusterError(f"{exc} (for {now - down_since:.0f}s; giving up)") from None
+            sleep(interval)
+            continue
+        if down_since is not None:
+            err.write("hyper: the cluster answers again\n")
+            down_since = None
         line = progress_line(search.view)
         if line != last:
             err.write(line + "\n")

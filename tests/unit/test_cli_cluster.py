@@ -189,3 +189,52 @@ def test_show_as_json_says_how_the_search_ended() -> None:
         "message": "x",
     }
     assert doc["best"] == {"name": "lr-search-0000", "params": {"lr": 0.001}, "value": 0.7}
+
+
+class Outage:
+    """read_search through a FakeApi that fails with ``errors`` first, then answers ``obj``."""
+
+    def __init__(self, errors: list[ApiError], obj: Any) -> None:
+        self.errors = errors
+        self.api = FakeApi(obj)
+
+    def __call__(self) -> ClusterSearch:
+        if self.errors:
+            self.api.error = self.errors.pop(0)
+        else:
+            self.api.error = None
+        return read_search(self.api, "team-a", "lr-search")  # type: ignore[arg-type]
+
+
+def test_follow_rides_out_a_short_outage_and_says_so_once() -> None:
+    unreachable = ApiError(0, "ConnectionRefused", "refused", "GET", "/apis/x")
+    busy = ApiError(503, "ServiceUnavailable", "etcd leader changed", "GET", "/apis/x")
+    read = Outage([unreachable, busy, unreachable], searched(finished="Succeeded"))
+    err = io.StringIO()
+    found = follow(read, err, interval=1.0, sleep=lambda s: None, clock=iter(range(100)).__next__)
+    assert found.view.phase == "Succeeded"
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith("hyper: cannot reach the cluster to read HyperSearch team-a/")
+    assert lines[0].endswith("; retrying every 1s")
+    assert lines[1:] == [
+        "hyper: the cluster answers again",
+        "[0/3 done, 0 running, 0 failed, best val_acc -, Succeeded]",
+    ]
+
+
+def test_follow_gives_up_when_the_outage_lasts() -> None:
+    unreachable = ApiError(0, "ConnectionRefused", "refused", "GET", "/apis/x")
+    read = Outage([unreachable] * 50, searched())
+    ticks = iter(range(0, 1000, 100))
+    with pytest.raises(ClusterError) as err:
+        follow(read, io.StringIO(), sleep=lambda s: None, clock=ticks.__next__, outage=600)
+    assert str(err.value).endswith("(for 600s; giving up)")
+
+
+def test_follow_stops_at_once_on_an_error_that_will_not_pass() -> None:
+    forbidden = ApiError(403, "Forbidden", "no", "GET", "/apis/x")
+    read = Outage([forbidden], searched())
+    with pytest.raises(ClusterError) as err:
+        follow(read, io.StringIO(), sleep=lambda s: None)
+    assert "forbidden in namespace team-a" in str(err.value)
+    assert not err.value.transient
