@@ -137,6 +137,15 @@ class _Parser:
             what = f"a field of {of}" if of else "a known field"
             self.fail(f"{path}.{key}", f"is not {what} ({guess}fields: {', '.join(known)})")
 
+    def present(
+        self, doc: Mapping[str, Any], key: str, where: str, *, required: bool, hint: str
+    ) -> Any:
+        """``doc[key]``, or None when it is absent or null (a problem only when ``required``)."""
+        value = doc.get(key)
+        if value is None and required:
+            self.fail(where, f"is required{hint}")
+        return value
+
     def string(
         self,
         doc: Mapping[str, Any],
@@ -149,10 +158,8 @@ class _Parser:
         hint: str = "",
     ) -> str | None:
         where = f"{path}.{key}"
-        value = doc.get(key, _MISSING)
-        if value is _MISSING or value is None:
-            if required:
-                self.fail(where, f"is required{hint}")
+        value = self.present(doc, key, where, required=required, hint=hint)
+        if value is None:
             return None
         if choices and value not in choices:
             self.fail(where, f"must be one of {', '.join(choices)}, got {_show(value)}")
@@ -177,10 +184,8 @@ class _Parser:
         hint: str = "",
     ) -> int | None:
         where = f"{path}.{key}"
-        value = doc.get(key, _MISSING)
-        if value is _MISSING or value is None:
-            if required:
-                self.fail(where, f"is required{hint}")
+        value = self.present(doc, key, where, required=required, hint=hint)
+        if value is None:
             return None
         if not _is_int(value):
             self.fail(where, f"must be an integer, got {_show(value)}")
