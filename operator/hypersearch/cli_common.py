@@ -178,8 +178,13 @@ def submit_and_follow(args: argparse.Namespace, spec: SearchSpec) -> int:
     from hypersearch import cli_cluster
     from hypersearch.core.manifest import spec_to_manifest
 
+    if args.namespace and spec.namespace and args.namespace != spec.namespace:
+        raise UsageError(
+            f"--namespace {args.namespace} differs from the manifest's metadata.namespace "
+            f"{spec.namespace}; drop one of them (as kubectl apply refuses the same)"
+        )
     api = kube_api(args)
-    namespace = cluster_namespace(args, api)
+    namespace = args.namespace or spec.namespace or cluster_namespace(args, api)
     try:
         cli_cluster.submit(api, spec_to_manifest(spec), namespace)
         print(

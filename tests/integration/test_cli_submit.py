@@ -79,8 +79,10 @@ def test_run_submit_applies_the_manifest_file_in_the_namespace(
 ) -> None:
     install_crd(testplane)
     path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(search_manifest("from-file", max_trials=3)))
-    argv = ["run", str(path), "--submit", "--detach", *cluster(testplane, namespace)]
+    doc = search_manifest("from-file", max_trials=3)
+    doc["metadata"]["namespace"] = namespace  # no --namespace: the manifest's, as kubectl does
+    path.write_text(yaml.safe_dump(doc))
+    argv = ["run", str(path), "--submit", "--detach", "--kubeconfig", str(testplane.kubeconfig)]
     assert main(argv) == 0
     obj = testplane.get_json("hs", "from-file", "-n", namespace)
     assert same_spec(obj) == same_spec(search_manifest("from-file", max_trials=3))

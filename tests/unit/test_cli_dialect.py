@@ -358,3 +358,18 @@ def test_run_refuses_flags_of_the_other_place_naming_them(
     assert main(["run", str(path), *extra], stderr=err) == 2
     assert err.getvalue().startswith(f"hyper: {message}")
     assert not (tmp_path / ".hyper").exists()
+
+
+def test_run_submit_refuses_a_namespace_flag_that_contradicts_the_manifest(
+    tmp_path: Path,
+) -> None:
+    doc = manifest()
+    doc["metadata"]["namespace"] = "team-a"
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    err = io.StringIO()
+    assert main(["run", str(path), "--submit", "--namespace", "team-b"], stderr=err) == 2
+    assert err.getvalue() == (
+        "hyper: --namespace team-b differs from the manifest's metadata.namespace team-a; drop "
+        "one of them (as kubectl apply refuses the same)\n"
+    )
