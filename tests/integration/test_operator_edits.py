@@ -56,6 +56,8 @@ def test_raising_max_trials_continues_and_renaming_a_parameter_is_refused(
         testplane.kubectl(
             "wait", "--for=condition=Succeeded", "hs/edit", "-n", namespace, "--timeout=60s"
         )
+        recorded = testplane.get_json("hs", "edit", "-n", namespace)["status"]["objective"]
+        assert recorded == {"metric": "val_acc", "goal": "maximize", "aggregation": "last"}
 
         patch([{"op": "replace", "path": "/spec/maxTrials", "value": 3}])
         observed(2)

@@ -473,6 +473,45 @@ def test_restoring_the_parameters_resumes_the_search() -> None:
     assert api.search["status"]["phase"] == "Running"
 
 
+def test_status_records_the_objective_its_values_are_values_of() -> None:
+    api, _ = finished_search()
+    assert api.search["status"]["objective"] == {
+        "metric": "val_acc",
+        "goal": "maximize",
+        "aggregation": "last",
+    }
+
+
+def test_another_objective_after_trials_have_values_fails_the_search_until_restored() -> None:
+    api, rec = finished_search()
+    edit(api, lambda spec: spec.update(objective={"metric": "val_loss", "goal": "minimize"}))
+    edit(api, lambda spec: spec.update(maxTrials=4))
+    outcome = rec.reconcile("ml", "s", T0 + 3)
+    status = api.search["status"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert (outcome.started, status["phase"], failed["reason"]) == ((), "Failed", "InvalidSpec")
+    assert failed["message"].startswith(
+        "spec.objective changed from metric=val_acc, goal=maximize, aggregation=last to "
+        "metric=val_loss, goal=minimize, aggregation=last, but 2 trials already hold values"
+    )
+    assert status["objective"]["metric"] == "val_acc"
+    edit(api, lambda spec: spec.update(objective=manifest()["spec"]["objective"]))
+    outcome = rec.reconcile("ml", "s", T0 + 4)
+    assert (outcome.started, api.search["status"]["phase"]) == (("s-0002", "s-0003"), "Running")
+
+
+def test_a_misspelt_metric_may_be_corrected_while_no_trial_has_a_value() -> None:
+    api = FakeApi(manifest())
+    api.search["spec"]["objective"]["metric"] = "val_acc_typo"
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    assert api.search["status"]["objective"]["metric"] == "val_acc_typo"
+    edit(api, lambda spec: spec["objective"].update(metric="val_acc"))
+    rec.reconcile("ml", "s", T0 + 1)
+    assert api.search["status"]["objective"]["metric"] == "val_acc"
+    assert api.search["status"]["phase"] == "Running"
+
+
 def test_the_events_of_one_reconcile_are_timed_in_order_ends_before_the_starts_they_allow() -> None:
     api = FakeApi(manifest())
     rec = reconciler(api)

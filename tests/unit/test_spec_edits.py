@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 from builders import search_spec
 
-from hypersearch.core.edits import check_spec_edit, describe_changes
+from hypersearch.core.edits import (
+    check_spec_edit,
+    describe_changes,
+    objective_record,
+    recorded_objective,
+)
 from hypersearch.core.errors import SpecError
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
@@ -97,3 +102,10 @@ def test_a_list_of_another_length_is_one_change_and_long_values_are_cut() -> Non
     assert line.startswith("spec.values: [0, 1, 2")
     assert line.endswith("...")
     assert describe_changes(old, old) == []
+
+
+def test_a_recorded_objective_reads_back_and_a_malformed_one_is_ignored() -> None:
+    objective = search_spec().objective
+    assert recorded_objective(objective_record(objective)) == objective
+    for raw in (None, "val_acc", {"metric": "x", "goal": "up", "aggregation": "last"}, {}):
+        assert recorded_objective(raw) is None

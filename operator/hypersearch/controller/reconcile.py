@@ -26,6 +26,7 @@ from typing import Any, Final
 from hypersearch.controller import metrics
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.core import conditions
+from hypersearch.core.edits import check_objective_kept, objective_record, recorded_objective
 from hypersearch.core.engine import (
     Counts,
     NewTrial,
@@ -37,7 +38,7 @@ from hypersearch.core.engine import (
 )
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
-from hypersearch.core.spec import SearchSpec
+from hypersearch.core.spec import Objective, SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, manifests, names
 from hypersearch.kube.api import KubeApi
@@ -197,6 +198,9 @@ class Reconciler:
             manifests.machine_type(spec, self.config.pods)
             manifests.trainer_index(spec)
             check_trials_fit(spec, trials)
+            recorded = recorded_objective(status.get("objective"))
+            if recorded is not None:
+                check_objective_kept(recorded, spec.objective, trials)
         except SpecError as err:
             return self._invalid(body, trials, err, now)
         with metrics.suggestion_latency(spec.algorithm.name):
@@ -224,6 +228,7 @@ class Reconciler:
             reason=reason,
             message=message,
             now=now,
+            objective=spec.objective,
         )
         wrote = False
         current: Mapping[str, Any] = body
@@ -388,8 +393,12 @@ class Reconciler:
         message: str,
         now: float,
         invalid: bool = False,
+        objective: Objective | None = None,
     ) -> dict[str, Any]:
-        """The operator's whole part of status (server-side apply drops what it leaves out)."""
+        """The operator's whole part of status (server-side apply drops what it leaves out).
+
+        ``objective`` (the spec's, None for an invalid spec) becomes ``status.objective`` until a
+        trial has a value; from then on the recorded one stays (``check_objective_kept``)."""
         status: dict[str, Any] = body.get("status") or {}
         recorded = {str(e.get("name")): e for e in status.get("trials") or []}
         finished = invalid or (plan is not None and plan.finished)
@@ -413,6 +422,12 @@ class Reconciler:
             "conditions": conditions.to_dicts(conds),
             "trials": [convert.trial_entry(t, recorded.get(t.name)) for t in trials],
         }
+        kept = status.get("objective")
+        valued = any(t.value is not None for t in trials)
+        if recorded_objective(kept) is not None and (valued or objective is None):
+            desired["objective"] = kept  # the values' objective, whatever the spec says now
+        elif objective is not None:
+            desired["objective"] = objective_record(objective)
         best = convert.best_entry(plan.best if plan is not None else None)
         if best is None and invalid and isinstance(status.get("best"), dict):
             best = status["best"]

@@ -448,6 +448,16 @@ def status_schema() -> Schema:
                     "failed": _int(count.format("that failed"), minimum=0),
                 },
             ),
+            "objective": _object(
+                "The objective the trials' values are values of: the spec's, until a trial has "
+                "a value; from then on the operator refuses a spec with another one "
+                "(InvalidSpec) instead of ranking unlike numbers together.",
+                {
+                    "metric": _string("The metric.", maxLength=spec.MAX_METRIC_LENGTH),
+                    "goal": _string("maximize or minimize.", enum=list(spec.GOALS)),
+                    "aggregation": _string("last, min, max or avg.", enum=list(spec.AGGREGATIONS)),
+                },
+            ),
             "best": _object(
                 "The best trial so far.",
                 {
