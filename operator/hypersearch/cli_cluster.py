@@ -39,6 +39,9 @@ from hypersearch.report.model import SearchView
 CLI_MANAGER = "hyper-cli"
 """Field manager of what the CLI applies, so ``kubectl get --show-managed-fields`` says who."""
 FOLLOW_INTERVAL_S = 2.0
+UNSEEN_HINT_S = 30.0
+"""After this long with the spec's generation not yet observed, following says how to check
+that an operator runs (a search nobody reconciles would otherwise just stay Pending)."""
 FOLLOW_OUTAGE_S = 600.0
 """How long following rides out a cluster it cannot reach (an API server restart, a VPN blip)
 before it gives up: a search runs for hours, and one failed poll must not end the watch."""
@@ -68,6 +71,8 @@ class ClusterSearch:
 
     view: SearchView
     reason: str | None = None
+    unseen_generation: int | None = None
+    """The spec's generation while the operator's status does not yet describe it, else None."""
 
 
 def _final_reason(obj: Mapping[str, Any]) -> str | None:
@@ -134,7 +139,10 @@ def read_search(api: KubeApi, namespace: str, name: str) -> ClusterSearch:
             f"HyperSearch {namespace}/{name} not found; check the name with "
             f"'kubectl get hs -n {namespace}' or pass --namespace"
         )
-    return ClusterSearch(view_from_object(obj), _final_reason(obj))
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    unseen = generation if isinstance(generation, int) and observed != generation else None
+    return ClusterSearch(view_from_object(obj), _final_reason(obj), unseen)
 
 
 def progress_line(view: SearchView) -> str:
@@ -165,6 +173,7 @@ def follow(
     they have lasted ``outage`` seconds; other errors end the watch at once."""
     last = ""
     down_since: float | None = None
+    started, hinted = clock(), False
     while True:
         try:
             search = read()
@@ -183,6 +192,14 @@ def follow(
         if down_since is not None:
             err.write("hyper: the cluster answers again\n")
             down_since = None
+        unseen = search.unseen_generation
+        if unseen is not None and not hinted and clock() - started >= UNSEEN_HINT_S:
+            hinted = True
+            err.write(
+                f"hyper: no operator has reconciled generation {unseen} of this search after "
+                f"{UNSEEN_HINT_S:.0f}s; is one running? kubectl get deployments -A -l "
+                "app.kubernetes.io/name=hypersearch (docs/install.md)\n"
+            )
         line = progress_line(search.view)
         if line != last:
             err.write(line + "\n")

@@ -238,3 +238,27 @@ def test_follow_stops_at_once_on_an_error_that_will_not_pass() -> None:
         follow(read, io.StringIO(), sleep=lambda s: None)
     assert "forbidden in namespace team-a" in str(err.value)
     assert not err.value.transient
+
+
+def test_follow_says_once_how_to_check_for_an_operator_when_nobody_reconciles() -> None:
+    unseen = searched()
+    unseen["metadata"]["generation"] = 1
+    seen = searched(finished="Succeeded")
+    seen["metadata"]["generation"] = 1
+    seen["status"]["observedGeneration"] = 1
+    reads = iter([unseen, unseen, unseen, unseen, seen])
+    ticks = iter([0, 10, 31, 45, 60, 75])
+    err = io.StringIO()
+    found = follow(
+        lambda: read_search(FakeApi(next(reads)), "team-a", "lr-search"),
+        err,
+        sleep=lambda s: None,
+        clock=ticks.__next__,
+    )
+    assert found.unseen_generation is None
+    hints = [line for line in err.getvalue().splitlines() if "no operator" in line]
+    assert hints == [
+        "hyper: no operator has reconciled generation 1 of this search after 30s; is one "
+        "running? kubectl get deployments -A -l app.kubernetes.io/name=hypersearch "
+        "(docs/install.md)"
+    ]
