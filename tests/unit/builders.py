@@ -24,7 +24,13 @@ from hypersearch.core.space import (
     Value,
     round_float,
 )
-from hypersearch.core.spec import Algorithm, Objective, SearchSpec, TrialTemplate
+from hypersearch.core.spec import (
+    Algorithm,
+    EarlyStopping,
+    Objective,
+    SearchSpec,
+    TrialTemplate,
+)
 
 
 def int_param(
@@ -234,4 +240,24 @@ def search_specs(draw: st.DrawFn) -> SearchSpec:
         parallelism=draw(st.integers(1, 100)),
         max_failed_trials=draw(st.integers(0, 1000)),
         namespace=draw(st.none() | st.just("team-a")),
+        early_stopping=draw(st.none() | early_stoppings()),
+    )
+
+
+@st.composite
+def early_stoppings(draw: st.DrawFn) -> EarlyStopping:
+    """Valid early-stopping rules with every setting given (as the parser fills them in)."""
+    if draw(st.booleans()):
+        return EarlyStopping(
+            "median",
+            {"gracePeriod": draw(st.integers(1, 50)), "minTrials": draw(st.integers(1, 20))},
+        )
+    low = draw(st.integers(1, 50))
+    return EarlyStopping(
+        "asha",
+        {
+            "reductionFactor": draw(st.floats(1.1, 8)),
+            "minResource": low,
+            "maxResource": draw(st.integers(low + 1, 1000)),
+        },
     )

@@ -154,7 +154,8 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         [_set("spec.paralelism", 2)],
         [
             "spec.paralelism is not a known field (did you mean parallelism? fields: algorithm, "
-            "objective, parameters, maxTrials, parallelism, maxFailedTrials, trial)"
+            "objective, parameters, maxTrials, parallelism, maxFailedTrials, trial, "
+            "earlyStopping)"
         ],
     ),
     (

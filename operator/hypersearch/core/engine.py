@@ -4,7 +4,9 @@ CONTRACT (lead): ``decide(spec, trials, now, rng) -> Plan`` is pure and determin
 spec, trials, now and seed give the same plan, so a restarted process suggests the same thing.
 Shells gather ``trials`` (every trial so far, any phase), call ``decide``, then carry out
 ``plan.start`` (create these, with exactly these names and params) and ``plan.stop`` (stop these,
-marking them failed with the given reason), and report ``plan.finished``/``plan.reason``.
+marking them failed with the given reason, except reason ``EarlyStopped``: phase EarlyStopped,
+with the objective's value aggregated over the reports made until then), and report
+``plan.finished``/``plan.reason``.
 ``rng_for(spec, trials)`` gives the generator shells should pass (derived from the spec's seed and
 the trial count, so it does not depend on process lifetime).
 
@@ -17,6 +19,10 @@ How ``decide`` reads the trials (in this order; the first that applies ends the 
    trials a finished search stops (marked failed) never turn a success into a failure later.
 3. Running trials past ``trial.timeout_seconds`` (from ``started_at``, else ``created_at``) are
    stopped with reason ``Timeout``; that frees their slots in the same plan.
+   Running trials that ``spec.earlyStopping``'s rule stops (``core.early_stopping``) are stopped
+   with reason ``EarlyStopped``, and free their slots the same way. Early-stopped trials count
+   toward ``maxTrials`` (they were created), never toward ``maxFailedTrials``, and never rank as
+   the best; the suggester sees them as ``STOPPED_IN_MODEL`` says.
 4. New trials fill the free slots: ``min(parallelism - active, maxTrials - created)``, where
    ``created`` counts every trial that ever existed. The suggester is called only when that number
    is positive; indices continue from the largest existing one.
@@ -35,11 +41,13 @@ generator, and every new trial count a fresh stream.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from hypersearch.core.early_stopping import EARLY_STOPPED, early_stops
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.ranking import best_of, scored_value
 from hypersearch.core.space import Params
@@ -83,6 +91,7 @@ class Counts:
     running: int
     succeeded: int
     failed: int
+    early_stopped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,7 @@ def count_trials(trials: Sequence[Trial]) -> Counts:
         running=phases.count(TrialPhase.RUNNING),
         succeeded=phases.count(TrialPhase.SUCCEEDED),
         failed=phases.count(TrialPhase.FAILED),
+        early_stopped=phases.count(TrialPhase.EARLY_STOPPED),
     )
 
 
@@ -235,6 +245,12 @@ def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random
         for t in active
         if _timed_out(spec, t, now)
     )
+    timed_out = {s.name for s in stop}
+    stop += tuple(
+        StopTrial(early.name, EARLY_STOPPED, early.message)
+        for early in early_stops(spec, trials)
+        if early.name not in timed_out
+    )
     stopping = {s.name for s in stop}
     still_active = [t for t in active if t.name not in stopping]
 
@@ -259,6 +275,26 @@ def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random
     return Plan(start, stop, False, False, None, None, best, counts)
 
 
+STOPPED_IN_MODEL = "last"
+"""How the suggester sees an early-stopped trial: ``last``, its value when it was stopped (a
+lower-fidelity observation, pessimistic for curves that still improve), or ``exclude`` (tried,
+no value, as a failed trial). ``last`` won on bench/early_stopping.py (docs/algorithms.md)."""
+
+
+def _model_value(trial: Trial, sign: float) -> float | None:
+    """The value a finished trial gives the suggester (to maximise), None when it gives none."""
+    if _has_value(trial) and trial.value is not None:
+        return sign * trial.value
+    if (
+        trial.phase is TrialPhase.EARLY_STOPPED
+        and STOPPED_IN_MODEL == "last"
+        and trial.value is not None
+        and math.isfinite(trial.value)
+    ):
+        return sign * trial.value
+    return None
+
+
 def _grid_done(spec: SearchSpec, trials: Sequence[Trial]) -> bool:
     """True when a grid search already created a trial for every grid point."""
     if spec.algorithm.name != "grid":
@@ -276,11 +312,7 @@ def _new_trials(
 ) -> tuple[NewTrial, ...]:
     """Ask the algorithm's suggester for up to ``n`` points and name them."""
     sign = _sign(spec)
-    history = [
-        Outcome(t.params, sign * t.value if _has_value(t) and t.value is not None else None)
-        for t in trials
-        if t.phase.finished
-    ]
+    history = [Outcome(t.params, _model_value(t, sign)) for t in trials if t.phase.finished]
     pending: list[Params] = [t.params for t in active]
     suggestions = suggester_for(spec.algorithm).suggest(spec.space, history, pending, n, rng)
     first = max((t.index for t in trials), default=-1) + 1

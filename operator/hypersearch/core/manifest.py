@@ -121,21 +121,27 @@ def spec_to_manifest(spec: SearchSpec) -> dict[str, Any]:
     if spec.trial.container is not None:
         trial["container"] = spec.trial.container
     trial["template"] = copy.deepcopy(dict(spec.trial.template))
+    body: dict[str, Any] = {
+        "algorithm": algorithm,
+        "objective": objective,
+        "parameters": [
+            _param_to_dict(p, spec.parameter_units.get(p.name)) for p in spec.space.params
+        ],
+        "maxTrials": spec.max_trials,
+        "parallelism": spec.parallelism,
+        "maxFailedTrials": spec.max_failed_trials,
+        "trial": trial,
+    }
+    if spec.early_stopping is not None:
+        body["earlyStopping"] = {
+            "algorithm": spec.early_stopping.algorithm,
+            **spec.early_stopping.settings,
+        }
     return {
         "apiVersion": f"{API_GROUP}/{API_VERSION}",
         "kind": KIND,
         "metadata": metadata,
-        "spec": {
-            "algorithm": algorithm,
-            "objective": objective,
-            "parameters": [
-                _param_to_dict(p, spec.parameter_units.get(p.name)) for p in spec.space.params
-            ],
-            "maxTrials": spec.max_trials,
-            "parallelism": spec.parallelism,
-            "maxFailedTrials": spec.max_failed_trials,
-            "trial": trial,
-        },
+        "spec": body,
     }
 
 

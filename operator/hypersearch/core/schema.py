@@ -24,6 +24,8 @@ MAX_CURVE_POINTS = 100
 """Upper bound of a status curve; the writer keeps fewer (``kube.curve.CURVE_LIMIT``)."""
 MAX_MESSAGE_LENGTH = 32768
 PHASES = ("Pending", "Running", "Succeeded", "Failed")
+TRIAL_PHASES = (*PHASES, "EarlyStopped")
+"""A trial's phases: a search's, and EarlyStopped (stopped by spec.earlyStopping's rule)."""
 SHORT_NAMES = ["hs"]
 CATEGORIES = ["all"]
 
@@ -124,6 +126,53 @@ def _algorithm() -> Schema:
             ),
         },
         required=["name"],
+        **{"x-kubernetes-validations": rules},
+    )
+
+
+def _early_stopping() -> Schema:
+    properties: dict[str, Schema] = {
+        "algorithm": _string(
+            "median: stop a trial whose value at a step is worse than the median of the other "
+            "trials' values at that step; asha: asynchronous successive halving, keep the best "
+            "1/reductionFactor of the trials at each rung.",
+            enum=list(spec.EARLY_STOPPING_ALGORITHMS),
+        )
+    }
+    rules: list[dict[str, Any]] = []
+    for name, setting_rules in spec.EARLY_STOPPING_SETTINGS.items():
+        for setting in setting_rules:
+            node: Schema = {
+                "type": {"int": "integer", "float": "number", "bool": "boolean"}[setting.kind],
+                "description": f"({name}) {setting.description} Default: {setting.default}.",
+            }
+            if setting.minimum is not None:
+                node["minimum"] = setting.minimum
+                if setting.exclusive:
+                    node["exclusiveMinimum"] = True
+            properties[setting.key] = node
+            rules.append(
+                _rule(
+                    f"!has(self.{setting.key}) || self.algorithm == '{name}'",
+                    f"{setting.key} is a setting of the {name} rule only",
+                    fieldPath=f".{setting.key}",
+                )
+            )
+    rules.append(
+        _rule(
+            "!has(self.minResource) || self.minResource < "
+            "(has(self.maxResource) ? self.maxResource : "
+            f"{spec.EarlyStopping('asha').setting('maxResource')})",
+            "minResource must be less than maxResource",
+            fieldPath=".minResource",
+        )
+    )
+    return _object(
+        "Stop running trials whose learning curves are bad (absent: every trial runs to its "
+        "end). A report's step is its epoch/step key, else its position. Early-stopped trials "
+        "count toward maxTrials, not maxFailedTrials.",
+        properties,
+        required=["algorithm"],
         **{"x-kubernetes-validations": rules},
     )
 
@@ -330,6 +379,7 @@ def spec_schema() -> Schema:
                 default=spec.DEFAULT_MAX_FAILED_TRIALS,
             ),
             "trial": _trial_template(),
+            "earlyStopping": _early_stopping(),
         },
         required=["algorithm", "objective", "parameters", "maxTrials", "trial"],
         **{
@@ -374,8 +424,13 @@ def _trial_entry() -> Schema:
             "name": _string("Name of the trial and of its Pod.", maxLength=spec.MAX_TEXT_LENGTH),
             "index": _int("Position of the trial in the search, from 0.", minimum=0),
             "params": _free("The parameter values of the trial, by parameter name."),
-            "phase": _string("Pending, Running, Succeeded or Failed.", enum=list(PHASES)),
-            "value": _number("The trial's objective value (aggregated over its reports)."),
+            "phase": _string(
+                "Pending, Running, Succeeded, Failed or EarlyStopped.", enum=list(TRIAL_PHASES)
+            ),
+            "value": _number(
+                "The trial's objective value (aggregated over its reports; for an EarlyStopped "
+                "trial, over the reports before it was stopped)."
+            ),
             "reason": _string(
                 "Why the trial failed or was stopped, in CamelCase.",
                 maxLength=conditions.MAX_REASON_LENGTH,
@@ -446,6 +501,9 @@ def status_schema() -> Schema:
                     "running": _int(count.format("running"), minimum=0),
                     "succeeded": _int(count.format("that reported a value"), minimum=0),
                     "failed": _int(count.format("that failed"), minimum=0),
+                    "earlyStopped": _int(
+                        count.format("stopped early by spec.earlyStopping"), minimum=0
+                    ),
                 },
             ),
             "objective": _object(
@@ -515,6 +573,7 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "Running", "type": "integer", "jsonPath": ".status.counts.running"},
         {"name": "Max", "type": "integer", "jsonPath": ".spec.maxTrials"},
         {"name": "Failed", "type": "integer", "jsonPath": ".status.counts.failed"},
+        {"name": "Stopped", "type": "integer", "jsonPath": ".status.counts.earlyStopped"},
         {"name": "Best", "type": "number", "jsonPath": ".status.best.value"},
         {"name": "Metric", "type": "string", "jsonPath": ".spec.objective.metric", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -18,6 +18,10 @@ default, so suggesters read ``settings["initialPoints"]`` without defaults of th
   ``mean + sqrt(beta) * std``); unset, the GP-UCB schedule of Srinivas et al. (2010) is used with
   confidence ``delta`` (0 < delta < 1, default 0.1).
 
+Early stopping (``spec.earlyStopping``, absent: none) names a rule, ``median`` or ``asha``, with
+its own settings (``EARLY_STOPPING_SETTINGS``), written flat beside ``algorithm``; see
+``core.early_stopping`` for what each rule decides.
+
 Additions beyond the contract: the limit/default constants, ``ALGORITHM_SETTINGS``,
 ``training_container`` and ``spec_warnings``.
 
@@ -37,6 +41,7 @@ from hypersearch.core.errors import Problem
 from hypersearch.core.space import Space
 
 AlgorithmName: TypeAlias = Literal["grid", "random", "bayesian"]
+EarlyStoppingName: TypeAlias = Literal["median", "asha"]
 Goal: TypeAlias = Literal["maximize", "minimize"]
 Aggregation: TypeAlias = Literal["last", "min", "max", "avg"]
 
@@ -46,6 +51,7 @@ KIND = "HyperSearch"
 PLURAL = "hypersearches"
 
 ALGORITHMS: tuple[AlgorithmName, ...] = ("grid", "random", "bayesian")
+EARLY_STOPPING_ALGORITHMS: tuple[EarlyStoppingName, ...] = ("median", "asha")
 GOALS: tuple[Goal, ...] = ("maximize", "minimize")
 AGGREGATIONS: tuple[Aggregation, ...] = ("last", "min", "max", "avg")
 PARAMETER_TYPES = ("int", "float", "categorical", "discrete")
@@ -128,6 +134,76 @@ ALGORITHM_SETTINGS: Mapping[AlgorithmName, tuple[SettingRule, ...]] = {
 }
 
 
+EARLY_STOPPING_SETTINGS: Mapping[EarlyStoppingName, tuple[SettingRule, ...]] = {
+    "median": (
+        SettingRule(
+            "gracePeriod",
+            "int",
+            "Steps (epochs) a trial always runs before the median rule may stop it.",
+            default=3,
+            minimum=1,
+        ),
+        SettingRule(
+            "minTrials",
+            "int",
+            "How many other trials must have reported at a step before a trial is compared with "
+            "their median there.",
+            default=3,
+            minimum=1,
+        ),
+    ),
+    "asha": (
+        SettingRule(
+            "reductionFactor",
+            "float",
+            "Keep the best 1/reductionFactor of the trials at each rung; the rungs are "
+            "minResource * reductionFactor^k steps.",
+            default=3,
+            minimum=1,
+            exclusive=True,
+        ),
+        SettingRule(
+            "minResource",
+            "int",
+            "Steps (epochs) of the first rung: no trial is stopped before it (ASHA's grace "
+            "period).",
+            default=3,
+            minimum=1,
+        ),
+        SettingRule(
+            "maxResource",
+            "int",
+            "Steps (epochs) a full trial runs; rungs lie below it, and a trial that reaches it is "
+            "never stopped.",
+            default=100,
+            minimum=1,
+        ),
+    ),
+}
+"""Settings of each early-stopping rule, all with defaults for a 10-100 epoch training script."""
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyStopping:
+    """Which rule stops running trials from their learning curves, and its settings.
+
+    ``settings`` holds every setting of ``algorithm`` (defaults filled in by the parser), keyed as
+    in the manifest (``gracePeriod``, ``minTrials``; ``reductionFactor``, ``minResource``,
+    ``maxResource``). A report's step is the observation's step (the ``epoch``/``step`` key of the
+    report line when present, else its position among the metric's reports).
+    """
+
+    algorithm: EarlyStoppingName
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def setting(self, key: str) -> Any:
+        """A setting's value, its default when the mapping lacks it."""
+        if key in self.settings:
+            return self.settings[key]
+        rule = next(r for r in EARLY_STOPPING_SETTINGS[self.algorithm] if r.key == key)
+        return rule.default
+
+
 @dataclass(frozen=True, slots=True)
 class Algorithm:
     """Which suggester, its seed, and its own settings (validated per algorithm)."""
@@ -181,6 +257,7 @@ class SearchSpec:
     max_failed_trials: int = 3
     namespace: str | None = None
     parameter_units: Mapping[str, str] = field(default_factory=dict)
+    early_stopping: EarlyStopping | None = None
 
 
 def training_container(trial: TrialTemplate) -> Mapping[str, Any]:

@@ -38,6 +38,8 @@ from hypersearch.core.spec import (
     DEFAULT_PARALLELISM,
     DEFAULT_SEED,
     DNS1123_LABEL,
+    EARLY_STOPPING_ALGORITHMS,
+    EARLY_STOPPING_SETTINGS,
     GOALS,
     KIND,
     MAX_METRIC_LENGTH,
@@ -52,6 +54,8 @@ from hypersearch.core.spec import (
     PARAMETER_TYPES,
     Algorithm,
     AlgorithmName,
+    EarlyStopping,
+    EarlyStoppingName,
     Objective,
     SearchSpec,
     SettingRule,
@@ -70,6 +74,7 @@ _SPEC_KEYS = (
     "parallelism",
     "maxFailedTrials",
     "trial",
+    "earlyStopping",
 )
 _PARAM_KEYS: Mapping[str, tuple[str, ...]] = {
     "int": ("name", "type", "min", "max", "scale", "step", "count", "unit"),
@@ -249,6 +254,7 @@ class SpecParser:
         parallelism = self.integer(spec, "parallelism", "spec", minimum=1, maximum=MAX_PARALLELISM)
         max_failed = self.integer(spec, "maxFailedTrials", "spec", minimum=0, maximum=MAX_TRIALS)
         trial = self.trial(spec.get("trial", _MISSING))
+        early_stopping = self.early_stopping(spec.get("earlyStopping"))
         if algorithm is not None and algorithm.name == "grid" and space is not None:
             for i, param in enumerate(space.params):
                 if isinstance(param, FloatParam) and param.step is None and param.count is None:
@@ -278,6 +284,7 @@ class SpecParser:
             max_failed_trials=DEFAULT_MAX_FAILED_TRIALS if max_failed is None else max_failed,
             namespace=namespace,
             parameter_units=units,
+            early_stopping=early_stopping,
         )
 
     def metadata(self, value: object) -> tuple[str | None, str | None]:
@@ -374,6 +381,62 @@ class SpecParser:
             self.fail(where, f"must be {' and '.join(bounds)}, got {raw}")
             return None
         return int(number) if rule.kind == "int" else float(number)
+
+    def early_stopping(self, value: object) -> EarlyStopping | None:
+        """``spec.earlyStopping``: a rule and its settings, flat (absent or null: none)."""
+        path = "spec.earlyStopping"
+        if value is None:
+            return None
+        doc = self.mapping(value, path, ": e.g. earlyStopping: {algorithm: median}")
+        if doc is None:
+            return None
+        name = self.string(
+            doc,
+            "algorithm",
+            path,
+            required=True,
+            choices=EARLY_STOPPING_ALGORITHMS,
+            hint=" (median or asha; leave earlyStopping out to run every trial to its end)",
+        )
+        if name is None:
+            return None
+        rules = {rule.key: rule for rule in EARLY_STOPPING_SETTINGS[name]}  # type: ignore[index]
+        before = len(self.problems)
+        settings: dict[str, Any] = {}
+        for key, raw in doc.items():
+            if key == "algorithm":
+                continue
+            rule = rules.get(key)
+            if rule is None:
+                owners = [
+                    other
+                    for other, others in EARLY_STOPPING_SETTINGS.items()
+                    if any(r.key == key for r in others)
+                ]
+                owner = f"a setting of {owners[0]}, not of {name}; " if owners else ""
+                self.fail(
+                    f"{path}.{key}",
+                    f"is not a setting of the {name} rule ({owner}its settings: "
+                    f"{', '.join(rules)})",
+                )
+                continue
+            checked = self.setting(rule, raw, f"{path}.{key}")
+            if checked is not None:
+                settings[key] = checked
+        if len(self.problems) > before:
+            return None
+        for rule in rules.values():
+            settings.setdefault(rule.key, rule.default)
+        if name == "asha" and settings["minResource"] >= settings["maxResource"]:
+            self.fail(
+                f"{path}.minResource",
+                f"must be less than maxResource, got minResource={settings['minResource']}, "
+                f"maxResource={settings['maxResource']}: the first rung lies below a full "
+                "trial's steps (set maxResource to the epochs your script runs)",
+            )
+            return None
+        typed: EarlyStoppingName = name  # type: ignore[assignment]
+        return EarlyStopping(typed, settings)
 
     def objective(self, value: object) -> Objective | None:
         path = "spec.objective"

@@ -15,16 +15,19 @@ if TYPE_CHECKING:  # the sidecar imports Observation via core.metrics and must n
 
 
 class TrialPhase(StrEnum):
-    """Lifecycle of one trial. PENDING: decided, process/Pod not yet running."""
+    """Lifecycle of one trial. PENDING: decided, process/Pod not yet running. EARLY_STOPPED: the
+    spec's early-stopping rule stopped it while it ran (neither a success nor a failure: it counts
+    toward maxTrials, never toward maxFailedTrials, and never ranks as the best)."""
 
     PENDING = "Pending"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    EARLY_STOPPED = "EarlyStopped"
 
     @property
     def finished(self) -> bool:
-        return self in (TrialPhase.SUCCEEDED, TrialPhase.FAILED)
+        return self in (TrialPhase.SUCCEEDED, TrialPhase.FAILED, TrialPhase.EARLY_STOPPED)
 
 
 @dataclass(frozen=True, slots=True)

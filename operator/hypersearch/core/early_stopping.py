@@ -1,0 +1,230 @@
+"""Early stopping: which running trials ``spec.earlyStopping``'s rule stops, from their curves.
+
+Pure and deterministic: the answer depends only on the spec and the trials' observations, so a
+restarted shell that gathers the same trials stops the same ones. ``engine.decide`` calls
+``early_stops`` and puts its answers in the plan; this module must NOT start, count or finish
+trials, and must not look at time.
+
+A trial's **curve** is its objective metric's reports, each at its step (the report's
+``epoch``/``step`` key when present, else its position among the metric's reports, 1-based).
+Its **score at step s** is the objective's aggregation (last, min, max, avg) over the finite
+values reported at steps <= s: the value the trial would have if it ended at s. A score with no
+finite value behind it (only NaN so far: a diverged trial) counts as the worst possible.
+
+- ``median`` (the median stopping rule of Golovin et al. 2017, "Google Vizier", section 3.2.2,
+  with the objective's aggregation in place of the running average): a running trial whose latest
+  step s is at least ``gracePeriod`` stops when its score at s is strictly worse than the median of
+  the scores at s of the other trials (any phase) whose curves reach s, provided at least
+  ``minTrials`` such trials exist.
+- ``asha`` (asynchronous successive halving, Li et al. 2020, "A System for Massively Parallel
+  Hyperparameter Tuning", algorithm 2, in its stopping form): rungs lie at
+  ``minResource * reductionFactor**k`` steps, below ``maxResource`` (a trial that reached
+  ``maxResource`` is never stopped). A running trial is judged at
+  the highest rung its curve has reached, by its score at the first step at or past the rung,
+  among the n trials (any phase, itself included) that reached that rung: it continues while its
+  rank is within the best ``floor(n / reductionFactor)``, and stops otherwise. With fewer than
+  ``reductionFactor`` trials at a rung nobody is stopped there: there is not yet a top
+  1/reductionFactor to be outside of. Nothing waits for a rung to fill (no synchronous bracket):
+  each trial is judged as its results arrive, against whatever the rung holds then, and is judged
+  again as the rung fills until it reaches the next rung. Ties rank the lower index first.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import median
+
+from hypersearch.core.metrics import curve
+from hypersearch.core.spec import EarlyStopping, SearchSpec
+from hypersearch.core.trials import Trial, TrialPhase
+
+EARLY_STOPPED = "EarlyStopped"
+"""The reason of every stop this module decides (and the phase the shells give the trial)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyStop:
+    """A running trial the rule stops, and the sentence saying why."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Curve:
+    """A trial's scores by step, in units to maximise (``-inf``: no finite value yet)."""
+
+    steps: tuple[float, ...]
+    scores: tuple[float, ...]
+
+    @property
+    def last_step(self) -> float:
+        return self.steps[-1]
+
+    def score_at(self, step: float) -> float | None:
+        """The score after the reports at steps <= ``step``; None when there is none."""
+        at = bisect.bisect_right(self.steps, step)
+        return self.scores[at - 1] if at else None
+
+    def first_at_or_after(self, step: float) -> tuple[float, float] | None:
+        """(step, score) of the first report at or past ``step``; None when the curve ends
+        before."""
+        at = bisect.bisect_left(self.steps, step)
+        return (self.steps[at], self.scores[at]) if at < len(self.steps) else None
+
+
+def _curve_of(trial: Trial, spec: SearchSpec) -> _Curve | None:
+    """The trial's scores by step (sorted by step, stably), or None when it reported nothing."""
+    points = curve(trial.observations, spec.objective.metric)
+    if not points:
+        return None
+    stepped = sorted(
+        (
+            (float(i + 1) if step is None else float(step), value)
+            for i, (step, value) in enumerate(points)
+        ),
+        key=lambda p: p[0],
+    )
+    sign = 1.0 if spec.objective.goal == "maximize" else -1.0
+    how = spec.objective.aggregation
+    steps: list[float] = []
+    scores: list[float] = []
+    last: float | None = None
+    best: float | None = None
+    worst: float | None = None
+    total, count = 0.0, 0
+    for step, value in stepped:
+        if math.isfinite(value):
+            last = value
+            best = value if best is None else max(best, value)
+            worst = value if worst is None else min(worst, value)
+            total, count = total + value, count + 1
+        raw = {"last": last, "max": best, "min": worst, "avg": total / count if count else None}[
+            how
+        ]
+        steps.append(step)
+        scores.append(-math.inf if raw is None else sign * raw)
+    return _Curve(tuple(steps), tuple(scores))
+
+
+def _shown(score: float, spec: SearchSpec) -> str:
+    """A score back in objective units, for messages."""
+    if not math.isfinite(score):
+        return "no finite value"
+    sign = 1.0 if spec.objective.goal == "maximize" else -1.0
+    return f"{sign * score:g}"
+
+
+def _step_text(step: float) -> str:
+    return f"{step:g}"
+
+
+def early_stops(spec: SearchSpec, trials: Sequence[Trial]) -> list[EarlyStop]:
+    """The running trials that ``spec.early_stopping`` stops now, in index order."""
+    rule = spec.early_stopping
+    if rule is None:
+        return []
+    curves = {t.name: _curve_of(t, spec) for t in trials}
+    out: list[EarlyStop] = []
+    for trial in sorted(trials, key=lambda t: t.index):
+        own = curves[trial.name]
+        if trial.phase is not TrialPhase.RUNNING or own is None:
+            continue
+        if rule.algorithm == "median":
+            message = _median(rule, spec, trial, own, trials=trials, curves=curves)
+        else:
+            message = _asha(rule, spec, trial, own, trials=trials, curves=curves)
+        if message is not None:
+            out.append(EarlyStop(trial.name, message))
+    return out
+
+
+def _median(
+    rule: EarlyStopping,
+    spec: SearchSpec,
+    trial: Trial,
+    own: _Curve,
+    *,
+    trials: Sequence[Trial],
+    curves: dict[str, _Curve | None],
+) -> str | None:
+    step = own.last_step
+    grace: int = rule.setting("gracePeriod")
+    if step < grace:
+        return None
+    score = own.score_at(step)
+    assert score is not None  # the curve's own last step
+    others: list[float] = []
+    for other in trials:
+        theirs = curves[other.name]
+        if other.name == trial.name or theirs is None or theirs.last_step < step:
+            continue
+        at = theirs.score_at(step)
+        if at is not None:
+            others.append(at)
+    needed: int = rule.setting("minTrials")
+    if len(others) < needed:
+        return None
+    middle = median(others)
+    if not score < middle:
+        return None
+    return (
+        f"{spec.objective.metric} {_shown(score, spec)} at step {_step_text(step)} is worse than "
+        f"the median {_shown(middle, spec)} of the {len(others)} other trials at that step "
+        f"(earlyStopping: median, gracePeriod {grace}, minTrials {needed})"
+    )
+
+
+def rungs(rule: EarlyStopping) -> list[float]:
+    """ASHA's rungs in steps: ``minResource * reductionFactor**k`` below ``maxResource``."""
+    low: float = rule.setting("minResource")
+    high: float = rule.setting("maxResource")
+    eta: float = rule.setting("reductionFactor")
+    out: list[float] = []
+    at = float(low)
+    while at < high:
+        out.append(at)
+        at *= eta
+    return out
+
+
+def _asha(
+    rule: EarlyStopping,
+    spec: SearchSpec,
+    trial: Trial,
+    own: _Curve,
+    *,
+    trials: Sequence[Trial],
+    curves: dict[str, _Curve | None],
+) -> str | None:
+    reached = [r for r in rungs(rule) if own.last_step >= r]
+    if not reached or own.last_step >= rule.setting("maxResource"):
+        return None
+    rung = reached[-1]
+    eta: float = rule.setting("reductionFactor")
+    ranked: list[tuple[float, int, str]] = []
+    for other in trials:
+        theirs = curves[other.name]
+        if theirs is None:
+            continue
+        at = theirs.first_at_or_after(rung)
+        if at is not None:
+            ranked.append((-at[1], other.index, other.name))
+    ranked.sort()
+    keep = math.floor(len(ranked) / eta)
+    if keep < 1:
+        return None
+    rank = next(i for i, (_, _, name) in enumerate(ranked) if name == trial.name) + 1
+    if rank <= keep:
+        return None
+    own_score = -ranked[rank - 1][0]
+    cutoff = -ranked[keep - 1][0]
+    return (
+        f"{spec.objective.metric} {_shown(own_score, spec)} at rung {_step_text(rung)} ranks "
+        f"{rank} of the {len(ranked)} trials that reached it; only the best {keep} "
+        f"(1/{eta:g}, down to {_shown(cutoff, spec)}) continue "
+        f"(earlyStopping: asha, rungs {', '.join(_step_text(r) for r in rungs(rule))})"
+    )

@@ -1,0 +1,396 @@
+"""spec.earlyStopping: parsing, and which running trials decide() stops, as tables of curves."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from builders import manifest, search_spec
+
+from hypersearch.core import engine
+from hypersearch.core.early_stopping import early_stops, rungs
+from hypersearch.core.engine import StopTrial, decide, rng_for
+from hypersearch.core.errors import SpecError
+from hypersearch.core.manifest import parse_manifest, spec_to_manifest
+from hypersearch.core.space import Params, Space
+from hypersearch.core.spec import EarlyStopping, SearchSpec
+from hypersearch.core.suggest.base import Outcome, Suggestion
+from hypersearch.core.trials import Observation, Trial, TrialPhase
+
+P, R, S, F, E = (
+    TrialPhase.PENDING,
+    TrialPhase.RUNNING,
+    TrialPhase.SUCCEEDED,
+    TrialPhase.FAILED,
+    TrialPhase.EARLY_STOPPED,
+)
+NOW = 1_000.0
+MEDIAN = {"algorithm": "median"}
+ASHA = {"algorithm": "asha", "reductionFactor": 3, "minResource": 1, "maxResource": 27}
+
+
+def spec(early: dict[str, Any] | None, **overrides: Any) -> SearchSpec:
+    overrides.setdefault("algorithm", {"name": "random", "seed": 7})
+    overrides.setdefault("parallelism", 3)
+    return search_spec(earlyStopping=early, **overrides)
+
+
+def trial(
+    s: SearchSpec,
+    index: int,
+    phase: TrialPhase,
+    values: Sequence[float],
+    *,
+    steps: Sequence[int | None] | None = None,
+    value: float | None = None,
+) -> Trial:
+    at = list(steps) if steps is not None else list(range(1, len(values) + 1))
+    return Trial(
+        name=f"{s.name}-{index:04d}",
+        index=index,
+        params=s.space.sample(np.random.default_rng(index), 1)[0],
+        phase=phase,
+        value=value,
+        observations=tuple(
+            Observation(s.objective.metric, v, step) for v, step in zip(values, at, strict=True)
+        ),
+    )
+
+
+def stopped(s: SearchSpec, ts: Sequence[Trial]) -> dict[str, str]:
+    return {stop.name: stop.message for stop in early_stops(s, ts)}
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def test_absent_early_stopping_is_none_and_every_trial_runs_on() -> None:
+    s = spec(None)
+    assert s.early_stopping is None
+    ts = [trial(s, 0, S, [0.9] * 5), trial(s, 1, S, [0.9] * 5), trial(s, 2, S, [0.9] * 5)]
+    assert early_stops(s, [*ts, trial(s, 3, R, [0.1] * 5)]) == []
+
+
+@pytest.mark.parametrize(
+    ("written", "settings"),
+    [
+        ({"algorithm": "median"}, {"gracePeriod": 3, "minTrials": 3}),
+        ({"algorithm": "median", "gracePeriod": 10}, {"gracePeriod": 10, "minTrials": 3}),
+        (
+            {"algorithm": "asha"},
+            {"reductionFactor": 3, "minResource": 3, "maxResource": 100},
+        ),
+        (
+            {"algorithm": "asha", "reductionFactor": 2, "maxResource": 30},
+            {"reductionFactor": 2.0, "minResource": 3, "maxResource": 30},
+        ),
+    ],
+)
+def test_settings_not_written_take_their_defaults(
+    written: dict[str, Any], settings: dict[str, Any]
+) -> None:
+    rule = spec(written).early_stopping
+    assert rule is not None
+    assert (rule.algorithm, dict(rule.settings)) == (written["algorithm"], settings)
+
+
+@pytest.mark.parametrize(
+    ("written", "problems"),
+    [
+        (
+            {"algorithm": "hyperband"},
+            ["spec.earlyStopping.algorithm must be one of median, asha, got 'hyperband'"],
+        ),
+        (
+            {"gracePeriod": 3},
+            [
+                "spec.earlyStopping.algorithm is required (median or asha; leave earlyStopping "
+                "out to run every trial to its end)"
+            ],
+        ),
+        (
+            "median",
+            [
+                "spec.earlyStopping must be a mapping, got 'median': e.g. earlyStopping: "
+                "{algorithm: median}"
+            ],
+        ),
+        (
+            {"algorithm": "median", "reductionFactor": 3},
+            [
+                "spec.earlyStopping.reductionFactor is not a setting of the median rule (a "
+                "setting of asha, not of median; its settings: gracePeriod, minTrials)"
+            ],
+        ),
+        (
+            {"algorithm": "asha", "gracePeriod": 3},
+            [
+                "spec.earlyStopping.gracePeriod is not a setting of the asha rule (a setting of "
+                "median, not of asha; its settings: reductionFactor, minResource, maxResource)"
+            ],
+        ),
+        (
+            {"algorithm": "median", "gracePeriod": 0, "minTrials": 1.5},
+            [
+                "spec.earlyStopping.gracePeriod must be >= 1, got 0",
+                "spec.earlyStopping.minTrials must be an integer, got 1.5",
+            ],
+        ),
+        (
+            {"algorithm": "asha", "reductionFactor": 1},
+            ["spec.earlyStopping.reductionFactor must be > 1, got 1"],
+        ),
+        (
+            {"algorithm": "asha", "minResource": 50, "maxResource": 50},
+            [
+                "spec.earlyStopping.minResource must be less than maxResource, got "
+                "minResource=50, maxResource=50: the first rung lies below a full trial's steps "
+                "(set maxResource to the epochs your script runs)"
+            ],
+        ),
+    ],
+)
+def test_invalid_early_stopping_names_the_field_the_value_and_the_fix(
+    written: Any, problems: list[str]
+) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_manifest(manifest(earlyStopping=written))
+    assert [str(p) for p in caught.value.problems] == problems
+
+
+def test_early_stopping_round_trips_through_the_manifest() -> None:
+    s = spec({"algorithm": "asha", "minResource": 2, "maxResource": 50})
+    written = spec_to_manifest(s)
+    assert written["spec"]["earlyStopping"] == {
+        "algorithm": "asha",
+        "reductionFactor": 3,
+        "minResource": 2,
+        "maxResource": 50,
+    }
+    assert parse_manifest(written) == s
+
+
+def test_asha_rungs_grow_by_the_reduction_factor_below_the_max_resource() -> None:
+    assert rungs(EarlyStopping("asha", {"minResource": 1, "maxResource": 27})) == [1, 3, 9]
+    assert rungs(
+        EarlyStopping("asha", {"minResource": 2, "maxResource": 20, "reductionFactor": 2})
+    ) == [2, 4, 8, 16]
+
+
+# --- the median rule ---------------------------------------------------------------------------
+
+FINISHED = [0.6, 0.7, 0.8]
+"""Three finished trials' values at every step of their ten-step curves."""
+
+
+def median_case(
+    running: Sequence[float], *, others: Sequence[float] = FINISHED, **early: Any
+) -> dict[str, str]:
+    s = spec({**MEDIAN, **early})
+    ts = [trial(s, i, S, [v] * 10, value=v) for i, v in enumerate(others)]
+    return stopped(s, [*ts, trial(s, len(others), R, running)])
+
+
+def test_median_stops_a_trial_worse_than_the_median_at_its_step() -> None:
+    assert median_case([0.5, 0.5, 0.5]) == {
+        "cifar10-bayes-0003": "val_acc 0.5 at step 3 is worse than the median 0.7 of the 3 "
+        "other trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "running", "others", "early"),
+    [
+        ("within the grace period", [0.1, 0.1], FINISHED, {}),
+        ("equal to the median", [0.7, 0.7, 0.7], FINISHED, {}),
+        ("better than the median", [0.1, 0.1, 0.75], FINISHED, {}),
+        ("fewer other trials than minTrials", [0.1] * 3, FINISHED[:2], {}),
+        ("minTrials raised above the trials seen", [0.1] * 3, FINISHED, {"minTrials": 4}),
+        ("gracePeriod raised past its step", [0.1] * 5, FINISHED, {"gracePeriod": 6}),
+    ],
+)
+def test_median_lets_a_trial_run_on(
+    case: str, running: list[float], others: list[float], early: dict[str, Any]
+) -> None:
+    assert median_case(running, others=others, **early) == {}
+
+
+def test_median_compares_only_with_trials_whose_curves_reach_the_step() -> None:
+    s = spec(MEDIAN)
+    short = [trial(s, i, E, [0.95] * 2, value=0.95) for i in range(3)]
+    ts = [*short, trial(s, 3, R, [0.1] * 4)]
+    assert stopped(s, ts) == {}
+    long = trial(s, 4, S, [0.9] * 4, value=0.9)
+    assert stopped(s, [*ts, long, trial(s, 5, S, [0.2] * 9), trial(s, 6, S, [0.3] * 9)]) == {
+        "cifar10-bayes-0003": "val_acc 0.1 at step 4 is worse than the median 0.3 of the 3 "
+        "other trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+    }
+
+
+def test_median_minimising_stops_the_higher_loss_and_reads_the_aggregation() -> None:
+    s = spec(MEDIAN, objective={"metric": "loss", "goal": "minimize", "aggregation": "min"})
+    ts = [trial(s, i, S, [v, v, v, v]) for i, v in enumerate([0.4, 0.5, 0.6])]
+    # min aggregation: the running trial's score at step 4 is its best, 0.45 (not the last 0.9).
+    assert stopped(s, [*ts, trial(s, 3, R, [0.8, 0.45, 0.9, 0.9])]) == {}
+    assert stopped(s, [*ts, trial(s, 3, R, [0.8, 0.55, 0.9, 0.9])]) == {
+        "cifar10-bayes-0003": "loss 0.55 at step 4 is worse than the median 0.5 of the 3 other "
+        "trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+    }
+
+
+def test_median_stops_a_diverged_trial_and_says_it_has_no_finite_value() -> None:
+    assert median_case([math.nan] * 3) == {
+        "cifar10-bayes-0003": "val_acc no finite value at step 3 is worse than the median 0.7 "
+        "of the 3 other trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+    }
+
+
+def test_steps_default_to_the_report_position_when_reports_carry_none() -> None:
+    s = spec(MEDIAN)
+    ts = [trial(s, i, S, [v] * 3, steps=[None] * 3) for i, v in enumerate(FINISHED)]
+    running = trial(s, 3, R, [0.5] * 3, steps=[None] * 3)
+    assert list(stopped(s, [*ts, running])) == ["cifar10-bayes-0003"]
+
+
+def test_only_running_trials_are_stopped() -> None:
+    s = spec(MEDIAN)
+    ts = [trial(s, i, S, [v] * 10) for i, v in enumerate(FINISHED)]
+    bad = [trial(s, 3, P, [0.1] * 5), trial(s, 4, S, [0.1] * 5), trial(s, 5, F, [0.1] * 5)]
+    assert stopped(s, [*ts, *bad]) == {}
+
+
+# --- ASHA ----------------------------------------------------------------------------------------
+
+
+def asha_case(*curves: tuple[TrialPhase, list[float]]) -> dict[str, str]:
+    s = spec(ASHA)
+    return stopped(s, [trial(s, i, phase, values) for i, (phase, values) in enumerate(curves)])
+
+
+def test_asha_stops_a_trial_outside_the_best_third_of_its_rung() -> None:
+    assert asha_case((S, [0.9] * 27), (S, [0.8] * 27), (R, [0.5])) == {
+        "cifar10-bayes-0002": "val_acc 0.5 at rung 1 ranks 3 of the 3 trials that reached it; "
+        "only the best 1 (1/3, down to 0.9) continue (earlyStopping: asha, rungs 1, 3, 9)"
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "curves"),
+    [
+        ("fewer trials at the rung than the reduction factor", [(S, [0.9] * 27), (R, [0.1])]),
+        ("the best at its rung", [(S, [0.5] * 27), (S, [0.6] * 27), (R, [0.95])]),
+        ("before the first rung", [(S, [0.9] * 27), (S, [0.8] * 27), (R, [])]),
+        (
+            "judged at its highest rung only, which holds too few",
+            [(E, [0.9]), (E, [0.8]), (R, [0.1, 0.1, 0.1])],
+        ),
+        (
+            "at or past maxResource (no rung there)",
+            [(S, [0.9] * 27), (S, [0.8] * 27), (S, [0.7] * 27), (R, [0.9] * 9 + [0.1] * 20)],
+        ),
+    ],
+)
+def test_asha_lets_a_trial_run_on(case: str, curves: list[tuple[TrialPhase, list[float]]]) -> None:
+    assert asha_case(*curves) == {}
+
+
+def test_asha_judges_as_results_arrive_without_waiting_for_a_full_rung() -> None:
+    # Three running trials among finished ones: nobody waits for the rung's stragglers, and
+    # each running trial is ranked against what its rung holds now (6 trials: the best 2 go on).
+    got = asha_case(
+        (S, [0.9] * 27), (S, [0.1] * 27), (R, [0.2, 0.25]), (R, [0.3]), (R, [0.8]), (S, [0.05] * 27)
+    )
+    assert list(got) == ["cifar10-bayes-0002", "cifar10-bayes-0003"]
+    assert got["cifar10-bayes-0002"].startswith("val_acc 0.2 at rung 1 ranks 4 of the 6 trials")
+    assert got["cifar10-bayes-0003"].startswith("val_acc 0.3 at rung 1 ranks 3 of the 6 trials")
+
+
+def test_asha_ties_rank_the_lower_index_first() -> None:
+    got = asha_case((S, [0.5] * 27), (S, [0.5] * 27), (R, [0.5]))
+    assert list(got) == ["cifar10-bayes-0002"]
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+def plan_for(s: SearchSpec, ts: Sequence[Trial]) -> engine.Plan:
+    return decide(s, ts, NOW, rng_for(s, ts))
+
+
+def test_decide_stops_with_reason_early_stopped_and_refills_the_slot() -> None:
+    s = spec(MEDIAN, parallelism=1, maxTrials=10)
+    ts = [trial(s, i, S, [v] * 10, value=v) for i, v in enumerate(FINISHED)]
+    plan = plan_for(s, [*ts, trial(s, 3, R, [0.5] * 3)])
+    assert plan.stop == (
+        StopTrial(
+            "cifar10-bayes-0003",
+            "EarlyStopped",
+            "val_acc 0.5 at step 3 is worse than the median 0.7 of the 3 other trials at that "
+            "step (earlyStopping: median, gracePeriod 3, minTrials 3)",
+        ),
+    )
+    assert [new.name for new in plan.start] == ["cifar10-bayes-0004"]
+
+
+def test_a_timed_out_trial_is_stopped_once_for_the_timeout() -> None:
+    s = spec(MEDIAN, trial={**manifest()["spec"]["trial"], "timeoutSeconds": 10})
+    ts = [trial(s, i, S, [v] * 10, value=v) for i, v in enumerate(FINISHED)]
+    late = Trial(**{**_fields(trial(s, 3, R, [0.5] * 3)), "started_at": NOW - 60})
+    assert [(stop.name, stop.reason) for stop in plan_for(s, [*ts, late]).stop] == [
+        ("cifar10-bayes-0003", "Timeout")
+    ]
+
+
+def _fields(t: Trial) -> dict[str, Any]:
+    return {name: getattr(t, name) for name in Trial.__slots__}
+
+
+def test_early_stopped_trials_count_toward_max_trials_not_max_failed_trials() -> None:
+    s = spec(MEDIAN, maxTrials=4, maxFailedTrials=0)
+    ts = [trial(s, i, S, [v] * 10, value=v) for i, v in enumerate(FINISHED)]
+    plan = plan_for(s, [*ts, trial(s, 3, E, [0.1] * 3, value=0.1)])
+    assert (plan.finished, plan.succeeded, plan.reason) == (True, True, "MaxTrialsReached")
+    assert (plan.counts.succeeded, plan.counts.failed, plan.counts.early_stopped) == (3, 0, 1)
+
+
+def test_an_early_stopped_trial_never_ranks_as_the_best() -> None:
+    s = spec(MEDIAN)
+    plan = plan_for(s, [trial(s, 0, S, [0.5], value=0.5), trial(s, 1, E, [0.99], value=0.99)])
+    assert plan.best is not None and plan.best.name == "cifar10-bayes-0000"
+
+
+@pytest.mark.parametrize(("policy", "seen"), [("last", [-0.5, -0.9]), ("exclude", [-0.5, None])])
+def test_the_suggester_sees_an_early_stopped_trial_as_the_policy_says(
+    monkeypatch: pytest.MonkeyPatch, policy: str, seen: list[float | None]
+) -> None:
+    calls: list[list[Outcome]] = []
+
+    class Spy:
+        def suggest(
+            self,
+            space: Space,
+            history: Sequence[Outcome],
+            pending: Sequence[Params],
+            n: int,
+            rng: np.random.Generator,
+        ) -> list[Suggestion]:
+            calls.append(list(history))
+            return []
+
+    monkeypatch.setattr(engine, "suggester_for", lambda _a: Spy())
+    monkeypatch.setattr(engine, "STOPPED_IN_MODEL", policy)
+    s = spec(MEDIAN, objective={"metric": "loss", "goal": "minimize"})
+    plan_for(s, [trial(s, 0, S, [0.5], value=0.5), trial(s, 1, E, [0.9], value=0.9)])
+    assert [o.value for o in calls[0]] == seen
+
+
+def test_the_same_trials_give_the_same_stops() -> None:
+    s = spec(ASHA)
+    ts = [trial(s, i, S, [0.1 * i] * 27) for i in range(5)]
+    ts.append(trial(s, 5, R, [0.05, 0.1, 0.15]))
+    first = plan_for(s, ts).stop
+    assert first == plan_for(s, list(ts)).stop
+    assert [stop.name for stop in first] == ["cifar10-bayes-0005"]
