@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from hypersearch.cli_common import (
     EXIT_OK,
@@ -30,10 +31,13 @@ from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_man
 from hypersearch.core.space import FloatParam, Param, Space, parse_param_flag
 from hypersearch.core.spec import (
     AGGREGATIONS,
+    EARLY_STOPPING_ALGORITHMS,
+    EARLY_STOPPING_SETTINGS,
     GOALS,
     MAX_SEARCH_NAME_LENGTH,
     Algorithm,
     AlgorithmName,
+    EarlyStopping,
     Objective,
     SearchSpec,
     TrialTemplate,
@@ -89,6 +93,28 @@ def configure_dialect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=positive_float, help="seconds a trial may run before it is stopped"
     )
+    stopping = parser.add_argument_group(
+        "early stopping", "stop trials whose learning curves are bad (spec.earlyStopping)"
+    )
+    stopping.add_argument(
+        "--early-stopping",
+        choices=EARLY_STOPPING_ALGORITHMS,
+        help="median: stop a trial worse than the median of the others at its step; asha: "
+        "asynchronous successive halving (default: none, every trial runs to its end)",
+    )
+    for flag, key, kind in _EARLY_STOPPING_FLAGS:
+        rule = next(
+            (r, owner)
+            for owner, rules in EARLY_STOPPING_SETTINGS.items()
+            for r in rules
+            if r.key == key
+        )
+        stopping.add_argument(
+            flag,
+            type=kind,
+            metavar="N",
+            help=f"({rule[1]}) {rule[0].description} Default {rule[0].default}.",
+        )
     parser.add_argument(
         "--image",
         help="container image for --manifest and --submit (required there; ignored locally)",
@@ -109,7 +135,17 @@ def configure_dialect(parser: argparse.ArgumentParser) -> None:
     add_run_options(parser)
 
 
+_EARLY_STOPPING_FLAGS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("--grace-period", "gracePeriod", int),
+    ("--min-trials", "minTrials", int),
+    ("--reduction-factor", "reductionFactor", float),
+    ("--min-resource", "minResource", int),
+    ("--max-resource", "maxResource", int),
+)
+
 _FLAG_FOR_PATH = {
+    "spec.earlyStopping.algorithm": "--early-stopping",
+    **{f"spec.earlyStopping.{key}": flag for flag, key, _ in _EARLY_STOPPING_FLAGS},
     "metadata.name": "--name",
     "spec.maxTrials": "--num-runs",
     "spec.parallelism": "--parallel-runs",
@@ -210,6 +246,7 @@ def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSp
         )
     name = args.name or default_search_name(command, algorithm)
     draft = SearchSpec(
+        early_stopping=_early_stopping(args),
         name=name,
         algorithm=Algorithm(name=algorithm, seed=args.seed),
         objective=Objective(
@@ -238,6 +275,29 @@ def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSp
         return parse_manifest(spec_to_manifest(draft))
     except SpecError as err:
         raise SpecError([_flag_problem(p, args.param) for p in err.problems]) from None
+
+
+def _early_stopping(args: argparse.Namespace) -> EarlyStopping | None:
+    """--early-stopping and its setting flags, unchecked (the manifest parser checks them)."""
+    given = {
+        key: getattr(args, flag[2:].replace("-", "_"))
+        for flag, key, _ in _EARLY_STOPPING_FLAGS
+        if getattr(args, flag[2:].replace("-", "_"), None) is not None
+    }
+    if args.early_stopping is None:
+        if given:
+            flags = ", ".join(flag for flag, key, _ in _EARLY_STOPPING_FLAGS if key in given)
+            raise SpecError(
+                [
+                    Problem(
+                        flags,
+                        "set(s) an early-stopping rule's settings, but no rule was chosen; add "
+                        "--early-stopping median or --early-stopping asha",
+                    )
+                ]
+            )
+        return None
+    return EarlyStopping(args.early_stopping, given)
 
 
 def dialect_runner(algorithm: AlgorithmName) -> Callable[[argparse.Namespace], int]:

@@ -373,3 +373,53 @@ def test_run_submit_refuses_a_namespace_flag_that_contradicts_the_manifest(
         "hyper: --namespace team-b differs from the manifest's metadata.namespace team-a; drop "
         "one of them (as kubectl apply refuses the same)\n"
     )
+
+
+def test_early_stopping_flags_reach_the_spec_and_the_manifest_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cut = CNN.index("--")
+    flags = ["--early-stopping", "asha", "--min-resource", "2", "--max-resource", "25"]
+    argv = [*CNN[:cut], *flags, "--image", "reg/img:1", "--manifest", *CNN[cut:]]
+    rule = dialect_spec(parse(argv), "bayesian").early_stopping
+    assert rule is not None
+    assert (rule.algorithm, dict(rule.settings)) == (
+        "asha",
+        {"minResource": 2, "maxResource": 25, "reductionFactor": 3},
+    )
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert yaml.safe_load(text)["spec"]["earlyStopping"] == {
+        "algorithm": "asha",
+        "reductionFactor": 3,
+        "minResource": 2,
+        "maxResource": 25,
+    }
+    assert parse_manifest(text).early_stopping == rule
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--early-stopping", "asha", "--min-trials", "4"],
+            "--min-trials (spec.earlyStopping.minTrials) is not a setting of the asha rule (a "
+            "setting of median, not of asha; its settings: reductionFactor, minResource, "
+            "maxResource)",
+        ),
+        (
+            ["--grace-period", "4"],
+            "--grace-period set(s) an early-stopping rule's settings, but no rule was chosen; "
+            "add --early-stopping median or --early-stopping asha",
+        ),
+        (
+            ["--early-stopping", "median", "--grace-period", "0"],
+            "--grace-period (spec.earlyStopping.gracePeriod) must be >= 1, got 0",
+        ),
+    ],
+)
+def test_early_stopping_mistakes_name_the_flag(flags: list[str], message: str) -> None:
+    argv = ["random", "--param", "x=0:1", "-n", "2", "-m", "m", *flags, "--", "t"]
+    with pytest.raises(SpecError) as err:
+        dialect_spec(parse(argv), "random")
+    assert str(err.value) == message

@@ -394,3 +394,28 @@ def test_the_same_trials_give_the_same_stops() -> None:
     first = plan_for(s, ts).stop
     assert first == plan_for(s, list(ts)).stop
     assert [stop.name for stop in first] == ["cifar10-bayes-0005"]
+
+
+def test_a_point_stopped_in_this_plan_is_not_suggested_again_in_its_place() -> None:
+    s = spec(
+        MEDIAN,
+        algorithm={"name": "grid"},
+        parameters=[{"name": "conv2_filter", "type": "discrete", "values": [1, 2, 3, 4, 5]}],
+        trial={"template": {"spec": {"containers": [{"name": "t", "image": "i"}]}}},
+        parallelism=1,
+        maxTrials=5,
+    )
+    ts = [
+        Trial(f"cifar10-bayes-{i:04d}", i, {"conv2_filter": i + 1}, phase, value=v, observations=o)
+        for i, (phase, v, o) in enumerate(
+            [
+                (S, 0.9, tuple(Observation("val_acc", 0.9, k) for k in (1, 2, 3))),
+                (S, 0.8, tuple(Observation("val_acc", 0.8, k) for k in (1, 2, 3))),
+                (S, 0.7, tuple(Observation("val_acc", 0.7, k) for k in (1, 2, 3))),
+                (R, None, tuple(Observation("val_acc", 0.1, k) for k in (1, 2, 3))),
+            ]
+        )
+    ]
+    plan = plan_for(s, ts)
+    assert [stop.name for stop in plan.stop] == ["cifar10-bayes-0003"]
+    assert [new.params for new in plan.start] == [{"conv2_filter": 5}]

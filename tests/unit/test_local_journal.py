@@ -56,6 +56,7 @@ def test_trial_round_trips_with_params_prediction_and_observations(tmp_path: Pat
         (INTERRUPTED, TrialPhase.PENDING),
         ("Failed", TrialPhase.FAILED),
         ("Succeeded", TrialPhase.SUCCEEDED),
+        ("EarlyStopped", TrialPhase.EARLY_STOPPED),
     ],
 )
 def test_unfinished_trials_come_back_pending_to_be_run_again(

@@ -258,7 +258,8 @@ def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random
     start: tuple[NewTrial, ...] = ()
     exhausted = _grid_done(spec, trials)
     if room > 0 and not exhausted:
-        start = _new_trials(spec, trials, room, still_active, rng)
+        # Trials stopped in this plan are still tried points: pending, so none is suggested again.
+        start = _new_trials(spec, trials, room, active, rng)
         exhausted = len(start) < room
     if not still_active and not start:
         if len(trials) >= spec.max_trials:

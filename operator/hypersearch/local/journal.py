@@ -166,7 +166,8 @@ class Journal:
         reason: str | None = None,
         message: str | None = None,
     ) -> None:
-        """Record how a trial ended: Succeeded, Failed, or Interrupted (to be run again)."""
+        """Record how a trial ended: Succeeded, Failed, EarlyStopped, or Interrupted (to be run
+        again)."""
         stored = None if value is None or math.isnan(value) else value
         with self._transaction() as db:
             db.execute(
@@ -229,4 +230,6 @@ def _phase_for(status: str) -> TrialPhase:
         return TrialPhase.SUCCEEDED
     if status == TrialPhase.FAILED.value:
         return TrialPhase.FAILED
+    if status == TrialPhase.EARLY_STOPPED.value:
+        return TrialPhase.EARLY_STOPPED
     return TrialPhase.PENDING

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from hypersearch.core.early_stopping import EARLY_STOPPED
 from hypersearch.core.engine import NewTrial, Plan, decide, rng_for
-from hypersearch.core.metrics import MetricStream, final_value
+from hypersearch.core.metrics import MetricStream, final_value, metric_matches
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Observation, Trial, TrialPhase
 from hypersearch.local.gpus import GpuSlots, discover_gpus, gpu_env
@@ -83,6 +84,8 @@ class _Stopping:
     reason: str
     message: str
     interrupt: bool = False
+    recorded: bool = False
+    """The trial's end is already in the journal (early-stopped): its exit changes nothing."""
 
 
 @dataclass
@@ -115,6 +118,9 @@ class _Search:
             if self.interrupts:
                 return self.interrupt(plan)
             for stop in plan.stop:
+                if stop.reason == EARLY_STOPPED and stop.name in self.runner.running:
+                    self.early_stop(stop.name, stop.message)
+                    continue
                 self.stop(stop.name, _Stopping(stop.reason, stop.message))
                 if self.trials[stop.name].phase is TrialPhase.PENDING:
                     # Decided but never started here (e.g. left from a resumed run): it ends now.
@@ -148,19 +154,22 @@ class _Search:
             plan = self.decide()
 
     def wait(self) -> None:
-        """Handle output until a trial exits, a signal arrives or a tick passes (the engine needs
-        a new look only then: output alone changes nothing it decides on before the exit)."""
+        """Handle output until a trial exits, a signal arrives or a tick passes, or, with early
+        stopping, a trial reports its objective (the engine needs a new look only then: other
+        output changes nothing it decides on)."""
         tick_end = time.monotonic() + self.options.tick_s
         while True:
             events = self.runner.poll(max(0.0, tick_end - time.monotonic()))
-            exited = False
+            exited = reported = False
             for event in events:
                 if isinstance(event, Output):
-                    self.output(event)
+                    reported = self.output(event) or reported
                 else:
                     self.exited(event)
                     exited = True
             self.progress.tick()
+            if reported and self.spec.early_stopping is not None:
+                return
             if exited or self.interrupts or time.monotonic() >= tick_end:
                 return
 
@@ -183,9 +192,10 @@ class _Search:
         best = plan.best
         return Totals(
             total=self.spec.max_trials,
-            done=plan.counts.succeeded + plan.counts.failed,
+            done=plan.counts.succeeded + plan.counts.failed + plan.counts.early_stopped,
             running=len(self.runner.running),
             failed=plan.counts.failed,
+            early_stopped=plan.counts.early_stopped,
             best_name=None if best is None else best.name,
             best_value=None if best is None else best.value,
         )
@@ -260,6 +270,18 @@ class _Search:
             return
         self.progress.trial_started(trial.name, trial.params, gpu)
 
+    def early_stop(self, name: str, message: str) -> None:
+        """Record the trial as early-stopped with the reports it made so far, then end its process
+        (SIGTERM, SIGKILL after the grace period). The journal holds the decision before any signal
+        is sent, so a crash in between resumes with the trial stopped, never run or stopped again;
+        output after the decision is logged but not read as reports."""
+        self.streams.pop(name, None)
+        observations = tuple(self.observed.pop(name, []))
+        self.trials[name] = dataclasses.replace(self.trials[name], observations=observations)
+        value, _ = final_value(observations, self.spec.objective)
+        self.finish(name, TrialPhase.EARLY_STOPPED.value, value, EARLY_STOPPED, message)
+        self.stop(name, _Stopping(EARLY_STOPPED, message, recorded=True))
+
     def stop(self, name: str, why: _Stopping) -> None:
         if name in self.runner.running and name not in self.stopping:
             self.stopping[name] = why
@@ -267,20 +289,26 @@ class _Search:
 
     # -- what the processes did -----------------------------------------------------------------
 
-    def output(self, event: Output) -> None:
+    def output(self, event: Output) -> bool:
+        """Read a line of a trial's output; True when it reported the objective metric."""
         stream = self.streams.get(event.name)
         if stream is None:
-            return
+            return False
         new = stream.feed_line(event.line)
         if not new:
-            return
+            return False
         for observation in new:
             self.state.journal.add_observation(event.name, observation)
         self.observed[event.name].extend(new)
+        return any(metric_matches(self.spec.objective.metric, o.metric) for o in new)
 
     def exited(self, event: Exited) -> None:
         self.slots.release(event.name)
         self.streams.pop(event.name, None)
+        why = self.stopping.get(event.name)
+        if why is not None and why.recorded:
+            del self.stopping[event.name]
+            return
         observations = tuple(self.observed.pop(event.name, []))
         self.trials[event.name] = dataclasses.replace(
             self.trials[event.name], observations=observations
@@ -330,6 +358,8 @@ class _Search:
     def interrupt(self, plan: Plan) -> Outcome:
         self.progress.note("interrupted: stopping running trials (Ctrl-C again to kill them)")
         for name in self.runner.running:
+            if name in self.stopping and self.stopping[name].recorded:
+                continue  # early-stopped: its end is in the journal already, it stays stopped
             self.stopping[name] = _Stopping(
                 INTERRUPTED_REASON, "interrupted by the user; it runs again on resume", True
             )

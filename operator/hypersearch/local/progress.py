@@ -29,6 +29,7 @@ class Totals:
     failed: int
     best_name: str | None
     best_value: float | None
+    early_stopped: int = 0
 
 
 def format_elapsed(seconds: float) -> str:
@@ -70,9 +71,10 @@ class Progress:
         best = "-"
         if totals.best_value is not None:
             best = f"{format_value(totals.best_value)} ({totals.best_name})"
+        stopped = f" {totals.early_stopped} early-stopped," if totals.early_stopped else ""
         return (
             f"[{totals.done}/{totals.total} done, {totals.running} running, {totals.failed} failed,"
-            f" best {self._metric} {best}, {format_elapsed(self._clock() - self._start)}]"
+            f"{stopped} best {self._metric} {best}, {format_elapsed(self._clock() - self._start)}]"
         )
 
     def note(self, text: str) -> None:
@@ -96,6 +98,10 @@ class Progress:
         """One line: the value, or the reason and the message's first and last lines (for a
         failed process: what happened and the log's last line; the whole message is printed at
         the end and kept in the journal)."""
+        if status == "EarlyStopped":
+            shown = f"{self._metric}={format_value(value)}" if value is not None else "no value"
+            self._print(f"{'stopped':<9} {name} after {seconds:.1f}s early: {shown}; {message}")
+            return
         if value is not None:
             what = f"{self._metric}={format_value(value)}"
         else:

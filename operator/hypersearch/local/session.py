@@ -173,8 +173,13 @@ def show_status(
         return EXIT_OK
     counts = plan.counts
     state = f"finished: {plan.reason}" if plan.finished else "not finished"
+    stopped = (
+        f"{counts.early_stopped} early-stopped, "
+        if counts.early_stopped or spec.early_stopping is not None
+        else ""
+    )
     out.write(
-        f"search {spec.name}: {counts.succeeded} succeeded, {counts.failed} failed, "
+        f"search {spec.name}: {counts.succeeded} succeeded, {counts.failed} failed, {stopped}"
         f"{counts.total}/{spec.max_trials} trials recorded, {state}\n"
     )
     _print_table(spec, trials, plan.best, saved.statuses, out)
