@@ -149,13 +149,15 @@ def progress_line(view: SearchView) -> str:
     """``[5/21 done, 3 running, 1 failed, best val_acc 0.91 (x-0004), Running]``: what changes
     as the search goes on (a line is printed only when it differs from the last one)."""
     phases = [t.phase.value for t in view.trials]
-    done = phases.count("Succeeded") + phases.count("Failed")
+    done = sum(1 for t in view.trials if t.phase.finished)
     best = best_of(view.trials, view.goal)
     best_text = "-" if best is None else f"{format_value(best.value)} ({best.name})"
     budget = view.max_trials if view.max_trials is not None else "?"
+    stopped = phases.count("EarlyStopped")
+    early = f" {stopped} early-stopped," if stopped else ""
     return (
         f"[{done}/{budget} done, {phases.count('Running')} running, "
-        f"{phases.count('Failed')} failed, best {view.metric} {best_text}, {view.phase}]"
+        f"{phases.count('Failed')} failed,{early} best {view.metric} {best_text}, {view.phase}]"
     )
 
 

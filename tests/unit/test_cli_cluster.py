@@ -126,6 +126,16 @@ def test_the_progress_line_counts_trials_and_names_the_best() -> None:
     )
 
 
+def test_the_progress_line_counts_early_stopped_trials_as_done_and_not_as_best() -> None:
+    view = view_from_object(
+        searched(entry(0, "Succeeded", 0.8), entry(1, "EarlyStopped", 0.9), entry(2, "Running"))
+    )
+    assert progress_line(view) == (
+        "[2/3 done, 1 running, 0 failed, 1 early-stopped, best val_acc 0.8 (lr-search-0000), "
+        "Running]"
+    )
+
+
 def test_follow_prints_each_change_once_and_returns_the_finished_search() -> None:
     states = [
         searched(),

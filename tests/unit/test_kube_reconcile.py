@@ -171,6 +171,7 @@ def test_a_new_search_starts_trials_up_to_the_parallelism_cap() -> None:
         "running": 0,
         "succeeded": 0,
         "failed": 0,
+        "earlyStopped": 0,
     }
     assert status["phase"] == "Running"
     assert status["observedGeneration"] == 1
@@ -606,3 +607,92 @@ def test_a_pod_refused_for_now_is_retried_said_once_in_an_event_and_status_is_ke
     assert first.requeue_after == 30.0
     full[0] = False  # the quota has room again
     assert rec.reconcile("ml", "s", T0 + 31).started == ("s-0001",)
+
+
+# --- early stopping -------------------------------------------------------------------------------
+
+
+def early_manifest() -> dict[str, Any]:
+    body = manifest(max_trials=4, parallelism=3)
+    body["spec"]["earlyStopping"] = {"algorithm": "median", "gracePeriod": 2, "minTrials": 2}
+    return body
+
+
+def report_curves(api: FakeApi, curves: dict[str, list[float]]) -> None:
+    """Play the sidecars of running trials: their curves so far, one point per epoch."""
+    for entry in api.search["status"]["trials"]:
+        if entry["name"] in curves:
+            points = [[i + 1, v] for i, v in enumerate(curves[entry["name"]])]
+            entry.update(curve=points, observed=len(points), reportedAt=convert.format_time(T0))
+
+
+BAD_CURVES = {"s-0000": [0.9, 0.9], "s-0001": [0.8, 0.8], "s-0002": [0.1, 0.1]}
+STOP_MESSAGE = (
+    "val_acc 0.1 at step 2 is worse than the median 0.85 of the 2 other trials at that step "
+    "(earlyStopping: median, gracePeriod 2, minTrials 2)"
+)
+
+
+def test_an_early_stopped_trial_is_recorded_then_its_pod_deleted_and_its_slot_refilled() -> None:
+    api = FakeApi(early_manifest())
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    for name in ("s-0000", "s-0001", "s-0002"):
+        api.run(name)
+    report_curves(api, BAD_CURVES)
+    api.events.clear()
+    outcome = rec.reconcile("ml", "s", T0 + 2)
+    trial = status_trials(api)["s-0002"]
+    assert (trial["phase"], trial["reason"], trial["message"], trial["value"]) == (
+        "EarlyStopped",
+        "EarlyStopped",
+        STOP_MESSAGE,
+        0.1,
+    )
+    assert api.deleted == ["s-0002"]
+    assert outcome.started == ("s-0003",)
+    assert api.search["status"]["counts"]["earlyStopped"] == 1
+    assert api.events[0] == ("TrialEarlyStopped", f"trial s-0002 was stopped early: {STOP_MESSAGE}")
+    assert "best" not in api.search["status"]
+
+
+def test_a_crash_before_the_status_write_stops_the_trial_again_once_with_its_pod_kept() -> None:
+    api = FakeApi(early_manifest())
+    reconciler(api).reconcile("ml", "s", T0)
+    for name in ("s-0000", "s-0001", "s-0002"):
+        api.run(name)
+    report_curves(api, BAD_CURVES)
+
+    def crash(*_args: Any) -> dict[str, Any]:
+        raise RuntimeError("the operator died here")
+
+    write = api.apply_status
+    api.apply_status = crash  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        reconciler(api).reconcile("ml", "s", T0 + 2)
+    assert api.deleted == []  # the Pod outlives an unrecorded decision
+    api.apply_status = write  # type: ignore[method-assign]
+    reconciler(api).reconcile("ml", "s", T0 + 3)  # a restarted operator
+    assert status_trials(api)["s-0002"]["phase"] == "EarlyStopped"
+    assert api.deleted == ["s-0002"]
+
+
+def test_a_recorded_early_stop_is_final_and_a_pod_left_running_is_deleted_without_new_events() -> (
+    None
+):
+    api = FakeApi(early_manifest())
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    for name in ("s-0000", "s-0001", "s-0002"):
+        api.run(name)
+    report_curves(api, BAD_CURVES)
+    kept = copy.deepcopy(api.pods["s-0002"])
+    rec.reconcile("ml", "s", T0 + 2)
+    api.pods["s-0002"] = kept  # the delete was lost: the operator died right after the write
+    report_curves(api, {"s-0002": [0.1, 0.1, 0.95]})  # its sidecar's last report came late
+    api.events.clear()
+    reconciler(api).reconcile("ml", "s", T0 + 3)
+    trial = status_trials(api)["s-0002"]
+    assert (trial["phase"], trial["message"]) == ("EarlyStopped", STOP_MESSAGE)
+    assert api.deleted == ["s-0002", "s-0002"]
+    assert [reason for reason, _ in api.events if reason == "TrialEarlyStopped"] == []

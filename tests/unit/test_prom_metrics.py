@@ -234,3 +234,14 @@ def test_metrics_server_serves_the_text_exposition_over_http() -> None:
     ]
     assert [s.value for s in best] == [0.9]
     assert families["hypersearch_reconcile_errors"].type == "counter"
+
+
+def test_early_stopped_trials_have_their_own_phase_series() -> None:
+    m = OperatorMetrics()
+    stopped = Counts(total=5, pending=0, running=1, succeeded=2, failed=0, early_stopped=2)
+    m.observe_search("ml", "cifar", "Running", stopped, 0.9)
+    labels = {"namespace": "ml", "search": "cifar"}
+    assert value(m, "hypersearch_search_trials", **labels, phase="EarlyStopped") == 2
+    assert value(m, "hypersearch_search_trials", **labels, phase="Failed") == 0
+    m.forget_search("ml", "cifar")
+    assert series_with_label(m, "search", "cifar") == []

@@ -32,7 +32,7 @@ from hypersearch.core.engine import Counts
 #: The phases a HyperSearch reports; ``hypersearch_searches`` has one series per phase.
 SEARCH_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed")
 #: The trial phases of ``core.trials.TrialPhase``, in the order they are exported.
-TRIAL_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed")
+TRIAL_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "EarlyStopped")
 #: Suggestion latency buckets: a grid step takes microseconds, a GP fit on 200 trials seconds.
 SUGGESTION_BUCKETS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -139,7 +139,13 @@ class OperatorMetrics:
             self._searches[(namespace, name)] = _SearchState(phase=phase, active_pods=pods)
             for each in SEARCH_PHASES:
                 self.search_phase.labels(namespace, name, each).set(1 if each == phase else 0)
-            per_phase = (counts.pending, counts.running, counts.succeeded, counts.failed)
+            per_phase = (
+                counts.pending,
+                counts.running,
+                counts.succeeded,
+                counts.failed,
+                counts.early_stopped,
+            )
             for trial_phase, number in zip(TRIAL_PHASES, per_phase, strict=True):
                 self.search_trials.labels(namespace, name, trial_phase).set(number)
             if best is None:

@@ -26,6 +26,7 @@ from typing import Any, Final
 from hypersearch.controller import metrics
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.core import conditions
+from hypersearch.core.early_stopping import EARLY_STOPPED
 from hypersearch.core.edits import check_objective_kept, objective_record, recorded_objective
 from hypersearch.core.engine import (
     Counts,
@@ -38,6 +39,7 @@ from hypersearch.core.engine import (
 )
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
+from hypersearch.core.metrics import final_value
 from hypersearch.core.spec import Objective, SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, manifests, names
@@ -85,11 +87,12 @@ def _counts_dict(counts: Counts) -> dict[str, int]:
         "running": counts.running,
         "succeeded": counts.succeeded,
         "failed": counts.failed,
+        "earlyStopped": counts.early_stopped,
     }
 
 
 def _progress_message(spec: SearchSpec, counts: Counts, best: Trial | None) -> str:
-    done = counts.succeeded + counts.failed
+    done = counts.succeeded + counts.failed + counts.early_stopped
     planned = max(spec.max_trials, counts.total)
     active = counts.pending + counts.running
     text = f"{done} of {planned} trials finished, {active} active"
@@ -114,7 +117,7 @@ def _differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
     for entry in wanted:
         old = stored[entry["name"]]
         keys = set(OPERATOR_TRIAL_FIELDS) | set(entry)
-        if entry.get("phase") in ("Succeeded", "Failed"):
+        if entry.get("phase") in convert.FINISHED_PHASES:
             keys |= set(names.REPORT_FIELDS)
         if any(old.get(k) != entry.get(k) for k in keys):
             return True
@@ -170,7 +173,7 @@ class Reconciler:
         seen = {p["metadata"]["name"] for p in pods}
         for entry in entries:
             trial = str(entry.get("name"))
-            if entry.get("phase") in ("Succeeded", "Failed") or trial in seen:
+            if entry.get("phase") in convert.FINISHED_PHASES or trial in seen:
                 continue
             found = self.api.get_pod(namespace, trial)
             if found is not None:
@@ -205,7 +208,7 @@ class Reconciler:
             return self._invalid(body, trials, err, now)
         with metrics.suggestion_latency(spec.algorithm.name):
             plan = decide(spec, trials, now, rng_for(spec, trials))
-        trials = self._stop(namespace, plan, trials, pods, now)
+        trials, early = self._stop(namespace, spec, plan, trials, pods=pods, now=now)
         started: list[Trial] = []
         refusal = None
         if plan.start:
@@ -237,6 +240,7 @@ class Reconciler:
             self._remember(current)
             wrote = True
             self._events(body, before=entries, after=after, started=started, plan=plan, now=now)
+        self._delete_pods(namespace, early, pods)
         self._refused_for_now(body, (namespace, name), refusal, now)
         self._release_reports(current, desired)
         metrics.observe_search(
@@ -273,7 +277,7 @@ class Reconciler:
         taken = {
             names.sidecar_manager(e["name"])
             for e in desired.get("trials") or []
-            if e.get("phase") in ("Succeeded", "Failed") and "reportedAt" in e
+            if e.get("phase") in convert.FINISHED_PHASES and "reportedAt" in e
         }
         found = [
             (i, str(m.get("manager")))
@@ -289,33 +293,63 @@ class Reconciler:
     def _stop(
         self,
         namespace: str,
+        spec: SearchSpec,
         plan: Plan,
         trials: list[Trial],
+        *,
         pods: Sequence[convert.PodView],
         now: float,
-    ) -> list[Trial]:
-        """Mark the plan's stopped trials failed and delete the Pods of every finished trial
-        that still runs (stopped, or failed by the operator: Unschedulable, MetricNotReported)."""
+    ) -> tuple[list[Trial], set[str]]:
+        """Mark the plan's stopped trials failed (early-stopped ones EarlyStopped, with the value
+        of their curve so far) and delete the Pods of every finished trial that still runs
+        (stopped, or failed by the operator: Unschedulable, MetricNotReported).
+
+        The Pods of trials early-stopped by this plan are left for ``_delete_pods`` after the
+        status write: deleting first, a crash before the write would leave a trial whose Pod
+        went away unfinished (PodDeleted, a failure) instead of the decision made again. Returns
+        the trials and those names."""
         stops = {s.name: s for s in plan.stop}
         out = []
+        early: set[str] = set()
         for trial in trials:
             stop = stops.get(trial.name)
-            out.append(
-                trial
-                if stop is None
-                else dataclasses.replace(
-                    trial,
-                    phase=TrialPhase.FAILED,
-                    reason=stop.reason,
-                    message=stop.message,
-                    finished_at=trial.finished_at or now,
+            if stop is None:
+                out.append(trial)
+            elif stop.reason == EARLY_STOPPED and trial.phase is TrialPhase.RUNNING:
+                value, _ = final_value(trial.observations, spec.objective)
+                early.add(trial.name)
+                out.append(
+                    dataclasses.replace(
+                        trial,
+                        phase=TrialPhase.EARLY_STOPPED,
+                        value=value,
+                        reason=stop.reason,
+                        message=stop.message,
+                        finished_at=trial.finished_at or now,
+                    )
                 )
-            )
-        finished = {t.name for t in out if t.phase.finished}
+            else:
+                out.append(
+                    dataclasses.replace(
+                        trial,
+                        phase=TrialPhase.FAILED,
+                        reason=stop.reason,
+                        message=stop.message,
+                        finished_at=trial.finished_at or now,
+                    )
+                )
+        finished = {t.name for t in out if t.phase.finished} - early
+        self._delete_pods(namespace, finished, pods)
+        return out, early
+
+    def _delete_pods(
+        self, namespace: str, trials: set[str], pods: Sequence[convert.PodView]
+    ) -> None:
+        """Delete the still active Pods of ``trials`` (with the Pod's own grace period, so the
+        trainer gets SIGTERM and the sidecar pushes its last report)."""
         for pod in pods:
-            if pod.name in finished and pod.active and not pod.deleting:
+            if pod.name in trials and pod.active and not pod.deleting:
                 self.api.delete_pod(namespace, pod.name)
-        return out
 
     def _start(
         self,
@@ -487,7 +521,7 @@ class Reconciler:
 
         was = {str(e.get("name")): str(e.get("phase") or "") for e in before}
         for trial in after:
-            if not trial.phase.finished or was.get(trial.name) in ("Succeeded", "Failed"):
+            if not trial.phase.finished or was.get(trial.name) in convert.FINISHED_PHASES:
                 continue
             if trial.name not in was and trial in started:
                 continue
@@ -497,6 +531,14 @@ class Reconciler:
                     "Normal",
                     "TrialSucceeded",
                     f"trial {trial.name} succeeded with {trial.value:g}",
+                    at(),
+                )
+            elif trial.phase is TrialPhase.EARLY_STOPPED:
+                self._post(
+                    body,
+                    "Normal",
+                    "TrialEarlyStopped",
+                    f"trial {trial.name} was stopped early: {trial.message}",
                     at(),
                 )
             else:

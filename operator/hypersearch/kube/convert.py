@@ -3,8 +3,9 @@
 Reading: ``gather_trials`` rebuilds every trial of a search from two sources, because either can
 be ahead of the other after a crash: the status entries (written by the operator and, for their
 metric fields, by each trial's sidecar) and the trial Pods (a Pod created just before a crash, not
-yet in status, is adopted from its annotations). A finished entry is final; otherwise the Pod
-decides: running, succeeded with the sidecar's value, or failed with a reason.
+yet in status, is adopted from its annotations). A finished entry (Succeeded, Failed,
+EarlyStopped) is final; otherwise the Pod decides: running, succeeded with the sidecar's value,
+or failed with a reason.
 
 Writing: ``trial_entry`` gives the fields the operator owns in a trial's status entry. Every
 operator apply must carry the whole list (server-side apply removes fields a manager stops
@@ -23,6 +24,13 @@ from typing import Any, Final
 
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
 from hypersearch.kube import names
+
+FINISHED_PHASES: Final = (
+    TrialPhase.SUCCEEDED.value,
+    TrialPhase.FAILED.value,
+    TrialPhase.EARLY_STOPPED.value,
+)
+"""Phases of a status entry that are final: the Pod no longer decides anything."""
 
 # Trial failure reasons the operator sets (CamelCase; the engine adds its own, e.g. Timeout).
 POD_DELETED: Final = "PodDeleted"
@@ -308,7 +316,7 @@ def _trial(
         finished_at=parse_time(entry.get("finishedAt")),
     )
     recorded = str(entry.get("phase") or "")
-    if recorded in (TrialPhase.SUCCEEDED.value, TrialPhase.FAILED.value):
+    if recorded in FINISHED_PHASES:
         return _replace(
             base,
             phase=TrialPhase(recorded),
@@ -438,6 +446,10 @@ def trial_entry(trial: Trial, recorded: Mapping[str, Any] | None) -> dict[str, A
         for key in names.REPORT_FIELDS:
             if key in recorded:
                 entry[key] = recorded[key]
+    if trial.phase is TrialPhase.EARLY_STOPPED and "value" not in entry and trial.value is not None:
+        # The value of its curve when it was stopped, until its sidecar's last report (made as
+        # the Pod stops, over every report it read) replaces it.
+        entry["value"] = trial.value
     return entry
 
 
