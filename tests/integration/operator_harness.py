@@ -243,6 +243,55 @@ def run_sidecar(
     exit_code: int | None,
 ) -> subprocess.CompletedProcess[str]:
     """Play the trainer's part and run the real sidecar with the search's own identity."""
+    args = _sidecar_args(
+        plane,
+        namespace,
+        search=search,
+        trial=trial,
+        workdir=workdir,
+        output=output,
+        exit_code=exit_code,
+    )
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
+    )
+
+
+def start_sidecar(
+    plane: ControlPlane, namespace: str, *, search: str, trial: str, workdir: Path, output: str
+) -> subprocess.Popen[str]:
+    """The real sidecar of a trial whose trainer still runs (no exit code yet), in the
+    background: it pushes the curve of ``output`` and waits, as it would beside a trainer, until
+    it gets SIGTERM (the Pod stopping) or the exit-code file appears."""
+    args = _sidecar_args(
+        plane,
+        namespace,
+        search=search,
+        trial=trial,
+        workdir=workdir,
+        output=output,
+        exit_code=None,
+    )
+    return subprocess.Popen(
+        [*args, "--push-interval=0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _sidecar_args(
+    plane: ControlPlane,
+    namespace: str,
+    *,
+    search: str,
+    trial: str,
+    workdir: Path,
+    output: str,
+    exit_code: int | None,
+) -> list[str]:
+    """The trainer's files written into ``workdir``, and the sidecar's command line."""
     workdir.mkdir(parents=True, exist_ok=True)
     token = plane.kubectl(
         "create", "token", names.sidecar_account(search), "-n", namespace, "--duration=10m"
@@ -252,7 +301,7 @@ def run_sidecar(
     if exit_code is not None:
         (workdir / "exit-code").write_text(f"{exit_code}\n")
     endpoint = load_endpoint(str(plane.kubeconfig))
-    args = [
+    return [
         sys.executable,
         "-m",
         "hypersearch.sidecar",
@@ -269,9 +318,6 @@ def run_sidecar(
         "--poll=0.05",
         "--final-deadline=20",
     ]
-    return subprocess.run(
-        args, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
-    )
 
 
 def complete_pod(

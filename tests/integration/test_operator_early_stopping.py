@@ -1,0 +1,183 @@
+"""Early stopping on the test plane: a trial whose curve is bad is recorded EarlyStopped from its
+sidecar's reports, its Pod is deleted, and the search counts it as done, not failed.
+
+kwok runs no containers: the test plays the trainers (output files) and runs the real sidecars.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .operator_harness import (
+    entries,
+    finish_trial,
+    get_search,
+    install_crd,
+    operator_with,
+    running_pods,
+    search_manifest,
+    search_when,
+    start_sidecar,
+    trial_phase,
+    trial_pods,
+    wait_for,
+)
+from .plane import ControlPlane
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("early", "refusal"),
+    [
+        (
+            {"algorithm": "asha", "minTrials": 3},
+            'spec.earlyStopping.minTrials: Invalid value: "object": minTrials is a setting of '
+            "the median rule only",
+        ),
+        (
+            {"algorithm": "asha", "minResource": 10, "maxResource": 10},
+            'spec.earlyStopping.minResource: Invalid value: "object": minResource must be less '
+            "than maxResource",
+        ),
+        (
+            {"algorithm": "asha", "minResource": 200},
+            'spec.earlyStopping.minResource: Invalid value: "object": minResource must be less '
+            "than maxResource",
+        ),
+        (
+            {"algorithm": "hyperband"},
+            'spec.earlyStopping.algorithm: Unsupported value: "hyperband"',
+        ),
+        (
+            {"algorithm": "asha", "reductionFactor": 1},
+            "spec.earlyStopping.reductionFactor in body should be greater than 1",
+        ),
+    ],
+)
+def test_the_api_server_refuses_a_bad_early_stopping_rule(
+    testplane: ControlPlane, namespace: str, early: dict[str, Any], refusal: str
+) -> None:
+    install_crd(testplane)
+    manifest = search_manifest("bad")
+    manifest["spec"]["earlyStopping"] = early
+    refused = testplane.kubectl(
+        "apply", "-n", namespace, "-f", "-", input_text=json.dumps(manifest), check=False
+    )
+    assert refused.returncode != 0
+    assert refusal in refused.stderr
+
+
+def test_a_good_rule_is_accepted_and_explain_describes_it(
+    testplane: ControlPlane, namespace: str
+) -> None:
+    install_crd(testplane)
+    manifest = search_manifest("good")
+    manifest["spec"]["earlyStopping"] = {"algorithm": "asha", "minResource": 1}
+    testplane.kubectl(
+        "apply", "-n", namespace, "--dry-run=server", "-f", "-", input_text=json.dumps(manifest)
+    )
+    explained = testplane.kubectl("explain", "hs.spec.earlyStopping").stdout
+    assert "maxFailedTrials" in explained
+    assert "reductionFactor" in explained
+
+
+def test_a_bad_curve_is_stopped_early_its_pod_deleted_and_the_search_still_succeeds(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    manifest = search_manifest("es", max_trials=3, parallelism=3, max_failed=0)
+    manifest["spec"]["earlyStopping"] = {"algorithm": "median", "gracePeriod": 2, "minTrials": 2}
+    with operator_with(testplane, namespace, tmp_path, manifest) as operator:
+        wait_for(
+            lambda: len(running_pods(testplane, namespace, "es")) == 3 or None,
+            "three trial Pods running",
+        )
+        # Two good trials finish (curves 0.3, 0.6, 0.9 and 0.27, 0.53, 0.8 over three epochs).
+        for trial, value in (("es-0000", 0.9), ("es-0001", 0.8)):
+            finish_trial(
+                testplane, namespace, search="es", pod=trial, value=value, workdir=tmp_path
+            )
+        # The third is still training: its sidecar pushes two poor epochs and keeps running.
+        sidecar = start_sidecar(
+            testplane,
+            namespace,
+            search="es",
+            trial="es-0002",
+            workdir=tmp_path / "es-0002",
+            output="epoch=1 val_acc=0.05\nepoch=2 val_acc=0.1\n",
+        )
+        try:
+            search = search_when(
+                testplane,
+                namespace,
+                "es",
+                lambda s: trial_phase(s, "es-0002") == "EarlyStopped",
+                "trial es-0002 to be stopped early",
+            )
+            stopped = entries(search)["es-0002"]
+            assert (stopped["reason"], stopped["value"]) == ("EarlyStopped", 0.1)
+            assert stopped["message"] == (
+                "val_acc 0.1 at step 2 is worse than the median 0.56665 of the 2 other trials "
+                "at that step (earlyStopping: median, gracePeriod 2, minTrials 2)"
+            )
+            wait_for(
+                lambda: (
+                    all(
+                        p["metadata"]["name"] != "es-0002" or p["metadata"].get("deletionTimestamp")
+                        for p in trial_pods(testplane, namespace, "es")
+                    )
+                    or None
+                ),
+                "the Pod of es-0002 to be deleted",
+            )
+        finally:
+            sidecar.send_signal(signal.SIGTERM)  # the kubelet stopping the deleted Pod
+            _, errors = sidecar.communicate(timeout=30)
+        assert sidecar.returncode == 0, errors
+        testplane.kubectl(
+            "wait", "--for=condition=Succeeded", "hs/es", "-n", namespace, "--timeout=60s"
+        )
+        final = get_search(testplane, namespace, "es")
+        assert final["status"]["counts"] == {
+            "trials": 3,
+            "pending": 0,
+            "running": 0,
+            "succeeded": 2,
+            "failed": 0,
+            "earlyStopped": 1,
+        }
+        assert final["status"]["best"]["trial"] == "es-0000"
+        columns = testplane.kubectl(
+            "get",
+            "hs",
+            "es",
+            "-n",
+            namespace,
+            "-o",
+            "custom-columns=STOPPED:.status.counts.earlyStopped",
+        ).stdout.split()
+        assert columns == ["STOPPED", "1"]
+        table = testplane.kubectl("get", "hs", "es", "-n", namespace).stdout.splitlines()
+        header, row = table[0].split(), table[1].split()
+        assert row[header.index("STOPPED")] == "1"
+
+        # A restarted operator keeps the decision: no new stop, no new trial, nothing rewritten.
+        operator.kill()
+        operator.start()
+        again = search_when(
+            testplane,
+            namespace,
+            "es",
+            lambda s: (
+                s["metadata"]["resourceVersion"] != final["metadata"]["resourceVersion"]
+                or s["status"]["phase"] == "Succeeded"
+            ),
+            "the search after the restart",
+        )
+        assert trial_phase(again, "es-0002") == "EarlyStopped"
+        assert len(entries(again)) == 3
