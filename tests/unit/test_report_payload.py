@@ -81,7 +81,14 @@ def test_best_so_far_goes_down_when_minimizing() -> None:
 
 def test_counts_hold_every_phase_and_the_total() -> None:
     v = view(trial(0, value=1.0), trial(1, FAILED), trial(2, RUNNING), trial(3, PENDING))
-    assert counts(v) == {"Pending": 1, "Running": 1, "Succeeded": 1, "Failed": 1, "total": 4}
+    assert counts(v) == {
+        "Pending": 1,
+        "Running": 1,
+        "Succeeded": 1,
+        "Failed": 1,
+        "EarlyStopped": 0,
+        "total": 4,
+    }
 
 
 def test_curves_group_by_metric_sort_by_step_and_number_reports_without_steps() -> None:

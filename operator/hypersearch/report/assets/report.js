@@ -9,6 +9,7 @@
   const COLOR_WORSE = [189, 215, 238];
   const COLOR_BETTER = [8, 64, 129];
   const RUNNING = "#7b8794";
+  const STOPPED = "var(--stopped)";
   const STRIP = 22;
 
   // ---- small helpers ------------------------------------------------------------------------
@@ -319,10 +320,17 @@
     for (const t of order) {
       const pts = t.curves[metric];
       const d = pts.map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join("");
-      const cls = "curve" + (t.best ? " best" : t.phase === "Failed" ? " failed" : t.phase === "Succeeded" ? "" : " running");
+      const cls = "curve" + (t.best ? " best" : t.phase === "Failed" ? " failed" : t.phase === "EarlyStopped" ? " stopped"
+        : t.phase === "Succeeded" ? "" : " running");
       const stroke = t.phase === "Succeeded" && !t.best ? color(t.value) : null;
       el("path", { d: d, class: cls, stroke: stroke, "data-trial": t.name }, f.clipped);
       const last = pts[pts.length - 1];
+      if (t.phase === "EarlyStopped") {
+        // Where the rule cut the curve: a bar across its end, not the round end of a finished run.
+        el("line", { x1: x(last[0]), x2: x(last[0]), y1: y(last[1]) - 5, y2: y(last[1]) + 5, class: "curve-stop",
+          "data-trial": t.name }, f.plot);
+        continue;
+      }
       const endColor = t.best ? "var(--best)" : t.phase === "Failed" ? "var(--failed)" : stroke || RUNNING;
       el("circle", { cx: x(last[0]), cy: y(last[1]), r: t.best ? 4.5 : 3, fill: endColor, class: "curve-end",
         "data-trial": t.name }, f.plot);
@@ -455,7 +463,8 @@
       });
     }
     for (const t of rows) {
-      const tr = h("tr", { "data-trial": t.name, class: t.best ? "best" : t.phase === "Failed" ? "failed" : null }, body);
+      const tr = h("tr", { "data-trial": t.name,
+        class: t.best ? "best" : t.phase === "Failed" ? "failed" : t.phase === "EarlyStopped" ? "stopped" : null }, body);
       for (const c of cols) {
         const v = c.get(t);
         const td = h("td", { class: c.key === "reason" ? "reason" : c.text ? "text" : null }, tr);
@@ -537,6 +546,10 @@
       el("circle", { cx: 11, cy: 7, r: 6.5, fill: "none", stroke: "var(--best)", "stroke-width": 2 }, s); }, "best trial");
     item((s) => cross(s, 11, 7, 4, { stroke: "var(--failed)", "stroke-width": 2 }), "failed (no value)");
     item((s) => el("line", { x1: 2, x2: 20, y1: 7, y2: 7, stroke: RUNNING, "stroke-width": 2, "stroke-dasharray": "2 2" }, s), "running");
+    if (data.counts.EarlyStopped) {
+      item((s) => { el("line", { x1: 2, x2: 17, y1: 7, y2: 7, class: "curve stopped" }, s);
+        el("line", { x1: 17, x2: 17, y1: 2, y2: 12, class: "curve-stop" }, s); }, "stopped early (curve cut at ┃)");
+    }
     item((s) => { el("line", { x1: 11, x2: 11, y1: 1, y2: 13, class: "pred" }, s);
       el("line", { x1: 7, x2: 15, y1: 7, y2: 7, class: "pred-mean" }, s); }, "GP prediction (mean ± std)");
     item((s) => el("path", { d: "M1,12H8V6H14V2H21", fill: "none", stroke: "var(--best)", "stroke-width": 2.5 }, s), "best so far");
@@ -554,8 +567,9 @@
     if (isNum(data.updatedAt)) bits.push("updated " + when(data.updatedAt));
     h("p", { class: "sub" }, left, bits.join(" · "));
     const chips = h("div", { class: "chips" }, left);
-    for (const [k, label] of [["Succeeded", "succeeded"], ["Failed", "failed"], ["Running", "running"], ["Pending", "pending"]]) {
-      h("span", { class: "chip" }, chips, c[k] + " " + label);
+    for (const [k, label] of [["Succeeded", "succeeded"], ["Failed", "failed"], ["EarlyStopped", "early-stopped"],
+      ["Running", "running"], ["Pending", "pending"]]) {
+      if (k !== "EarlyStopped" || c[k]) h("span", { class: "chip" }, chips, c[k] + " " + label);
     }
     if (data.message) h("p", { class: "message" }, left, data.message);
     const best = data.trials.find((t) => t.best);
@@ -624,7 +638,7 @@
       h("span", { class: "badge " + s.phase }, h("td", {}, tr), s.phase);
       const prog = h("td", {}, tr);
       const bar = h("span", { class: "progress" }, prog);
-      const done = s.counts.Succeeded + s.counts.Failed;
+      const done = s.counts.Succeeded + s.counts.Failed + (s.counts.EarlyStopped || 0);
       const total = isNum(s.maxTrials) && s.maxTrials > 0 ? s.maxTrials : Math.max(1, s.counts.total);
       h("span", { style: "width:" + Math.min(100, (100 * done) / total).toFixed(0) + "%" }, bar);
       prog.appendChild(document.createTextNode(done + " / " + (isNum(s.maxTrials) ? s.maxTrials : s.counts.total) +
