@@ -122,7 +122,7 @@ def test_a_bad_curve_is_stopped_early_its_pod_deleted_and_the_search_still_succe
             stopped = entries(search)["es-0002"]
             assert (stopped["reason"], stopped["value"]) == ("EarlyStopped", 0.1)
             assert stopped["message"] == (
-                "val_acc 0.1 at step 2 is worse than the median 0.56665 of the 2 other trials "
+                "val_acc 0.1 at step 2 is worse than the median 0.56665 of the 2 completed trials "
                 "at that step (earlyStopping: median, gracePeriod 2, minTrials 2)"
             )
             wait_for(

@@ -197,7 +197,7 @@ def median_case(
 def test_median_stops_a_trial_worse_than_the_median_at_its_step() -> None:
     assert median_case([0.5, 0.5, 0.5]) == {
         "cifar10-bayes-0003": "val_acc 0.5 at step 3 is worse than the median 0.7 of the 3 "
-        "other trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+        "completed trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
     }
 
 
@@ -207,7 +207,7 @@ def test_median_stops_a_trial_worse_than_the_median_at_its_step() -> None:
         ("within the grace period", [0.1, 0.1], FINISHED, {}),
         ("equal to the median", [0.7, 0.7, 0.7], FINISHED, {}),
         ("better than the median", [0.1, 0.1, 0.75], FINISHED, {}),
-        ("fewer other trials than minTrials", [0.1] * 3, FINISHED[:2], {}),
+        ("fewer completed trials than minTrials", [0.1] * 3, FINISHED[:2], {}),
         ("minTrials raised above the trials seen", [0.1] * 3, FINISHED, {"minTrials": 4}),
         ("gracePeriod raised past its step", [0.1] * 5, FINISHED, {"gracePeriod": 6}),
     ],
@@ -220,14 +220,22 @@ def test_median_lets_a_trial_run_on(
 
 def test_median_compares_only_with_trials_whose_curves_reach_the_step() -> None:
     s = spec(MEDIAN)
-    short = [trial(s, i, E, [0.95] * 2, value=0.95) for i in range(3)]
+    short = [trial(s, i, S, [0.95] * 2, value=0.95) for i in range(3)]
     ts = [*short, trial(s, 3, R, [0.1] * 4)]
     assert stopped(s, ts) == {}
     long = trial(s, 4, S, [0.9] * 4, value=0.9)
     assert stopped(s, [*ts, long, trial(s, 5, S, [0.2] * 9), trial(s, 6, S, [0.3] * 9)]) == {
         "cifar10-bayes-0003": "val_acc 0.1 at step 4 is worse than the median 0.3 of the 3 "
-        "other trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+        "completed trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
     }
+
+
+def test_median_compares_only_with_completed_trials_not_running_or_stopped_ones() -> None:
+    s = spec(MEDIAN)
+    others = [trial(s, 0, R, [0.9] * 4), trial(s, 1, R, [0.8] * 4), trial(s, 2, E, [0.7] * 3)]
+    others += [trial(s, 3, F, [0.9] * 4), trial(s, 4, S, [0.95] * 10)]
+    # Four trials are ahead of it at step 3, but only one of them ran to its end.
+    assert stopped(s, [*others, trial(s, 5, R, [0.1] * 3)]) == {}
 
 
 def test_median_minimising_stops_the_higher_loss_and_reads_the_aggregation() -> None:
@@ -236,15 +244,15 @@ def test_median_minimising_stops_the_higher_loss_and_reads_the_aggregation() -> 
     # min aggregation: the running trial's score at step 4 is its best, 0.45 (not the last 0.9).
     assert stopped(s, [*ts, trial(s, 3, R, [0.8, 0.45, 0.9, 0.9])]) == {}
     assert stopped(s, [*ts, trial(s, 3, R, [0.8, 0.55, 0.9, 0.9])]) == {
-        "cifar10-bayes-0003": "loss 0.55 at step 4 is worse than the median 0.5 of the 3 other "
-        "trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+        "cifar10-bayes-0003": "loss 0.55 at step 4 is worse than the median 0.5 of the 3 "
+        "completed trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
     }
 
 
 def test_median_stops_a_diverged_trial_and_says_it_has_no_finite_value() -> None:
     assert median_case([math.nan] * 3) == {
         "cifar10-bayes-0003": "val_acc no finite value at step 3 is worse than the median 0.7 "
-        "of the 3 other trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+        "of the 3 completed trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
     }
 
 
@@ -272,9 +280,13 @@ def asha_case(*curves: tuple[TrialPhase, list[float]]) -> dict[str, str]:
 
 def test_asha_stops_a_trial_outside_the_best_third_of_its_rung() -> None:
     assert asha_case((S, [0.9] * 27), (S, [0.8] * 27), (R, [0.5])) == {
-        "cifar10-bayes-0002": "val_acc 0.5 at rung 1 ranks 3 of the 3 trials that reached it; "
-        "only the best 1 (1/3, down to 0.9) continue (earlyStopping: asha, rungs 1, 3, 9)"
+        "cifar10-bayes-0002": "val_acc 0.5 at rung 1 ranks 3 of the 3 trials that reached it "
+        "before; only the best 1 (1/3, down to 0.9) continue (earlyStopping: asha, rungs 1, 3, 9)"
     }
+
+
+def test_asha_never_stops_the_first_trial() -> None:
+    assert asha_case((R, [0.01] * 5), (S, [0.9] * 27), (S, [0.8] * 27)) == {}
 
 
 @pytest.mark.parametrize(
@@ -297,15 +309,17 @@ def test_asha_lets_a_trial_run_on(case: str, curves: list[tuple[TrialPhase, list
     assert asha_case(*curves) == {}
 
 
-def test_asha_judges_as_results_arrive_without_waiting_for_a_full_rung() -> None:
-    # Three running trials among finished ones: nobody waits for the rung's stragglers, and
-    # each running trial is ranked against what its rung holds now (6 trials: the best 2 go on).
+def test_asha_judges_each_trial_against_the_trials_created_before_it() -> None:
+    # Trial 2 went on past rung 1 as the best of the three there; the better trials 4 and 5
+    # came later and do not take that back. Trial 3 is judged now, without waiting for a
+    # full rung, against trials 0-2: it is outside their best quarter.
     got = asha_case(
-        (S, [0.9] * 27), (S, [0.1] * 27), (R, [0.2, 0.25]), (R, [0.3]), (R, [0.8]), (S, [0.05] * 27)
+        (S, [0.5] * 27), (S, [0.4] * 27), (R, [0.6]), (R, [0.45]), (S, [0.9] * 27), (S, [0.95] * 27)
     )
-    assert list(got) == ["cifar10-bayes-0002", "cifar10-bayes-0003"]
-    assert got["cifar10-bayes-0002"].startswith("val_acc 0.2 at rung 1 ranks 4 of the 6 trials")
-    assert got["cifar10-bayes-0003"].startswith("val_acc 0.3 at rung 1 ranks 3 of the 6 trials")
+    assert got == {
+        "cifar10-bayes-0003": "val_acc 0.45 at rung 1 ranks 3 of the 4 trials that reached it "
+        "before; only the best 1 (1/3, down to 0.6) continue (earlyStopping: asha, rungs 1, 3, 9)"
+    }
 
 
 def test_asha_ties_rank_the_lower_index_first() -> None:
@@ -328,7 +342,7 @@ def test_decide_stops_with_reason_early_stopped_and_refills_the_slot() -> None:
         StopTrial(
             "cifar10-bayes-0003",
             "EarlyStopped",
-            "val_acc 0.5 at step 3 is worse than the median 0.7 of the 3 other trials at that "
+            "val_acc 0.5 at step 3 is worse than the median 0.7 of the 3 completed trials at that "
             "step (earlyStopping: median, gracePeriod 3, minTrials 3)",
         ),
     )

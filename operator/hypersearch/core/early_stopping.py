@@ -14,19 +14,25 @@ finite value behind it (only NaN so far: a diverged trial) counts as the worst p
 - ``median`` (the median stopping rule of Golovin et al. 2017, "Google Vizier", section 3.2.2,
   with the objective's aggregation in place of the running average): a running trial whose latest
   step s is at least ``gracePeriod`` stops when its score at s is strictly worse than the median of
-  the scores at s of the other trials (any phase) whose curves reach s, provided at least
-  ``minTrials`` such trials exist.
+  the scores at s of the completed (Succeeded) trials whose curves reach s, provided at least
+  ``minTrials`` such trials exist. Only completed trials are references, as in the paper: the
+  partial curves of the trials running beside it would stop half of every parallel batch, and the
+  search would end with almost no trial run to its end (measured: bench/early_stopping.py).
 - ``asha`` (asynchronous successive halving, Li et al. 2020, "A System for Massively Parallel
   Hyperparameter Tuning", algorithm 2, in its stopping form): rungs lie at
   ``minResource * reductionFactor**k`` steps, below ``maxResource`` (a trial that reached
-  ``maxResource`` is never stopped). A running trial is judged at
-  the highest rung its curve has reached, by its score at the first step at or past the rung,
-  among the n trials (any phase, itself included) that reached that rung: it continues while its
-  rank is within the best ``floor(n / reductionFactor)``, and stops otherwise. With fewer than
-  ``reductionFactor`` trials at a rung nobody is stopped there: there is not yet a top
+  ``maxResource`` is never stopped). A running trial is judged at the highest rung its curve has
+  reached, by its score at the first step at or past the rung, among the n trials that reached
+  that rung and were created before it (lower index; any phase), itself included: it continues
+  while its rank is within the best ``floor(n / reductionFactor)``, and stops otherwise. With
+  fewer than ``reductionFactor`` such trials nobody is stopped there: there is not yet a top
   1/reductionFactor to be outside of. Nothing waits for a rung to fill (no synchronous bracket):
-  each trial is judged as its results arrive, against whatever the rung holds then, and is judged
-  again as the rung fills until it reaches the next rung. Ties rank the lower index first.
+  each trial is judged as its results arrive. The earlier-created trials stand for "the results
+  already recorded at the rung when it got there" (ASHA decides a promotion then, and never takes
+  it back): trials train at similar speeds, so they reach a rung in about index order, and unlike
+  a clock this order gives every shell, and every restart, the same answer. So the first trial is
+  never stopped, and a later, better trial does not stop one that already went on. Ties rank the
+  lower index first.
 """
 
 from __future__ import annotations
@@ -160,7 +166,12 @@ def _median(
     others: list[float] = []
     for other in trials:
         theirs = curves[other.name]
-        if other.name == trial.name or theirs is None or theirs.last_step < step:
+        if (
+            other.phase is not TrialPhase.SUCCEEDED
+            or other.name == trial.name
+            or theirs is None
+            or theirs.last_step < step
+        ):
             continue
         at = theirs.score_at(step)
         if at is not None:
@@ -173,7 +184,7 @@ def _median(
         return None
     return (
         f"{spec.objective.metric} {_shown(score, spec)} at step {_step_text(step)} is worse than "
-        f"the median {_shown(middle, spec)} of the {len(others)} other trials at that step "
+        f"the median {_shown(middle, spec)} of the {len(others)} completed trials at that step "
         f"(earlyStopping: median, gracePeriod {grace}, minTrials {needed})"
     )
 
@@ -208,7 +219,7 @@ def _asha(
     ranked: list[tuple[float, int, str]] = []
     for other in trials:
         theirs = curves[other.name]
-        if theirs is None:
+        if theirs is None or other.index > trial.index:
             continue
         at = theirs.first_at_or_after(rung)
         if at is not None:
@@ -224,7 +235,7 @@ def _asha(
     cutoff = -ranked[keep - 1][0]
     return (
         f"{spec.objective.metric} {_shown(own_score, spec)} at rung {_step_text(rung)} ranks "
-        f"{rank} of the {len(ranked)} trials that reached it; only the best {keep} "
+        f"{rank} of the {len(ranked)} trials that reached it before; only the best {keep} "
         f"(1/{eta:g}, down to {_shown(cutoff, spec)}) continue "
         f"(earlyStopping: asha, rungs {', '.join(_step_text(r) for r in rungs(rule))})"
     )

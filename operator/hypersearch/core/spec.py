@@ -146,8 +146,8 @@ EARLY_STOPPING_SETTINGS: Mapping[EarlyStoppingName, tuple[SettingRule, ...]] = {
         SettingRule(
             "minTrials",
             "int",
-            "How many other trials must have reported at a step before a trial is compared with "
-            "their median there.",
+            "How many completed trials must have reported at a step before a running trial is "
+            "compared with their median there.",
             default=3,
             minimum=1,
         ),
