@@ -1,0 +1,444 @@
+"""Early stopping: epochs consumed and final best, with and without each rule, beside Optuna's
+pruners, on learning-curve tasks, in one run.
+
+Every search runs the same way: ``--trials`` trials of ``--epochs`` epochs each, ``--parallel`` at
+once, in simulated time (each running trial trains one epoch per tick, so the rules see the
+interleaved reports a real parallel search produces). hypersearch searches are driven by the real
+``engine.decide`` (its suggester, its early-stopping rule, its counting); Optuna's by its
+ask-and-tell interface with ``trial.report`` / ``trial.should_prune`` after every epoch.
+
+Tasks (maximise validation accuracy):
+
+- ``crossing``: synthetic curves ``final * (1 - exp(-epoch / tau)) + noise`` where small learning
+  rates learn slowly but end best, so curves cross: the case that punishes stopping too early.
+- ``sgd_digits``: a real one, scikit-learn's SGDClassifier trained epoch by epoch with
+  ``partial_fit`` on the digits data set, accuracy on a fixed held-out quarter.
+
+Printed per task and method: median over seeds of the epochs consumed, the ratio to the same
+search without stopping, the final best (the best full-length trial's last value: the value a
+user gets), and the best reached within the epochs the cheapest method of that seed consumed
+(``best@cheap``: a comparison at equal epochs).
+
+    python bench/early_stopping.py --seeds 5 --jobs 1
+    python bench/early_stopping.py --tasks crossing --methods hs+median,hs+asha --seeds 3
+
+Methods: hs (bayesian, no stopping), hs+median, hs+asha, hs+median[exclude] and
+hs+asha[exclude] (the GP sees early-stopped trials as tried without a value instead of their last
+value), hs-random, hs-random+median, hs-random+asha, optuna (TPE, no pruning), optuna+median
+(MedianPruner), optuna+sha (SuccessiveHalvingPruner), optuna+hyperband (HyperbandPruner), each with
+its defaults. A benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+from unittest import mock
+
+import numpy as np
+from sklearn import datasets
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from hypersearch.core import engine
+from hypersearch.core.engine import decide, rng_for
+from hypersearch.core.manifest import parse_manifest
+from hypersearch.core.metrics import final_value
+from hypersearch.core.space import CategoricalParam, FloatParam, Params, Space
+from hypersearch.core.spec import SearchSpec
+from hypersearch.core.trials import Observation, Trial, TrialPhase
+
+METHODS = (
+    "hs",
+    "hs+median",
+    "hs+asha",
+    "hs+median[exclude]",
+    "hs+asha[exclude]",
+    "optuna",
+    "optuna+median",
+    "optuna+sha",
+    "optuna+hyperband",
+)
+EXTRA_METHODS = ("hs-random", "hs-random+median", "hs-random+asha")
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+class Curve(Protocol):
+    """One trial's learning curve, computed as far as it is asked for (a stopped trial trains no
+    further): ``value(epoch)`` for epochs 1, 2, ... in order."""
+
+    def value(self, epoch: int) -> float: ...
+
+
+@dataclass(frozen=True)
+class CurveTask:
+    """A space and the learning curve of a point, deterministic per seed."""
+
+    name: str
+    space: Space
+    curve: Callable[[Params, int, int], Curve]
+
+
+@dataclass
+class _Listed:
+    values: list[float]
+
+    def value(self, epoch: int) -> float:
+        return self.values[epoch - 1]
+
+
+def _crossing(p: Params, epochs: int, seed: int) -> Curve:
+    u = (math.log10(float(p["lr"])) + 4) / 4  # 0 (lr 1e-4) .. 1 (lr 1)
+    v = float(p["width"])
+    final = 0.95 - 0.5 * (u - 0.35) ** 2 - 0.3 * (v - 0.7) ** 2
+    tau = 1 + 12 * (1 - u)  # small learning rates learn slowly (and end best)
+    noise = np.random.default_rng([seed, int(u * 1e6), int(v * 1e6)]).normal(0, 0.01, epochs)
+    return _Listed(
+        [final * (1 - math.exp(-e / tau)) + float(noise[e - 1]) for e in range(1, epochs + 1)]
+    )
+
+
+@cache
+def _digits() -> tuple[Any, Any, Any, Any]:
+    x, y = datasets.load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.25, random_state=0, stratify=y
+    )
+    scaler = StandardScaler().fit(x_train)
+    return scaler.transform(x_train), scaler.transform(x_test), y_train, y_test
+
+
+class _SGDDigits:
+    """SGDClassifier trained one pass of the data per epoch; accuracy on the held-out quarter."""
+
+    def __init__(self, p: Params, seed: int) -> None:
+        self.model = SGDClassifier(
+            loss=str(p["loss"]),
+            alpha=float(p["alpha"]),
+            learning_rate="invscaling",
+            eta0=float(p["eta0"]),
+            power_t=float(p["power_t"]),
+            random_state=seed,
+        )
+        self.order = np.random.default_rng(seed)
+        self.values: list[float] = []
+
+    def value(self, epoch: int) -> float:
+        x_train, x_test, y_train, y_test = _digits()
+        while len(self.values) < epoch:
+            shuffled = self.order.permutation(len(y_train))
+            self.model.partial_fit(x_train[shuffled], y_train[shuffled], classes=_CLASSES)
+            self.values.append(float(self.model.score(x_test, y_test)))
+        return self.values[epoch - 1]
+
+
+_CLASSES = np.arange(10)
+
+
+def _sgd_digits(p: Params, epochs: int, seed: int) -> Curve:
+    return _SGDDigits(p, seed)
+
+
+TASKS = {
+    "crossing": CurveTask(
+        "crossing",
+        Space((FloatParam("lr", 1e-4, 1.0, "log"), FloatParam("width", 0.0, 1.0))),
+        _crossing,
+    ),
+    "sgd_digits": CurveTask(
+        "sgd_digits",
+        Space(
+            (
+                FloatParam("alpha", 1e-7, 1e-1, "log"),
+                FloatParam("eta0", 1e-5, 1.0, "log"),
+                FloatParam("power_t", 0.05, 0.9),
+                CategoricalParam("loss", ("hinge", "log_loss", "modified_huber")),
+            )
+        ),
+        _sgd_digits,
+    ),
+}
+
+
+# --- one search ------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    task: str
+    method: str
+    seed: int
+    epochs: int = 0
+    best: float = -math.inf
+    trace: list[tuple[int, float]] = field(default_factory=list)
+    """(epochs consumed so far, best full-length value so far), at each full-length finish."""
+    stopped: int = 0
+
+    def best_within(self, budget: int) -> float:
+        found = [b for e, b in self.trace if e <= budget]
+        return max(found) if found else -math.inf
+
+
+def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> SearchSpec:
+    rule = method.partition("+")[2].partition("[")[0]
+    early: dict[str, Any] | None = None
+    if rule == "median":
+        early = {"algorithm": "median"}
+    elif rule == "asha":
+        early = {"algorithm": "asha", "maxResource": args.epochs}
+    params: list[dict[str, Any]] = []
+    for p in task.space.params:
+        if isinstance(p, FloatParam):
+            params.append(
+                {"name": p.name, "type": "float", "min": p.min, "max": p.max, "scale": p.scale}
+            )
+        elif isinstance(p, CategoricalParam):
+            params.append({"name": p.name, "type": "categorical", "values": list(p.values)})
+        else:
+            raise TypeError(f"the tasks here use float and categorical parameters, not {p!r}")
+    algorithm = "random" if method.startswith("hs-random") else "bayesian"
+    doc = {
+        "apiVersion": "hypersearch.io/v1alpha1",
+        "kind": "HyperSearch",
+        "metadata": {"name": "bench"},
+        "spec": {
+            "algorithm": {"name": algorithm, "seed": seed},
+            "objective": {"metric": "acc", "goal": "maximize"},
+            "parameters": params,
+            "maxTrials": args.trials,
+            "parallelism": args.parallel,
+            "trial": {"template": {"spec": {"containers": [{"name": "t", "image": "i"}]}}},
+            **({"earlyStopping": early} if early else {}),
+        },
+    }
+    return parse_manifest(doc)
+
+
+@contextmanager
+def _policy(method: str) -> Iterator[None]:
+    policy = "exclude" if method.endswith("[exclude]") else "last"
+    with mock.patch.object(engine, "STOPPED_IN_MODEL", policy):
+        yield
+
+
+def run_hs(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> Result:
+    spec = _spec(task, method, seed, args)
+    result = Result(task.name, method, seed)
+    trials: dict[str, Trial] = {}
+    curves: dict[str, Curve] = {}
+    now = 0.0
+    with _policy(method):
+        while True:
+            ordered = sorted(trials.values(), key=lambda t: t.index)
+            plan = decide(spec, ordered, now, rng_for(spec, ordered))
+            for stop in plan.stop:
+                t = trials[stop.name]
+                value, _ = final_value(t.observations, spec.objective)
+                trials[stop.name] = _end(t, TrialPhase.EARLY_STOPPED, value, now)
+                result.stopped += 1
+            for new in plan.start:
+                trials[new.name] = Trial(
+                    new.name, new.index, new.params, TrialPhase.RUNNING, created_at=now
+                )
+                curves[new.name] = task.curve(new.params, args.epochs, seed * 1000 + new.index)
+            if plan.finished:
+                break
+            now += 1.0
+            for name, t in list(trials.items()):
+                if t.phase is not TrialPhase.RUNNING:
+                    continue
+                epoch = len(t.observations) + 1
+                observed = (*t.observations, Observation("acc", curves[name].value(epoch), epoch))
+                result.epochs += 1
+                if epoch == args.epochs:
+                    value = curves[name].value(epoch)
+                    trials[name] = _end(t, TrialPhase.SUCCEEDED, value, now, observed)
+                    result.best = max(result.best, value)
+                    result.trace.append((result.epochs, result.best))
+                else:
+                    trials[name] = Trial(
+                        t.name, t.index, t.params, t.phase, observations=observed, created_at=0.0
+                    )
+    return result
+
+
+def _end(
+    t: Trial,
+    phase: TrialPhase,
+    value: float | None,
+    now: float,
+    observations: tuple[Observation, ...] | None = None,
+) -> Trial:
+    return Trial(
+        t.name,
+        t.index,
+        t.params,
+        phase,
+        value=value,
+        observations=t.observations if observations is None else observations,
+        created_at=t.created_at,
+        finished_at=now,
+    )
+
+
+def run_optuna(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> Result:
+    import optuna
+    from optuna import distributions as d
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    rule = method.partition("+")[2]
+    pruner: Any = {
+        "": optuna.pruners.NopPruner(),
+        "median": optuna.pruners.MedianPruner(),
+        "sha": optuna.pruners.SuccessiveHalvingPruner(),
+        "hyperband": optuna.pruners.HyperbandPruner(max_resource=args.epochs),
+    }[rule]
+    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    dists: dict[str, Any] = {}
+    for p in task.space.params:
+        if isinstance(p, FloatParam):
+            dists[p.name] = d.FloatDistribution(p.min, p.max, log=p.scale == "log")
+        elif isinstance(p, CategoricalParam):
+            dists[p.name] = d.CategoricalDistribution(list(p.values))
+    result = Result(task.name, method, seed)
+    running: list[tuple[Any, Curve, int]] = []
+    asked = 0
+    while asked < args.trials or running:
+        while asked < args.trials and len(running) < args.parallel:
+            trial = study.ask(dists)
+            running.append(
+                (trial, task.curve(dict(trial.params), args.epochs, seed * 1000 + asked), 0)
+            )
+            asked += 1
+        still: list[tuple[Any, Curve, int]] = []
+        for trial, curve, done in running:
+            epoch = done + 1
+            result.epochs += 1
+            value = curve.value(epoch)
+            trial.report(value, epoch)
+            if epoch == args.epochs:
+                study.tell(trial, value)
+                result.best = max(result.best, value)
+                result.trace.append((result.epochs, result.best))
+            elif trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                result.stopped += 1
+            else:
+                still.append((trial, curve, epoch))
+        running = still
+    return result
+
+
+def run_one(task_name: str, method: str, seed: int, args: argparse.Namespace) -> Result:
+    warnings.filterwarnings("ignore")  # peers' chatter and SGD's convergence notes
+    task = TASKS[task_name]
+    with threadpool_limits(1):
+        if method.startswith("optuna"):
+            return run_optuna(task, method, seed, args)
+        return run_hs(task, method, seed, args)
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
+    by = {(r.task, r.method, r.seed): r for r in results}
+    seeds = sorted({r.seed for r in results})
+    for task in tasks:
+        print(f"\n{task}")
+        print(
+            f"  {'method':<20} {'epochs':>7} {'vs no stop':>10} {'stopped':>8} "
+            f"{'final best':>10} {'best@cheap':>10} {'best>=hs':>8}"
+        )
+        cheap = {
+            s: min(by[(task, m, s)].epochs for m in methods if (task, m, s) in by) for s in seeds
+        }
+        for method in methods:
+            runs = [by[(task, method, s)] for s in seeds if (task, method, s) in by]
+            if not runs:
+                continue
+            base = "optuna" if method.startswith("optuna") else method.partition("+")[0]
+            ratios = [
+                by[(task, base, r.seed)].epochs / r.epochs
+                for r in runs
+                if (task, base, r.seed) in by
+            ]
+            hs_best = [by[(task, "hs", r.seed)].best for r in runs if (task, "hs", r.seed) in by]
+            not_worse = sum(
+                r.best >= by[(task, "hs", r.seed)].best - 1e-12
+                for r in runs
+                if (task, "hs", r.seed) in by
+            )
+            print(
+                f"  {method:<20} {statistics.median(r.epochs for r in runs):>7.0f} "
+                f"{(statistics.median(ratios) if ratios else math.nan):>9.2f}x "
+                f"{statistics.median(r.stopped for r in runs):>8.0f} "
+                f"{statistics.median(r.best for r in runs):>10.4f} "
+                f"{statistics.median(r.best_within(cheap[r.seed]) for r in runs):>10.4f} "
+                f"{f'{not_worse}/{len(hs_best)}':>8}"
+            )
+
+
+def _said(r: Result) -> Result:
+    """One line per finished search (stderr), so a long run shows progress and leaves data."""
+    print(
+        f"{r.task} {r.method} seed={r.seed} epochs={r.epochs} stopped={r.stopped} "
+        f"best={r.best:.4f}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return r
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    tasks = args.tasks.split(",")
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in (*METHODS, *EXTRA_METHODS)]
+    if unknown:
+        parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS + EXTRA_METHODS)}")
+    jobs = [(t, m, s) for t in tasks for m in methods for s in range(args.seeds)]
+    started = time.monotonic()
+    results: list[Result] = []
+    if args.jobs == 1:
+        done = (run_one(t, m, s, args) for t, m, s in jobs)
+        for result in done:
+            results.append(_said(result))
+    else:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            columns = list(zip(*jobs, strict=True))
+            for result in pool.map(run_one, *columns, [args] * len(jobs)):
+                results.append(_said(result))
+    print(
+        f"{args.seeds} seeds, {args.trials} trials of {args.epochs} epochs, {args.parallel} at "
+        f"once; {time.monotonic() - started:.0f}s"
+    )
+    report(results, tasks, methods)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
