@@ -130,6 +130,7 @@ def test_cifar10_example_runs_21_trials_three_at_a_time_across_an_operator_kill(
         "running": 0,
         "succeeded": 21,
         "failed": 0,
+        "earlyStopped": 0,
     }
     best = max(done, key=lambda name: done[name])
     assert (status["best"]["trial"], status["best"]["value"]) == (best, done[best])
