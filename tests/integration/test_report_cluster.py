@@ -143,6 +143,7 @@ def test_the_cluster_web_view_serves_the_namespace_searches(
         "Running": 1,
         "Succeeded": 1,
         "Failed": 1,
+        "EarlyStopped": 0,
         "total": 3,
     }
     assert body["best"] == {"trial": "rep-0000", "value": 0.82}
