@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv demo test lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-optimizers torch test-torch clean
+.PHONY: all venv demo test realnode-note images lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-optimizers torch test-torch clean
 
 all: test
 
@@ -22,8 +22,16 @@ demo: $(STAMP)
 	$(BIN)/hyper run examples/digits-svm/search.yaml --fresh
 
 ## test: lint, type-check, then every test (starts the local control plane itself)
-test: $(STAMP) lint typecheck testplane-build
+test: realnode-note $(STAMP) lint typecheck testplane-build
 	$(BIN)/pytest -q
+
+# Says at the top of `make test` when the real-node tests (tests/e2e/test_real_node.py) will skip.
+realnode-note:
+	@e2e/realnode check >/dev/null || echo "make test: the real-node tests will be skipped: $$(e2e/realnode check)"
+
+## images: the operator and digits-svm images as OCI archives, built without Docker (root; images/build)
+images:
+	images/build operator examples-digits-svm
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench examples
