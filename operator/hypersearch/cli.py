@@ -40,6 +40,7 @@ from hypersearch.cli_common import (
     cluster_namespace,
     follow_cluster_search,
     kube_api,
+    require_extra,
     submit_and_follow,
 )
 from hypersearch.cli_dialect import configure_dialect, dialect_runner
@@ -155,6 +156,7 @@ def configure_operator(parser: argparse.ArgumentParser) -> None:
 
 
 def command_operator(args: argparse.Namespace) -> int:
+    require_extra("hyper operator")
     from hypersearch.controller import run as operator_run
 
     return operator_run.command(args)

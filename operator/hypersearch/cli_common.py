@@ -8,6 +8,7 @@ A module of its own so that ``cli.py`` (the entry point and the table of subcomm
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,21 @@ spells it."""
 
 class UsageError(HyperSearchError):
     """A command-line mistake argparse cannot see (e.g. the missing training command)."""
+
+
+OPERATOR_EXTRA = ("kopf", "kubernetes", "prometheus_client")
+"""The modules of the ``operator`` extra (pyproject.toml), by import name."""
+
+
+def require_extra(command: str, modules: tuple[str, ...] = OPERATOR_EXTRA) -> None:
+    """Refuse to start ``command`` without its optional modules, naming the install command,
+    instead of dying later with a ModuleNotFoundError traceback."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            f"{command} needs the operator extra, which is not installed here (missing: "
+            f"{', '.join(missing)}): install it with pip install 'hypersearch[operator]'"
+        )
 
 
 # --- shared options ---------------------------------------------------------------------------

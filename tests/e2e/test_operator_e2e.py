@@ -103,6 +103,7 @@ def test_cifar10_example_runs_21_trials_three_at_a_time_across_an_operator_kill(
                     operator.kill()
                     operator.start()
             if not progressed:
+                operator.assert_alive()  # a dead operator fails now, with its log
                 time.sleep(0.2)
         assert len(done) == 21, f"only {len(done)} trials ran; operator log:\n{operator.tail()}"
         testplane.kubectl(

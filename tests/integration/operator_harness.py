@@ -24,7 +24,7 @@ from typing import Any
 from hypersearch.kube import names
 from hypersearch.kube.kubeconfig import load_endpoint
 
-from .plane import ControlPlane, wait_until
+from .plane import ControlPlane, unwatch_process, wait_until, watch_process
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "hypersearch.io_hypersearches.yaml"
@@ -116,15 +116,18 @@ class OperatorProcess:
             self.proc = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
+        watch_process(f"hyper operator (start {self.starts})", self.proc, self.tail)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, as a node failure or OOM kill would do."""
+        unwatch_process(self.proc)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
         self.proc = None
 
     def stop(self) -> None:
+        unwatch_process(self.proc)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

@@ -98,16 +98,52 @@ class ControlPlane:
         return client
 
 
+@dataclass(frozen=True)
+class _Watched:
+    what: str
+    proc: subprocess.Popen[Any]
+    log: Callable[[], str]
+
+
+_WATCHED: list[_Watched] = []
+
+
+def watch_process(what: str, proc: subprocess.Popen[Any], log: Callable[[], str]) -> None:
+    """From now on, every wait fails at once with ``log()`` if ``proc`` exits: a test that waits
+    for an operator's work must not wait its whole timeout for a process that died at start."""
+    _WATCHED.append(_Watched(what, proc, log))
+
+
+def unwatch_process(proc: subprocess.Popen[Any] | None) -> None:
+    """Stop watching ``proc`` (call before stopping or killing it on purpose)."""
+    _WATCHED[:] = [w for w in _WATCHED if w.proc is not proc]
+
+
+def check_processes(waiting_for: str) -> None:
+    """Fail, with its exit code and log, if a watched process has exited."""
+    for watched in list(_WATCHED):
+        code = watched.proc.poll()
+        if code is not None:
+            unwatch_process(watched.proc)
+            pytest.fail(
+                f"{watched.what} exited with code {code} while the test waited for "
+                f"{waiting_for}; its log:\n{watched.log()}",
+                False,
+            )
+
+
 def wait_until(
     probe: Callable[[], T | None], what: str, timeout: float = 60.0, interval: float = 0.25
 ) -> T:
-    """Poll until probe returns something other than None/False; fail naming what was awaited."""
+    """Poll until probe returns something other than None/False; fail naming what was awaited,
+    or at once when a watched process (``watch_process``) exits meanwhile."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
         last = probe()
         if last is not None and last is not False:
             return last
+        check_processes(what)
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})", False)
 

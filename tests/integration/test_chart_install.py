@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from .operator_harness import search_manifest, trial_pods
-from .plane import ControlPlane, wait_until
+from .plane import ControlPlane, unwatch_process, wait_until, watch_process
 
 pytestmark = pytest.mark.integration
 
@@ -273,6 +273,7 @@ class Replica:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        unwatch_process(self.proc)
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -335,6 +336,7 @@ def start_replica(
             stdin=subprocess.DEVNULL,
         )
     replica = Replica(pod_name, proc, log, metrics_port, health_port)
+    watch_process(f"operator replica {pod_name}", proc, replica.text)
     wait_until(
         lambda: http_ok(f"http://127.0.0.1:{health_port}/healthz"),
         f"liveness of {pod_name}",

@@ -26,7 +26,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from .operator_harness import finish_trial, install_crd, search_manifest, trial_pods
-from .plane import ControlPlane, wait_until
+from .plane import ControlPlane, unwatch_process, wait_until, watch_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -43,6 +43,7 @@ def free_port() -> int:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    unwatch_process(proc)
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -67,6 +68,7 @@ def operator_metrics(testplane: ControlPlane, namespace: str, tmp_path: Path) ->
             ],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
+    watch_process("hyper operator", proc, lambda: log.read_text(errors="replace")[-4000:])
     try:
         wait_until(
             lambda: scrape(f"127.0.0.1:{port}") or None,
@@ -110,6 +112,7 @@ def prometheus(operator_metrics: str, tmp_path: Path) -> Iterator[str]:
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    watch_process("prometheus", proc, lambda: log.read_text(errors="replace")[-4000:])
     try:
         wait_until(lambda: ready(url), f"prometheus ready at {url}", timeout=60)
         yield url

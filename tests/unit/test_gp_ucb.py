@@ -166,3 +166,30 @@ def test_a_hallucinated_mean_shrinks_variance_but_keeps_the_mean() -> None:
     mean2, std2 = gp.predict(after, q)
     assert mean2[0] == pytest.approx(mean[0], abs=1e-6)
     assert std2[0] < 0.5 * std[0]
+
+
+def test_a_corner_optimum_is_measured_once_then_the_next_best_untried_point_is_asked() -> None:
+    """The acquisition peaks at the box's corner (every parameter at its upper bound); once that
+    point is measured it must not be suggested again: the space still has untried points."""
+    space = space_of(
+        int_param("trees", 10, 200), int_param("depth", 2, 30), float_param("features", 0.1, 1.0)
+    )
+
+    def f(p: Params) -> float:
+        return float(p["trees"]) / 200 + float(p["depth"]) / 30 + float(p["features"])
+
+    history = run(GPUCBSuggester(seed=5), space, f, 30)
+    keys = [space.canonical(o.params) for o in history]
+    assert len(set(keys)) == len(keys)
+    assert space.canonical({"trees": 200, "depth": 30, "features": 1.0}) in keys
+
+
+def test_a_batch_never_repeats_a_finished_point_at_the_corner() -> None:
+    space = space_of(int_param("a", 1, 8), float_param("b", 0.0, 1.0))
+    history = run(GPUCBSuggester(seed=2), space, lambda p: float(p["a"]) + float(p["b"]), 12)
+    batch = GPUCBSuggester(seed=2).suggest(space, history, [], 6, np.random.default_rng(0))
+    finished = {space.canonical(o.params) for o in history}
+    asked = [space.canonical(s.params) for s in batch]
+    assert len(batch) == 6
+    assert len(set(asked)) == 6
+    assert not finished & set(asked)

@@ -23,8 +23,11 @@ One suggestion, given finished points with values (to maximise) and pending poin
 5. The acquisition is maximised over snapped points only (integers at their values, one category
    at a time): random candidates plus perturbations of the best observed points, then a few rounds
    of shrinking perturbations around the best candidates (a vectorised local search that moves
-   integers and categories as well as floats). In a finite space tried and pending points are
-   skipped; when none is left the suggester returns fewer points.
+   integers and categories as well as floats). A point already measured or running (after
+   snapping, so a corner of the box or an integer plateau counts as one point) is never asked
+   again: the best untried candidate is taken instead. The objective is taken as deterministic,
+   so a repeat would only spend a trial re-measuring a known value. When a finite space has no
+   untried point left the suggester returns fewer points.
 
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
@@ -200,7 +203,7 @@ class GPUCBSuggester:
     ) -> list[Suggestion]:
         encoding = Encoding(space)
         finite = space.is_finite()
-        tried = tried_keys(space, history, pending) if finite else set()
+        tried = tried_keys(space, history, pending)
         size = finite_size(space)
         usable = [o for o in history if o.usable and key_of(space, o.params) is not None]
         created = len(history) + len(pending)
@@ -219,14 +222,16 @@ class GPUCBSuggester:
             else:
                 if model is None:
                     model = self._model(encoding, usable, [*pending], rng)
-                suggestion = model.next(t + 1, tried if finite else None, size, rng)
+                suggestion = model.next(t + 1, tried, size, rng)
+                if suggestion is None and not finite:  # every candidate was a tried point
+                    busy = [*pending, *(s.params for s in out)]
+                    suggestion = Suggestion(self._fresh(encoding, history, busy, tried, rng))
                 if suggestion is None:
                     break
                 out.append(suggestion)
-            if finite:
-                key = key_of(space, out[-1].params)
-                if key is not None:
-                    tried.add(key)
+            key = key_of(space, out[-1].params)
+            if key is not None:
+                tried.add(key)
             if model is not None:
                 model.add_pending(out[-1].params)
         return out
@@ -241,13 +246,29 @@ class GPUCBSuggester:
         tried: set[Key],
         rng: np.random.Generator,
     ) -> Params | None:
-        """Sobol point ``t`` of this search; in a finite space an untried point, not a repeat."""
-        space = encoding.space
+        """Sobol point ``t`` of this search, or an untried random point when it was tried."""
         point = encoding.decode(sobol_points(encoding, self.seed, t, 1)[0])
-        if not space.is_finite() or key_of(space, point) not in tried:
+        if key_of(encoding.space, point) not in tried:
             return point
-        extra = RandomSuggester().suggest(space, history, busy, 1, rng)
-        return extra[0].params if extra else None
+        if encoding.space.is_finite():
+            extra = RandomSuggester().suggest(encoding.space, history, busy, 1, rng)
+            return extra[0].params if extra else None
+        return self._fresh(encoding, history, busy, tried, rng)
+
+    @staticmethod
+    def _fresh(
+        encoding: Encoding,
+        history: Sequence[Outcome],
+        busy: Sequence[Params],
+        tried: set[Key],
+        rng: np.random.Generator,
+    ) -> Params:
+        """An untried uniform point of a space with a float parameter (a repeat has measure zero,
+        so the loop ends at once unless the space is all but exhausted at its snapped points)."""
+        while True:
+            (drawn,) = RandomSuggester().suggest(encoding.space, history, busy, 1, rng)
+            if key_of(encoding.space, drawn.params) not in tried:
+                return drawn.params
 
     def _model(
         self,
@@ -305,11 +326,12 @@ class _Model:
     def next(
         self,
         t: int,
-        tried: set[Key] | None,
+        tried: set[Key],
         size: int | None,
         rng: np.random.Generator,
     ) -> Suggestion | None:
-        """The untried point that maximises UCB_t, with its prediction; None if none is left."""
+        """The untried point that maximises UCB_t, with its prediction; None when no candidate
+        is untried (and, in a finite space, no point is left)."""
         enc = self.encoding
         owner = self.owner
         b = owner.fixed_beta or beta(t, enc.dim, owner.beta_scale, owner.delta)
@@ -330,18 +352,17 @@ class _Model:
                 xs = xs[gaps >= SEPARATION]
         best: Array | None = None
         space = enc.space
-        if tried is None:
-            best = xs[0]
-        else:
-            for x in xs[:SKIP_LIMIT]:
-                if key_of(space, enc.decode(x)) not in tried:
-                    best = x
-                    break
-            if best is None and size is not None and size <= ENUMERATE_LIMIT:
-                left = [p for p in all_points(space) if key_of(space, p) not in tried]
-                if left:
-                    feats = enc.encode_many(left)
-                    best = feats[int(np.argmax(ucb(feats)))]
+        # Snapped candidates repeat (a corner gathers many): look at each distinct one once.
+        _, first = np.unique(xs, axis=0, return_index=True)
+        for x in xs[np.sort(first)][:SKIP_LIMIT]:
+            if key_of(space, enc.decode(x)) not in tried:
+                best = x
+                break
+        if best is None and size is not None and size <= ENUMERATE_LIMIT:
+            left = [p for p in all_points(space) if key_of(space, p) not in tried]
+            if left:
+                feats = enc.encode_many(left)
+                best = feats[int(np.argmax(ucb(feats)))]
         if best is None:
             return None
         params = enc.decode(best)
