@@ -59,30 +59,24 @@ func (p *plugin) PreStartContainer(context.Context, *pluginapi.PreStartContainer
 	return &pluginapi.PreStartContainerResponse{}, nil
 }
 
-// register tells the kubelet where our socket is; retried until the kubelet listens.
-func register(kubeletSocket, endpoint, resource string, deadline time.Time) error {
-	for {
-		err := func() error {
-			conn, err := grpc.NewClient("unix://"+kubeletSocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_, err = pluginapi.NewRegistrationClient(conn).Register(ctx, &pluginapi.RegisterRequest{
-				Version: pluginapi.Version, Endpoint: endpoint, ResourceName: resource,
-			})
-			return err
-		}()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("registering with the kubelet at %s: %w", kubeletSocket, err)
-		}
-		time.Sleep(time.Second)
+// registerOnce tells the kubelet where our socket is.
+func registerOnce(kubeletSocket, endpoint, resource string) error {
+	conn, err := grpc.NewClient("unix://"+kubeletSocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
 	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = pluginapi.NewRegistrationClient(conn).Register(ctx, &pluginapi.RegisterRequest{
+		Version: pluginapi.Version, Endpoint: endpoint, ResourceName: resource,
+	})
+	return err
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func main() {
@@ -97,42 +91,41 @@ func main() {
 	}
 	endpoint := "hypersearch-gpu-stub.sock"
 	sock := filepath.Join(*dir, endpoint)
-	_ = os.Remove(sock)
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		log.Fatalf("listen on %s: %v", sock, err)
-	}
-	server := grpc.NewServer()
-	pluginapi.RegisterDevicePluginServer(server, p)
-	go func() {
-		if err := server.Serve(lis); err != nil {
-			log.Fatalf("serve: %v", err)
-		}
-	}()
 	kubeletSocket := filepath.Join(*dir, "kubelet.sock")
-	if err := register(kubeletSocket, endpoint, *resource, time.Now().Add(2*time.Minute)); err != nil {
-		log.Fatal(err)
-	}
-	log.Printf("registered %d x %s with the kubelet", *count, *resource)
-
-	// A restarted kubelet wipes the directory and forgets plugins: register again when our
-	// socket disappears. Stop on TERM/INT.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	tick := time.NewTicker(2 * time.Second)
+
+	// The kubelet empties the directory when its device manager starts (also after a restart
+	// of the kubelet), removing our socket, possibly after we registered. So: serve, register,
+	// and whenever our socket disappears, serve and register again.
 	for {
-		select {
-		case <-sig:
-			server.Stop()
-			_ = os.Remove(sock)
-			return
-		case <-tick.C:
-			if _, err := os.Stat(sock); err == nil {
-				continue
-			}
-			log.Printf("socket %s is gone (kubelet restarted?); exiting so the supervisor restarts us", sock)
-			server.Stop()
-			os.Exit(1)
+		_ = os.Remove(sock)
+		lis, err := net.Listen("unix", sock)
+		if err != nil {
+			log.Fatalf("listen on %s: %v", sock, err)
 		}
+		server := grpc.NewServer()
+		pluginapi.RegisterDevicePluginServer(server, p)
+		go func() { _ = server.Serve(lis) }()
+		registered := false
+		for exists(sock) {
+			select {
+			case <-sig:
+				server.Stop()
+				_ = os.Remove(sock)
+				return
+			case <-time.After(time.Second):
+			}
+			if !registered && exists(kubeletSocket) {
+				if err := registerOnce(kubeletSocket, endpoint, *resource); err != nil {
+					log.Printf("registering with the kubelet: %v (retrying)", err)
+					continue
+				}
+				registered = true
+				log.Printf("registered %d x %s with the kubelet", *count, *resource)
+			}
+		}
+		log.Printf("socket %s is gone (the kubelet emptied the directory); serving again", sock)
+		server.Stop()
 	}
 }
