@@ -45,6 +45,8 @@ STATE = Path(f"{BASE_STATE}-realnode")
 PORT_BASE = int(os.environ.get("HYPERSEARCH_TESTPLANE_PORT_BASE", "16440")) + 20
 NODE = "hs-real-node"
 BRIDGE = "hsnode0"
+# The operator's timeout for trial Pods that cannot be scheduled or cannot start their container.
+STUCK_SECONDS = 45
 ON_REAL_NODE: dict[str, Any] = {
     "nodeSelector": {"hypersearch.io/real-node": "true"},
     "tolerations": [{"key": "hypersearch.io/real-node", "operator": "Exists"}],
@@ -171,7 +173,8 @@ def operator_ns(real: RealPlane) -> str:
             helm, "install", "hs", str(REPO / "charts" / "hypersearch"), "--namespace", ns,
             "--create-namespace", "--kubeconfig", str(real.plane.kubeconfig),
             "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
-            "--set", "image.pullPolicy=Never", "--set", "timeouts.unschedulableSeconds=20",
+            "--set", "image.pullPolicy=Never",
+            "--set", f"timeouts.unschedulableSeconds={STUCK_SECONDS}",
             "--set-json", f"nodeSelector={json.dumps(ON_REAL_NODE['nodeSelector'])}",
             "--set-json", f"tolerations={json.dumps(ON_REAL_NODE['tolerations'])}",
         ],
@@ -312,6 +315,15 @@ def test_trials_fail_for_real_reasons_and_the_training_container_holds_no_token(
     )  # fmt: skip
     for manifest in (cases, missing, greedy):
         real.plane.apply(manifest, ns)
+
+    def says_why() -> str | None:
+        entries = trials(real, ns, "too-many-gpus")
+        message = str(entries[0].get("message") or "") if entries else ""
+        return message if "cannot be scheduled yet" in message else None
+
+    # While the Pod is Pending the search already says why, before the timeout fails it.
+    pending = wait_until(says_why, "the Pending trial's reason", timeout=STUCK_SECONDS - 10)
+    assert "Insufficient nvidia.com/gpu" in pending, pending
 
     wait_finished(real, ns, "cases", 300)
     by_case = {t["params"]["case"]: t for t in trials(real, ns, "cases")}
