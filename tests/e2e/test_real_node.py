@@ -45,6 +45,7 @@ STATE = Path(f"{BASE_STATE}-realnode")
 PORT_BASE = int(os.environ.get("HYPERSEARCH_TESTPLANE_PORT_BASE", "16440")) + 20
 NODE = "hs-real-node"
 BRIDGE = "hsnode0"
+OPERATOR_NS = "hypersearch-system"
 # The operator's timeout for trial Pods that cannot be scheduled or cannot start their container.
 STUCK_SECONDS = 45
 ON_REAL_NODE: dict[str, Any] = {
@@ -167,7 +168,7 @@ def operator_ns(real: RealPlane) -> str:
     """The chart installed with `helm install`, its operator Pod Ready on the real node."""
     helm = run([str(REPO / "charts" / "get-helm")], 600).strip()
     repo, tag = real.operator_image.rsplit(":", 1)
-    ns = "hypersearch-system"
+    ns = OPERATOR_NS
     run(
         [
             helm, "install", "hs", str(REPO / "charts" / "hypersearch"), "--namespace", ns,
@@ -237,7 +238,14 @@ def wait_finished(real: RealPlane, namespace: str, name: str, seconds: float) ->
     except pytest.fail.Exception:
         pods = real.plane.kubectl("describe", "pods", "-n", namespace, check=False).stdout
         status = real.plane.kubectl("get", "hs", name, "-n", namespace, "-o", "yaml").stdout
-        raise AssertionError(f"{name} did not finish:\n{status[-4000:]}\n{pods[-6000:]}") from None
+        operator = real.plane.kubectl(
+            "logs", "-n", OPERATOR_NS, "-l", "app.kubernetes.io/instance=hs", "--tail", "40",
+            check=False,
+        )  # fmt: skip
+        raise AssertionError(
+            f"{name} did not finish:\n{status[-4000:]}\n{pods[-6000:]}\n"
+            f"operator log:\n{operator.stdout[-4000:]}{operator.stderr}"
+        ) from None
 
 
 def hyper(*args: str) -> str:
@@ -333,7 +341,10 @@ def test_trials_fail_for_real_reasons_and_the_training_container_holds_no_token(
     assert by_case["oom"]["phase"] == "Failed"
     assert by_case["oom"]["reason"] == "OOMKilled", by_case["oom"]
     assert by_case["fail"]["phase"] == "Failed"
-    assert "3" in by_case["fail"]["message"], by_case["fail"]
+    assert (by_case["fail"]["reason"], by_case["fail"]["message"]) == (
+        "TrainingFailed",
+        "container trainer exited with code 3",
+    ), by_case["fail"]
     events = real.plane.get_json("events", "-n", ns, "--field-selector", "reason=TrialFailed")
     messages = " ".join(e["message"] for e in events["items"])
     assert "OOMKilled" in messages, messages
