@@ -157,8 +157,9 @@ def test_a_placeholder_without_a_parameter_names_the_command_argument() -> None:
     argv = ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--", "t", ":y:"]
     with pytest.raises(SpecError) as err:
         dialect_spec(parse(argv), "random")
-    assert str(err.value).startswith(
-        "the command after -- (argument 1) uses placeholder :y: but no parameter is named 'y'"
+    assert str(err.value) == (
+        "the command after -- (argument 1) uses placeholder :y:, which no parameter declares "
+        "(parameters: x); add it with --param or correct it"
     )
 
 
