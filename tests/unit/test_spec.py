@@ -253,7 +253,10 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
     (
         "int range with a float bound",
         [_set("spec.parameters[0].max", 128.5)],
-        ["spec.parameters[0].max must be an int, got 128.5"],
+        [
+            "spec.parameters[0].max must be an int, got 128.5; round it, or use type: float for "
+            "fractional values"
+        ],
     ),
     (
         "quoted number",
