@@ -192,8 +192,8 @@ PLACEHOLDER_FIX = "declare it in spec.parameters or correct the placeholder"
         ),
         (
             _min_over_max,
-            'spec.parameters[0].max: Invalid value: "object": max must be greater than min '
-            "(swap them if reversed)",
+            'spec.parameters[0].max: Invalid value: "object": max must be greater than min, got '
+            "min=200, max=100 (swap them if reversed)",
         ),
         (
             _duplicate_name,
@@ -206,8 +206,8 @@ PLACEHOLDER_FIX = "declare it in spec.parameters or correct the placeholder"
         ),
         (
             _log_from_zero,
-            'spec.parameters[3].min: Invalid value: "object": a log scale needs min > 0; use '
-            "scale: linear, or a positive min",
+            'spec.parameters[3].min: Invalid value: "object": a log scale needs min > 0, got '
+            "min=0; use scale: linear, or a positive min",
         ),
     ],
 )

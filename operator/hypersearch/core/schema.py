@@ -236,11 +236,15 @@ def _parameter() -> Schema:
                 _rule(
                     "!has(self.min) || !has(self.max) || self.min < self.max",
                     "max must be greater than min (swap them if reversed)",
+                    messageExpression="'max must be greater than min, got min=%s, max=%s (swap "
+                    "them if reversed)'.format([self.min, self.max])",
                     fieldPath=".max",
                 ),
                 _rule(
                     "!has(self.scale) || self.scale != 'log' || !has(self.min) || self.min > 0.0",
                     "a log scale needs min > 0; use scale: linear, or a positive min",
+                    messageExpression="'a log scale needs min > 0, got min=%s; use scale: linear, "
+                    "or a positive min'.format([self.min])",
                     fieldPath=".min",
                 ),
                 _rule(
