@@ -23,7 +23,7 @@ from hypersearch.core.errors import HyperSearchError
 from hypersearch.core.ranking import best_of
 from hypersearch.kube import names
 from hypersearch.kube.api import KubeApi
-from hypersearch.kube.transport import ApiError
+from hypersearch.kube.wire import ApiError
 from hypersearch.local.summary import (
     SearchEnd,
     format_value,

@@ -122,19 +122,24 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 def cluster_namespace(args: argparse.Namespace, api: KubeApi) -> str:
     """--namespace, else the kubeconfig context's namespace, else default (as kubectl does)."""
-    return str(args.namespace or api.transport.endpoint.namespace or "default")
+    return str(args.namespace or api.client.namespace or "default")
 
 
 def kube_api(args: argparse.Namespace) -> KubeApi:
-    from hypersearch.kube.api import KubeApi
-    from hypersearch.kube.kubeconfig import KubeconfigError, load_endpoint
-    from hypersearch.kube.transport import Transport
-
+    """The cluster as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster),
+    through the ``kubernetes`` package: exec plugins, OIDC, certificates and proxies work."""
     try:
-        endpoint = load_endpoint(args.kubeconfig, args.context)
+        from hypersearch.kube.api import KubeApi
+        from hypersearch.kube.client import KubeconfigError, connect
+    except ModuleNotFoundError as err:
+        raise UsageError(
+            f"talking to a cluster needs the {err.name} package: "
+            "pip install 'hypersearch[operator]'"
+        ) from None
+    try:
+        return KubeApi(connect(args.kubeconfig, args.context))
     except KubeconfigError as err:
         raise UsageError(str(err)) from None
-    return KubeApi(Transport(endpoint))
 
 
 def follow_cluster_search(args: argparse.Namespace, api: KubeApi, namespace: str, name: str) -> int:
@@ -213,4 +218,4 @@ def submit_and_follow(args: argparse.Namespace, spec: SearchSpec) -> int:
             return EXIT_OK
         return follow_cluster_search(args, api, namespace, spec.name)
     finally:
-        api.transport.close()
+        api.close()

@@ -19,7 +19,7 @@ from hypersearch.cli_cluster import (
     show,
     submit,
 )
-from hypersearch.kube.transport import ApiError
+from hypersearch.kube.wire import ApiError
 from hypersearch.report.cluster import view_from_object
 
 MANIFEST: dict[str, Any] = {
