@@ -141,7 +141,10 @@ def test_report_of_a_cluster_search_without_a_kubeconfig_says_how_to_give_one(
 ) -> None:
     missing = tmp_path / "kubeconfig"
     assert main(["report", "hs/cifar", "--kubeconfig", str(missing)]) == 2
-    assert capsys.readouterr().err.startswith(f"hyper: {missing}: cannot read kubeconfig:")
+    assert capsys.readouterr().err == (
+        f"hyper: --kubeconfig {missing}: no such file; fix the path (or leave the flag out to use "
+        "$KUBECONFIG or ~/.kube/config)\n"
+    )
 
 
 def test_the_ui_source_lists_local_searches_and_follows_a_growing_journal(tmp_path: Path) -> None:

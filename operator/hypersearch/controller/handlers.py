@@ -147,7 +147,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         )
         settings.persistence.finalizer = names.PREFIX + "kopf-finalizer"
         settings.posting.level = logging.WARNING
-        settings.watching.server_timeout = 300
+        settings.watching.server_timeout = state.reconciler.config.watch_seconds
         settings.networking.request_timeout = 60
 
     @kopf.on.cleanup(registry=registry)
