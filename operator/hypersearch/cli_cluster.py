@@ -92,6 +92,12 @@ def _explain(err: ApiError | OSError, what: str, namespace: str) -> ClusterError
         return ClusterError(
             f"cannot reach the cluster to {what}: {err}; check --kubeconfig", transient=True
         )
+    if err.status == 401:
+        return ClusterError(
+            f"cannot {what}: the cluster refused the kubeconfig's credentials ({err.message}); "
+            "check that kubectl works with the same --kubeconfig and --context (a login may have "
+            "expired: log in again, e.g. with your cloud's CLI)"
+        )
     if err.status == 429 or err.status >= 500:
         return ClusterError(f"cannot {what}: {err}", transient=True)
     if err.status == 404 and f'namespaces "{namespace}" not found' in err.message:
