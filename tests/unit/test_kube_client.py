@@ -109,7 +109,7 @@ import datetime, json, pathlib, sys
 calls = pathlib.Path({str(tmp_path / "calls")!r})
 n = len(calls.read_text().split()) + 1 if calls.exists() else 1
 calls.write_text(calls.read_text() + f"{{n}}\\n" if calls.exists() else f"{{n}}\\n")
-FAIL = {fail!r}
+FAIL = {fail!r} or (pathlib.Path({str(tmp_path / "down")!r}).exists() and "STS is down")
 if FAIL:
     sys.stderr.write(FAIL)
     sys.exit(1)
@@ -195,6 +195,30 @@ def test_a_token_the_server_keeps_refusing_is_an_api_error_401(
         False,
     )
     assert len(handler.seen) == 1  # reloading gave the same token: no point in repeating
+
+
+def test_a_plugin_failing_at_renewal_leaves_the_old_token_and_is_tried_again_later(
+    api: tuple[str, type[Api]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, handler = api
+    clock = Clock()
+    connection, _ = exec_connection(tmp_path, url, clock)
+    (tmp_path / "down").touch()
+    try:
+        clock.advance(minutes=50)
+        connection.request("GET", "/api")  # renewal fails: the old token, still valid, is sent
+        connection.request("GET", "/api")  # not retried at once
+        (tmp_path / "down").unlink()
+        clock.advance(seconds=11)
+        connection.request("GET", "/api")
+    finally:
+        connection.close()
+    assert [auth for _, auth in handler.seen] == ["Bearer t1", "Bearer t1", "Bearer t3"]
+    assert calls(tmp_path) == 3
+    assert [r.getMessage() for r in caplog.records if r.name == "hypersearch.kube"] == [
+        f"kubeconfig {tmp_path / 'config'} (user 'u': users[].user.exec): renewing the "
+        "credentials failed: exec: process returned 1. STS is down"
+    ]
 
 
 def test_a_plugin_without_an_expiry_runs_again_only_after_a_401(

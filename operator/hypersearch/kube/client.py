@@ -47,6 +47,7 @@ log = logging.getLogger("hypersearch.kube")
 
 IN_CLUSTER_DIR: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 RELOAD_EVERY: Final = datetime.timedelta(minutes=1)
+RETRY_AFTER: Final = datetime.timedelta(seconds=10)
 RENEW_AT_LIFE: Final = 0.8
 USER_AGENT: Final = "hypersearch"
 
@@ -170,21 +171,24 @@ class Connection:
         # Our renewal rule replaces the package's hook (see the module docstring).
         self.configuration.refresh_api_key_hook = None
         expiry = getattr(self._loader, "expiry", None) if self._exec_plugin else None
-        if isinstance(expiry, datetime.datetime) and not failures:
+        if failures:
+            # Keep what we have (it may still be valid) and try again a little later.
+            self._renew_at = now + RETRY_AFTER
+            if self._pooled:
+                log.warning(
+                    "%s: renewing the credentials failed: %s", self.source, "; ".join(failures)
+                )
+        elif isinstance(expiry, datetime.datetime) and expiry > now:
             self._expires = expiry
             self._renew_at = now + (expiry - now) * RENEW_AT_LIFE
         elif self._exec_plugin:
-            self._expires = self._renew_at = None
+            self._expires = self._renew_at = None  # no expiry given: renewed after a 401
         else:
             self._renew_at = now + RELOAD_EVERY
-        if failures and self._pooled:
-            log.warning("%s: renewing the credentials failed: %s", self.source, "; ".join(failures))
-        after = self._identity()
-        if after[1:] != before[1:] and self._pooled:
-            # A new client certificate: the pool's connections were made with the old one.
-            old = self.api_client.rest_client
+        if self._identity()[1:] != before[1:] and self._pooled:
+            # A new client certificate: the pooled connections were made with the old one (the
+            # old pool is left to the garbage collector: other threads may be using it).
             self.api_client.rest_client = rest.RESTClientObject(self.configuration)
-            old.close()
         return failures
 
     def authorization(self) -> str | None:
