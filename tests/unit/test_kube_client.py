@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -324,6 +325,56 @@ def test_the_contexts_namespace_and_errors_come_back_as_before(
         connection.close()
     assert connection.namespace == "ml"
     assert str(caught.value) == "GET /api/missing: 404 NotFound: x not found"
+
+
+class Closing(Api):
+    """Keeps each connection's socket so the test can close them all, as an API server (or a
+    load balancer in front of it) does with idle keep-alive connections."""
+
+    sockets: list[Any]
+    together: threading.Barrier
+
+    def do_GET(self) -> None:
+        self.sockets.append(self.connection)
+        if self.path == "/together":
+            self.together.wait(timeout=10)
+        super().do_GET()
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A handler whose socket the test shut down fails its next read: expected here."""
+
+
+def test_a_request_after_the_server_closed_every_idle_connection_succeeds(tmp_path: Path) -> None:
+    handler: Any = type(
+        "Handler",
+        (Closing,),
+        {"seen": [], "refused": set(), "sockets": [], "together": threading.Barrier(3)},
+    )
+    httpd = QuietServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    server = {"server": f"http://127.0.0.1:{httpd.server_port}"}
+    connection = connect(str(write_kubeconfig(tmp_path / "config", {"token": "t"}, server)))
+    try:
+        callers = [
+            threading.Thread(target=connection.request, args=("GET", "/together")) for _ in range(3)
+        ]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(timeout=10)
+        assert len(handler.sockets) == 3  # three pooled keep-alive connections
+        for sock in handler.sockets:
+            sock.shutdown(socket.SHUT_RDWR)
+        answer = connection.request("GET", "/after-idle")
+    finally:
+        connection.close()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert answer == {"path": "/after-idle"}
 
 
 def test_an_unreachable_server_is_a_transient_api_error(tmp_path: Path) -> None:

@@ -130,6 +130,10 @@ class Connection:
         self._expires: datetime.datetime | None = None
         self.configuration = Configuration()
         self.configuration.connection_pool_maxsize = pool_size
+        # A keep-alive connection the server closes just as a request goes out is worth one more
+        # try whatever the verb: every call kube.api makes may be repeated (a create answers
+        # AlreadyExists, applies are idempotent).
+        self.configuration.retries = urllib3.util.Retry(total=3, read=1, allowed_methods=None)
         self._pooled = False
         failures = self._reload()
         if exec_plugin and not failures and not self._has_credentials():
