@@ -128,14 +128,10 @@ def cluster_namespace(args: argparse.Namespace, api: KubeApi) -> str:
 def kube_api(args: argparse.Namespace) -> KubeApi:
     """The cluster as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster),
     through the ``kubernetes`` package: exec plugins, OIDC, certificates and proxies work."""
-    try:
-        from hypersearch.kube.api import KubeApi
-        from hypersearch.kube.client import KubeconfigError, connect
-    except ModuleNotFoundError as err:
-        raise UsageError(
-            f"talking to a cluster needs the {err.name} package: "
-            "pip install 'hypersearch[operator]'"
-        ) from None
+    require_extra("talking to a cluster", ("kubernetes",))
+    from hypersearch.kube.api import KubeApi
+    from hypersearch.kube.client import KubeconfigError, connect
+
     try:
         return KubeApi(connect(args.kubeconfig, args.context))
     except KubeconfigError as err:
