@@ -107,7 +107,8 @@ def test_config_file_overrides_machine_types_and_timeouts(tmp_path: Path) -> Non
         "machineTypes:\n"
         "  K80: {gpus: 2, nodeSelector: {gpu: k80}, resources: {limits: {memory: 8Gi}}}\n"
         "  H100: {gpus: 8}\n"
-        "timeouts: {unschedulableSeconds: 60, metricGraceSeconds: 5, resyncSeconds: 30}\n"
+        "timeouts: {unschedulableSeconds: 60, metricGraceSeconds: 5, resyncSeconds: 30,\n"
+        "           watchSeconds: 20}\n"
         "sidecar: {image: registry.local/sidecar:1}\n"
     )
     config = load_config(path)
@@ -117,7 +118,7 @@ def test_config_file_overrides_machine_types_and_timeouts(tmp_path: Path) -> Non
     assert dict(config.pods.machine_types["H100"].limits) == {"nvidia.com/gpu": "8"}
     assert "T4" in config.pods.machine_types
     assert (config.timing.unschedulable_seconds, config.timing.metric_grace_seconds) == (60, 5)
-    assert config.resync_seconds == 30
+    assert (config.resync_seconds, config.watch_seconds) == (30, 20)
     assert config.pods.sidecar_image == "registry.local/sidecar:1"
 
 
