@@ -6,6 +6,7 @@ that counts its calls and hands out a new token each time."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import http.server
 import json
@@ -482,3 +483,31 @@ def test_in_a_pod_the_projected_token_is_read_again_every_minute(
     )
     assert (before.authorization, after.authorization) == ("bearer first", "bearer second")
     assert after.expires is None  # kopf keeps it until a 401
+
+
+def test_an_oidc_auth_providers_id_token_is_sent(
+    api: tuple[str, type[Api]], tmp_path: Path
+) -> None:
+    url, handler = api
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    far = int((datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)).timestamp())
+    id_token = f"{part({'alg': 'RS256'})}.{part({'sub': 'me', 'exp': far})}.c2ln"
+    provider = {
+        "name": "oidc",
+        "config": {
+            "client-id": "hyper",
+            "id-token": id_token,
+            "idp-issuer-url": "https://issuer.invalid",
+            "refresh-token": "r",
+        },
+    }
+    config = write_kubeconfig(tmp_path / "config", {"auth-provider": provider}, {"server": url})
+    connection = connect(str(config))
+    try:
+        connection.request("GET", "/api")
+    finally:
+        connection.close()
+    assert handler.seen == [("/api", f"Bearer {id_token}")]
