@@ -161,3 +161,28 @@ def test_hyper_operator_refuses_a_bad_config_file_with_exit_code_2(
         f"hyper operator: {path}: timeouts.resyncSeconds must be a positive number of seconds, "
         "got 'soon'\n"
     )
+
+
+def test_hyper_operator_names_a_failing_exec_plugin_and_exits_2_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hypersearch.cli import main
+
+    script = tmp_path / "plugin.sh"
+    script.write_text("#!/bin/sh\necho 'token expired: run aws sso login' >&2\nexit 1\n")
+    script.chmod(0o755)
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "current-context: c\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        "clusters: [{name: k, cluster: {server: 'https://10.0.0.1:6443'}}]\n"
+        "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, "
+        f"command: {script}}}}}}}]\n"
+    )
+    assert main(["operator", "--kubeconfig", str(kubeconfig)]) == 2
+    assert capsys.readouterr().err == (
+        f"hyper operator: kubeconfig {kubeconfig} (user 'u': users[].user.exec): the exec "
+        f"credential plugin '{script}' failed: exec: process returned 1. token expired: run aws "
+        "sso login; fix the plugin (kubectl runs the same command: try kubectl get namespaces) "
+        "or pick another context with --context\n"
+    )
