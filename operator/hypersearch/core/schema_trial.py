@@ -16,7 +16,8 @@ escaping there because they are compared as strings, never spliced into a regula
 
 CEL cost: the API server estimates each expression's worst case from the schema's bounds and
 refuses a CRD when one exceeds 10^7 (or all together 10^8). Three choices keep these rules near
-6 x 10^6 each (measured with k8s.io/apiextensions-apiserver's own estimator, 1.32 and 1.33):
+6 x 10^6 each (measured with k8s.io/apiextensions-apiserver's own estimator, 1.30 to 1.33;
+1.29's cannot bound ``indexOf`` over a mapped list and lacks ``format()``):
 the training container is an index into the schema's list (``_TRAINING``), so it is sized as one
 container, not all of them; the declared placeholders are built once and bound to ``d`` through
 a one-element list (CEL here has no ``let``); each match is tested with ``m in d``. Messages
