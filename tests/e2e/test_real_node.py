@@ -256,7 +256,9 @@ def test_operator_pod_runs_digits_svm_trials_as_real_pods_that_train_and_report(
     real: RealPlane, operator_ns: str, namespace_real: str
 ) -> None:
     ns = namespace_real
-    real.plane.apply(search("digits-svm", real.trainer_image), ns)
+    # The mean of the folds' accuracies: each fold prints one, so each trial has a curve.
+    objective = {"metric": "fold_accuracy", "goal": "maximize", "aggregation": "avg"}
+    real.plane.apply(search("digits-svm", real.trainer_image, objective=objective), ns)
     real.plane.kubectl(
         "wait", "--for=condition=Succeeded", "hs/digits-svm", "-n", ns, "--timeout=600s",
         check=False, timeout=620,
@@ -265,9 +267,13 @@ def test_operator_pod_runs_digits_svm_trials_as_real_pods_that_train_and_report(
     entries = obj["status"]["trials"]
     assert [t["phase"] for t in entries] == ["Succeeded"] * 4, entries
     for entry in entries:
-        # Real accuracies of real SVMs: distinct, between chance (0.1) and perfect.
+        # Real accuracies of real SVMs: distinct, between chance (0.1) and perfect; the curve
+        # holds the 3 folds (steps 1..3) and the value is their mean.
         assert 0.05 < entry["value"] <= 1.0, entry
         assert entry["exitCode"] == 0, entry
+        assert [step for step, _ in entry["curve"]] == [1, 2, 3], entry
+        folds = [value for _, value in entry["curve"]]
+        assert entry["value"] == pytest.approx(sum(folds) / 3, abs=1e-3), entry
     assert len({t["value"] for t in entries}) > 1
     pods = real.plane.get_json("pods", "-n", ns, "-l", "hypersearch.io/search=digits-svm")
     for pod in pods["items"]:
