@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv demo test system-deps lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-optimizers torch test-torch clean
+.PHONY: all venv demo test system-deps realnode-note images lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-optimizers torch test-torch clean
 
 all: test
 
@@ -22,13 +22,21 @@ demo: $(STAMP)
 	$(BIN)/hyper run examples/digits-svm/search.yaml --fresh
 
 ## test: system packages, lint, type-check, then every test (starts the local control plane itself)
-test: system-deps $(STAMP) lint typecheck testplane-build
+test: system-deps realnode-note $(STAMP) lint typecheck testplane-build
 	$(BIN)/pytest -q
 
 ## system-deps: the Debian packages the tests drive (e2e/system-packages.txt); installs as root,
 ## otherwise stops at once naming what is missing and the command that installs it
 system-deps:
 	e2e/system-deps
+
+# Says at the top of `make test` when the real-node tests (tests/e2e/test_real_node.py) will skip.
+realnode-note:
+	@e2e/realnode check >/dev/null || echo "make test: the real-node tests will be skipped: $$(e2e/realnode check)"
+
+## images: the operator and digits-svm images as OCI archives, built without Docker (root; images/build)
+images:
+	images/build operator examples-digits-svm
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench examples

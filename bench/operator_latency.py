@@ -40,8 +40,8 @@ sys.path.insert(0, str(REPO / "operator"))
 
 from hypersearch.kube import names  # noqa: E402
 from hypersearch.kube.api import KubeApi  # noqa: E402
-from hypersearch.kube.kubeconfig import load_endpoint  # noqa: E402
-from hypersearch.kube.transport import Endpoint, Transport  # noqa: E402
+from hypersearch.kube.client import Credentials, connect  # noqa: E402
+from hypersearch.kube.wire import Requester  # noqa: E402
 from hypersearch.sidecar.reporter import StatusReporter  # noqa: E402
 
 KUBECONFIG = Path("/tmp/hypersearch-testplane/kubeconfig")
@@ -97,7 +97,7 @@ def manifest(name: str, algorithm: str, trials: int, parallelism: int) -> dict[s
 class PodWatch(threading.Thread):
     """A raw watch on the namespace's Pods; puts (monotonic time, type, pod) on a queue."""
 
-    def __init__(self, endpoint: Endpoint, namespace: str):
+    def __init__(self, endpoint: Credentials, namespace: str):
         super().__init__(daemon=True)
         self.endpoint = endpoint
         self.namespace = namespace
@@ -148,7 +148,7 @@ def operator_cpu_seconds(pid: int) -> float:
 def complete(api: KubeApi, namespace: str, pod: str) -> None:
     """Play the kubelet: the trainer exited 0, the Pod Succeeded."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    api.transport.request(
+    api.client.request(
         "PATCH",
         f"/api/v1/namespaces/{namespace}/pods/{pod}/status",
         body={
@@ -177,7 +177,7 @@ def complete(api: KubeApi, namespace: str, pod: str) -> None:
     )
 
 
-def report(transport: Transport, namespace: str, search: str, pod: str, value: float) -> None:
+def report(transport: Requester, namespace: str, search: str, pod: str, value: float) -> None:
     """Play the sidecar's final apply (same request, same field manager)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     StatusReporter(transport, namespace, search, pod).apply(
@@ -231,7 +231,7 @@ def latency(api: KubeApi, watch: PodWatch, namespace: str, trials: int) -> list[
         if (pod.get("status") or {}).get("phase") == "Running" and name not in handled:
             handled.add(name)
             complete(api, namespace, name)
-            report(api.transport, namespace, "lat", name, value_of(pod))
+            report(api.client, namespace, "lat", name, value_of(pod))
             landed = time.monotonic()
     return samples
 
@@ -254,7 +254,7 @@ def throughput(api: KubeApi, watch: PodWatch, namespace: str, searches: int, per
     def finish(search: str, name: str, value: float) -> None:
         began = time.monotonic()
         complete(api, namespace, name)
-        report(api.transport, namespace, search, name, value)
+        report(api.client, namespace, search, name, value)
         FINISH.append(time.monotonic() - began)
         REPORTED.setdefault(search, []).append(time.monotonic())
 
@@ -297,8 +297,9 @@ def main() -> int:
     if up.returncode != 0:
         print("bench: `e2e/testplane up` failed; its logs are in /tmp/hypersearch-testplane/logs")
         return 1
-    endpoint = load_endpoint(str(KUBECONFIG))
-    api = KubeApi(Transport(endpoint, pool_size=16))
+    connection = connect(str(KUBECONFIG), pool_size=16)
+    endpoint = connection.credentials()
+    api = KubeApi(connection)
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kubectl("create", "namespace", namespace)

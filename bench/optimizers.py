@@ -352,32 +352,39 @@ class RunResult:
     best: float
     ask_seconds: list[float] = field(default_factory=list)
     tell_seconds: float = 0.0
+    repeats: int = 0
+    """Trials asked at a point (canonical key) that an earlier trial of the run already had."""
 
 
-def run_one(task_name: str, optimiser: str, seed: int) -> RunResult:
-    """One asynchronous search: 3 at once, oldest completes first, 21 trials in all.
+def run_one(
+    task_name: str, optimiser: str, seed: int, trials: int = TRIALS, parallel: int = PARALLEL
+) -> RunResult:
+    """One asynchronous search: ``parallel`` at once, oldest completes first, ``trials`` in all.
 
     One BLAS/OpenMP thread per process: fair timings, and no thread storms on a busy machine.
     """
     warnings.filterwarnings("ignore")  # peers' chatter; our own code is tested warning-free
     with threadpool_limits(1):
-        return _run_one(task_name, optimiser, seed)
+        return _run_one(task_name, optimiser, seed, trials, parallel)
 
 
-def _run_one(task_name: str, optimiser: str, seed: int) -> RunResult:
+def _run_one(task_name: str, optimiser: str, seed: int, trials: int, parallel: int) -> RunResult:
     task = TASKS[task_name]
     opt = make(optimiser, task.space, seed)
     try:
-        return _search(task, opt, optimiser, seed)
+        return _search(task, opt, optimiser, seed, trials, parallel)
     finally:
         close = getattr(opt, "close", None)
         if close:
             close()
 
 
-def _search(task: Any, opt: Optimiser, optimiser: str, seed: int) -> RunResult:
+def _search(  # noqa: PLR0917
+    task: Any, opt: Optimiser, optimiser: str, seed: int, trials: int, parallel: int
+) -> RunResult:
     result = RunResult(task.name, optimiser, seed, math.inf)
     running: deque[tuple[Any, Params]] = deque()
+    seen: set[Any] = set()
     asked = 0
 
     def ask() -> None:
@@ -385,10 +392,13 @@ def _search(task: Any, opt: Optimiser, optimiser: str, seed: int) -> RunResult:
         start = time.perf_counter()
         token, params = opt.ask()
         result.ask_seconds.append(time.perf_counter() - start)
+        key = task.space.canonical(params)
+        result.repeats += key in seen
+        seen.add(key)
         running.append((token, params))
         asked += 1
 
-    while asked < PARALLEL:
+    while asked < parallel:
         ask()
     while running:
         token, params = running.popleft()
@@ -397,7 +407,7 @@ def _search(task: Any, opt: Optimiser, optimiser: str, seed: int) -> RunResult:
         start = time.perf_counter()
         opt.tell(token, value)  # skopt refits here, so telling counts as suggestion time
         result.tell_seconds += time.perf_counter() - start
-        if asked < TRIALS:
+        if asked < trials:
             ask()
     return result
 
@@ -503,6 +513,10 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
         for n in names
     }
     print(
+        f"{'repeated trials':<18} "
+        + " ".join(f"{sum(r.repeats for r in by_opt(n)):>{width}d}" for n in names)
+    )
+    print(
         f"{'s/suggestion':<18} "
         + " ".join(f"{statistics.mean(asks[n]):>{width}.3f}" for n in names)
     )
@@ -529,6 +543,8 @@ def _run_all(
     save: str | None,
     *,
     resume: bool = False,
+    trials: int = TRIALS,
+    parallel: int = PARALLEL,
 ) -> list[RunResult]:
     """Every (seed, task, optimiser) run, seed by seed, each appended to ``save`` as it ends.
 
@@ -545,13 +561,14 @@ def _run_all(
         print(f"resuming: {len(results)} runs read back from {save}, {len(order)} to run")
     started = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:  # map yields in job order
-        for result in pool.map(run_one, *zip(*order, strict=True)):
+        columns = [*zip(*order, strict=True), [trials] * len(order), [parallel] * len(order)]
+        for result in pool.map(run_one, *columns):
             results.append(result)
             if save:
                 with Path(save).open("a") as out:
                     out.write(json.dumps(dataclasses.asdict(result)) + "\n")
     print(
-        f"{len(order)} runs of {TRIALS} trials ({PARALLEL} at once, asynchronous), "
+        f"{len(order)} runs of {trials} trials ({parallel} at once, asynchronous), "
         f"{seeds} seeds, {len(tasks)} tasks, in {time.perf_counter() - started:.0f} s"
     )
     return results
@@ -583,6 +600,8 @@ def main(argv: list[str] | None = None) -> None:
         default="hs-bayes,hs-random,optuna-tpe,optuna-gp,skopt-gp,hyperopt-tpe",
     )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--trials", type=int, default=TRIALS, help="trials per search")
+    parser.add_argument("--parallel", type=int, default=PARALLEL, help="trials running at once")
     parser.add_argument("--timing", action="store_true", help="also time 100 and 500 observations")
     parser.add_argument("--save", help="append each run's result to this JSON-lines file")
     parser.add_argument("--load", help="report from a --save file instead of running")
@@ -610,7 +629,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.load:
         results = _complete_seeds(_load(Path(args.load)), tasks, optimisers)
     else:
-        results = _run_all(tasks, optimisers, args.seeds, args.jobs, args.save, resume=args.resume)
+        results = _run_all(
+            tasks,
+            optimisers,
+            args.seeds,
+            args.jobs,
+            args.save,
+            resume=args.resume,
+            trials=args.trials,
+            parallel=args.parallel,
+        )
     report(results, tasks, optimisers)
     if args.timing:
         print()

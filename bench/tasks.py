@@ -106,6 +106,15 @@ def rosenbrock(p: Params) -> float:
     return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
 
 
+def corner_trees(p: Params) -> float:
+    """A tree ensemble's error in shape: more trees, depth and features always help, with
+    diminishing returns, so the optimum is the box's corner (every parameter at its upper bound).
+    Snapped candidates pile onto that corner; an optimiser that re-asks it wastes trials."""
+    trees, depth = float(p["n_estimators"]), float(p["max_depth"])
+    shortfall = 1 - float(p["max_features"])
+    return 0.02 + 0.08 * math.exp(-trees / 40) + 0.1 * math.exp(-depth / 6) + 0.05 * shortfall**2
+
+
 def cnn_like(p: Params) -> float:
     """A stand-in validation error over the CNN example's space: smooth, with interactions.
 
@@ -201,6 +210,18 @@ TASKS: dict[str, Task] = {
         Task("levy4", Space(_floats("x1 x2 x3 x4", -10, 10)), levy, 0.0),
         Task("rosenbrock4", Space(_floats("x1 x2 x3 x4", -5, 10)), rosenbrock, 0.0),
         Task("cnn_like", CNN_SPACE, cnn_like, 0.08),
+        Task(
+            "corner_trees",
+            Space(
+                (
+                    IntParam("n_estimators", 10, 200),
+                    IntParam("max_depth", 2, 30),
+                    FloatParam("max_features", 0.1, 1.0),
+                )
+            ),
+            corner_trees,
+            0.02 + 0.08 * math.exp(-200 / 40) + 0.1 * math.exp(-30 / 6),
+        ),
         Task(
             "svm_digits",
             Space((FloatParam("C", 1e-2, 1e3, "log"), FloatParam("gamma", 1e-5, 1e-1, "log"))),

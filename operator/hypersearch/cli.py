@@ -143,7 +143,7 @@ def _cluster_status(args: argparse.Namespace, name: str) -> int:
         cli_cluster.show(cli_cluster.read_search(api, namespace, name), sys.stdout, args.output)
         return EXIT_OK
     finally:
-        api.transport.close()
+        api.close()
 
 
 # --- hyper operator -----------------------------------------------------------------------------

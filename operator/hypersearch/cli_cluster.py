@@ -23,7 +23,7 @@ from hypersearch.core.errors import HyperSearchError
 from hypersearch.core.ranking import best_of
 from hypersearch.kube import names
 from hypersearch.kube.api import KubeApi
-from hypersearch.kube.transport import ApiError
+from hypersearch.kube.wire import ApiError
 from hypersearch.local.summary import (
     SearchEnd,
     format_value,
@@ -91,6 +91,12 @@ def _explain(err: ApiError | OSError, what: str, namespace: str) -> ClusterError
     if isinstance(err, OSError) or err.status == 0:
         return ClusterError(
             f"cannot reach the cluster to {what}: {err}; check --kubeconfig", transient=True
+        )
+    if err.status == 401:
+        return ClusterError(
+            f"cannot {what}: the cluster refused the kubeconfig's credentials ({err.message}); "
+            "check that kubectl works with the same --kubeconfig and --context (a login may have "
+            "expired: log in again, e.g. with your cloud's CLI)"
         )
     if err.status == 429 or err.status >= 500:
         return ClusterError(f"cannot {what}: {err}", transient=True)

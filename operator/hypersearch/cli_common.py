@@ -122,19 +122,20 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
 
 def cluster_namespace(args: argparse.Namespace, api: KubeApi) -> str:
     """--namespace, else the kubeconfig context's namespace, else default (as kubectl does)."""
-    return str(args.namespace or api.transport.endpoint.namespace or "default")
+    return str(args.namespace or api.client.namespace or "default")
 
 
 def kube_api(args: argparse.Namespace) -> KubeApi:
+    """The cluster as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, in-cluster),
+    through the ``kubernetes`` package: exec plugins, OIDC, certificates and proxies work."""
+    require_extra("talking to a cluster", ("kubernetes",))
     from hypersearch.kube.api import KubeApi
-    from hypersearch.kube.kubeconfig import KubeconfigError, load_endpoint
-    from hypersearch.kube.transport import Transport
+    from hypersearch.kube.client import KubeconfigError, connect
 
     try:
-        endpoint = load_endpoint(args.kubeconfig, args.context)
+        return KubeApi(connect(args.kubeconfig, args.context))
     except KubeconfigError as err:
         raise UsageError(str(err)) from None
-    return KubeApi(Transport(endpoint))
 
 
 def follow_cluster_search(args: argparse.Namespace, api: KubeApi, namespace: str, name: str) -> int:
@@ -213,4 +214,4 @@ def submit_and_follow(args: argparse.Namespace, spec: SearchSpec) -> int:
             return EXIT_OK
         return follow_cluster_search(args, api, namespace, spec.name)
     finally:
-        api.transport.close()
+        api.close()

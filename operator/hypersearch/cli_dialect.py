@@ -28,6 +28,7 @@ from hypersearch.cli_common import (
 )
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_manifest
+from hypersearch.core.placeholders import UNDECLARED_FIX
 from hypersearch.core.space import FloatParam, Param, Space, parse_param_flag
 from hypersearch.core.spec import (
     AGGREGATIONS,
@@ -174,7 +175,9 @@ def _flag_problem(problem: Problem, param_flags: Sequence[str]) -> Problem:
         return Problem(f"--param {text} ({problem.path})", problem.message)
     match = _COMMAND_PATH.match(problem.path)
     if match:
-        return Problem(f"the command after -- (argument {match.group(1)})", problem.message)
+        # The command line declares parameters with --param, not in spec.parameters.
+        message = problem.message.replace(UNDECLARED_FIX, "add it with --param or correct it")
+        return Problem(f"the command after -- (argument {match.group(1)})", message)
     return problem
 
 

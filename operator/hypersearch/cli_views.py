@@ -156,7 +156,7 @@ def _cluster_view(args: argparse.Namespace, name: str) -> SearchView:
     try:
         return cli_cluster.read_search(api, cluster_namespace(args, api), name).view
     finally:
-        api.transport.close()
+        api.close()
 
 
 def configure_ui(parser: argparse.ArgumentParser) -> None:

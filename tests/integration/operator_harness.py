@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hypersearch.kube import names
-from hypersearch.kube.kubeconfig import load_endpoint
 
 from .plane import ControlPlane, unwatch_process, wait_until, watch_process
 
@@ -96,6 +97,8 @@ class OperatorProcess:
     config: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    kubeconfig: Path | None = None
+    """Another kubeconfig than the plane's admin one (e.g. an exec plugin's)."""
 
     def start(self) -> None:
         args = [
@@ -104,7 +107,7 @@ class OperatorProcess:
             "import sys; from hypersearch.cli import main; sys.exit(main())",
             "operator",
             "--kubeconfig",
-            str(self.plane.kubeconfig),
+            str(self.kubeconfig or self.plane.kubeconfig),
             "-n",
             self.namespace,
         ]
@@ -300,7 +303,7 @@ def _sidecar_args(
     (workdir / "output.log").write_text(output)
     if exit_code is not None:
         (workdir / "exit-code").write_text(f"{exit_code}\n")
-    endpoint = load_endpoint(str(plane.kubeconfig))
+    cluster = yaml.safe_load(plane.kubeconfig.read_text())["clusters"][0]["cluster"]
     return [
         sys.executable,
         "-m",
@@ -313,8 +316,8 @@ def _sidecar_args(
         f"--output={workdir / 'output.log'}",
         f"--exit-code={workdir / 'exit-code'}",
         f"--token-file={workdir / 'token'}",
-        f"--ca-file={endpoint.ca_file}",
-        f"--server={endpoint.server}",
+        f"--ca-file={cluster['certificate-authority']}",
+        f"--server={cluster['server']}",
         "--poll=0.05",
         "--final-deadline=20",
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .operator_harness import OperatorProcess, search_when
+from .operator_harness import OperatorProcess
 from .plane import ControlPlane, unwatch_process, wait_until, watch_process
 
 
@@ -39,7 +39,7 @@ def test_a_process_stopped_on_purpose_does_not_fail_later_waits() -> None:
 
 
 @pytest.mark.integration
-def test_an_operator_that_dies_at_start_fails_the_wait_for_its_search_with_its_log(
+def test_an_operator_that_dies_at_start_fails_the_next_wait_with_its_log(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
     broken = ControlPlane(**{**vars(testplane), "kubeconfig": tmp_path / "missing-kubeconfig"})
@@ -47,7 +47,7 @@ def test_an_operator_that_dies_at_start_fails_the_wait_for_its_search_with_its_l
     operator.start()
     try:
         with pytest.raises(pytest.fail.Exception) as failed:
-            search_when(testplane, namespace, "never", lambda s: True, "the search", timeout=600)
+            wait_until(lambda: None, "the search", timeout=600)
     finally:
         operator.stop()
     message = str(failed.value)

@@ -8,8 +8,7 @@ import time
 import pytest
 
 from hypersearch.kube.api import KubeApi
-from hypersearch.kube.kubeconfig import load_endpoint
-from hypersearch.kube.transport import Transport
+from hypersearch.kube.client import connect
 
 from .operator_harness import get_search, install_crd, search_manifest
 from .plane import ControlPlane
@@ -23,14 +22,14 @@ def test_describe_lists_events_of_one_second_in_the_order_they_happened(
     install_crd(testplane)
     testplane.apply(search_manifest("told"), namespace)
     search = get_search(testplane, namespace, "told")
-    api = KubeApi(Transport(load_endpoint(str(testplane.kubeconfig)), timeout=30.0))
+    api = KubeApi(connect(str(testplane.kubeconfig)))
     second = float(int(time.time()))
     happened = [("NewBest", "best 0.61"), ("NewBest", "best 0.72"), ("TrialStarted", "third")]
     try:
         for offset, (reason, message) in reversed(list(enumerate(happened))):  # last first
             api.post_event(search, "Normal", reason, message, second + offset * 1e-6)
     finally:
-        api.transport.close()
+        api.close()
 
     described = testplane.kubectl("describe", "hs", "told", "-n", namespace).stdout
     listed = described[described.index("Events:") :]

@@ -94,9 +94,13 @@ def _unknown_machine() -> dict[str, Any]:
     return search_manifest("bad", machine_type="H100")
 
 
-def _undeclared_placeholder() -> dict[str, Any]:
+def _word_in_a_discrete_list() -> dict[str, Any]:
+    # The schema cannot type a list of strings-or-numbers, so this is the parser's to refuse (an
+    # undeclared placeholder, once here, is refused at apply now: test_operator_crd).
     manifest = search_manifest("bad")
-    manifest["spec"]["trial"]["template"]["spec"]["containers"][0]["args"] = ["--momentum=:m:"]
+    manifest["spec"]["parameters"].append(
+        {"name": "batch", "type": "discrete", "values": [16, "big"]}
+    )
     return manifest
 
 
@@ -110,9 +114,9 @@ def _undeclared_placeholder() -> dict[str, Any]:
             "operator's --config file",
         ),
         (
-            _undeclared_placeholder,
-            "spec.trial.template.spec.containers[0].args[0] uses placeholder :m: but no "
-            "parameter is named 'm' (parameters: units, lr)",
+            _word_in_a_discrete_list,
+            "spec.parameters[2].values[1] must be a number, got 'big' (use type: categorical for "
+            "names)",
         ),
     ],
 )

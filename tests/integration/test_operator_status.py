@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hypersearch.kube import names
-from hypersearch.kube.kubeconfig import load_endpoint
-from hypersearch.kube.transport import ApiError, Endpoint, Transport
+from hypersearch.kube.transport import Endpoint, Transport
+from hypersearch.kube.wire import ApiError
 from hypersearch.sidecar.reporter import StatusReporter
 
 from .operator_harness import (
@@ -132,8 +133,15 @@ def test_a_sidecar_cannot_write_another_searchs_status(
     token = testplane.kubectl(
         "create", "token", names.sidecar_account("mine"), "-n", namespace
     ).stdout.strip()
-    admin = load_endpoint(str(testplane.kubeconfig))
-    as_sidecar = Transport(Endpoint(server=admin.server, ca_file=admin.ca_file, token=token))
+    (tmp_path / "token").write_text(token)
+    cluster = yaml.safe_load(testplane.kubeconfig.read_text())["clusters"][0]["cluster"]
+    as_sidecar = Transport(
+        Endpoint(
+            server=cluster["server"],
+            ca_file=cluster["certificate-authority"],
+            token_file=str(tmp_path / "token"),
+        )
+    )
     try:
         reporter = StatusReporter(as_sidecar, namespace, "other", "other-0000")
         with pytest.raises(ApiError) as refused:

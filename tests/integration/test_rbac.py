@@ -23,9 +23,8 @@ import yaml
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.reconcile import Reconciler
 from hypersearch.kube.api import KubeApi
-from hypersearch.kube.kubeconfig import load_endpoint
+from hypersearch.kube.client import connect
 from hypersearch.kube.manifests import Owner, sidecar_identity
-from hypersearch.kube.transport import Transport
 
 from .operator_harness import install_crd, search_manifest, trial_pods
 from .plane import ControlPlane, wait_until
@@ -260,11 +259,11 @@ def test_operator_reconcile_succeeds_with_only_the_chart_rbac(
     call it makes (server-side apply of the sidecar identity, Pods, status, events) is allowed."""
     install_crd(testplane)
     testplane.apply(search_manifest("rbac-check", max_trials=2, parallelism=2), namespace=namespace)
-    api = KubeApi(Transport(load_endpoint(str(operator.kubeconfig)), timeout=30.0))
+    api = KubeApi(connect(str(operator.kubeconfig)))
     try:
         Reconciler(api, OperatorConfig()).reconcile(namespace, "rbac-check", time.time())
     finally:
-        api.transport.close()
+        api.close()
     assert sorted(
         p["metadata"]["name"] for p in trial_pods(testplane, namespace, "rbac-check")
     ) == [

@@ -17,8 +17,7 @@ import pytest
 
 from hypersearch.cli import main
 from hypersearch.kube.api import KubeApi
-from hypersearch.kube.kubeconfig import load_endpoint
-from hypersearch.kube.transport import Transport
+from hypersearch.kube.client import connect
 from hypersearch.report.cluster import cluster_source
 from hypersearch.report.serve import make_server
 
@@ -64,11 +63,11 @@ STATUS: dict[str, Any] = {
 
 @pytest.fixture
 def api(testplane: ControlPlane) -> Iterator[KubeApi]:
-    client = KubeApi(Transport(load_endpoint(str(testplane.kubeconfig))))
+    client = KubeApi(connect(str(testplane.kubeconfig)))
     try:
         yield client
     finally:
-        client.transport.close()
+        client.close()
 
 
 def write_search(testplane: ControlPlane, api: KubeApi, namespace: str) -> None:

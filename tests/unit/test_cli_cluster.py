@@ -19,7 +19,7 @@ from hypersearch.cli_cluster import (
     show,
     submit,
 )
-from hypersearch.kube.transport import ApiError
+from hypersearch.kube.wire import ApiError
 from hypersearch.report.cluster import view_from_object
 
 MANIFEST: dict[str, Any] = {
@@ -97,6 +97,7 @@ def test_submit_applies_the_manifest_in_the_namespace_as_the_cli() -> None:
         (404, "the cluster does not know HyperSearch (hypersearch.io/v1alpha1); install the CRD"),
         (403, "forbidden in namespace team-a (no); ask for a Role that may get and patch"),
         (422, "the API server refused the HyperSearch: no"),
+        (401, "the cluster refused the kubeconfig's credentials (no); check that kubectl works"),
         (0, "cannot reach the cluster to submit HyperSearch team-a/lr-search"),
     ],
 )

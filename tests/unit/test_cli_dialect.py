@@ -157,8 +157,9 @@ def test_a_placeholder_without_a_parameter_names_the_command_argument() -> None:
     argv = ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--", "t", ":y:"]
     with pytest.raises(SpecError) as err:
         dialect_spec(parse(argv), "random")
-    assert str(err.value).startswith(
-        "the command after -- (argument 1) uses placeholder :y: but no parameter is named 'y'"
+    assert str(err.value) == (
+        "the command after -- (argument 1) uses placeholder :y:, which no parameter declares "
+        "(parameters: x); add it with --param or correct it"
     )
 
 
@@ -423,3 +424,39 @@ def test_early_stopping_mistakes_name_the_flag(flags: list[str], message: str) -
     with pytest.raises(SpecError) as err:
         dialect_spec(parse(argv), "random")
     assert str(err.value) == message
+
+
+def test_run_refuses_the_three_manifests_the_crd_now_refuses_naming_each_field(
+    tmp_path: Path,
+) -> None:
+    # Issue 11: a fractional int bound, no containers, an undeclared placeholder. The CRD refuses
+    # them at apply (tests/integration/test_operator_crd.py); hyper run reads the same manifest
+    # with the parser and must name the same fields.
+    doc = manifest()
+    doc["spec"]["parameters"][0]["min"] = 1.5
+    doc["spec"]["trial"]["template"]["spec"]["containers"][0]["command"] = [
+        "python",
+        "train.py",
+        ":batch_size:",
+    ]
+    empty = manifest()
+    empty["spec"]["trial"]["template"]["spec"]["containers"] = []
+    for name, bad in (("placeholder.yaml", doc), ("empty.yaml", empty)):
+        (tmp_path / name).write_text(yaml.safe_dump(bad))
+    err = io.StringIO()
+
+    assert main(["run", str(tmp_path / "placeholder.yaml")], stderr=err) == 2
+    assert main(["run", str(tmp_path / "empty.yaml")], stderr=err) == 2
+
+    assert err.getvalue().splitlines() == [
+        f"hyper: {tmp_path / 'placeholder.yaml'}: 2 problems:",
+        "  - spec.parameters[0].min must be an int, got 1.5; round it, or use type: float for "
+        "fractional values",
+        "  - spec.trial.template.spec.containers[0].command[2] uses placeholder :batch_size:, "
+        "which no parameter declares (parameters: conv2_filter, dropout_3, lr, optimizer); "
+        "declare it in spec.parameters or correct the placeholder",
+        f"hyper: {tmp_path / 'empty.yaml'}: spec.trial.template.spec.containers must list at "
+        "least one container, got an empty list (e.g. containers: [{name: trainer, image: ..., "
+        "command: [...]}])",
+    ]
+    assert not (tmp_path / ".hyper").exists()

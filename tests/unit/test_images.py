@@ -55,12 +55,19 @@ def instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def stages(path: Path) -> list[Stage]:
+    """The build stages; a FROM's ${ARG} is the default of an ARG declared before the first FROM
+    (what a build without --build-arg, as a user runs it, gets)."""
     found: list[Stage] = []
+    defaults: dict[str, str] = {}
     for word, rest in instructions(path):
-        if word == "FROM":
+        if word == "ARG" and not found:
+            name, _, default = rest.partition("=")
+            defaults[name.strip()] = default.strip()
+        elif word == "FROM":
             parts = rest.split()
+            base = re.sub(r"\$\{(\w+)\}", lambda m: defaults.get(m.group(1), m.group(0)), parts[0])
             alias = parts[2] if len(parts) == 3 and parts[1].lower() == "as" else None
-            found.append(Stage(base=parts[0], alias=alias))
+            found.append(Stage(base=base, alias=alias))
         else:
             assert found, f"{path}: {word} before FROM"
             found[-1].instructions.append((word, rest))
@@ -169,6 +176,17 @@ def test_base_images_are_pinned_to_an_exact_version(dockerfile: Path) -> None:
             assert PINNED_TAG.match(stage.base), (
                 f"{dockerfile}: FROM {stage.base} is not an exact tag"
             )
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_the_base_is_a_build_argument_defaulting_to_the_public_pinned_image(
+    dockerfile: Path,
+) -> None:
+    # images/build passes BASE (an image made from Debian packages where no registry is reachable).
+    text = dockerfile.read_text()
+    assert "ARG BASE=python:3.11.7-slim-bookworm" in text
+    froms = [rest.split()[0] for word, rest in instructions(dockerfile) if word == "FROM"]
+    assert froms and all(base == "${BASE}" for base in froms), froms
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)

@@ -323,3 +323,22 @@ def test_a_container_still_being_created_is_not_stuck() -> None:
     assert one([entry(phase="Pending")], [slow], T0 + 3600).phase is TrialPhase.PENDING
     assert convert.start_deadline(convert.pod_view(slow), TIMING) is None
     assert convert.start_deadline(convert.pod_view(stuck_pod()), TIMING) == T0 + 300
+
+
+def test_a_pending_trial_says_why_before_the_timeout_fails_it() -> None:
+    # Found on the real node: a Pod asking for more GPUs than any node has sat Pending for the
+    # whole timeout with nothing in the search's status saying why.
+    waiting = one([entry(phase="Pending")], [pod(phase="Pending", unschedulable_at=T0)], T0 + 10)
+    assert (waiting.phase, waiting.reason) == (TrialPhase.PENDING, None)
+    assert waiting.message == (
+        "trial Pod s-0000 cannot be scheduled yet: 0/5 nodes are available: 5 Insufficient "
+        "nvidia.com/gpu. (fails as Unschedulable after 300s)"
+    )
+    stuck = one([entry(phase="Pending")], [stuck_pod()], T0 + 10)
+    assert (stuck.phase, stuck.reason) == (TrialPhase.PENDING, None)
+    assert stuck.message == (
+        "container trainer of trial Pod s-0000 cannot start yet: ImagePullBackOff: "
+        'Back-off pulling image "trainer:tpyo"'
+    )
+    assert convert.trial_entry(stuck, None)["message"] == stuck.message
+    assert one([entry(phase="Pending")], [pod(phase="Pending")], T0 + 10).message is None

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +14,8 @@ import pytest
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.handlers import CREATED, OperatorState, pod_signature
 from hypersearch.controller.reconcile import Outcome, Reconciler
-from hypersearch.kube.transport import ApiError, Endpoint
+from hypersearch.kube.client import connect
+from hypersearch.kube.wire import ApiError
 
 
 def pod(phase: str, *, deleting: bool = False, unschedulable: bool = False) -> dict[str, Any]:
@@ -64,7 +69,7 @@ def test_errors_back_off_doubling_and_success_resets_the_streak() -> None:
             RuntimeError("a bug"),
         ]
     )
-    state = OperatorState(reconciler=failing, endpoint=Endpoint(server="https://k"))
+    state = OperatorState(reconciler=failing, connection=None)  # type: ignore[arg-type]
     delays = [asyncio.run(state.work(("ml", "s"))) for _ in range(4)]
     assert delays == [5.0, 10.0, 20.0, 42.0]
     assert state.failures == {}
@@ -84,3 +89,51 @@ def test_a_container_that_cannot_start_changes_the_pod_signature() -> None:
     }
     assert pod_signature(scheduled) == CREATED
     assert pod_signature(stuck) != pod_signature(scheduled)
+
+
+def test_kopf_logs_in_with_the_connections_token_and_gets_a_new_one_when_it_asks_again(
+    tmp_path: Path,
+) -> None:
+    """kopf asks again after a 401 or when the token expires; the connection then still holds
+    the token kopf had, so it must run the plugin rather than hand back the refused token."""
+    script = tmp_path / "plugin.py"
+    script.write_text(
+        "import json, pathlib\n"
+        f"count = pathlib.Path({str(tmp_path / 'n')!r})\n"
+        "n = int(count.read_text()) + 1 if count.exists() else 1\n"
+        "count.write_text(str(n))\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
+        "'kind': 'ExecCredential', 'status': {'token': f'tok{n}', "
+        "'expirationTimestamp': '2099-01-01T00:00:00Z'}}))\n"
+    )
+    config = tmp_path / "config"
+    config.write_text(
+        json.dumps(
+            {
+                "current-context": "c",
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                "clusters": [{"name": "k", "cluster": {"server": "https://10.0.0.1:6443"}}],
+                "users": [
+                    {
+                        "name": "u",
+                        "user": {
+                            "exec": {
+                                "apiVersion": "client.authentication.k8s.io/v1",
+                                "command": sys.executable,
+                                "args": [str(script)],
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    connection = connect(str(config))
+    state = OperatorState(reconciler=Failing([]), connection=connection)
+    try:
+        first, second = state.login(), state.login()
+    finally:
+        connection.close()
+    assert (first.server, first.scheme, first.token) == ("https://10.0.0.1:6443", "Bearer", "tok1")
+    assert first.expiration == datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC)
+    assert (second.scheme, second.token) == ("Bearer", "tok2")

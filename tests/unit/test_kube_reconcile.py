@@ -533,7 +533,7 @@ def test_the_events_of_one_reconcile_are_timed_in_order_ends_before_the_starts_t
 
 
 def test_a_rejected_trial_pod_asks_for_the_next_look_at_once_not_at_the_resync() -> None:
-    from hypersearch.kube.transport import ApiError
+    from hypersearch.kube.wire import ApiError
 
     api = FakeApi(manifest(max_trials=3, parallelism=1))
     api.search["spec"]["maxFailedTrials"] = 5
@@ -577,7 +577,7 @@ def test_a_trial_whose_image_cannot_be_pulled_fails_at_the_timeout_and_its_pod_g
 
 
 def test_a_pod_refused_for_now_is_retried_said_once_in_an_event_and_status_is_kept() -> None:
-    from hypersearch.kube.transport import ApiError
+    from hypersearch.kube.wire import ApiError
 
     api = FakeApi(manifest(parallelism=2))
     quota = (

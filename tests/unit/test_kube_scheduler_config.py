@@ -107,7 +107,8 @@ def test_config_file_overrides_machine_types_and_timeouts(tmp_path: Path) -> Non
         "machineTypes:\n"
         "  K80: {gpus: 2, nodeSelector: {gpu: k80}, resources: {limits: {memory: 8Gi}}}\n"
         "  H100: {gpus: 8}\n"
-        "timeouts: {unschedulableSeconds: 60, metricGraceSeconds: 5, resyncSeconds: 30}\n"
+        "timeouts: {unschedulableSeconds: 60, metricGraceSeconds: 5, resyncSeconds: 30,\n"
+        "           watchSeconds: 20}\n"
         "sidecar: {image: registry.local/sidecar:1}\n"
     )
     config = load_config(path)
@@ -117,7 +118,7 @@ def test_config_file_overrides_machine_types_and_timeouts(tmp_path: Path) -> Non
     assert dict(config.pods.machine_types["H100"].limits) == {"nvidia.com/gpu": "8"}
     assert "T4" in config.pods.machine_types
     assert (config.timing.unschedulable_seconds, config.timing.metric_grace_seconds) == (60, 5)
-    assert config.resync_seconds == 30
+    assert (config.resync_seconds, config.watch_seconds) == (30, 20)
     assert config.pods.sidecar_image == "registry.local/sidecar:1"
 
 
@@ -159,4 +160,29 @@ def test_hyper_operator_refuses_a_bad_config_file_with_exit_code_2(
     assert capsys.readouterr().err == (
         f"hyper operator: {path}: timeouts.resyncSeconds must be a positive number of seconds, "
         "got 'soon'\n"
+    )
+
+
+def test_hyper_operator_names_a_failing_exec_plugin_and_exits_2_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hypersearch.cli import main
+
+    script = tmp_path / "plugin.sh"
+    script.write_text("#!/bin/sh\necho 'token expired: run aws sso login' >&2\nexit 1\n")
+    script.chmod(0o755)
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "current-context: c\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        "clusters: [{name: k, cluster: {server: 'https://10.0.0.1:6443'}}]\n"
+        "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, "
+        f"command: {script}}}}}}}]\n"
+    )
+    assert main(["operator", "--kubeconfig", str(kubeconfig)]) == 2
+    assert capsys.readouterr().err == (
+        f"hyper operator: kubeconfig {kubeconfig} (user 'u': users[].user.exec): the exec "
+        f"credential plugin '{script}' failed: exec: process returned 1. token expired: run aws "
+        "sso login; fix the plugin (kubectl runs the same command: try kubectl get namespaces) "
+        "or pick another context with --context\n"
     )

@@ -1,8 +1,7 @@
-"""The stdlib API client: kubeconfig reading, error decoding, requests over keep-alive."""
+"""The sidecar's stdlib API client: error decoding, requests over keep-alive, rotated tokens."""
 
 from __future__ import annotations
 
-import base64
 import http.server
 import json
 import socket
@@ -13,71 +12,17 @@ from typing import Any
 
 import pytest
 
-from hypersearch.kube.kubeconfig import KubeconfigError, endpoint_from_kubeconfig
-from hypersearch.kube.transport import ApiError, Endpoint, Transport
+from hypersearch.kube.transport import Endpoint, Transport
+from hypersearch.kube.wire import ApiError
 
-
-def kubeconfig(user: dict[str, Any], cluster: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "current-context": "c",
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u", "namespace": "ml"}}],
-        "clusters": [{"name": "k", "cluster": cluster or {"server": "https://10.0.0.1:6443"}}],
-        "users": [{"name": "u", "user": user}],
-    }
-
-
-def test_kubeconfig_with_files_resolves_relative_paths(tmp_path: Path) -> None:
-    doc = kubeconfig(
-        {"client-certificate": "admin.crt", "client-key": "/abs/admin.key"},
-        {"server": "https://10.0.0.1:6443", "certificate-authority": "pki/ca.crt"},
-    )
-    ep = endpoint_from_kubeconfig(doc, tmp_path / "config")
-    assert ep == Endpoint(
-        server="https://10.0.0.1:6443",
-        ca_file=str(tmp_path / "pki" / "ca.crt"),
-        cert_file=str(tmp_path / "admin.crt"),
-        key_file="/abs/admin.key",
-        namespace="ml",
-    )
-
-
-def test_kubeconfig_inline_data_goes_to_private_files(tmp_path: Path) -> None:
-    data = base64.b64encode(b"PEM").decode()
-    doc = kubeconfig(
-        {"token": "t0k"},
-        {"server": "https://k:443", "certificate-authority-data": data},
-    )
-    ep = endpoint_from_kubeconfig(doc, tmp_path / "config")
-    assert ep.ca_file is not None
-    assert Path(ep.ca_file).read_bytes() == b"PEM"
-    assert Path(ep.ca_file).stat().st_mode & 0o777 == 0o600
-    assert ep.bearer() == "t0k"
-
-
-@pytest.mark.parametrize(
-    ("doc", "message"),
-    [
-        (
-            kubeconfig({"exec": {"command": "aws"}}),
-            "config: user 'u' uses an exec/auth-provider plugin, which the operator does not "
-            "run; use a token or client certificate (or run in the cluster)",
-        ),
-        (
-            {**kubeconfig({}), "current-context": "other"},
-            "config: contexts has no entry named 'other'; fix the context",
-        ),
-        ({**kubeconfig({}), "current-context": None}, "config: no current-context; pass --context"),
-    ],
-)
-def test_unusable_kubeconfigs_say_why(doc: dict[str, Any], message: str) -> None:
-    with pytest.raises(KubeconfigError) as caught:
-        endpoint_from_kubeconfig(doc, Path("config"))
-    assert str(caught.value) == message
+TOKENS: list[str | None] = []
+"""The Authorization header of each request the ``server`` fixture answered."""
 
 
 class Api(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the API server
     peers: list[int]
+    tokens: list[str | None]
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
@@ -89,6 +34,7 @@ class Api(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.peers.append(self.client_address[1])
+        self.tokens.append(self.headers.get("Authorization"))
         if self.path.startswith("/missing"):
             self._answer(
                 404, {"kind": "Status", "reason": "NotFound", "message": 'pods "x" not found'}
@@ -102,7 +48,8 @@ class Api(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, list[int]]]:
-    handler: Any = type("Handler", (Api,), {"peers": []})
+    handler: Any = type("Handler", (Api,), {"peers": [], "tokens": TOKENS})
+    TOKENS.clear()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -126,6 +73,24 @@ def test_requests_reuse_one_connection_and_encode_the_query(
         transport.close()
     assert first == {"path": "/api/v1/pods?labelSelector=a%3Db"}
     assert len(set(peers)) == 1
+
+
+def test_a_token_file_that_changes_between_calls_is_used_fresh(
+    server: tuple[str, list[int]], tmp_path: Path
+) -> None:
+    """The kubelet rotates a projected token by replacing the file; the old token stops working
+    when it expires, so every request must read the file again."""
+    url, _ = server
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    transport = Transport(Endpoint(server=url, token_file=str(token)))
+    try:
+        transport.request("GET", "/api")
+        token.write_text("second")
+        transport.request("GET", "/api")
+    finally:
+        transport.close()
+    assert TOKENS == ["Bearer first", "Bearer second"]
 
 
 def test_error_answers_become_api_errors_with_the_servers_reason(
@@ -187,7 +152,9 @@ class QuietServer(http.server.ThreadingHTTPServer):
 
 def test_a_request_after_the_server_closed_every_idle_connection_succeeds() -> None:
     handler: Any = type(
-        "Handler", (ClosingApi,), {"peers": [], "sockets": [], "together": threading.Barrier(3)}
+        "Handler",
+        (ClosingApi,),
+        {"peers": [], "tokens": [], "sockets": [], "together": threading.Barrier(3)},
     )
     httpd = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,10 @@ def test_report_of_a_cluster_search_without_a_kubeconfig_says_how_to_give_one(
 ) -> None:
     missing = tmp_path / "kubeconfig"
     assert main(["report", "hs/cifar", "--kubeconfig", str(missing)]) == 2
-    assert capsys.readouterr().err.startswith(f"hyper: {missing}: cannot read kubeconfig:")
+    assert capsys.readouterr().err == (
+        f"hyper: --kubeconfig {missing}: no such file; fix the path (or leave the flag out to use "
+        "$KUBECONFIG or ~/.kube/config)\n"
+    )
 
 
 def test_the_ui_source_lists_local_searches_and_follows_a_growing_journal(tmp_path: Path) -> None:
@@ -168,3 +172,14 @@ def test_the_ui_source_lists_local_searches_and_follows_a_growing_journal(tmp_pa
         state.close()
     after = source()
     assert [t.phase.value for t in after[0].trials] == ["Succeeded", "Succeeded"]
+
+
+def test_a_cluster_command_without_the_kubernetes_package_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "kubernetes", None)  # find_spec sees it as absent
+    assert main(["report", "hs/cifar"]) == 2
+    assert capsys.readouterr().err == (
+        "hyper: talking to a cluster needs the operator extra, which is not installed here "
+        "(missing: kubernetes): install it with pip install 'hypersearch[operator]'\n"
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from builders import manifest
 
-from hypersearch.core import conditions, schema, space, spec
+from hypersearch.core import conditions, placeholders, schema, space, spec
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.trials import Prediction, Trial, TrialPhase
@@ -151,6 +151,13 @@ def cel_typed(node: dict[str, Any]) -> bool:
     return node["type"] != "array" or cel_typed(node["items"])
 
 
+CEL_FUNCTIONS = frozenset(
+    {"all", "exists", "exists_one", "map", "filter", "contains", "findAll", "indexOf", "join"}
+    | {"format"}
+)
+"""Macros and member functions the schema's rules call (``.name(``), not fields."""
+
+
 def test_cel_rules_only_read_fields_cel_can_type() -> None:
     # An untyped field (preserve-unknown, e.g. a parameter's values) is invisible to CEL, and the
     # API server refuses the whole CRD ("undefined field 'values'").
@@ -159,10 +166,12 @@ def test_cel_rules_only_read_fields_cel_can_type() -> None:
         for _, child in nodes(node):
             below.update(child.get("properties", {}))
         for rule in node.get("x-kubernetes-validations", []):
-            for field in re.findall(r"\.([A-Za-z]\w*)", rule["rule"]):
-                if field in ("metadata", "name", "all", "exists_one") and field not in below:
-                    continue
-                assert cel_typed(below[field]), f"{path}: {rule['rule']} reads untyped {field}"
+            for expression in (rule["rule"], rule.get("messageExpression", "")):
+                code = re.sub(r"'(\\.|[^'\\])*'", "''", expression)  # string literals out
+                for field in re.findall(r"\.([A-Za-z]\w*)", code):
+                    if field in CEL_FUNCTIONS or (field == "metadata" and field not in below):
+                        continue
+                    assert cel_typed(below[field]), f"{path}: {expression} reads untyped {field}"
 
 
 def test_free_form_objects_preserve_unknown_fields() -> None:
@@ -232,3 +241,79 @@ def test_a_unit_on_a_categorical_parameter_is_refused_by_cel_as_by_the_parser() 
     doc["spec"]["parameters"][3]["unit"] = "s"  # the categorical one
     with pytest.raises(SpecError, match=r"spec\.parameters\[3\]\.unit is not a field"):
         parse_manifest(doc)
+
+
+CONTAINER = SPEC["trial"]["properties"]["template"]["properties"]["spec"]["properties"][
+    "containers"
+]
+
+
+def test_the_template_declares_containers_and_their_texts_and_keeps_every_other_pod_field() -> None:
+    template = SPEC["trial"]["properties"]["template"]
+    assert template["required"] == ["spec"]
+    assert template["properties"]["spec"]["required"] == ["containers"]
+    assert CONTAINER["maxItems"] == spec.MAX_CONTAINERS
+    item = CONTAINER["items"]
+    assert item["required"] == ["name"]
+    for key in ("command", "args"):
+        assert item["properties"][key]["maxItems"] == spec.MAX_ARGS
+        assert item["properties"][key]["items"] == {
+            "type": "string",
+            "description": item["properties"][key]["items"]["description"],
+            "maxLength": spec.MAX_ARG_LENGTH,
+        }
+    env = item["properties"]["env"]
+    assert env["maxItems"] == spec.MAX_ENV
+    assert env["items"]["properties"]["value"]["maxLength"] == spec.MAX_ARG_LENGTH
+    preserving = [template, template["properties"]["spec"], item, env["items"]]
+    assert all(node["x-kubernetes-preserve-unknown-fields"] is True for node in preserving)
+
+
+def test_the_cel_placeholder_regex_finds_what_the_parser_finds() -> None:
+    from hypersearch.core import schema_trial
+
+    texts = [":a:", ":a:b:", "::a.b-c:", ":x:a:", "http://h:80:", ":_t-1::lr:", ":a b:", ""]
+    regex = re.compile(schema_trial.PLACEHOLDER_REGEX)
+    for text in texts:
+        assert {m[1:-1] for m in regex.findall(text)} == placeholders.placeholders_in(text), text
+    rules = [r for r in SPEC_RULES if r["fieldPath"] == ".trial.template.spec.containers"]
+    assert len(rules) == 3
+    for rule in rules:
+        assert f".findAll('{schema_trial.PLACEHOLDER_REGEX}').all(m, m in d)" in rule["rule"]
+
+
+@pytest.mark.parametrize(
+    ("field", "text_path"),
+    [("command", "command[1]"), ("args", "args[0]"), ("env", "env[0].value")],
+)
+def test_the_cel_placeholder_message_has_the_parsers_words(field: str, text_path: str) -> None:
+    (rule,) = [r for r in SPEC_RULES if f"{field}.map(x," in r.get("messageExpression", "")]
+    (template,) = re.findall(r"'(spec\.trial[^']*)'\.format\(", rule["messageExpression"])
+    # %d and %s become what format() writes: indexes, the placeholder, and the names as a list.
+    pattern = re.escape(template).replace("%d", r"\d+").replace("%s", "(.+)")
+    doc = manifest()
+    container = doc["spec"]["trial"]["template"]["spec"]["containers"][0]
+    container.update(
+        command=["python", ":nope:"], args=[":nope:"], env=[{"name": "E", "value": ":nope:"}]
+    )
+    with pytest.raises(SpecError) as refused:
+        parse_manifest(doc)
+    messages = [f"{p.path} {p.message}" for p in refused.value.problems]
+    matched = [re.fullmatch(pattern, m) for m in messages if f".{text_path} " in m]
+    assert matched and matched[0] is not None, (pattern, messages)
+    assert matched[0].group(1) == ":nope:"
+    assert rule["message"].endswith(placeholders.UNDECLARED_FIX)
+
+
+SPEC_RULES = ROOT["properties"]["spec"]["x-kubernetes-validations"]
+
+
+@pytest.mark.parametrize("bound", ["min", "max"])
+def test_int_bounds_must_be_whole_numbers_within_the_parsers_range(bound: str) -> None:
+    (rule,) = [
+        r for r in PARAMETER["x-kubernetes-validations"] if f"int(self.{bound})" in r["rule"]
+    ]
+    assert rule["fieldPath"] == f".{bound}"
+    assert rule["rule"].startswith(f"self.type != 'int' || !has(self.{bound}) || ")
+    assert f"self.{bound} <= {float(space.MAX_INT_MAGNITUDE)!r}" in rule["rule"]
+    assert f"double(int(self.{bound})) == self.{bound}" in rule["rule"]

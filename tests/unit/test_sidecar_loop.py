@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hypersearch.kube.transport import ApiError
+from hypersearch.kube.wire import ApiError
 from hypersearch.sidecar import main as sidecar_main
 from hypersearch.sidecar.collector import Collector, Objective
 from hypersearch.sidecar.main import FileTail, Sidecar

@@ -353,7 +353,12 @@ def test_get_finds_a_parameter_by_name() -> None:
         ),
         (
             IntParam("k", 0.5, 3),  # type: ignore[arg-type]
-            [Problem("p.min", "must be an int, got 0.5")],
+            [
+                Problem(
+                    "p.min",
+                    "must be an int, got 0.5; round it, or use type: float for fractional values",
+                )
+            ],
         ),
         (
             FloatParam("d", 0.0, math.inf),

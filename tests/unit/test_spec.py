@@ -17,6 +17,8 @@ from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_manifest
 from hypersearch.core.space import CategoricalParam, FloatParam, IntParam, Space
 from hypersearch.core.spec import (
+    MAX_ARG_LENGTH,
+    MAX_ARGS,
     MAX_UNIT_LENGTH,
     Algorithm,
     Objective,
@@ -252,7 +254,10 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
     (
         "int range with a float bound",
         [_set("spec.parameters[0].max", 128.5)],
-        ["spec.parameters[0].max must be an int, got 128.5"],
+        [
+            "spec.parameters[0].max must be an int, got 128.5; round it, or use type: float for "
+            "fractional values"
+        ],
     ),
     (
         "quoted number",
@@ -287,8 +292,9 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         [
             "spec.parameters[3].name duplicates spec.parameters[2].name ('lr'); give each "
             "parameter its own name",
-            f"{CONTAINER}.env[0].value uses placeholder :optimizer: but no parameter is named "
-            "'optimizer' (parameters: conv2_filter, dropout_3, lr)",
+            f"{CONTAINER}.env[0].value uses placeholder :optimizer:, which no parameter declares "
+            "(parameters: conv2_filter, dropout_3, lr); declare it in "
+            "spec.parameters or correct the placeholder",
         ],
     ),
     (
@@ -313,10 +319,12 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         "placeholder of an undeclared parameter",
         [_set(f"{CONTAINER}.args[1]", ":conv_filter:"), _set(f"{CONTAINER}.env[0].value", ":opt:")],
         [
-            f"{CONTAINER}.args[1] uses placeholder :conv_filter: but no parameter is named "
-            "'conv_filter' (parameters: conv2_filter, dropout_3, lr, optimizer)",
-            f"{CONTAINER}.env[0].value uses placeholder :opt: but no parameter is named 'opt' "
-            "(parameters: conv2_filter, dropout_3, lr, optimizer)",
+            f"{CONTAINER}.args[1] uses placeholder :conv_filter:, which no parameter declares "
+            "(parameters: conv2_filter, dropout_3, lr, optimizer); declare it in "
+            "spec.parameters or correct the placeholder",
+            f"{CONTAINER}.env[0].value uses placeholder :opt:, which no parameter declares "
+            "(parameters: conv2_filter, dropout_3, lr, optimizer); declare it in "
+            "spec.parameters or correct the placeholder",
         ],
     ),
     (
@@ -324,8 +332,9 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         [_set("spec.parameters[0].min", 500), _set(f"{CONTAINER}.command[1]", ":nope:")],
         [
             "spec.parameters[0].max must be greater than min, got min=500, max=128",
-            f"{CONTAINER}.command[1] uses placeholder :nope: but no parameter is named 'nope' "
-            "(parameters: conv2_filter, dropout_3, lr, optimizer)",
+            f"{CONTAINER}.command[1] uses placeholder :nope:, which no parameter declares "
+            "(parameters: conv2_filter, dropout_3, lr, optimizer); declare it in "
+            "spec.parameters or correct the placeholder",
         ],
     ),
     (
@@ -334,11 +343,28 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         [f"{CONTAINER}.args[1] must be a string, got 16 (quote it in YAML)"],
     ),
     (
+        "texts beyond the CRD's bounds",
+        [
+            _set(f"{CONTAINER}.args[0]", "x" * (MAX_ARG_LENGTH + 1)),
+            _set(f"{CONTAINER}.env", [{"name": "E", "value": "y" * (MAX_ARG_LENGTH + 1)}]),
+            _set(f"{CONTAINER}.command", ["python"] * (MAX_ARGS + 1)),
+        ],
+        [
+            f"{CONTAINER}.command must hold at most {MAX_ARGS} items, got {MAX_ARGS + 1}",
+            f"{CONTAINER}.args[0] must be at most {MAX_ARG_LENGTH} characters, got "
+            f"{MAX_ARG_LENGTH + 1}; put a longer script or text in a file (in the image or a "
+            "mounted ConfigMap)",
+            f"{CONTAINER}.env[0].value must be at most {MAX_ARG_LENGTH} characters, got "
+            f"{MAX_ARG_LENGTH + 1}; put a longer script or text in a file (in the image or a "
+            "mounted ConfigMap)",
+        ],
+    ),
+    (
         "template without containers",
         [_set("spec.trial.template.spec.containers", [])],
         [
-            "spec.trial.template.spec.containers must list at least one container, got a list "
-            "(e.g. containers: [{name: trainer, image: ..., command: [...]}])"
+            "spec.trial.template.spec.containers must list at least one container, got an "
+            "empty list (e.g. containers: [{name: trainer, image: ..., command: [...]}])"
         ],
     ),
     (

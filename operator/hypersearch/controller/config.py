@@ -16,6 +16,7 @@ The file is usually a ConfigMap mounted into the operator Pod::
       unschedulableSeconds: 300   # a trial Pod unschedulable (or unable to start) this long fails
       metricGraceSeconds: 30      # a succeeded Pod with no final value this long fails
       resyncSeconds: 60           # a running search is reconciled at least this often
+      watchSeconds: 300           # each watch request ends after this long and is made again
 
 Reads one file; must not talk to the cluster. Errors name the file, the field and the fix.
 """
@@ -41,6 +42,9 @@ class OperatorConfig:
     pods: PodSettings = field(default_factory=PodSettings)
     timing: Timing = field(default_factory=Timing)
     resync_seconds: float = 60.0
+    watch_seconds: int = 300
+    """kopf's watch requests end after this long and are made again. A new request is where
+    kopf notices that its credentials expired and logs in again; an open watch goes on."""
 
 
 def _mapping(value: object, path: str, problems: list[Problem]) -> Mapping[str, Any]:
@@ -135,6 +139,9 @@ def parse_config(data: object, source: str = "operator config") -> OperatorConfi
         ),
         resync_seconds=_seconds(
             timeouts.get("resyncSeconds"), "timeouts.resyncSeconds", 60.0, problems
+        ),
+        watch_seconds=max(
+            1, int(_seconds(timeouts.get("watchSeconds"), "timeouts.watchSeconds", 300, problems))
         ),
     )
     if problems:

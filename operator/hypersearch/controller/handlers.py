@@ -10,6 +10,10 @@ Which kopf features are used, and why (docs/architecture.md has the longer story
   handler needs it.
 - No ``kopf.timer``: timers need a finalizer. Requeues (timeouts, grace periods, the resync
   safety net, error backoff) are the ``Scheduler``'s ``call_later``.
+- One login handler (``kopf.on.login``) hands kopf the credentials of the connection the
+  reconciles use (``kube.client``, the ``kubernetes`` package), with the exec token's expiry:
+  kopf logs in again when it expires or after a 401, and the connection renews the token once
+  for both.
 - Errors never reach kopf: a ``SpecError`` becomes the Failed condition inside reconcile; API
   errors and bugs are logged, counted and retried with backoff, so nothing crash-loops.
 
@@ -30,8 +34,9 @@ from hypersearch.controller import metrics
 from hypersearch.controller.reconcile import ERROR_BACKOFF, Reconciler
 from hypersearch.controller.scheduler import Key, Scheduler
 from hypersearch.kube import names
+from hypersearch.kube.client import Connection
 from hypersearch.kube.convert import stuck_container
-from hypersearch.kube.transport import ApiError, Endpoint
+from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
 
@@ -41,10 +46,31 @@ class OperatorState:
     """What the handlers share: the reconciler, the scheduler and each search's error streak."""
 
     reconciler: Reconciler
-    endpoint: Endpoint
+    connection: Connection
     scheduler: Scheduler | None = None
     failures: dict[Key, int] = field(default_factory=dict)
     pod_states: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    logged_in_with: str | None = None
+    """The Authorization kopf was last given: when kopf asks again (after a 401 or an expiry)
+    and the connection still holds it, the connection renews it first."""
+
+    def login(self) -> kopf.ConnectionInfo:
+        """kopf's credentials, from the connection the reconciles use (one place renews them)."""
+        found = self.connection.credentials(stale=self.logged_in_with)
+        self.logged_in_with = found.authorization
+        scheme, _, token = (found.authorization or "").partition(" ")
+        return kopf.ConnectionInfo(
+            server=found.server,
+            ca_path=found.ca_file,
+            insecure=found.insecure,
+            scheme=scheme or None,
+            token=token or None,
+            certificate_path=found.cert_file,
+            private_key_path=found.key_file,
+            proxy_url=found.proxy,
+            default_namespace=found.namespace,
+            expiration=found.expires,
+        )
 
     async def work(self, key: Key) -> float | None:
         """One reconcile in a worker thread; errors become a backoff, never an exception."""
@@ -121,7 +147,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         )
         settings.persistence.finalizer = names.PREFIX + "kopf-finalizer"
         settings.posting.level = logging.WARNING
-        settings.watching.server_timeout = 300
+        settings.watching.server_timeout = state.reconciler.config.watch_seconds
         settings.networking.request_timeout = 60
 
     @kopf.on.cleanup(registry=registry)
@@ -131,16 +157,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        ep = state.endpoint
-        return kopf.ConnectionInfo(
-            server=ep.server,
-            ca_path=ep.ca_file,
-            insecure=ep.insecure,
-            token=ep.bearer(),
-            certificate_path=ep.cert_file,
-            private_key_path=ep.key_file,
-            default_namespace=ep.namespace,
-        )
+        return state.login()
 
     @kopf.on.event(names.API_GROUP, names.API_VERSION, names.PLURAL, registry=registry)
     async def search_event(

@@ -44,7 +44,7 @@ from hypersearch.core.spec import Objective, SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, manifests, names
 from hypersearch.kube.api import KubeApi
-from hypersearch.kube.transport import ApiError
+from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
 

@@ -14,10 +14,13 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hypersearch.controller.config import OperatorConfig, load_config
 from hypersearch.core.errors import SpecError
-from hypersearch.kube.transport import Endpoint
+
+if TYPE_CHECKING:
+    from hypersearch.kube.client import Connection
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -65,20 +68,22 @@ def command(args: argparse.Namespace) -> int:
     )
     if not args.verbose:  # kopf logs every handler call at INFO: too much for every Pod event
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    from hypersearch.kube.kubeconfig import KubeconfigError, load_endpoint
+    from hypersearch.kube.client import KubeconfigError, connect
 
     try:
         config = load_config(args.config)
-        endpoint = load_endpoint(args.kubeconfig, args.context)
+        # One connection for the reconciles (many threads) and kopf's login: both use the same
+        # credentials, renewed in one place (kube.client).
+        connection = connect(args.kubeconfig, args.context, timeout=30.0, pool_size=24)
     except (SpecError, KubeconfigError) as err:
         sys.stderr.write(f"hyper operator: {err}\n")
         return 2
-    return serve(config, endpoint, args)
+    return serve(config, connection, args)
 
 
 def serve(
     config: OperatorConfig,
-    endpoint: Endpoint,
+    connection: Connection,
     args: argparse.Namespace,
     stop: threading.Event | None = None,
 ) -> int:
@@ -89,11 +94,10 @@ def serve(
     from hypersearch.controller.handlers import OperatorState, build_registry
     from hypersearch.controller.reconcile import Reconciler
     from hypersearch.kube.api import KubeApi
-    from hypersearch.kube.transport import Transport
 
-    api = KubeApi(Transport(endpoint, timeout=30.0, pool_size=24))
+    api = KubeApi(connection)
     events = ThreadPoolExecutor(max_workers=2, thread_name_prefix="events")
-    state = OperatorState(reconciler=Reconciler(api, config, events), endpoint=endpoint)
+    state = OperatorState(reconciler=Reconciler(api, config, events), connection=connection)
     registry = build_registry(state)
     server = metrics.start_metrics_server(args.metrics_port) if args.metrics_port else None
     namespaces = list(args.namespaces or [])
@@ -128,5 +132,5 @@ def serve(
         events.shutdown(wait=True)
         if server is not None:
             server.close()
-        api.transport.close()
+        api.close()
     return 0

@@ -16,6 +16,9 @@ from collections.abc import Iterable, Mapping
 PARAM_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]*"
 """What a parameter name may look like; ``space.NAME_PATTERN`` is built from it."""
 
+UNDECLARED_FIX = "declare it in spec.parameters or correct the placeholder"
+"""How the message about an undeclared placeholder ends (the parser's and the CRD's)."""
+
 _PLACEHOLDER_RE = re.compile(rf":({PARAM_NAME_PATTERN}):")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypersearch.core import conditions, space, spec
+from hypersearch.core import conditions, schema_trial, space, spec
 
 MAX_CURVE_POINTS = 100
 """Upper bound of a status curve; the writer keeps fewer (``kube.curve.CURVE_LIMIT``)."""
@@ -285,11 +285,15 @@ def _parameter() -> Schema:
                 _rule(
                     "!has(self.min) || !has(self.max) || self.min < self.max",
                     "max must be greater than min (swap them if reversed)",
+                    messageExpression="'max must be greater than min, got min=%s, max=%s (swap "
+                    "them if reversed)'.format([self.min, self.max])",
                     fieldPath=".max",
                 ),
                 _rule(
                     "!has(self.scale) || self.scale != 'log' || !has(self.min) || self.min > 0.0",
                     "a log scale needs min > 0; use scale: linear, or a positive min",
+                    messageExpression="'a log scale needs min > 0, got min=%s; use scale: linear, "
+                    "or a positive min'.format([self.min])",
                     fieldPath=".min",
                 ),
                 _rule(
@@ -306,8 +310,47 @@ def _parameter() -> Schema:
                     "step cannot be used with scale log; use count for geometric spacing",
                     fieldPath=".step",
                 ),
+                _rule(
+                    "!(self.type in ['categorical', 'discrete']) || !has(self.scale)",
+                    "scale applies to int and float parameters only; remove it",
+                    fieldPath=".scale",
+                ),
+                *(_int_bound_rule(bound) for bound in ("min", "max")),
+                _rule(
+                    f"self.type != 'int' || !has(self.step) || self.step > {_MAX_INT} || "
+                    "double(int(self.step)) == self.step",
+                    "step of an int parameter must be a whole number; round it, or use type: float",
+                    messageExpression="'step of an int parameter must be a whole number, got %s; "
+                    "round it, or use type: float'.format([self.step])",
+                    fieldPath=".step",
+                ),
             ]
         },
+    )
+
+
+_MAX_INT = f"{float(space.MAX_INT_MAGNITUDE)!r}"
+"""2^53 as a CEL double literal: int bounds beyond it lose precision in JSON (``space``)."""
+
+
+def _int_bound_rule(bound: str) -> dict[str, Any]:
+    """``min``/``max`` of an int parameter is a whole number within +-2^53, as the parser wants.
+
+    CEL sees every ``number`` as a double; ``int()`` truncates it, so a fraction changes it. The
+    range check comes first: ``int()`` of a double beyond int64 is an error, and CEL's ``&&``
+    is false when either side is false, errors included.
+    """
+    field = f"self.{bound}"
+    in_range = f"{field} >= -{_MAX_INT} && {field} <= {_MAX_INT}"
+    return _rule(
+        f"self.type != 'int' || !has({field}) || ({in_range} && double(int({field})) == {field})",
+        f"{bound} of an int parameter must be a whole number between "
+        f"-{space.MAX_INT_MAGNITUDE} and {space.MAX_INT_MAGNITUDE}; round it, or use type: float",
+        messageExpression=f"({in_range}) ? '{bound} of an int parameter must be a whole "
+        "number, got %s; round it, or use type: float for fractional values'"
+        f".format([{field}]) : '{bound} of an int parameter must be a whole number between "
+        f"-{space.MAX_INT_MAGNITUDE} and {space.MAX_INT_MAGNITUDE}, got %s'.format([{field}])",
+        fieldPath=f".{bound}",
     )
 
 
@@ -318,6 +361,7 @@ def _trial_template() -> Schema:
             "machineType": _string(
                 "Machine type (e.g. K80), mapped by the operator's configuration to GPU count, "
                 "node selector and tolerations.",
+                minLength=1,
                 maxLength=spec.MAX_TEXT_LENGTH,
             ),
             "timeoutSeconds": _number(
@@ -328,14 +372,13 @@ def _trial_template() -> Schema:
             "container": _string(
                 "Name of the training container in the template (default: the first). Its "
                 "command, args and env values carry the :name: placeholders.",
+                minLength=1,
                 maxLength=spec.MAX_TEXT_LENGTH,
             ),
-            "template": _free(
-                "A Pod template ({metadata, spec}) for one trial; spec.containers needs at least "
-                "one container."
-            ),
+            "template": schema_trial.template(),
         },
         required=["template"],
+        **{"x-kubernetes-validations": schema_trial.trial_rules()},
     )
 
 
@@ -389,7 +432,8 @@ def spec_schema() -> Schema:
                     "self.parameters.all(p, p.type != 'float' || has(p.step) || has(p.count))",
                     "the grid algorithm needs step or count on every float parameter",
                     fieldPath=".parameters",
-                )
+                ),
+                *schema_trial.placeholder_rules(),
             ]
         },
     )
@@ -558,7 +602,13 @@ def openapi_schema() -> Schema:
                     f"size(self.metadata.name) <= {spec.MAX_SEARCH_NAME_LENGTH}",
                     f"metadata.name must be at most {spec.MAX_SEARCH_NAME_LENGTH} characters "
                     "(trial Pod names add a suffix)",
-                )
+                ),
+                # The API server allows dots in names (DNS subdomains); the parser does not (DNS
+                # labels), since the name is a prefix of the trial Pods' names and labels.
+                _rule(
+                    "!self.metadata.name.contains('.')",
+                    "metadata.name must not contain '.' (it names the trial Pods); use '-' instead",
+                ),
             ]
         },
     )

@@ -163,10 +163,12 @@ def _range_problems(param: IntParam | FloatParam, at: str) -> list[Problem]:
         value = getattr(param, field_name)
         wrong_type = not _is_number(value) or (kind == "int" and not isinstance(value, int))
         if wrong_type:
+            fraction = kind == "int" and isinstance(value, float) and math.isfinite(value)
+            fix = "; round it, or use type: float for fractional values" if fraction else ""
             problems.append(
                 Problem(
                     f"{at}{field_name}",
-                    f"must be a{'n' if kind == 'int' else ''} {kind}, got {_fmt(value)}",
+                    f"must be a{'n' if kind == 'int' else ''} {kind}, got {_fmt(value)}{fix}",
                 )
             )
             bounds_ok = False

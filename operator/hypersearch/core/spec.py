@@ -71,6 +71,14 @@ MAX_TEXT_LENGTH = 253
 """Longest machineType or container name accepted."""
 MAX_UNIT_LENGTH = 32
 """Longest unit of the objective or a parameter (it is written on chart axes)."""
+MAX_CONTAINERS = 64
+"""Most containers the trial Pod template may list."""
+MAX_ARGS = 128
+"""Most items of a container's command or args (the CRD's maxItems, which bound CEL's cost)."""
+MAX_ARG_LENGTH = 2048
+"""Longest item of a container's command or args, or env value (the CRD's maxLength)."""
+MAX_ENV = 128
+"""Most environment variables of a container."""
 
 DEFAULT_SEED = 0
 DEFAULT_GOAL: Goal = "maximize"

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypersearch.core.errors import Problem
-from hypersearch.core.placeholders import placeholders_in
+from hypersearch.core.placeholders import UNDECLARED_FIX, placeholders_in
 from hypersearch.core.space import (
     CategoricalParam,
     DiscreteParam,
@@ -42,6 +42,10 @@ from hypersearch.core.spec import (
     EARLY_STOPPING_SETTINGS,
     GOALS,
     KIND,
+    MAX_ARG_LENGTH,
+    MAX_ARGS,
+    MAX_CONTAINERS,
+    MAX_ENV,
     MAX_METRIC_LENGTH,
     MAX_NAMESPACE_LENGTH,
     MAX_PARALLELISM,
@@ -86,6 +90,8 @@ _OBJECTIVE_KEYS = ("metric", "goal", "aggregation", "target", "unit")
 
 
 def _show(value: object) -> str:
+    if isinstance(value, list | tuple) and not value:
+        return "an empty list"
     if isinstance(value, str):
         return repr(value)
     if isinstance(value, bool):
@@ -620,6 +626,11 @@ class SpecParser:
                 "(e.g. containers: [{name: trainer, image: ..., command: [...]}])",
             )
             return None
+        if len(containers) > MAX_CONTAINERS:
+            self.fail(
+                where, f"must list at most {MAX_CONTAINERS} containers, got {len(containers)}"
+            )
+            return None
         names: list[str] = []
         for i, item in enumerate(containers):
             if not isinstance(item, Mapping):
@@ -630,6 +641,7 @@ class SpecParser:
                 self.fail(f"{where}[{i}].name", f"must be a non-empty string, got {_show(cname)}")
                 return None
             names.append(cname)
+            self.text_limits(item, f"{where}[{i}]")
         if wanted is None:
             chosen, index = containers[0], 0
         elif wanted in names:
@@ -645,6 +657,27 @@ class SpecParser:
         if self.declared is not None:
             self.placeholders(chosen, f"{where}[{index}]", self.declared)
         return chosen  # type: ignore[no-any-return]
+
+    def text_limits(self, container: Mapping[str, Any], path: str) -> None:
+        """The CRD's bounds on a container's command, args and env (they keep CEL's cost within
+        the API server's budget), so ``hyper run`` refuses what ``kubectl apply`` would."""
+        for key, most in (("command", MAX_ARGS), ("args", MAX_ARGS), ("env", MAX_ENV)):
+            items = container.get(key)
+            if not isinstance(items, list):
+                continue
+            if len(items) > most:
+                self.fail(f"{path}.{key}", f"must hold at most {most} items, got {len(items)}")
+            for i, item in enumerate(items):
+                text = item
+                if key == "env":
+                    text = item.get("value") if isinstance(item, Mapping) else None
+                if isinstance(text, str) and len(text) > MAX_ARG_LENGTH:
+                    where = f"{path}.{key}[{i}]" + (".value" if key == "env" else "")
+                    self.fail(
+                        where,
+                        f"must be at most {MAX_ARG_LENGTH} characters, got {len(text)}; put "
+                        "a longer script or text in a file (in the image or a mounted ConfigMap)",
+                    )
 
     def placeholders(self, container: Mapping[str, Any], path: str, names: tuple[str, ...]) -> None:
         declared = set(names)
@@ -669,8 +702,8 @@ class SpecParser:
             for unknown in sorted(placeholders_in(text) - declared):
                 self.fail(
                     where,
-                    f"uses placeholder :{unknown}: but no parameter is named {unknown!r} "
-                    f"(parameters: {', '.join(names)})",
+                    f"uses placeholder :{unknown}:, which no parameter declares "
+                    f"(parameters: {', '.join(names)}); {UNDECLARED_FIX}",
                 )
 
 

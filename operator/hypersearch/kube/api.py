@@ -1,11 +1,12 @@
-"""The operator's calls to the API server: the only module of the operator that makes them.
+"""The calls the CLI and the operator make to the API server: the only module that makes them.
 
 Thin on purpose: each method is one request with the resource's path and content type; what to
 send is decided elsewhere (``kube.manifests`` renders, ``kube.convert`` converts). Writes of
 HyperSearch status are server-side applies (never merge patches: a merge patch replaces the
 ``status.trials`` list whole and would erase the sidecars' entries). Synchronous: the controller
-runs it in worker threads. It must not decide what to create or write, and must not
-swallow errors other than the ones each method documents (gone, already there).
+runs it in worker threads. The connection (``kube.client``) holds the credentials and renews
+them. It must not decide what to create or write, and must not swallow errors other than the
+ones each method documents (gone, already there).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from hypersearch.kube import names
+from hypersearch.kube.client import Connection
 from hypersearch.kube.convert import format_micro_time, format_time
-from hypersearch.kube.transport import APPLY_PATCH, ApiError, Transport
+from hypersearch.kube.wire import APPLY_PATCH, JSON_PATCH, ApiError
 
-JSON_PATCH: Final = "application/json-patch+json"
 _INSTANCE: Final = socket.gethostname()[:128] or names.OPERATOR_MANAGER
 """``reportingInstance`` of our Events: the host (the Pod's name in a cluster)."""
 SEARCHES: Final = f"/apis/{names.API_GROUP}/{names.API_VERSION}"
@@ -99,13 +100,17 @@ def event_manifest(
 class KubeApi:
     """One method per request the operator makes."""
 
-    def __init__(self, transport: Transport):
-        self.transport = transport
+    def __init__(self, client: Connection):
+        self.client = client
+
+    def close(self) -> None:
+        """Close the connection's pooled connections."""
+        self.client.close()
 
     def get_search(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The HyperSearch, or None when it is gone."""
         try:
-            found: dict[str, Any] = self.transport.request("GET", search_path(namespace, name))
+            found: dict[str, Any] = self.client.request("GET", search_path(namespace, name))
         except ApiError as err:
             if err.not_found:
                 return None
@@ -115,7 +120,7 @@ class KubeApi:
     def list_searches(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """Every HyperSearch in ``namespace`` (all namespaces when None)."""
         where = f"/namespaces/{_q(namespace)}" if namespace else ""
-        found = self.transport.request("GET", f"{SEARCHES}{where}/{names.PLURAL}")
+        found = self.client.request("GET", f"{SEARCHES}{where}/{names.PLURAL}")
         return list(found.get("items") or [])
 
     def list_trial_pods(
@@ -127,15 +132,13 @@ class KubeApi:
         query = {"labelSelector": f"{names.SEARCH_LABEL}={search}"}
         if active_only:
             query["fieldSelector"] = "status.phase!=Succeeded,status.phase!=Failed"
-        found = self.transport.request(
-            "GET", f"/api/v1/namespaces/{_q(namespace)}/pods", query=query
-        )
+        found = self.client.request("GET", f"/api/v1/namespaces/{_q(namespace)}/pods", query=query)
         return list(found.get("items") or [])
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         """One Pod, or None when it is gone."""
         try:
-            found: dict[str, Any] = self.transport.request(
+            found: dict[str, Any] = self.client.request(
                 "GET", f"/api/v1/namespaces/{_q(namespace)}/pods/{_q(name)}"
             )
         except ApiError as err:
@@ -149,7 +152,7 @@ class KubeApi:
         the same trial, so it counts as done)."""
         namespace = str(pod["metadata"]["namespace"])
         try:
-            self.transport.request(
+            self.client.request(
                 "POST",
                 f"/api/v1/namespaces/{_q(namespace)}/pods",
                 query={"fieldManager": names.OPERATOR_MANAGER},
@@ -164,7 +167,7 @@ class KubeApi:
     def delete_pod(self, namespace: str, name: str) -> None:
         """Delete a Pod (already gone is fine)."""
         try:
-            self.transport.request("DELETE", f"/api/v1/namespaces/{_q(namespace)}/pods/{_q(name)}")
+            self.client.request("DELETE", f"/api/v1/namespaces/{_q(namespace)}/pods/{_q(name)}")
         except ApiError as err:
             if not err.not_found:
                 raise
@@ -173,7 +176,7 @@ class KubeApi:
         self, namespace: str, name: str, status: Mapping[str, Any], manager: str
     ) -> dict[str, Any]:
         """Server-side apply of ``status`` as ``manager`` (forced: it owns what it sends)."""
-        result: dict[str, Any] = self.transport.request(
+        result: dict[str, Any] = self.client.request(
             "PATCH",
             search_path(namespace, name) + "/status",
             query={"fieldManager": manager, "force": "true"},
@@ -202,7 +205,7 @@ class KubeApi:
         if not patch:
             return None
         try:
-            result: dict[str, Any] = self.transport.request(
+            result: dict[str, Any] = self.client.request(
                 "PATCH",
                 search_path(namespace, name),
                 query={"fieldManager": names.OPERATOR_MANAGER},
@@ -219,7 +222,7 @@ class KubeApi:
         """Server-side apply of a namespaced object of a kind listed in ``_KINDS``."""
         meta = obj["metadata"]
         prefix, plural = _KINDS[(str(obj["apiVersion"]), str(obj["kind"]))]
-        self.transport.request(
+        self.client.request(
             "PATCH",
             f"{prefix}/namespaces/{_q(meta['namespace'])}/{plural}/{_q(meta['name'])}",
             query={"fieldManager": manager, "force": "true"},
@@ -239,13 +242,13 @@ class KubeApi:
         shows it. ``kind`` is Normal or Warning."""
         meta = involved["metadata"]
         event = event_manifest(involved, kind, reason, message, now)
-        self.transport.request(
+        self.client.request(
             "POST", f"/api/v1/namespaces/{_q(meta['namespace'])}/events", body=event
         )
 
     def create_token(self, namespace: str, account: str, seconds: int = 3600) -> str:
         """A token of ``account`` from the TokenRequest API (tests act as a sidecar with it)."""
-        found = self.transport.request(
+        found = self.client.request(
             "POST",
             f"/api/v1/namespaces/{_q(namespace)}/serviceaccounts/{_q(account)}/token",
             body={

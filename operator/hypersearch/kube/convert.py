@@ -356,6 +356,20 @@ def _trial(
                 "configuration",
                 now,
             )
+        # Still waiting: say why in the trial's entry before the timeout turns it into a failure.
+        if since is not None:
+            return _replace(
+                base,
+                message=f"trial Pod {name} cannot be scheduled yet: {pod.unschedulable_message} "
+                f"(fails as {UNSCHEDULABLE} after {timing.unschedulable_seconds:.0f}s)",
+            )
+        if pod.stuck_reason:
+            detail = f": {pod.stuck_message}" if pod.stuck_message else ""
+            return _replace(
+                base,
+                message=f"container {pod.stuck_container} of trial Pod {name} cannot start yet: "
+                f"{pod.stuck_reason}{detail}",
+            )
         return base
     if pod.phase == "Succeeded":
         if exit_code is not None:

@@ -1,9 +1,13 @@
-"""A small, thread-safe HTTPS client for the Kubernetes API, on the standard library alone.
+"""The sidecar's API client: in-cluster only, on the standard library alone, thread-safe.
 
-Why not the ``kubernetes`` package: the sidecar must stay light (stdlib only), and the operator
-needs only a handful of calls (get, list, create, delete, server-side apply), so one small client
-serves both. This module knows HTTP, TLS and bearer tokens; it must not know any resource's
-shape (that is ``kube.api``) and must not parse kubeconfig files (``kube.kubeconfig``).
+Why not the ``kubernetes`` package (which ``kube.client`` uses for the CLI and the operator):
+the sidecar runs in every trial Pod and must stay light. Measured on one machine (see
+docs/architecture.md, "Two API clients"): importing the sidecar with this client takes about a
+tenth of the time and half the memory of importing the ``kubernetes`` package alone. The
+sidecar needs only what a Pod has: the API server's address, the CA and a projected
+ServiceAccount token, which the kubelet rotates, so ``Endpoint.bearer`` reads the token file
+afresh for every request. This module knows HTTP, TLS and bearer tokens; it must not know any
+resource's shape and must not read kubeconfig files.
 """
 
 from __future__ import annotations
@@ -19,47 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from hypersearch.kube.wire import ApiError, decode
+
 IN_CLUSTER_DIR: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-APPLY_PATCH: Final = "application/apply-patch+yaml"
-MERGE_PATCH: Final = "application/merge-patch+json"
-
-
-class ApiError(Exception):
-    """The API server answered with an error status (or could not be reached: status 0)."""
-
-    def __init__(self, status: int, reason: str, message: str, method: str, path: str):
-        self.status = status
-        self.reason = reason
-        self.message = message
-        super().__init__(f"{method} {path}: {status} {reason}: {message}")
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        """AlreadyExists (or a write conflict): for derived names this means the work is done."""
-        return self.status == 409
-
-    @property
-    def transient(self) -> bool:
-        """Worth retrying later: unreachable, throttled, forbidden by quota, or a server error."""
-        return self.status in (0, 403, 429) or self.status >= 500
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where the API server is and how to prove who we are."""
+    """Where the API server is and the files that prove who we are (a Pod's projected token)."""
 
     server: str
     ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    token: str | None = None
     token_file: str | None = None
-    insecure: bool = False
-    namespace: str | None = None
 
     @classmethod
     def in_cluster(cls, token_dir: Path = IN_CLUSTER_DIR) -> Endpoint:
@@ -77,20 +52,18 @@ class Endpoint:
             )
         if ":" in host:
             host = f"[{host}]"
-        namespace_file = token_dir / "namespace"
-        namespace = namespace_file.read_text().strip() if namespace_file.exists() else None
         return cls(
             server=f"https://{host}:{port}",
             ca_file=str(token_dir / "ca.crt"),
             token_file=str(token_dir / "token"),
-            namespace=namespace,
         )
 
     def bearer(self) -> str | None:
-        """The current token; a token file is re-read on every call because kubelet rotates it."""
+        """The token, read afresh on every call: the kubelet rotates a projected token in place
+        (at 80% of its lifetime), and the old one stops working when it expires."""
         if self.token_file:
             return Path(self.token_file).read_text().strip()
-        return self.token
+        return None
 
 
 class Transport:
@@ -113,14 +86,7 @@ class Transport:
         self._pool: queue.LifoQueue[http.client.HTTPConnection] = queue.LifoQueue(pool_size)
 
     def _ssl_context(self) -> ssl.SSLContext:
-        ep = self.endpoint
-        context = ssl.create_default_context(cafile=ep.ca_file)
-        if ep.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if ep.cert_file:
-            context.load_cert_chain(ep.cert_file, ep.key_file)
-        return context
+        return ssl.create_default_context(cafile=self.endpoint.ca_file)
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._https:
@@ -194,21 +160,5 @@ class Transport:
                 conn.close()
             else:
                 self._checkin(conn)
-            return _decode(response.status, data, method, path)
+            return decode(response.status, data, method, path)
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _decode(status: int, data: bytes, method: str, path: str) -> Any:
-    """JSON of a 2xx answer, or an ApiError carrying the server's Status reason and message."""
-    try:
-        decoded: Any = json.loads(data) if data else None
-    except ValueError:
-        decoded = None
-    if status < 400:
-        return decoded
-    if isinstance(decoded, dict):
-        reason = str(decoded.get("reason") or "Error")
-        message = str(decoded.get("message") or data[:500].decode(errors="replace"))
-    else:
-        reason, message = "Error", data[:500].decode(errors="replace")
-    raise ApiError(status, reason, message, method, path)

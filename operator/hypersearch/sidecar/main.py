@@ -27,7 +27,8 @@ from types import FrameType
 from typing import Any
 
 from hypersearch.kube import names
-from hypersearch.kube.transport import ApiError, Endpoint, Transport
+from hypersearch.kube.transport import Endpoint, Transport
+from hypersearch.kube.wire import ApiError
 from hypersearch.sidecar.collector import Collector, Objective
 from hypersearch.sidecar.reporter import StatusReporter
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from hypersearch.kube import names
-from hypersearch.kube.transport import APPLY_PATCH, Transport
+from hypersearch.kube.wire import APPLY_PATCH, Requester
 
 
 class StatusReporter:
     """Applies one trial's entry to its HyperSearch's status subresource."""
 
-    def __init__(self, transport: Transport, namespace: str, search: str, trial: str):
+    def __init__(self, transport: Requester, namespace: str, search: str, trial: str):
         self.transport = transport
         self.path = (
             f"/apis/{names.API_GROUP}/{names.API_VERSION}/namespaces/{namespace}/"
