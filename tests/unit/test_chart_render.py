@@ -327,6 +327,7 @@ def test_rendered_config_is_accepted_by_the_operator_config_loader() -> None:
         "--set", "machineTypes.K80.resources.limits.memory=40Gi",
         "--set", "timeouts.unschedulableSeconds=120",
         "--set", "sidecar.image=registry.local/hs:1",
+        "--set", "timeouts.watchSeconds=45",
     )  # fmt: skip
     text = one(objs, "ConfigMap", "hs-hypersearch-config")["data"]["config.yaml"]
     config = parse_config(yaml.safe_load(text), "config.yaml")
@@ -336,6 +337,7 @@ def test_rendered_config_is_accepted_by_the_operator_config_loader() -> None:
     assert dict(config.pods.machine_types["CPU"].limits) == {}
     assert config.pods.sidecar_image == "registry.local/hs:1"
     assert config.timing.unschedulable_seconds == 120
+    assert config.watch_seconds == 45
 
 
 def test_changing_the_config_rolls_the_operator() -> None:
