@@ -1,6 +1,6 @@
 """The search state machine: the only place that decides what a search does next.
 
-CONTRACT (lead): ``decide(spec, trials, now, rng) -> Plan`` is pure and deterministic: the same
+``decide(spec, trials, now, rng) -> Plan`` is pure and deterministic: the same
 spec, trials, now and seed give the same plan, so a restarted process suggests the same thing.
 Shells gather ``trials`` (every trial so far, any phase), call ``decide``, then carry out
 ``plan.start`` (create these, with exactly these names and params) and ``plan.stop`` (stop these,

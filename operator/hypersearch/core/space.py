@@ -1,7 +1,6 @@
 """Parameter kinds and the search space they make up.
 
-CONTRACT (written by the lead; the core helper fills in the behaviour and may add helpers, but
-keeps these names and field meanings, because every shell depends on them):
+Every shell depends on these names and field meanings:
 
 - ``Value`` is what a trial receives for one parameter: int, float or str. YAML booleans in a
   categorical become the strings ``"true"``/``"false"`` (what a command line would receive).
@@ -23,9 +22,9 @@ log scale, duplicates after rounding dropped). A float range needs ``step`` (``m
 ``max``; linear scale only) or ``count`` (both ends included; geometric spacing on a log scale).
 Lists enumerate in the order written.
 
-Additions beyond the contract: ``IntParam.count``, ``Space.validate_params``, ``Space.normalize``,
-``Space.get``, ``Space.problems``, ``Space.grid_point`` (random access into the grid order),
-``grid_values``, ``param_problems``, ``round_float``, ``NAME_PATTERN`` and the limits.
+Besides: ``IntParam.count``, ``Space.validate_params``, ``Space.normalize``, ``Space.get``,
+``Space.problems``, ``Space.grid_point`` (random access into the grid order), ``grid_values``,
+``param_problems``, ``round_float``, ``NAME_PATTERN`` and the limits.
 
 This module holds no I/O and no knowledge of manifests (that is ``spec``); randomness comes only
 from the generator passed in.

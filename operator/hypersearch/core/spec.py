@@ -1,6 +1,6 @@
 """The HyperSearch spec as frozen dataclasses, with its limits and defaults.
 
-CONTRACT (lead): names and fields below are used by every shell. Manifests become a
+Every shell uses the names and fields below. Manifests become a
 ``SearchSpec`` through ``core.manifest.parse_manifest`` (and back through
 ``spec_to_manifest``); this module holds the values and the limits they are checked against. It
 is also the single source of the CRD's OpenAPI schema (see ``schema``), so defaults and limits

@@ -245,16 +245,3 @@ class KubeApi:
         self.client.request(
             "POST", f"/api/v1/namespaces/{_q(meta['namespace'])}/events", body=event
         )
-
-    def create_token(self, namespace: str, account: str, seconds: int = 3600) -> str:
-        """A token of ``account`` from the TokenRequest API (tests act as a sidecar with it)."""
-        found = self.client.request(
-            "POST",
-            f"/api/v1/namespaces/{_q(namespace)}/serviceaccounts/{_q(account)}/token",
-            body={
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenRequest",
-                "spec": {"expirationSeconds": seconds},
-            },
-        )
-        return str(found["status"]["token"])

@@ -228,11 +228,6 @@ def _stuck_fields(status: Mapping[str, Any]) -> dict[str, str]:
     return {"stuck_container": container, "stuck_reason": reason, "stuck_message": message}
 
 
-def _index_from_name(name: str) -> int | None:
-    tail = name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else None
-
-
 def _observations(entry: Mapping[str, Any], metric: str) -> tuple[Observation, ...]:
     curve = entry.get("curve") or []
     found = []
