@@ -13,7 +13,7 @@ from hypersearch.core import conditions, placeholders, schema, space, spec
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.trials import Prediction, Trial, TrialPhase
-from hypersearch.kube import convert, names
+from hypersearch.kube import names, record
 
 
 def nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -193,7 +193,7 @@ def test_status_trial_entries_hold_every_field_the_operator_and_sidecar_write() 
         started_at=1.0,
         finished_at=2.0,
     )
-    written = set(convert.trial_entry(trial, {k: 1 for k in names.REPORT_FIELDS}))
+    written = set(record.trial_entry(trial, {k: 1 for k in names.REPORT_FIELDS}))
     assert written <= set(TRIAL_ENTRY["properties"])
     assert set(names.REPORT_FIELDS) <= set(TRIAL_ENTRY["properties"])
 

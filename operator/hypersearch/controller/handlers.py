@@ -35,7 +35,7 @@ from hypersearch.controller.reconcile import ERROR_BACKOFF, Reconciler
 from hypersearch.controller.scheduler import Key, Scheduler
 from hypersearch.kube import names
 from hypersearch.kube.client import Connection
-from hypersearch.kube.convert import stuck_container
+from hypersearch.kube.failures import stuck_container
 from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")

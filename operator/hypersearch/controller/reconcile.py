@@ -42,8 +42,9 @@ from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import final_value
 from hypersearch.core.spec import Objective, SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
-from hypersearch.kube import convert, manifests, names
+from hypersearch.kube import convert, failures, manifests, names, record
 from hypersearch.kube.api import KubeApi
+from hypersearch.kube.pods import PodView, pod_view
 from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
@@ -117,7 +118,7 @@ def _differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
     for entry in wanted:
         old = stored[entry["name"]]
         keys = set(OPERATOR_TRIAL_FIELDS) | set(entry)
-        if entry.get("phase") in convert.FINISHED_PHASES:
+        if entry.get("phase") in record.FINISHED_PHASES:
             keys |= set(names.REPORT_FIELDS)
         if any(old.get(k) != entry.get(k) for k in keys):
             return True
@@ -173,7 +174,7 @@ class Reconciler:
         seen = {p["metadata"]["name"] for p in pods}
         for entry in entries:
             trial = str(entry.get("name"))
-            if entry.get("phase") in convert.FINISHED_PHASES or trial in seen:
+            if entry.get("phase") in record.FINISHED_PHASES or trial in seen:
                 continue
             found = self.api.get_pod(namespace, trial)
             if found is not None:
@@ -192,7 +193,7 @@ class Reconciler:
         owner = manifests.Owner(name, namespace, str(meta.get("uid")))
         raw_objective = (body.get("spec") or {}).get("objective") or {}
         metric = str(raw_objective.get("metric") or "")
-        views = [convert.pod_view(p) for p in self._pods(namespace, name, entries)]
+        views = [pod_view(p) for p in self._pods(namespace, name, entries)]
         pods = [p for p in views if p.owner_uid == owner.uid]
         timing = self.config.timing
         trials = convert.gather_trials(entries, pods, metric=metric, now=now, timing=timing)
@@ -277,7 +278,7 @@ class Reconciler:
         taken = {
             names.sidecar_manager(e["name"])
             for e in desired.get("trials") or []
-            if e.get("phase") in convert.FINISHED_PHASES and "reportedAt" in e
+            if e.get("phase") in record.FINISHED_PHASES and "reportedAt" in e
         }
         found = [
             (i, str(m.get("manager")))
@@ -297,7 +298,7 @@ class Reconciler:
         plan: Plan,
         trials: list[Trial],
         *,
-        pods: Sequence[convert.PodView],
+        pods: Sequence[PodView],
         now: float,
     ) -> tuple[list[Trial], set[str]]:
         """Mark the plan's stopped trials failed (early-stopped ones EarlyStopped, with the value
@@ -342,9 +343,7 @@ class Reconciler:
         self._delete_pods(namespace, finished, pods)
         return out, early
 
-    def _delete_pods(
-        self, namespace: str, trials: set[str], pods: Sequence[convert.PodView]
-    ) -> None:
+    def _delete_pods(self, namespace: str, trials: set[str], pods: Sequence[PodView]) -> None:
         """Delete the still active Pods of ``trials`` (with the Pod's own grace period, so the
         trainer gets SIGTERM and the sidecar pushes its last report)."""
         for pod in pods:
@@ -398,7 +397,7 @@ class Reconciler:
                 record = dataclasses.replace(
                     record,
                     phase=TrialPhase.FAILED,
-                    reason=convert.POD_REJECTED,
+                    reason=failures.POD_REJECTED,
                     message=f"the API server refused trial Pod {trial.name}: {err.message}",
                     finished_at=now,
                 )
@@ -454,7 +453,7 @@ class Reconciler:
             "message": message,
             "counts": _counts_dict(counts),
             "conditions": conditions.to_dicts(conds),
-            "trials": [convert.trial_entry(t, recorded.get(t.name)) for t in trials],
+            "trials": [record.trial_entry(t, recorded.get(t.name)) for t in trials],
         }
         kept = status.get("objective")
         valued = any(t.value is not None for t in trials)
@@ -462,7 +461,7 @@ class Reconciler:
             desired["objective"] = kept  # the values' objective, whatever the spec says now
         elif objective is not None:
             desired["objective"] = objective_record(objective)
-        best = convert.best_entry(plan.best if plan is not None else None)
+        best = record.best_entry(plan.best if plan is not None else None)
         if best is None and invalid and isinstance(status.get("best"), dict):
             best = status["best"]
         if best is not None:
@@ -521,7 +520,7 @@ class Reconciler:
 
         was = {str(e.get("name")): str(e.get("phase") or "") for e in before}
         for trial in after:
-            if not trial.phase.finished or was.get(trial.name) in convert.FINISHED_PHASES:
+            if not trial.phase.finished or was.get(trial.name) in record.FINISHED_PHASES:
                 continue
             if trial.name not in was and trial in started:
                 continue
@@ -591,7 +590,7 @@ class Reconciler:
         self,
         spec: SearchSpec,
         trials: Sequence[Trial],
-        pods: Sequence[convert.PodView],
+        pods: Sequence[PodView],
         now: float,
     ) -> float:
         """When something changes without an event: a timeout or grace period ends (else the
@@ -604,9 +603,9 @@ class Reconciler:
             if trial is None or trial.phase.finished:
                 continue
             for deadline in (
-                convert.unschedulable_deadline(pod, timing),
-                convert.start_deadline(pod, timing),
-                convert.metric_grace_deadline(pod, {}, timing)
+                failures.unschedulable_deadline(pod, timing),
+                failures.start_deadline(pod, timing),
+                failures.metric_grace_deadline(pod, {}, timing)
                 if trial.phase is TrialPhase.RUNNING and pod.phase == "Succeeded"
                 else None,
             ):

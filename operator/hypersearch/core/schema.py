@@ -7,7 +7,7 @@ fields a parameter type needs). Lists and strings carry maxItems/maxLength so th
 within the API server's budget. ``parse_manifest`` remains the full check (placeholders, grids),
 run by the operator, which reports problems in the InvalidSpec condition.
 
-Status trial entries follow what ``kube.convert`` and the sidecar write: ``curve`` is a list of
+Status trial entries follow what ``kube.record`` and the sidecar write: ``curve`` is a list of
 ``[step, value]`` pairs (``kube.curve``), and ``exitCode``, ``observed``, ``metricMessage`` and
 ``reportedAt`` are the sidecar's fields.
 

@@ -21,7 +21,7 @@ from hypersearch.core.engine import NewTrial
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.placeholders import substitute, substitute_text
 from hypersearch.core.spec import SearchSpec
-from hypersearch.kube import names
+from hypersearch.kube import names, record
 
 # POSIX sh run as the training container's entrypoint; the real argv follows as "$@".
 # - output (stdout and stderr) goes to the container log as usual and to the shared file;
@@ -203,10 +203,7 @@ def trial_pod(
         names.INDEX_ANNOTATION: str(trial.index),
     }
     if trial.prediction is not None:
-        p = trial.prediction
-        annotations[names.PREDICTION_ANNOTATION] = json.dumps(
-            {"mean": p.mean, "std": p.std, "ucb": p.ucb}, separators=(",", ":")
-        )
+        annotations[names.PREDICTION_ANNOTATION] = record.prediction_annotation(trial.prediction)
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypersearch.core.metrics import MetricStream, curve, final_value, metric_matches
+from hypersearch.core.times import format_time
 from hypersearch.core.trials import Observation
-from hypersearch.kube.convert import format_time
 from hypersearch.kube.curve import downsample
 
 
