@@ -31,7 +31,8 @@ from typing import Any
 import kopf
 
 from hypersearch.controller import metrics
-from hypersearch.controller.reconcile import ERROR_BACKOFF, Reconciler
+from hypersearch.controller.reconcile import Reconciler
+from hypersearch.controller.requeue import ERROR_BACKOFF
 from hypersearch.controller.scheduler import Key, Scheduler
 from hypersearch.kube import names
 from hypersearch.kube.client import Connection
