@@ -8,7 +8,7 @@ at the end, the same table and best line as a local run. ``hyper status hs/NAME 
 shows (or follows) any HyperSearch. Following only reads: Ctrl-C stops following, never the
 search.
 
-Like cli.py this module only moves data: the operator decides, ``report.cluster`` turns the
+Like ``cli`` this module only moves data: the operator decides, ``report.cluster`` turns the
 object into trials, ``core.ranking`` picks the best and ``local.summary`` draws the table.
 """
 
