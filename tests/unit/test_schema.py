@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from builders import manifest
 
-from hypersearch.core import conditions, placeholders, schema, space, spec
+from hypersearch.core import conditions, placeholders, space, spec
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.trials import Prediction, Trial, TrialPhase
-from hypersearch.kube import names, record
+from hypersearch.kube import names, record, schema
 
 
 def nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -270,7 +270,7 @@ def test_the_template_declares_containers_and_their_texts_and_keeps_every_other_
 
 
 def test_the_cel_placeholder_regex_finds_what_the_parser_finds() -> None:
-    from hypersearch.core import schema_trial
+    from hypersearch.kube import schema_trial
 
     texts = [":a:", ":a:b:", "::a.b-c:", ":x:a:", "http://h:80:", ":_t-1::lr:", ":a b:", ""]
     regex = re.compile(schema_trial.PLACEHOLDER_REGEX)

@@ -3,8 +3,8 @@
 Every shell uses the names and fields below. Manifests become a
 ``SearchSpec`` through ``core.manifest.parse_manifest`` (and back through
 ``spec_to_manifest``); this module holds the values and the limits they are checked against. It
-is also the single source of the CRD's OpenAPI schema (see ``schema``), so defaults and limits
-live here once.
+is also the single source of the CRD's OpenAPI schema (``kube.schema`` reads it), so defaults and
+limits live here once.
 
 Algorithm settings (``spec.algorithm.settings``) are a mapping checked against
 ``ALGORITHM_SETTINGS``; after parsing, ``Algorithm.settings`` holds every setting that has a
