@@ -198,13 +198,8 @@ def test_prediction_travels_in_an_annotation() -> None:
         (
             search(template(command=None)),
             "spec.trial.template.spec.containers[0].command is required: the operator wraps it "
-            "to capture the training output; set it to the program the image runs (for example "
-            "[python, train.py])",
-        ),
-        (
-            search(container="main"),
-            "spec.trial.container names container 'main', but the template has ['trainer']; "
-            "use one of those names",
+            "to capture the training output (the image's entrypoint is not visible to it); set "
+            "it to the program to run, e.g. command: [python, train.py, --lr, ':lr:']",
         ),
     ],
 )

@@ -139,7 +139,6 @@ class Reconciler:
         try:
             spec = parse_manifest(body)
             manifests.machine_type(spec, self.config.pods)
-            manifests.trainer_index(spec)
             check_trials_fit(spec, trials)
             recorded = recorded_objective(status.get("objective"))
             if recorded is not None:
