@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from builders import manifest
 
-from hypersearch.core import conditions, placeholders, space, spec
+from hypersearch.core import conditions, placeholders, resource, space, spec
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.trials import Prediction, Trial, TrialPhase
@@ -206,13 +206,13 @@ def test_condition_schema_matches_the_conditions_module() -> None:
     assert set(written) <= set(condition)
 
 
-def test_crd_names_come_from_the_spec_module() -> None:
+def test_crd_names_come_from_the_resource_module() -> None:
     crd = schema.custom_resource_definition()
     assert crd["metadata"]["name"] == "hypersearches.hypersearch.io"
-    assert crd["spec"]["names"]["kind"] == spec.KIND == names.KIND
+    assert crd["spec"]["names"]["kind"] == resource.KIND == names.KIND
     assert crd["spec"]["names"]["shortNames"] == ["hs"]
     (version,) = crd["spec"]["versions"]
-    assert version["name"] == spec.API_VERSION == names.API_VERSION
+    assert version["name"] == resource.API_VERSION == names.API_VERSION
     assert version["subresources"] == {"status": {}}
     assert version["schema"]["openAPIV3Schema"] == schema.openapi_schema()
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}

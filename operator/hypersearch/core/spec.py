@@ -45,10 +45,6 @@ EarlyStoppingName: TypeAlias = Literal["median", "asha"]
 Goal: TypeAlias = Literal["maximize", "minimize"]
 Aggregation: TypeAlias = Literal["last", "min", "max", "avg"]
 
-API_GROUP = "hypersearch.io"
-API_VERSION = "v1alpha1"
-KIND = "HyperSearch"
-PLURAL = "hypersearches"
 
 ALGORITHMS: tuple[AlgorithmName, ...] = ("grid", "random", "bayesian")
 EARLY_STOPPING_ALGORITHMS: tuple[EarlyStoppingName, ...] = ("median", "asha")

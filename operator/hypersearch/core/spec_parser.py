@@ -17,6 +17,7 @@ from typing import Any
 
 from hypersearch.core.errors import Problem
 from hypersearch.core.placeholders import UNDECLARED_FIX, placeholders_in
+from hypersearch.core.resource import API_GROUP, API_VERSION, KIND
 from hypersearch.core.space import (
     CategoricalParam,
     DiscreteParam,
@@ -30,8 +31,6 @@ from hypersearch.core.spec import (
     AGGREGATIONS,
     ALGORITHM_SETTINGS,
     ALGORITHMS,
-    API_GROUP,
-    API_VERSION,
     DEFAULT_AGGREGATION,
     DEFAULT_GOAL,
     DEFAULT_MAX_FAILED_TRIALS,
@@ -41,7 +40,6 @@ from hypersearch.core.spec import (
     EARLY_STOPPING_ALGORITHMS,
     EARLY_STOPPING_SETTINGS,
     GOALS,
-    KIND,
     MAX_ARG_LENGTH,
     MAX_ARGS,
     MAX_CONTAINERS,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypersearch.core import space, spec
+from hypersearch.core import resource, space, spec
 from hypersearch.kube import schema_trial
 from hypersearch.kube.openapi import Schema, integer, number, obj, rule, string
 from hypersearch.kube.schema_status import status_schema
@@ -458,21 +458,21 @@ def custom_resource_definition() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{spec.PLURAL}.{spec.API_GROUP}"},
+        "metadata": {"name": f"{resource.PLURAL}.{resource.API_GROUP}"},
         "spec": {
-            "group": spec.API_GROUP,
+            "group": resource.API_GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": spec.KIND,
-                "listKind": f"{spec.KIND}List",
-                "plural": spec.PLURAL,
-                "singular": spec.KIND.lower(),
+                "kind": resource.KIND,
+                "listKind": f"{resource.KIND}List",
+                "plural": resource.PLURAL,
+                "singular": resource.KIND.lower(),
                 "shortNames": list(SHORT_NAMES),
                 "categories": list(CATEGORIES),
             },
             "versions": [
                 {
-                    "name": spec.API_VERSION,
+                    "name": resource.API_VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
