@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hypersearch.core import reasons
 from hypersearch.core.times import format_time, parse_time
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, failures, names, record
@@ -105,7 +106,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry()],
             [pod(phase="Succeeded", terminated={**FINISHED, "finishedAt": iso(T0)})],
             TrialPhase.FAILED,
-            failures.METRIC_NOT_REPORTED,
+            reasons.METRIC_NOT_REPORTED,
             None,
         ),
         (
@@ -113,7 +114,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry(exitCode=0, metricMessage="no value reported for metric val_acc")],
             [pod(phase="Succeeded", terminated=FINISHED)],
             TrialPhase.FAILED,
-            failures.METRIC_NOT_FOUND,
+            reasons.METRIC_NOT_FOUND,
             None,
         ),
         (
@@ -121,7 +122,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry()],
             [pod(phase="Failed", terminated={"exitCode": 2, "reason": "Error"})],
             TrialPhase.FAILED,
-            failures.TRAINING_FAILED,
+            reasons.TRAINING_FAILED,
             None,
         ),
         (
@@ -129,7 +130,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry()],
             [pod(phase="Failed", terminated={"exitCode": 137, "reason": "OOMKilled"})],
             TrialPhase.FAILED,
-            failures.OOM_KILLED,
+            reasons.OOM_KILLED,
             None,
         ),
         (
@@ -140,13 +141,13 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             "Evicted",
             None,
         ),
-        ("pod deleted", [entry()], [], TrialPhase.FAILED, failures.POD_DELETED, None),
+        ("pod deleted", [entry()], [], TrialPhase.FAILED, reasons.POD_DELETED, None),
         (
             "pod being deleted",
             [entry()],
             [pod(deleting=True)],
             TrialPhase.FAILED,
-            failures.POD_DELETED,
+            reasons.POD_DELETED,
             None,
         ),
         (
@@ -170,7 +171,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry()],
             [pod(phase="Pending", unschedulable_at=T0 - 300)],
             TrialPhase.FAILED,
-            failures.UNSCHEDULABLE,
+            reasons.UNSCHEDULABLE,
             None,
         ),
         (

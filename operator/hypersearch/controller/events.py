@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hypersearch.controller.status import FINAL_PHASES
+from hypersearch.core.conditions import FINAL_PHASES
 from hypersearch.core.engine import Plan
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import record

@@ -30,7 +30,7 @@ from hypersearch.controller import status as status_doc
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.events import transition_events
 from hypersearch.controller.requeue import CREATE_RETRY, RELOOK, next_look
-from hypersearch.core import conditions
+from hypersearch.core import conditions, reasons
 from hypersearch.core.early_stopping import EARLY_STOPPED
 from hypersearch.core.edits import check_objective_kept, recorded_objective
 from hypersearch.core.engine import (
@@ -46,7 +46,7 @@ from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import final_value
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
-from hypersearch.kube import convert, failures, manifests, names, record
+from hypersearch.kube import convert, manifests, names, record
 from hypersearch.kube.api import KubeApi
 from hypersearch.kube.pods import PodView, pod_view
 from hypersearch.kube.wire import ApiError
@@ -55,7 +55,7 @@ log = logging.getLogger("hypersearch.operator")
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Reconciled:
     """What one reconcile did; ``requeue_after`` (seconds) asks to be called again then."""
 
     requeue_after: float | None
@@ -91,7 +91,7 @@ class Reconciler:
             resource_version
         )
 
-    def reconcile(self, namespace: str, name: str, now: float) -> Outcome:
+    def reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
         """Bring one HyperSearch one step closer to done (see the module docstring)."""
         try:
             outcome = self._reconcile(namespace, name, now)
@@ -120,12 +120,12 @@ class Reconciler:
                 pods.append(found)
         return pods
 
-    def _reconcile(self, namespace: str, name: str, now: float) -> Outcome:
+    def _reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
         body = self.api.get_search(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             metrics.forget_search(namespace, name)
             self._refusals.pop((namespace, name), None)
-            return Outcome(requeue_after=None)
+            return Reconciled(requeue_after=None)
         meta = body["metadata"]
         status: dict[str, Any] = body.get("status") or {}
         entries = list(status.get("trials") or [])
@@ -203,7 +203,7 @@ class Reconciler:
             requeue_after = RELOOK
         else:
             requeue_after = self._next_look(spec, after, pods, now)
-        return Outcome(
+        return Reconciled(
             requeue_after=requeue_after,
             wrote_status=wrote,
             started=tuple(t.name for t in started),
@@ -321,7 +321,7 @@ class Reconciler:
                 made = dataclasses.replace(
                     made,
                     phase=TrialPhase.FAILED,
-                    reason=failures.POD_REJECTED,
+                    reason=reasons.POD_REJECTED,
                     message=f"the API server refused trial Pod {trial.name}: {err.message}",
                     finished_at=now,
                 )
@@ -352,7 +352,7 @@ class Reconciler:
 
     def _invalid(
         self, body: Mapping[str, Any], trials: Sequence[Trial], err: SpecError, now: float
-    ) -> Outcome:
+    ) -> Reconciled:
         """A spec the schema let through but the core refuses: Failed with the field path.
 
         Running trials are left alone; fixing the spec (a new generation) resumes the search."""
@@ -376,9 +376,13 @@ class Reconciler:
             self._post(body, "Warning", conditions.INVALID_SPEC, message, now)
         log.warning("HyperSearch %s/%s is invalid: %s", meta["namespace"], meta["name"], message)
         metrics.observe_search(
-            meta["namespace"], meta["name"], "Failed", count_trials(trials), None
+            meta["namespace"],
+            meta["name"],
+            conditions.SearchPhase.FAILED.value,
+            count_trials(trials),
+            None,
         )
-        return Outcome(requeue_after=None, wrote_status=wrote, finished=True)
+        return Reconciled(requeue_after=None, wrote_status=wrote, finished=True)
 
     def _post(
         self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float

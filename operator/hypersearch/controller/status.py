@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from hypersearch.core import conditions
+from hypersearch.core.conditions import FINAL_PHASES, SearchPhase
 from hypersearch.core.edits import objective_record, recorded_objective
 from hypersearch.core.engine import Counts, Plan
 from hypersearch.core.spec import Objective, SearchSpec
@@ -32,8 +33,6 @@ OPERATOR_TRIAL_FIELDS: Final = (
 RELEASE_BATCH: Final = 10
 """Sidecar managedFields entries are dropped in batches of this many (or when the search ends):
 each drop is one more write, so doing it per trial would double the writes per trial."""
-FINAL_PHASES: Final = ("Succeeded", "Failed")
-"""The search's own phases once it has ended (its trials' are ``record.FINISHED_PHASES``)."""
 
 
 def counts_dict(counts: Counts) -> dict[str, int]:
@@ -112,10 +111,12 @@ def desired_status(
         generation=generation,
         now=now,
     )
-    phase = ("Succeeded" if succeeded else "Failed") if finished else "Running"
+    phase = SearchPhase.RUNNING
+    if finished:
+        phase = SearchPhase.SUCCEEDED if succeeded else SearchPhase.FAILED
     desired: dict[str, Any] = {
         "observedGeneration": generation,
-        "phase": phase,
+        "phase": phase.value,
         "message": message,
         "counts": counts_dict(counts),
         "conditions": conditions.to_dicts(conds),

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final, Literal, TypeAlias
 
 from hypersearch.core.times import format_time
@@ -28,6 +29,24 @@ RUNNING: Final = "Running"
 SUCCEEDED: Final = "Succeeded"
 FAILED: Final = "Failed"
 CONDITION_TYPES: Final = (RUNNING, SUCCEEDED, FAILED)
+
+
+class SearchPhase(StrEnum):
+    """``status.phase`` of a search (a trial's is ``core.trials.TrialPhase``); the two final
+    phases are also the condition types that say how it ended."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (SearchPhase.SUCCEEDED, SearchPhase.FAILED)
+
+
+SEARCH_PHASES: Final = tuple(phase.value for phase in SearchPhase)
+FINAL_PHASES: Final = (SearchPhase.SUCCEEDED.value, SearchPhase.FAILED.value)
 
 TRIALS_RUNNING: Final = "TrialsRunning"
 """The search has trials to run or running; it has not finished."""

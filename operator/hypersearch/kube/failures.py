@@ -2,8 +2,8 @@
 
 A trial whose status entry is not final is judged here from its Pod and the sidecar's report:
 still waiting (with a message saying for what), running, succeeded with the reported value, or
-failed with one of the reasons below after the configured waits (``Timing``). The reasons are
-public API (status, Events, metric labels): renaming one breaks users' alerts and scripts.
+failed with one of the operator's reasons (``core.reasons``: public API, never renamed) after
+the configured waits (``Timing``), or with the Pod's own reason (Evicted, ErrImagePull, ...).
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from hypersearch.core.reasons import (
+    METRIC_NOT_FOUND,
+    METRIC_NOT_REPORTED,
+    OOM_KILLED,
+    POD_DELETED,
+    TRAINING_FAILED,
+    UNSCHEDULABLE,
+)
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import names
 
 if TYPE_CHECKING:  # kube.pods imports this module at run time
     from hypersearch.kube.pods import PodView
 
-# Trial failure reasons the operator sets (CamelCase; the engine adds its own, e.g. Timeout).
-POD_DELETED: Final = "PodDeleted"
-UNSCHEDULABLE: Final = "Unschedulable"
-METRIC_NOT_REPORTED: Final = "MetricNotReported"
-METRIC_NOT_FOUND: Final = "MetricNotFound"
-TRAINING_FAILED: Final = "TrainingFailed"
-OOM_KILLED: Final = "OOMKilled"
-POD_REJECTED: Final = "PodRejected"
 CANNOT_START: Final = frozenset(
     {
         "ErrImagePull",

@@ -14,7 +14,7 @@ from hypersearch.kube.openapi import Schema, free, integer, number, obj, string
 MAX_CURVE_POINTS = 100
 """Upper bound of a status curve; the writer keeps fewer (``kube.curve.CURVE_LIMIT``)."""
 MAX_MESSAGE_LENGTH = 32768
-PHASES = ("Pending", "Running", "Succeeded", "Failed")
+PHASES = conditions.SEARCH_PHASES
 """A search's phases."""
 TRIAL_PHASES = tuple(phase.value for phase in TrialPhase)
 """A trial's phases: a search's, and EarlyStopped (stopped by spec.earlyStopping's rule)."""

@@ -13,14 +13,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from hypersearch.core.conditions import FINAL_PHASES
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.times import parse_time
 from hypersearch.core.trials import Trial
 from hypersearch.kube.record import trial_from_entry
 from hypersearch.report.model import SearchView, params_from_space, params_from_trials
-
-_FINAL_CONDITIONS = ("Succeeded", "Failed")
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ def search_phase(status: Mapping[str, Any]) -> tuple[str, str | None]:
     fallback = summary if isinstance(summary, str) and summary else None
     conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
     for condition in conditions:
-        if condition.get("type") in _FINAL_CONDITIONS and condition.get("status") == "True":
+        if condition.get("type") in FINAL_PHASES and condition.get("status") == "True":
             message = condition.get("message")
             return str(condition["type"]), message if isinstance(message, str) else fallback
     phase = status.get("phase")

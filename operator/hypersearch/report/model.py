@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from hypersearch.core.conditions import FINAL_PHASES
 from hypersearch.core.space import (
     CategoricalParam,
     DiscreteParam,
@@ -98,7 +99,7 @@ class SearchView:
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("Succeeded", "Failed")
+        return self.phase in FINAL_PHASES
 
 
 def param_view(param: Param, unit: str | None = None) -> ParamView:
