@@ -13,7 +13,8 @@ import pytest
 
 from hypersearch.core.engine import NewTrial
 from hypersearch.core.errors import SpecError
-from hypersearch.core.space import IntParam, Space
+from hypersearch.core.params import IntParam
+from hypersearch.core.space import Space
 from hypersearch.core.spec import Algorithm, Objective, SearchSpec, TrialTemplate
 from hypersearch.core.trials import Prediction
 from hypersearch.kube import manifests, names

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from builders import manifest
 
-from hypersearch.core import conditions, placeholders, resource, space, spec
+from hypersearch.core import conditions, params, placeholders, resource, spec
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.trials import Prediction, Trial, TrialPhase
@@ -56,8 +56,8 @@ def test_map_lists_require_their_keys() -> None:
 
 def test_lists_and_strings_checked_by_cel_are_bounded() -> None:
     assert SPEC["parameters"]["maxItems"] == spec.MAX_PARAMETERS
-    assert PARAMETER["properties"]["name"]["maxLength"] == space.MAX_NAME_LENGTH
-    assert PARAMETER["properties"]["values"]["maxItems"] == space.MAX_VALUES
+    assert PARAMETER["properties"]["name"]["maxLength"] == params.MAX_NAME_LENGTH
+    assert PARAMETER["properties"]["values"]["maxItems"] == params.MAX_VALUES
     unbounded_lists = [
         path for path, node in nodes(ROOT) if node.get("type") == "array" and "maxItems" not in node
     ]
@@ -89,7 +89,7 @@ def test_defaults_in_the_schema_are_the_parsers_defaults() -> None:
         (SPEC["objective"]["properties"]["goal"], spec.GOALS),
         (SPEC["objective"]["properties"]["aggregation"], spec.AGGREGATIONS),
         (PARAMETER["properties"]["type"], spec.PARAMETER_TYPES),
-        (PARAMETER["properties"]["scale"], space.SCALES),
+        (PARAMETER["properties"]["scale"], params.SCALES),
     ],
 )
 def test_enums_are_the_parsers_choices(node: dict[str, Any], values: tuple[str, ...]) -> None:
@@ -99,7 +99,7 @@ def test_enums_are_the_parsers_choices(node: dict[str, Any], values: tuple[str, 
 def test_limits_are_the_parsers_limits() -> None:
     assert (SPEC["maxTrials"]["minimum"], SPEC["maxTrials"]["maximum"]) == (1, spec.MAX_TRIALS)
     assert SPEC["parallelism"]["maximum"] == spec.MAX_PARALLELISM
-    assert PARAMETER["properties"]["name"]["pattern"] == space.NAME_PATTERN
+    assert PARAMETER["properties"]["name"]["pattern"] == params.NAME_PATTERN
     assert ROOT["x-kubernetes-validations"][0]["rule"] == (
         f"size(self.metadata.name) <= {spec.MAX_SEARCH_NAME_LENGTH}"
     )
@@ -315,5 +315,5 @@ def test_int_bounds_must_be_whole_numbers_within_the_parsers_range(bound: str) -
     ]
     assert rule["fieldPath"] == f".{bound}"
     assert rule["rule"].startswith(f"self.type != 'int' || !has(self.{bound}) || ")
-    assert f"self.{bound} <= {float(space.MAX_INT_MAGNITUDE)!r}" in rule["rule"]
+    assert f"self.{bound} <= {float(params.MAX_INT_MAGNITUDE)!r}" in rule["rule"]
     assert f"double(int(self.{bound})) == self.{bound}" in rule["rule"]

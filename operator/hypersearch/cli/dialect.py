@@ -28,8 +28,10 @@ from hypersearch.cli.common import (
 )
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_manifest
+from hypersearch.core.param_flags import parse_param_flag
+from hypersearch.core.params import FloatParam, Param
 from hypersearch.core.placeholders import UNDECLARED_FIX
-from hypersearch.core.space import FloatParam, Param, Space, parse_param_flag
+from hypersearch.core.space import Space
 from hypersearch.core.spec import (
     AGGREGATIONS,
     EARLY_STOPPING_ALGORITHMS,

@@ -49,8 +49,8 @@ import numpy as np
 
 from hypersearch.core.early_stopping import EARLY_STOPPED, early_stops
 from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.params import Params
 from hypersearch.core.ranking import best_of, scored_value
-from hypersearch.core.space import Params
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest import suggester_for
 from hypersearch.core.suggest.base import Outcome, tried_keys

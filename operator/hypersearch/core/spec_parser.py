@@ -16,17 +16,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypersearch.core.errors import Problem
-from hypersearch.core.placeholders import UNDECLARED_FIX, placeholders_in
-from hypersearch.core.resource import API_GROUP, API_VERSION, KIND
-from hypersearch.core.space import (
+from hypersearch.core.params import (
     CategoricalParam,
     DiscreteParam,
     FloatParam,
     IntParam,
     Param,
-    Space,
     param_problems,
 )
+from hypersearch.core.placeholders import UNDECLARED_FIX, placeholders_in
+from hypersearch.core.resource import API_GROUP, API_VERSION, KIND
+from hypersearch.core.space import Space
 from hypersearch.core.spec import (
     AGGREGATIONS,
     ALGORITHM_SETTINGS,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypersearch.core import resource, space, spec
+from hypersearch.core import params, resource, spec
 from hypersearch.kube import schema_trial
 from hypersearch.kube.openapi import Schema, integer, number, obj, rule, string
 from hypersearch.kube.schema_status import status_schema
@@ -189,9 +189,9 @@ def _parameter() -> Schema:
             "name": string(
                 "Name of the parameter, used as the :name: placeholder in the trial's command, "
                 "args and env.",
-                pattern=space.NAME_PATTERN,
+                pattern=params.NAME_PATTERN,
                 minLength=1,
-                maxLength=space.MAX_NAME_LENGTH,
+                maxLength=params.MAX_NAME_LENGTH,
             ),
             "type": string(
                 "int or float: a range from min to max, both included; categorical: unordered "
@@ -206,7 +206,7 @@ def _parameter() -> Schema:
                 "Default: linear.",
                 # No schema default: the API server would store it on categorical and discrete
                 # parameters too, which parse_manifest refuses (they have no scale).
-                enum=list(space.SCALES),
+                enum=list(params.SCALES),
             ),
             "step": number(
                 "Grid only: try min, min+step, ... up to max (linear scale only). Default for "
@@ -218,13 +218,13 @@ def _parameter() -> Schema:
                 "Grid only: try count evenly spaced values from min to max, both included "
                 "(geometrically spaced on a log scale).",
                 minimum=2,
-                maximum=space.MAX_GRID_COUNT,
+                maximum=params.MAX_GRID_COUNT,
             ),
             "values": {
                 "type": "array",
                 "description": "The values to try (categorical and discrete), each once.",
                 "minItems": 1,
-                "maxItems": space.MAX_VALUES,
+                "maxItems": params.MAX_VALUES,
                 "items": any_value,
             },
             "unit": _unit(
@@ -295,7 +295,7 @@ def _parameter() -> Schema:
     )
 
 
-_MAX_INT = f"{float(space.MAX_INT_MAGNITUDE)!r}"
+_MAX_INT = f"{float(params.MAX_INT_MAGNITUDE)!r}"
 """2^53 as a CEL double literal: int bounds beyond it lose precision in JSON (``space``)."""
 
 
@@ -311,11 +311,11 @@ def _int_bound_rule(bound: str) -> dict[str, Any]:
     return rule(
         f"self.type != 'int' || !has({field}) || ({in_range} && double(int({field})) == {field})",
         f"{bound} of an int parameter must be a whole number between "
-        f"-{space.MAX_INT_MAGNITUDE} and {space.MAX_INT_MAGNITUDE}; round it, or use type: float",
+        f"-{params.MAX_INT_MAGNITUDE} and {params.MAX_INT_MAGNITUDE}; round it, or use type: float",
         messageExpression=f"({in_range}) ? '{bound} of an int parameter must be a whole "
         "number, got %s; round it, or use type: float for fractional values'"
         f".format([{field}]) : '{bound} of an int parameter must be a whole number between "
-        f"-{space.MAX_INT_MAGNITUDE} and {space.MAX_INT_MAGNITUDE}, got %s'.format([{field}])",
+        f"-{params.MAX_INT_MAGNITUDE} and {params.MAX_INT_MAGNITUDE}, got %s'.format([{field}])",
         fieldPath=f".{bound}",
     )
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hypersearch.core.params import Params
 from hypersearch.core.placeholders import substitute, substitute_text
-from hypersearch.core.space import Params
 from hypersearch.core.spec import SearchSpec, training_command, training_container
 from hypersearch.local.gpus import wants_gpu
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from hypersearch.core.space import Params
+from hypersearch.core.params import Params
 from hypersearch.core.trials import TrialPhase
 from hypersearch.local.summary import format_value
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from hypersearch.core.conditions import FINAL_PHASES
-from hypersearch.core.space import (
+from hypersearch.core.params import (
     CategoricalParam,
     DiscreteParam,
     FloatParam,
     IntParam,
     Param,
-    Space,
     Value,
 )
+from hypersearch.core.space import Space
 from hypersearch.core.spec import Goal, SearchSpec
 from hypersearch.core.trials import Trial
 
