@@ -115,3 +115,25 @@ def test_times_are_whole_second_rfc3339_in_utc_and_read_back() -> None:
     assert parse_time(format_time(T0)) == T0
     assert parse_time("2027-01-15T09:00:00+01:00") == T0
     assert parse_time(None) is None
+
+
+def test_the_sidecars_report_decodes_with_the_operators_reader() -> None:
+    running = record.report_entry("s-0001", [[1, 0.5], [2, 0.7]], 2, T0)
+    assert running == {
+        "name": "s-0001",
+        "observed": 2,
+        "curve": [[1, 0.5], [2, 0.7]],
+        "reportedAt": "2027-01-15T08:00:00Z",
+    }
+    final = record.read_entry(
+        record.report_entry("s-0001", [[2, 0.7]], 2, T0, exit_code=0, value=0.7), "m"
+    )
+    assert (final.exit_code, final.value, final.observations) == (
+        0,
+        0.7,
+        (Observation("m", 0.7, 2),),
+    )
+    missing = record.read_entry(
+        record.report_entry("s-0001", [], 0, T0, exit_code=0, metric_message="no m"), "m"
+    )
+    assert (missing.exit_code, missing.value, missing.metric_message) == (0, None, "no m")

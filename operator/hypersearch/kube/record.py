@@ -1,11 +1,12 @@
 """The trial record in HyperSearch status: ``status.trials`` entries <-> core values.
 
 The one codec of the record, used by the operator (``kube.convert`` reads, the reconciler
-writes, ``kube.manifests`` annotates Pods with the prediction) and the report (``report.cluster``
-shows what status says); the sidecar writes its fields (``names.REPORT_FIELDS``) through the same
-``kube.status`` apply. Reading is tolerant: an entry written by any
-earlier version, by a sidecar before the operator recorded its trial, or edited by hand decodes
-to what it holds, and a field of the wrong type reads as absent rather than raising.
+writes, ``kube.manifests`` annotates Pods with the prediction), the report (``report.cluster``
+shows what status says) and the sidecar (``report_entry``: its fields,
+``names.REPORT_FIELDS``, applied through the same ``kube.status`` as the operator's). Reading
+is tolerant: an entry written by any earlier version, by a sidecar before the operator
+recorded its trial, or edited by hand decodes to what it holds, and a field of the wrong type
+reads as absent rather than raising.
 
 Stdlib only (the sidecar imports it; ``core.trials`` keeps numpy out behind TYPE_CHECKING) and
 pure: no API calls, no clock. It must not judge an unfinished trial from its Pod; that policy is
@@ -195,6 +196,34 @@ def trial_entry(trial: Trial, recorded: Mapping[str, Any] | None) -> dict[str, A
         # The value of its curve when it was stopped, until its sidecar's last report (made as
         # the Pod stops, over every report it read) replaces it.
         entry["value"] = trial.value
+    return entry
+
+
+def report_entry(
+    name: str,
+    curve: list[list[float]],
+    observed: int,
+    now: float,
+    *,
+    exit_code: int | None = None,
+    value: float | None = None,
+    metric_message: str | None = None,
+) -> dict[str, Any]:
+    """The sidecar's fields of its trial's entry (``names.REPORT_FIELDS``): the bounded
+    ``curve`` of ``observed`` reports, when it reported, and once the training process has
+    ended its ``exit_code`` with the final ``value`` or why there is none."""
+    entry: dict[str, Any] = {
+        "name": name,
+        "observed": observed,
+        "curve": curve,
+        "reportedAt": format_time(now),
+    }
+    if exit_code is not None:
+        entry["exitCode"] = exit_code
+        if value is not None:
+            entry["value"] = value
+        elif metric_message is not None:
+            entry["metricMessage"] = metric_message
     return entry
 
 
