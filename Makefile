@@ -64,7 +64,7 @@ testplane-down:
 testplane-prune:
 	e2e/testplane prune
 
-## crds: regenerate the CRD from core/schema.py, and the chart's copy of it
+## crds: regenerate the CRD from kube/schema.py, and the chart's copy of it
 crds: $(STAMP)
 	$(BIN)/python -m hypersearch.kube.crd > crds/hypersearch.io_hypersearches.yaml
 	$(BIN)/python charts/sync-files.py

@@ -56,7 +56,8 @@ from hypersearch.core import engine
 from hypersearch.core.engine import decide, rng_for
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import final_value
-from hypersearch.core.space import CategoricalParam, FloatParam, Params, Space
+from hypersearch.core.params import CategoricalParam, FloatParam, Params
+from hypersearch.core.space import Space
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Observation, Trial, TrialPhase
 

@@ -44,12 +44,8 @@ from typing import Any, Protocol
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from hypersearch.core.space import (
-    FloatParam,
-    IntParam,
-    Params,
-    Space,
-)
+from hypersearch.core.params import FloatParam, IntParam, Params
+from hypersearch.core.space import Space
 from hypersearch.core.suggest.base import Outcome
 from hypersearch.core.suggest.gp_ucb import GPUCBSuggester
 from hypersearch.core.suggest.random import QuasiRandomSuggester, RandomSuggester

@@ -31,7 +31,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from hypersearch.core.space import CategoricalParam, FloatParam, IntParam, Params, Space
+from hypersearch.core.params import CategoricalParam, FloatParam, IntParam, Params
+from hypersearch.core.space import Space
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,8 @@ from __future__ import annotations
 import math
 import random
 
-from hypersearch.core.space import (
-    CategoricalParam,
-    DiscreteParam,
-    FloatParam,
-    IntParam,
-    Space,
-)
+from hypersearch.core.params import CategoricalParam, DiscreteParam, FloatParam, IntParam
+from hypersearch.core.space import Space
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
 from hypersearch.report.model import SearchView, params_from_space
 

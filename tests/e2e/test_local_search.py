@@ -365,7 +365,7 @@ def test_a_template_without_command_exits_2_before_making_any_state(ws: Workspac
     result = ws.hyper("run", str(path))
     assert result.code == 2
     assert result.stderr.startswith(
-        "hyper: spec.trial.template.spec.containers[0].command is empty: a local run starts"
+        "hyper: spec.trial.template.spec.containers[0].command is required: a local run starts"
     )
     assert not (ws.root / ".hyper").exists()
 

@@ -13,17 +13,17 @@ from typing import Any
 from hypothesis import strategies as st
 
 from hypersearch.core.manifest import parse_manifest
-from hypersearch.core.space import (
+from hypersearch.core.params import (
     CategoricalParam,
     DiscreteParam,
     FloatParam,
     IntParam,
     Param,
     Scale,
-    Space,
     Value,
     round_float,
 )
+from hypersearch.core.space import Space
 from hypersearch.core.spec import (
     Algorithm,
     EarlyStopping,

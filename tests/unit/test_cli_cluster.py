@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hypersearch.cli_cluster import (
+from hypersearch.cli.cluster import (
     CLI_MANAGER,
     ClusterError,
     ClusterSearch,

@@ -10,10 +10,10 @@ import yaml
 from builders import manifest
 
 from hypersearch.cli import SUBCOMMANDS, build_parser, main, split_command
-from hypersearch.cli_dialect import LOCAL_IMAGE, default_search_name, dialect_spec
+from hypersearch.cli.dialect import LOCAL_IMAGE, default_search_name, dialect_spec
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
-from hypersearch.core.space import FloatParam, IntParam
+from hypersearch.core.params import FloatParam, IntParam
 
 CNN = [
     "bayesian",

@@ -14,13 +14,13 @@ from hypersearch.core.conditions import (
     TRIALS_RUNNING,
     Condition,
     find,
-    format_time,
     from_dicts,
     is_true,
     search_conditions,
     set_condition,
     to_dicts,
 )
+from hypersearch.core.times import format_time
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 T1 = T0 + 60

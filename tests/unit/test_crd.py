@@ -85,17 +85,6 @@ def test_metadata_schema_carries_only_its_type() -> None:
     assert version()["schema"]["openAPIV3Schema"]["properties"]["metadata"] == {"type": "object"}
 
 
-def test_shared_names_equal_the_core_spec_constants() -> None:
-    from hypersearch.core import spec
-
-    assert (names.API_GROUP, names.API_VERSION, names.KIND, names.PLURAL) == (
-        spec.API_GROUP,
-        spec.API_VERSION,
-        spec.KIND,
-        spec.PLURAL,
-    )
-
-
 def _with_schema_defaults(node: dict[str, Any], value: Any) -> Any:
     """What the API server's structural defaulting stores for ``value`` under ``node``."""
     if isinstance(value, dict):

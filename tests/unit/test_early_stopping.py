@@ -15,7 +15,8 @@ from hypersearch.core.early_stopping import early_stops, rungs
 from hypersearch.core.engine import StopTrial, decide, rng_for
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest, spec_to_manifest
-from hypersearch.core.space import Params, Space
+from hypersearch.core.params import Params
+from hypersearch.core.space import Space
 from hypersearch.core.spec import EarlyStopping, SearchSpec
 from hypersearch.core.suggest.base import Outcome, Suggestion
 from hypersearch.core.trials import Observation, Trial, TrialPhase

@@ -15,7 +15,7 @@ from builders import (
     space_of,
 )
 
-from hypersearch.core.space import Param, Params, Value
+from hypersearch.core.params import Param, Params, Value
 from hypersearch.core.suggest.encoding import Encoding
 
 

@@ -12,7 +12,8 @@ from builders import search_spec
 
 from hypersearch.core import engine
 from hypersearch.core.engine import Plan, StopTrial, decide, rng_for
-from hypersearch.core.space import Params, Space
+from hypersearch.core.params import Params
+from hypersearch.core.space import Space
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest.base import Outcome, Suggestion
 from hypersearch.core.trials import Trial, TrialPhase

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from builders import categorical_param, float_param, int_param, space_of
 
-from hypersearch.core.space import Params, Space
+from hypersearch.core.params import Params
+from hypersearch.core.space import Space
 from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import Outcome
 from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, beta

@@ -7,16 +7,19 @@ from typing import Any
 
 import pytest
 
+from hypersearch.core import reasons
+from hypersearch.core.times import format_time, parse_time
 from hypersearch.core.trials import Trial, TrialPhase
-from hypersearch.kube import convert, names
-from hypersearch.kube.convert import Timing
+from hypersearch.kube import convert, failures, names, record
+from hypersearch.kube.failures import Timing
+from hypersearch.kube.pods import pod_view
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 TIMING = Timing(unschedulable_seconds=300, metric_grace_seconds=30)
 
 
 def iso(when: float) -> str:
-    return convert.format_time(when)
+    return format_time(when)
 
 
 def pod(
@@ -65,7 +68,7 @@ def entry(name: str = "s-0000", **fields: Any) -> dict[str, Any]:
 
 
 def gather(entries: list[dict[str, Any]], pods: list[dict[str, Any]], now: float) -> list[Trial]:
-    views = [convert.pod_view(p) for p in pods]
+    views = [pod_view(p) for p in pods]
     return convert.gather_trials(entries, views, metric="val_acc", now=now, timing=TIMING)
 
 
@@ -103,7 +106,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry()],
             [pod(phase="Succeeded", terminated={**FINISHED, "finishedAt": iso(T0)})],
             TrialPhase.FAILED,
-            convert.METRIC_NOT_REPORTED,
+            reasons.METRIC_NOT_REPORTED,
             None,
         ),
         (
@@ -111,7 +114,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry(exitCode=0, metricMessage="no value reported for metric val_acc")],
             [pod(phase="Succeeded", terminated=FINISHED)],
             TrialPhase.FAILED,
-            convert.METRIC_NOT_FOUND,
+            reasons.METRIC_NOT_FOUND,
             None,
         ),
         (
@@ -119,7 +122,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry()],
             [pod(phase="Failed", terminated={"exitCode": 2, "reason": "Error"})],
             TrialPhase.FAILED,
-            convert.TRAINING_FAILED,
+            reasons.TRAINING_FAILED,
             None,
         ),
         (
@@ -127,7 +130,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry()],
             [pod(phase="Failed", terminated={"exitCode": 137, "reason": "OOMKilled"})],
             TrialPhase.FAILED,
-            convert.OOM_KILLED,
+            reasons.OOM_KILLED,
             None,
         ),
         (
@@ -138,13 +141,13 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             "Evicted",
             None,
         ),
-        ("pod deleted", [entry()], [], TrialPhase.FAILED, convert.POD_DELETED, None),
+        ("pod deleted", [entry()], [], TrialPhase.FAILED, reasons.POD_DELETED, None),
         (
             "pod being deleted",
             [entry()],
             [pod(deleting=True)],
             TrialPhase.FAILED,
-            convert.POD_DELETED,
+            reasons.POD_DELETED,
             None,
         ),
         (
@@ -168,7 +171,7 @@ FINISHED = {"exitCode": 0, "finishedAt": iso(T0 + 50), "reason": "Completed"}
             [entry()],
             [pod(phase="Pending", unschedulable_at=T0 - 300)],
             TrialPhase.FAILED,
-            convert.UNSCHEDULABLE,
+            reasons.UNSCHEDULABLE,
             None,
         ),
         (
@@ -256,14 +259,14 @@ def test_operator_entry_carries_the_report_only_once_finished() -> None:
     recorded = {"name": "s-0000", "value": 0.5, "curve": [[1, 0.5]], "reportedAt": iso(T0)}
     running = Trial("s-0000", 0, {"x": 1}, TrialPhase.RUNNING, started_at=T0)
     done = Trial("s-0000", 0, {"x": 1}, TrialPhase.SUCCEEDED, 0.5, started_at=T0, finished_at=T0)
-    assert convert.trial_entry(running, recorded) == {
+    assert record.trial_entry(running, recorded) == {
         "name": "s-0000",
         "index": 0,
         "params": {"x": 1},
         "phase": "Running",
         "startedAt": iso(T0),
     }
-    assert convert.trial_entry(done, recorded) == {
+    assert record.trial_entry(done, recorded) == {
         "name": "s-0000",
         "index": 0,
         "params": {"x": 1},
@@ -277,9 +280,9 @@ def test_operator_entry_carries_the_report_only_once_finished() -> None:
 
 
 def test_times_round_trip_through_rfc3339() -> None:
-    assert convert.format_time(T0) == "2027-01-15T08:00:00Z"
-    assert convert.parse_time("2027-01-15T08:00:00Z") == T0
-    assert convert.parse_time("not a time") is None
+    assert format_time(T0) == "2027-01-15T08:00:00Z"
+    assert parse_time("2027-01-15T08:00:00Z") == T0
+    assert parse_time("not a time") is None
 
 
 def stuck_pod(reason: str = "ImagePullBackOff", *, init: bool = False) -> dict[str, Any]:
@@ -321,8 +324,8 @@ def test_a_container_that_cannot_start_fails_its_trial_once_the_timeout_passed(
 def test_a_container_still_being_created_is_not_stuck() -> None:
     slow = stuck_pod("ContainerCreating")
     assert one([entry(phase="Pending")], [slow], T0 + 3600).phase is TrialPhase.PENDING
-    assert convert.start_deadline(convert.pod_view(slow), TIMING) is None
-    assert convert.start_deadline(convert.pod_view(stuck_pod()), TIMING) == T0 + 300
+    assert failures.start_deadline(pod_view(slow), TIMING) is None
+    assert failures.start_deadline(pod_view(stuck_pod()), TIMING) == T0 + 300
 
 
 def test_a_pending_trial_says_why_before_the_timeout_fails_it() -> None:
@@ -340,5 +343,5 @@ def test_a_pending_trial_says_why_before_the_timeout_fails_it() -> None:
         "container trainer of trial Pod s-0000 cannot start yet: ImagePullBackOff: "
         'Back-off pulling image "trainer:tpyo"'
     )
-    assert convert.trial_entry(stuck, None)["message"] == stuck.message
+    assert record.trial_entry(stuck, None)["message"] == stuck.message
     assert one([entry(phase="Pending")], [pod(phase="Pending")], T0 + 10).message is None

@@ -13,7 +13,7 @@ import pytest
 
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.handlers import CREATED, OperatorState, pod_signature
-from hypersearch.controller.reconcile import Outcome, Reconciler
+from hypersearch.controller.reconcile import Reconciled, Reconciler
 from hypersearch.kube.client import connect
 from hypersearch.kube.wire import ApiError
 
@@ -55,10 +55,10 @@ class Failing(Reconciler):
         super().__init__(api=None, config=OperatorConfig())  # type: ignore[arg-type]
         self.errors = errors
 
-    def reconcile(self, namespace: str, name: str, now: float) -> Outcome:
+    def reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
         if self.errors:
             raise self.errors.pop(0)
-        return Outcome(requeue_after=42.0, started=("s-0001",))
+        return Reconciled(requeue_after=42.0, started=("s-0001",))
 
 
 def test_errors_back_off_doubling_and_success_resets_the_streak() -> None:

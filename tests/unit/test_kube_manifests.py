@@ -13,7 +13,8 @@ import pytest
 
 from hypersearch.core.engine import NewTrial
 from hypersearch.core.errors import SpecError
-from hypersearch.core.space import IntParam, Space
+from hypersearch.core.params import IntParam
+from hypersearch.core.space import Space
 from hypersearch.core.spec import Algorithm, Objective, SearchSpec, TrialTemplate
 from hypersearch.core.trials import Prediction
 from hypersearch.kube import manifests, names
@@ -198,13 +199,8 @@ def test_prediction_travels_in_an_annotation() -> None:
         (
             search(template(command=None)),
             "spec.trial.template.spec.containers[0].command is required: the operator wraps it "
-            "to capture the training output; set it to the program the image runs (for example "
-            "[python, train.py])",
-        ),
-        (
-            search(container="main"),
-            "spec.trial.container names container 'main', but the template has ['trainer']; "
-            "use one of those names",
+            "to capture the training output (the image's entrypoint is not visible to it); set "
+            "it to the program to run, e.g. command: [python, train.py, --lr, ':lr:']",
         ),
     ],
 )

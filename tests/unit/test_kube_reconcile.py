@@ -12,9 +12,10 @@ import pytest
 
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.reconcile import Reconciler
-from hypersearch.kube import convert, names
-from hypersearch.kube.convert import Timing
+from hypersearch.core.times import format_time
+from hypersearch.kube import names
 from hypersearch.kube.curve import CURVE_LIMIT
+from hypersearch.kube.failures import Timing
 from hypersearch.sidecar.collector import Collector, Objective
 
 T0 = 1_800_000_000.0
@@ -82,7 +83,7 @@ class FakeApi:
             return False
         self.created.append(name)
         stored = copy.deepcopy(pod)
-        stored["metadata"]["creationTimestamp"] = convert.format_time(T0)
+        stored["metadata"]["creationTimestamp"] = format_time(T0)
         stored["status"] = {"phase": "Pending"}
         self.pods[name] = stored
         return True
@@ -122,12 +123,12 @@ class FakeApi:
     # --- playing the sidecar and the kubelet ---
 
     def run(self, name: str) -> None:
-        self.pods[name]["status"] = {"phase": "Running", "startTime": convert.format_time(T0)}
+        self.pods[name]["status"] = {"phase": "Running", "startTime": format_time(T0)}
 
     def report(self, name: str, value: float) -> None:
         for entry in self.search["status"]["trials"]:
             if entry["name"] == name:
-                entry.update(value=value, exitCode=0, reportedAt=convert.format_time(T0))
+                entry.update(value=value, exitCode=0, reportedAt=format_time(T0))
 
     def succeed(self, name: str) -> None:
         self.pods[name]["status"] = {
@@ -135,9 +136,7 @@ class FakeApi:
             "containerStatuses": [
                 {
                     "name": "t",
-                    "state": {
-                        "terminated": {"exitCode": 0, "finishedAt": convert.format_time(T0 + 1)}
-                    },
+                    "state": {"terminated": {"exitCode": 0, "finishedAt": format_time(T0 + 1)}},
                 }
             ],
         }
@@ -303,7 +302,7 @@ def test_an_unschedulable_pod_asks_to_be_looked_at_when_its_timeout_ends() -> No
                 "status": "False",
                 "reason": "Unschedulable",
                 "message": "no GPU",
-                "lastTransitionTime": convert.format_time(T0),
+                "lastTransitionTime": format_time(T0),
             }
         ],
     }
@@ -339,8 +338,8 @@ def test_status_of_1000_trials_of_100_epochs_stays_under_one_mebibyte() -> None:
                 },
                 "phase": "Succeeded",
                 "prediction": {"mean": 0.7123456789, "std": 0.0512345678, "ucb": 0.8234567891},
-                "startedAt": convert.format_time(T0),
-                "finishedAt": convert.format_time(T0 + 3600),
+                "startedAt": format_time(T0),
+                "finishedAt": format_time(T0 + 3600),
                 **{k: report[k] for k in names.REPORT_FIELDS if k in report},
             }
         )
@@ -560,7 +559,7 @@ def test_a_trial_whose_image_cannot_be_pulled_fails_at_the_timeout_and_its_pod_g
             {
                 "type": "PodScheduled",
                 "status": "True",
-                "lastTransitionTime": convert.format_time(T0),
+                "lastTransitionTime": format_time(T0),
             }
         ],
         "containerStatuses": [
@@ -623,7 +622,7 @@ def report_curves(api: FakeApi, curves: dict[str, list[float]]) -> None:
     for entry in api.search["status"]["trials"]:
         if entry["name"] in curves:
             points = [[i + 1, v] for i, v in enumerate(curves[entry["name"]])]
-            entry.update(curve=points, observed=len(points), reportedAt=convert.format_time(T0))
+            entry.update(curve=points, observed=len(points), reportedAt=format_time(T0))
 
 
 STOP_MESSAGE = (

@@ -82,7 +82,7 @@ def test_a_container_without_command_cannot_run_locally() -> None:
     with pytest.raises(SpecError) as err:
         trial_command(spec)
     assert str(err.value).startswith(
-        "spec.trial.template.spec.containers[0].command is empty: a local run starts the "
+        "spec.trial.template.spec.containers[0].command is required: a local run starts the "
         "container's command (the image and its entrypoint are not used locally)"
     )
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hypersearch.core.errors import SpecError
-from hypersearch.core.space import (
-    CategoricalParam,
-    DiscreteParam,
-    FloatParam,
-    IntParam,
-    Param,
-    parse_param_flag,
-)
+from hypersearch.core.param_flags import parse_param_flag
+from hypersearch.core.params import CategoricalParam, DiscreteParam, FloatParam, IntParam, Param
 
 
 @pytest.mark.parametrize(

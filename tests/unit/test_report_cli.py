@@ -149,7 +149,7 @@ def test_report_of_a_cluster_search_without_a_kubeconfig_says_how_to_give_one(
 
 
 def test_the_ui_source_lists_local_searches_and_follows_a_growing_journal(tmp_path: Path) -> None:
-    from hypersearch.cli_views import _LocalViews
+    from hypersearch.cli.views import _LocalViews
 
     root = tmp_path / ".hyper"
     (root / "starting").mkdir(parents=True)

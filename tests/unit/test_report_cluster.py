@@ -10,10 +10,10 @@ import pytest
 
 from hypersearch.core.errors import SpecError
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
+from hypersearch.kube.record import trial_from_entry
 from hypersearch.report.cluster import (
     cluster_source,
     search_phase,
-    trial_from_entry,
     view_from_object,
     views_from_objects,
 )

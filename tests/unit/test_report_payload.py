@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from hypersearch.core.space import CategoricalParam, DiscreteParam, FloatParam, IntParam, Space
+from hypersearch.core.params import CategoricalParam, DiscreteParam, FloatParam, IntParam
+from hypersearch.core.space import Space
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
 from hypersearch.report.model import (
     ParamView,

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from builders import manifest
 
-from hypersearch.core import conditions, placeholders, schema, space, spec
+from hypersearch.core import conditions, params, placeholders, resource, spec
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.trials import Prediction, Trial, TrialPhase
-from hypersearch.kube import convert, names
+from hypersearch.kube import names, record, schema
 
 
 def nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -56,8 +56,8 @@ def test_map_lists_require_their_keys() -> None:
 
 def test_lists_and_strings_checked_by_cel_are_bounded() -> None:
     assert SPEC["parameters"]["maxItems"] == spec.MAX_PARAMETERS
-    assert PARAMETER["properties"]["name"]["maxLength"] == space.MAX_NAME_LENGTH
-    assert PARAMETER["properties"]["values"]["maxItems"] == space.MAX_VALUES
+    assert PARAMETER["properties"]["name"]["maxLength"] == params.MAX_NAME_LENGTH
+    assert PARAMETER["properties"]["values"]["maxItems"] == params.MAX_VALUES
     unbounded_lists = [
         path for path, node in nodes(ROOT) if node.get("type") == "array" and "maxItems" not in node
     ]
@@ -89,7 +89,7 @@ def test_defaults_in_the_schema_are_the_parsers_defaults() -> None:
         (SPEC["objective"]["properties"]["goal"], spec.GOALS),
         (SPEC["objective"]["properties"]["aggregation"], spec.AGGREGATIONS),
         (PARAMETER["properties"]["type"], spec.PARAMETER_TYPES),
-        (PARAMETER["properties"]["scale"], space.SCALES),
+        (PARAMETER["properties"]["scale"], params.SCALES),
     ],
 )
 def test_enums_are_the_parsers_choices(node: dict[str, Any], values: tuple[str, ...]) -> None:
@@ -99,7 +99,7 @@ def test_enums_are_the_parsers_choices(node: dict[str, Any], values: tuple[str, 
 def test_limits_are_the_parsers_limits() -> None:
     assert (SPEC["maxTrials"]["minimum"], SPEC["maxTrials"]["maximum"]) == (1, spec.MAX_TRIALS)
     assert SPEC["parallelism"]["maximum"] == spec.MAX_PARALLELISM
-    assert PARAMETER["properties"]["name"]["pattern"] == space.NAME_PATTERN
+    assert PARAMETER["properties"]["name"]["pattern"] == params.NAME_PATTERN
     assert ROOT["x-kubernetes-validations"][0]["rule"] == (
         f"size(self.metadata.name) <= {spec.MAX_SEARCH_NAME_LENGTH}"
     )
@@ -193,7 +193,7 @@ def test_status_trial_entries_hold_every_field_the_operator_and_sidecar_write() 
         started_at=1.0,
         finished_at=2.0,
     )
-    written = set(convert.trial_entry(trial, {k: 1 for k in names.REPORT_FIELDS}))
+    written = set(record.trial_entry(trial, {k: 1 for k in names.REPORT_FIELDS}))
     assert written <= set(TRIAL_ENTRY["properties"])
     assert set(names.REPORT_FIELDS) <= set(TRIAL_ENTRY["properties"])
 
@@ -206,13 +206,13 @@ def test_condition_schema_matches_the_conditions_module() -> None:
     assert set(written) <= set(condition)
 
 
-def test_crd_names_come_from_the_spec_module() -> None:
+def test_crd_names_come_from_the_resource_module() -> None:
     crd = schema.custom_resource_definition()
     assert crd["metadata"]["name"] == "hypersearches.hypersearch.io"
-    assert crd["spec"]["names"]["kind"] == spec.KIND == names.KIND
+    assert crd["spec"]["names"]["kind"] == resource.KIND == names.KIND
     assert crd["spec"]["names"]["shortNames"] == ["hs"]
     (version,) = crd["spec"]["versions"]
-    assert version["name"] == spec.API_VERSION == names.API_VERSION
+    assert version["name"] == resource.API_VERSION == names.API_VERSION
     assert version["subresources"] == {"status": {}}
     assert version["schema"]["openAPIV3Schema"] == schema.openapi_schema()
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
@@ -270,7 +270,7 @@ def test_the_template_declares_containers_and_their_texts_and_keeps_every_other_
 
 
 def test_the_cel_placeholder_regex_finds_what_the_parser_finds() -> None:
-    from hypersearch.core import schema_trial
+    from hypersearch.kube import schema_trial
 
     texts = [":a:", ":a:b:", "::a.b-c:", ":x:a:", "http://h:80:", ":_t-1::lr:", ":a b:", ""]
     regex = re.compile(schema_trial.PLACEHOLDER_REGEX)
@@ -315,5 +315,5 @@ def test_int_bounds_must_be_whole_numbers_within_the_parsers_range(bound: str) -
     ]
     assert rule["fieldPath"] == f".{bound}"
     assert rule["rule"].startswith(f"self.type != 'int' || !has(self.{bound}) || ")
-    assert f"self.{bound} <= {float(space.MAX_INT_MAGNITUDE)!r}" in rule["rule"]
+    assert f"self.{bound} <= {float(params.MAX_INT_MAGNITUDE)!r}" in rule["rule"]
     assert f"double(int(self.{bound})) == self.{bound}" in rule["rule"]

@@ -21,16 +21,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hypersearch.core.errors import Problem, SpecError
-from hypersearch.core.space import (
+from hypersearch.core.params import (
     CategoricalParam,
     DiscreteParam,
     FloatParam,
     IntParam,
     Param,
-    Space,
-    grid_values,
     param_problems,
 )
+from hypersearch.core.space import Space, grid_values
 
 # --- sampling -----------------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypersearch.core.engine import check_trials_fit, decide, rng_for
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_manifest
-from hypersearch.core.space import CategoricalParam, FloatParam, IntParam, Space
+from hypersearch.core.params import CategoricalParam, FloatParam, IntParam
+from hypersearch.core.space import Space
 from hypersearch.core.spec import (
     MAX_ARG_LENGTH,
     MAX_ARGS,

@@ -16,7 +16,8 @@ from builders import (
     space_of,
 )
 
-from hypersearch.core.space import Params, Space
+from hypersearch.core.params import Params
+from hypersearch.core.space import Space
 from hypersearch.core.spec import Algorithm
 from hypersearch.core.suggest import suggester_for
 from hypersearch.core.suggest.base import Outcome, Suggester

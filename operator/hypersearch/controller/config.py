@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from hypersearch.core.errors import Problem, SpecError
-from hypersearch.kube.convert import Timing
+from hypersearch.kube.failures import Timing
 from hypersearch.kube.manifests import DEFAULT_MACHINE_TYPES, MachineType, PodSettings
 
 

@@ -31,11 +31,12 @@ from typing import Any
 import kopf
 
 from hypersearch.controller import metrics
-from hypersearch.controller.reconcile import ERROR_BACKOFF, Reconciler
+from hypersearch.controller.reconcile import Reconciler
+from hypersearch.controller.requeue import ERROR_BACKOFF
 from hypersearch.controller.scheduler import Key, Scheduler
 from hypersearch.kube import names
 from hypersearch.kube.client import Connection
-from hypersearch.kube.convert import stuck_container
+from hypersearch.kube.failures import stuck_container
 from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")

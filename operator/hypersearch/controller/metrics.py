@@ -27,12 +27,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from hypersearch.core import conditions
 from hypersearch.core.engine import Counts
+from hypersearch.core.trials import TrialPhase
 
 #: The phases a HyperSearch reports; ``hypersearch_searches`` has one series per phase.
-SEARCH_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed")
+SEARCH_PHASES: tuple[str, ...] = conditions.SEARCH_PHASES
 #: The trial phases of ``core.trials.TrialPhase``, in the order they are exported.
-TRIAL_PHASES: tuple[str, ...] = ("Pending", "Running", "Succeeded", "Failed", "EarlyStopped")
+TRIAL_PHASES: tuple[str, ...] = tuple(phase.value for phase in TrialPhase)
 #: Suggestion latency buckets: a grid step takes microseconds, a GP fit on 200 trials seconds.
 SUGGESTION_BUCKETS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,

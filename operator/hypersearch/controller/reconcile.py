@@ -9,27 +9,31 @@ Order of side effects, chosen for crash safety (SIGKILL at any line): Pods are c
 their trials are written to status, so a crash in between leaves a Pod that the next reconcile
 adopts from its annotations; nothing is ever recorded that was not created.
 
-Must not sleep, poll or count trials (the engine counts); it returns when to look again instead.
+Orchestration only: the status document is ``controller.status``, the Events it tells of
+``controller.events``, when to look again ``controller.requeue`` (all pure), the trials
+``kube.convert``. Must not sleep, poll or count trials (the engine counts); it returns when to
+look again instead.
 Blocking (``kube.api`` is synchronous): the kopf shell runs it in a worker thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from hypersearch.controller import metrics
+from hypersearch.controller import status as status_doc
 from hypersearch.controller.config import OperatorConfig
-from hypersearch.core import conditions
+from hypersearch.controller.events import transition_events
+from hypersearch.controller.requeue import CREATE_RETRY, RELOOK, next_look
+from hypersearch.core import conditions, reasons
 from hypersearch.core.early_stopping import EARLY_STOPPED
-from hypersearch.core.edits import check_objective_kept, objective_record, recorded_objective
+from hypersearch.core.edits import check_objective_kept, recorded_objective
 from hypersearch.core.engine import (
-    Counts,
     NewTrial,
     Plan,
     check_trials_fit,
@@ -40,88 +44,24 @@ from hypersearch.core.engine import (
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import final_value
-from hypersearch.core.spec import Objective, SearchSpec
+from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
-from hypersearch.kube import convert, manifests, names
+from hypersearch.kube import convert, manifests, names, record
 from hypersearch.kube.api import KubeApi
+from hypersearch.kube.pods import PodView, pod_view
 from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
 
-OPERATOR_TRIAL_FIELDS: Final = (
-    "name",
-    "index",
-    "params",
-    "phase",
-    "reason",
-    "message",
-    "prediction",
-    "startedAt",
-    "finishedAt",
-)
-ERROR_BACKOFF: Final = 5.0
-CREATE_RETRY: Final = 30.0
-"""Seconds until a trial Pod the API server refused for now (a quota) is tried again; a trial
-that ends (a Pod event) retries sooner."""
-RELOOK: Final = 0.05
-"""Seconds until the next look when this reconcile changed something no event will report."""
-RELEASE_BATCH: Final = 10
-"""Sidecar managedFields entries are dropped in batches of this many (or when the search ends):
-each drop is one more write, so doing it per trial would double the writes per trial."""
-
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Reconciled:
     """What one reconcile did; ``requeue_after`` (seconds) asks to be called again then."""
 
     requeue_after: float | None
     wrote_status: bool = False
     started: tuple[str, ...] = ()
     finished: bool = False
-
-
-def _counts_dict(counts: Counts) -> dict[str, int]:
-    return {
-        "trials": counts.total,
-        "pending": counts.pending,
-        "running": counts.running,
-        "succeeded": counts.succeeded,
-        "failed": counts.failed,
-        "earlyStopped": counts.early_stopped,
-    }
-
-
-def _progress_message(spec: SearchSpec, counts: Counts, best: Trial | None) -> str:
-    done = counts.succeeded + counts.failed + counts.early_stopped
-    planned = max(spec.max_trials, counts.total)
-    active = counts.pending + counts.running
-    text = f"{done} of {planned} trials finished, {active} active"
-    if best is not None and best.value is not None:
-        text += f"; best {spec.objective.metric} {best.value:g} from trial {best.name}"
-    return text
-
-
-def _differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    """Whether writing ``desired`` would change the operator's part of ``current`` status."""
-    for key, value in desired.items():
-        if key == "trials":
-            continue
-        if current.get(key) != value:
-            return True
-    stored = {str(e.get("name")): e for e in current.get("trials") or []}
-    wanted = desired.get("trials") or []
-    names_wanted = {e["name"] for e in wanted}
-    ours = {name for name, e in stored.items() if "index" in e}  # sidecar-only entries aside
-    if names_wanted - set(stored) or ours - names_wanted:
-        return True
-    for entry in wanted:
-        old = stored[entry["name"]]
-        keys = set(OPERATOR_TRIAL_FIELDS) | set(entry)
-        if entry.get("phase") in convert.FINISHED_PHASES:
-            keys |= set(names.REPORT_FIELDS)
-        if any(old.get(k) != entry.get(k) for k in keys):
-            return True
-    return False
 
 
 class Reconciler:
@@ -151,7 +91,7 @@ class Reconciler:
             resource_version
         )
 
-    def reconcile(self, namespace: str, name: str, now: float) -> Outcome:
+    def reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
         """Bring one HyperSearch one step closer to done (see the module docstring)."""
         try:
             outcome = self._reconcile(namespace, name, now)
@@ -173,33 +113,32 @@ class Reconciler:
         seen = {p["metadata"]["name"] for p in pods}
         for entry in entries:
             trial = str(entry.get("name"))
-            if entry.get("phase") in convert.FINISHED_PHASES or trial in seen:
+            if entry.get("phase") in record.FINISHED_PHASES or trial in seen:
                 continue
             found = self.api.get_pod(namespace, trial)
             if found is not None:
                 pods.append(found)
         return pods
 
-    def _reconcile(self, namespace: str, name: str, now: float) -> Outcome:
+    def _reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
         body = self.api.get_search(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             metrics.forget_search(namespace, name)
             self._refusals.pop((namespace, name), None)
-            return Outcome(requeue_after=None)
+            return Reconciled(requeue_after=None)
         meta = body["metadata"]
         status: dict[str, Any] = body.get("status") or {}
         entries = list(status.get("trials") or [])
         owner = manifests.Owner(name, namespace, str(meta.get("uid")))
         raw_objective = (body.get("spec") or {}).get("objective") or {}
         metric = str(raw_objective.get("metric") or "")
-        views = [convert.pod_view(p) for p in self._pods(namespace, name, entries)]
+        views = [pod_view(p) for p in self._pods(namespace, name, entries)]
         pods = [p for p in views if p.owner_uid == owner.uid]
         timing = self.config.timing
         trials = convert.gather_trials(entries, pods, metric=metric, now=now, timing=timing)
         try:
             spec = parse_manifest(body)
             manifests.machine_type(spec, self.config.pods)
-            manifests.trainer_index(spec)
             check_trials_fit(spec, trials)
             recorded = recorded_objective(status.get("objective"))
             if recorded is not None:
@@ -222,8 +161,8 @@ class Reconciler:
             message = plan.message or ""
         else:
             reason = conditions.TRIALS_RUNNING
-            message = _progress_message(spec, counts, plan.best)
-        desired = self._status(
+            message = status_doc.progress_message(spec, counts, plan.best)
+        desired = status_doc.desired_status(
             body,
             trials=after,
             counts=counts,
@@ -235,11 +174,14 @@ class Reconciler:
         )
         wrote = False
         current: Mapping[str, Any] = body
-        if _differs(status, desired):
+        if status_doc.differs(status, desired):
             current = self.api.apply_status(namespace, name, desired, names.OPERATOR_MANAGER)
             self._remember(current)
             wrote = True
-            self._events(body, before=entries, after=after, started=started, plan=plan, now=now)
+            for event in transition_events(
+                body, before=entries, after=after, started=started, plan=plan, now=now
+            ):
+                self._post(body, event.kind, event.reason, event.message, event.at)
         self._delete_pods(namespace, early, pods)
         self._refused_for_now(body, (namespace, name), refusal, now)
         self._release_reports(current, desired)
@@ -261,7 +203,7 @@ class Reconciler:
             requeue_after = RELOOK
         else:
             requeue_after = self._next_look(spec, after, pods, now)
-        return Outcome(
+        return Reconciled(
             requeue_after=requeue_after,
             wrote_status=wrote,
             started=tuple(t.name for t in started),
@@ -269,23 +211,11 @@ class Reconciler:
         )
 
     def _release_reports(self, current: Mapping[str, Any], desired: Mapping[str, Any]) -> None:
-        """Drop the managedFields entries of sidecars whose finished trial's report the operator
-        now owns too (its last apply carried the same values), so managedFields does not keep
-        one entry per trial forever. Batched (``RELEASE_BATCH``); best effort: a failed guard is
-        retried next time."""
+        """Drop the sidecars' managedFields entries ``status.reports_to_release`` picks; best
+        effort: a failed guard is retried next time."""
         meta = current.get("metadata") or {}
-        taken = {
-            names.sidecar_manager(e["name"])
-            for e in desired.get("trials") or []
-            if e.get("phase") in convert.FINISHED_PHASES and "reportedAt" in e
-        }
-        found = [
-            (i, str(m.get("manager")))
-            for i, m in enumerate(meta.get("managedFields") or [])
-            if m.get("manager") in taken
-        ]
-        done = desired.get("phase") in ("Succeeded", "Failed")
-        if len(found) >= RELEASE_BATCH or (found and done):
+        found = status_doc.reports_to_release(current, desired)
+        if found:
             patched = self.api.drop_managers(str(meta["namespace"]), str(meta["name"]), found)
             if patched is not None:
                 self._remember(patched)
@@ -297,7 +227,7 @@ class Reconciler:
         plan: Plan,
         trials: list[Trial],
         *,
-        pods: Sequence[convert.PodView],
+        pods: Sequence[PodView],
         now: float,
     ) -> tuple[list[Trial], set[str]]:
         """Mark the plan's stopped trials failed (early-stopped ones EarlyStopped, with the value
@@ -342,9 +272,7 @@ class Reconciler:
         self._delete_pods(namespace, finished, pods)
         return out, early
 
-    def _delete_pods(
-        self, namespace: str, trials: set[str], pods: Sequence[convert.PodView]
-    ) -> None:
+    def _delete_pods(self, namespace: str, trials: set[str], pods: Sequence[PodView]) -> None:
         """Delete the still active Pods of ``trials`` (with the Pod's own grace period, so the
         trainer gets SIGTERM and the sidecar pushes its last report)."""
         for pod in pods:
@@ -370,15 +298,10 @@ class Reconciler:
             rendered = [manifests.trial_pod(spec, owner, t, self.config.pods) for t in new]
         except SpecError as err:
             return [], err, None
-        if owner.uid not in self._identities:
-            template_account = (spec.trial.template.get("spec") or {}).get("serviceAccountName")
-            extra = [str(template_account)] if template_account else []
-            for obj in manifests.sidecar_identity(owner, extra):
-                self.api.apply(obj)
-            self._identities.add(owner.uid)
+        self._ensure_identity(spec, owner)
         started: list[Trial] = []
         for trial, pod in zip(new, rendered, strict=True):
-            record = Trial(
+            made = Trial(
                 name=trial.name,
                 index=trial.index,
                 params=dict(trial.params),
@@ -395,15 +318,26 @@ class Reconciler:
                     return started, None, refusal
                 if err.transient:
                     raise
-                record = dataclasses.replace(
-                    record,
+                made = dataclasses.replace(
+                    made,
                     phase=TrialPhase.FAILED,
-                    reason=convert.POD_REJECTED,
+                    reason=reasons.POD_REJECTED,
                     message=f"the API server refused trial Pod {trial.name}: {err.message}",
                     finished_at=now,
                 )
-            started.append(record)
+            started.append(made)
         return started, None, None
+
+    def _ensure_identity(self, spec: SearchSpec, owner: manifests.Owner) -> None:
+        """Apply the search's sidecar ServiceAccount, Role and RoleBinding once per process
+        (``manifests.sidecar_identity``; applying is idempotent, so a restart applies again)."""
+        if owner.uid in self._identities:
+            return
+        template_account = (spec.trial.template.get("spec") or {}).get("serviceAccountName")
+        extra = [str(template_account)] if template_account else []
+        for obj in manifests.sidecar_identity(owner, extra):
+            self.api.apply(obj)
+        self._identities.add(owner.uid)
 
     def _refused_for_now(
         self, body: Mapping[str, Any], key: tuple[str, str], refusal: str | None, now: float
@@ -416,69 +350,16 @@ class Reconciler:
             self._refusals[key] = refusal
             self._post(body, "Warning", "FailedCreate", refusal, now + 0.001)
 
-    def _status(
-        self,
-        body: Mapping[str, Any],
-        *,
-        trials: Sequence[Trial],
-        counts: Counts,
-        plan: Plan | None,
-        reason: str,
-        message: str,
-        now: float,
-        invalid: bool = False,
-        objective: Objective | None = None,
-    ) -> dict[str, Any]:
-        """The operator's whole part of status (server-side apply drops what it leaves out).
-
-        ``objective`` (the spec's, None for an invalid spec) becomes ``status.objective`` until a
-        trial has a value; from then on the recorded one stays (``check_objective_kept``)."""
-        status: dict[str, Any] = body.get("status") or {}
-        recorded = {str(e.get("name")): e for e in status.get("trials") or []}
-        finished = invalid or (plan is not None and plan.finished)
-        succeeded = plan is not None and plan.succeeded and not invalid
-        generation = body["metadata"].get("generation")
-        conds = conditions.search_conditions(
-            conditions.from_dicts(status.get("conditions")),
-            finished=finished,
-            succeeded=succeeded,
-            reason=reason,
-            message=message,
-            generation=generation,
-            now=now,
-        )
-        phase = ("Succeeded" if succeeded else "Failed") if finished else "Running"
-        desired: dict[str, Any] = {
-            "observedGeneration": generation,
-            "phase": phase,
-            "message": message,
-            "counts": _counts_dict(counts),
-            "conditions": conditions.to_dicts(conds),
-            "trials": [convert.trial_entry(t, recorded.get(t.name)) for t in trials],
-        }
-        kept = status.get("objective")
-        valued = any(t.value is not None for t in trials)
-        if recorded_objective(kept) is not None and (valued or objective is None):
-            desired["objective"] = kept  # the values' objective, whatever the spec says now
-        elif objective is not None:
-            desired["objective"] = objective_record(objective)
-        best = convert.best_entry(plan.best if plan is not None else None)
-        if best is None and invalid and isinstance(status.get("best"), dict):
-            best = status["best"]
-        if best is not None:
-            desired["best"] = best
-        return desired
-
     def _invalid(
         self, body: Mapping[str, Any], trials: Sequence[Trial], err: SpecError, now: float
-    ) -> Outcome:
+    ) -> Reconciled:
         """A spec the schema let through but the core refuses: Failed with the field path.
 
         Running trials are left alone; fixing the spec (a new generation) resumes the search."""
         meta = body["metadata"]
         status = body.get("status") or {}
         message = str(err)
-        desired = self._status(
+        desired = status_doc.desired_status(
             body,
             trials=trials,
             counts=count_trials(trials),
@@ -489,84 +370,19 @@ class Reconciler:
             invalid=True,
         )
         wrote = False
-        if _differs(status, desired):
+        if status_doc.differs(status, desired):
             self.api.apply_status(meta["namespace"], meta["name"], desired, names.OPERATOR_MANAGER)
             wrote = True
             self._post(body, "Warning", conditions.INVALID_SPEC, message, now)
         log.warning("HyperSearch %s/%s is invalid: %s", meta["namespace"], meta["name"], message)
         metrics.observe_search(
-            meta["namespace"], meta["name"], "Failed", count_trials(trials), None
+            meta["namespace"],
+            meta["name"],
+            conditions.SearchPhase.FAILED.value,
+            count_trials(trials),
+            None,
         )
-        return Outcome(requeue_after=None, wrote_status=wrote, finished=True)
-
-    def _events(
-        self,
-        body: Mapping[str, Any],
-        *,
-        before: Sequence[Mapping[str, Any]],
-        after: Sequence[Trial],
-        started: Sequence[Trial],
-        plan: Plan,
-        now: float,
-    ) -> None:
-        """Events for what this status write recorded, cause before effect: trials that ended,
-        a new best, the trials started in the slots they freed, the search's end.
-
-        Each is timed a microsecond after the one before, so that ``kubectl describe`` (which
-        sorts by time) lists them in the order posted."""
-        ticks = itertools.count()
-
-        def at() -> float:
-            return now + next(ticks) * 1e-6
-
-        was = {str(e.get("name")): str(e.get("phase") or "") for e in before}
-        for trial in after:
-            if not trial.phase.finished or was.get(trial.name) in convert.FINISHED_PHASES:
-                continue
-            if trial.name not in was and trial in started:
-                continue
-            if trial.phase is TrialPhase.SUCCEEDED:
-                self._post(
-                    body,
-                    "Normal",
-                    "TrialSucceeded",
-                    f"trial {trial.name} succeeded with {trial.value:g}",
-                    at(),
-                )
-            elif trial.phase is TrialPhase.EARLY_STOPPED:
-                self._post(
-                    body,
-                    "Normal",
-                    "TrialEarlyStopped",
-                    f"trial {trial.name} was stopped early: {trial.message}",
-                    at(),
-                )
-            else:
-                self._post(
-                    body,
-                    "Warning",
-                    "TrialFailed",
-                    f"trial {trial.name} failed ({trial.reason}): {trial.message}",
-                    at(),
-                )
-        previous_best = ((body.get("status") or {}).get("best") or {}).get("trial")
-        if plan.best is not None and plan.best.name != previous_best:
-            self._post(
-                body,
-                "Normal",
-                "NewBest",
-                f"trial {plan.best.name} is the best so far with {plan.best.value:g}",
-                at(),
-            )
-        for trial in started:
-            if trial.phase is TrialPhase.FAILED:
-                self._post(body, "Warning", "TrialFailed", str(trial.message), at())
-            else:
-                self._post(body, "Normal", "TrialStarted", f"started trial {trial.name}", at())
-        was_finished = (body.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-        if plan.finished and not was_finished:
-            kind = "Normal" if plan.succeeded else "Warning"
-            self._post(body, kind, plan.reason or "Finished", plan.message or "", at())
+        return Reconciled(requeue_after=None, wrote_status=wrote, finished=True)
 
     def _post(
         self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
@@ -588,32 +404,13 @@ class Reconciler:
             log.info("could not post event %s: %s", reason, err)
 
     def _next_look(
-        self,
-        spec: SearchSpec,
-        trials: Sequence[Trial],
-        pods: Sequence[convert.PodView],
-        now: float,
+        self, spec: SearchSpec, trials: Sequence[Trial], pods: Sequence[PodView], now: float
     ) -> float:
-        """When something changes without an event: a timeout or grace period ends (else the
-        resync interval, the safety net for a missed event)."""
-        timing = self.config.timing
-        deadlines = [now + self.config.resync_seconds]
-        by_name = {t.name: t for t in trials}
-        for pod in pods:
-            trial = by_name.get(pod.name)
-            if trial is None or trial.phase.finished:
-                continue
-            for deadline in (
-                convert.unschedulable_deadline(pod, timing),
-                convert.start_deadline(pod, timing),
-                convert.metric_grace_deadline(pod, {}, timing)
-                if trial.phase is TrialPhase.RUNNING and pod.phase == "Succeeded"
-                else None,
-            ):
-                if deadline is not None:
-                    deadlines.append(deadline)
-            limit = spec.trial.timeout_seconds
-            since = trial.started_at or trial.created_at
-            if limit is not None and since is not None:
-                deadlines.append(since + limit)
-        return max(RELOOK, min(deadlines) - now + RELOOK)
+        return next_look(
+            spec,
+            trials,
+            pods,
+            now,
+            timing=self.config.timing,
+            resync_seconds=self.config.resync_seconds,
+        )

@@ -16,8 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final, Literal, TypeAlias
+
+from hypersearch.core.times import format_time
 
 ConditionStatus: TypeAlias = Literal["True", "False", "Unknown"]
 STATUSES: Final[tuple[ConditionStatus, ...]] = ("True", "False", "Unknown")
@@ -26,6 +29,24 @@ RUNNING: Final = "Running"
 SUCCEEDED: Final = "Succeeded"
 FAILED: Final = "Failed"
 CONDITION_TYPES: Final = (RUNNING, SUCCEEDED, FAILED)
+
+
+class SearchPhase(StrEnum):
+    """``status.phase`` of a search (a trial's is ``core.trials.TrialPhase``); the two final
+    phases are also the condition types that say how it ended."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (SearchPhase.SUCCEEDED, SearchPhase.FAILED)
+
+
+SEARCH_PHASES: Final = tuple(phase.value for phase in SearchPhase)
+FINAL_PHASES: Final = (SearchPhase.SUCCEEDED.value, SearchPhase.FAILED.value)
 
 TRIALS_RUNNING: Final = "TrialsRunning"
 """The search has trials to run or running; it has not finished."""
@@ -89,14 +110,6 @@ class Condition:
             last_transition_time=str(data.get("lastTransitionTime") or ""),
             observed_generation=generation if isinstance(generation, int) else None,
         )
-
-
-def format_time(now: float | datetime) -> str:
-    """RFC 3339 in UTC with whole seconds, as Kubernetes writes metav1.Time (``...T12:00:00Z``)."""
-    when = datetime.fromtimestamp(now, UTC) if isinstance(now, int | float) else now
-    if when.tzinfo is None:
-        raise ValueError("now must be timezone-aware (a naive datetime has no defined instant)")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def find(conditions: Iterable[Condition], type_: str) -> Condition | None:

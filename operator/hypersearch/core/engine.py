@@ -1,6 +1,6 @@
 """The search state machine: the only place that decides what a search does next.
 
-CONTRACT (lead): ``decide(spec, trials, now, rng) -> Plan`` is pure and deterministic: the same
+``decide(spec, trials, now, rng) -> Plan`` is pure and deterministic: the same
 spec, trials, now and seed give the same plan, so a restarted process suggests the same thing.
 Shells gather ``trials`` (every trial so far, any phase), call ``decide``, then carry out
 ``plan.start`` (create these, with exactly these names and params) and ``plan.stop`` (stop these,
@@ -49,8 +49,8 @@ import numpy as np
 
 from hypersearch.core.early_stopping import EARLY_STOPPED, early_stops
 from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.params import Params
 from hypersearch.core.ranking import best_of, scored_value
-from hypersearch.core.space import Params
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest import suggester_for
 from hypersearch.core.suggest.base import Outcome, tried_keys

@@ -38,7 +38,3 @@ class SpecError(HyperSearchError):
         else:
             text = head + f"{len(lines)} problems:\n" + "\n".join(f"  - {line}" for line in lines)
         super().__init__(text)
-
-
-class MetricError(HyperSearchError):
-    """A trial's output held no usable value for the objective metric."""

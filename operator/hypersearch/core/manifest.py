@@ -16,18 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypersearch.core.errors import Problem, SpecError
-from hypersearch.core.space import (
-    CategoricalParam,
-    DiscreteParam,
-    IntParam,
-    Param,
-)
-from hypersearch.core.spec import (
-    API_GROUP,
-    API_VERSION,
-    KIND,
-    SearchSpec,
-)
+from hypersearch.core.params import CategoricalParam, DiscreteParam, IntParam, Param
+from hypersearch.core.resource import API_GROUP, API_VERSION, KIND
+from hypersearch.core.spec import SearchSpec
 from hypersearch.core.spec_parser import SpecParser
 
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Protocol
 
 from hypersearch.core.trials import Observation
@@ -266,13 +266,3 @@ def final_value(
             f"instead"
         )
     return value, None
-
-
-def observations_by_metric(
-    observations: Iterable[Observation],
-) -> Mapping[str, list[Observation]]:
-    """Observations grouped by reported name, in first-report order (for curves and tables)."""
-    grouped: dict[str, list[Observation]] = {}
-    for obs in observations:
-        grouped.setdefault(obs.metric, []).append(obs)
-    return grouped

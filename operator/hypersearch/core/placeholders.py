@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 PARAM_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_.-]*"
 """What a parameter name may look like; ``space.NAME_PATTERN`` is built from it."""
@@ -25,14 +25,6 @@ _PLACEHOLDER_RE = re.compile(rf":({PARAM_NAME_PATTERN}):")
 def placeholders_in(text: str) -> set[str]:
     """The names of every ``:name:`` in ``text``."""
     return {match.group(1) for match in _PLACEHOLDER_RE.finditer(text)}
-
-
-def placeholders_in_all(texts: Iterable[str]) -> set[str]:
-    """The union of ``placeholders_in`` over ``texts``."""
-    found: set[str] = set()
-    for text in texts:
-        found |= placeholders_in(text)
-    return found
 
 
 def format_value(value: object) -> str:

@@ -1,10 +1,10 @@
 """The HyperSearch spec as frozen dataclasses, with its limits and defaults.
 
-CONTRACT (lead): names and fields below are used by every shell. Manifests become a
+Every shell uses the names and fields below. Manifests become a
 ``SearchSpec`` through ``core.manifest.parse_manifest`` (and back through
 ``spec_to_manifest``); this module holds the values and the limits they are checked against. It
-is also the single source of the CRD's OpenAPI schema (see ``schema``), so defaults and limits
-live here once.
+is also the single source of the CRD's OpenAPI schema (``kube.schema`` reads it), so defaults and
+limits live here once.
 
 Algorithm settings (``spec.algorithm.settings``) are a mapping checked against
 ``ALGORITHM_SETTINGS``; after parsing, ``Algorithm.settings`` holds every setting that has a
@@ -23,7 +23,7 @@ its own settings (``EARLY_STOPPING_SETTINGS``), written flat beside ``algorithm`
 ``core.early_stopping`` for what each rule decides.
 
 Additions beyond the contract: the limit/default constants, ``ALGORITHM_SETTINGS``,
-``training_container`` and ``spec_warnings``.
+``training_index``, ``training_container``, ``training_command`` and ``spec_warnings``.
 
 Units (``spec.objective.unit``, ``spec.parameters[i].unit``) are presentation only: reports write
 them next to the metric's and the parameters' names. They live on ``Objective.unit`` and
@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from hypersearch.core.errors import Problem
+from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.space import Space
 
 AlgorithmName: TypeAlias = Literal["grid", "random", "bayesian"]
@@ -45,10 +45,6 @@ EarlyStoppingName: TypeAlias = Literal["median", "asha"]
 Goal: TypeAlias = Literal["maximize", "minimize"]
 Aggregation: TypeAlias = Literal["last", "min", "max", "avg"]
 
-API_GROUP = "hypersearch.io"
-API_VERSION = "v1alpha1"
-KIND = "HyperSearch"
-PLURAL = "hypersearches"
 
 ALGORITHMS: tuple[AlgorithmName, ...] = ("grid", "random", "bayesian")
 EARLY_STOPPING_ALGORITHMS: tuple[EarlyStoppingName, ...] = ("median", "asha")
@@ -268,13 +264,42 @@ class SearchSpec:
     early_stopping: EarlyStopping | None = None
 
 
-def training_container(trial: TrialTemplate) -> Mapping[str, Any]:
-    """The container whose command, args and env carry the placeholders (``container`` or the
-    first one). Assumes a parsed, valid template."""
+def training_index(trial: TrialTemplate) -> int:
+    """Which container of the template trains (its command, args and env carry the
+    placeholders): the one ``trial.container`` names, else the first. The one home of this rule;
+    ``spec_parser`` refuses a name that matches no container, so a parsed template has it."""
     containers: Sequence[Mapping[str, Any]] = trial.template["spec"]["containers"]
     if trial.container is None:
-        return containers[0]
-    return next(c for c in containers if c.get("name") == trial.container)
+        return 0
+    return next(i for i, c in enumerate(containers) if c.get("name") == trial.container)
+
+
+def training_container(trial: TrialTemplate) -> Mapping[str, Any]:
+    """The training container (``training_index``) of a parsed template."""
+    container: Mapping[str, Any] = trial.template["spec"]["containers"][training_index(trial)]
+    return container
+
+
+def training_path(trial: TrialTemplate) -> str:
+    """The field path of the training container, for messages."""
+    return f"spec.trial.template.spec.containers[{training_index(trial)}]"
+
+
+def training_command(trial: TrialTemplate, why: str) -> list[str]:
+    """The training container's ``command``; SpecError when it has none. Both shells need one
+    (the image's entrypoint is unknown to them) and say ``why`` in the message."""
+    command = [str(a) for a in training_container(trial).get("command") or []]
+    if not command:
+        raise SpecError(
+            [
+                Problem(
+                    f"{training_path(trial)}.command",
+                    f"is required: {why}; set it to the program to run, e.g. command: "
+                    "[python, train.py, --lr, ':lr:']",
+                )
+            ]
+        )
+    return command
 
 
 def spec_warnings(spec: SearchSpec) -> list[Problem]:

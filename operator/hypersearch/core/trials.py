@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the sidecar imports Observation via core.metrics and must not load numpy
-    from hypersearch.core.space import Params
+from hypersearch.core.params import Params  # stdlib only: the sidecar loads this module
 
 
 class TrialPhase(StrEnum):

@@ -17,14 +17,15 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from hypersearch.core.times import format_micro_time, format_time
 from hypersearch.kube import names
+from hypersearch.kube import status as status_write
 from hypersearch.kube.client import Connection
-from hypersearch.kube.convert import format_micro_time, format_time
+from hypersearch.kube.status import SEARCHES, search_path
 from hypersearch.kube.wire import APPLY_PATCH, JSON_PATCH, ApiError
 
 _INSTANCE: Final = socket.gethostname()[:128] or names.OPERATOR_MANAGER
 """``reportingInstance`` of our Events: the host (the Pod's name in a cluster)."""
-SEARCHES: Final = f"/apis/{names.API_GROUP}/{names.API_VERSION}"
 # apiVersion/kind -> (path prefix, plural) of the namespaced kinds the operator applies.
 _KINDS: Final[Mapping[tuple[str, str], tuple[str, str]]] = {
     ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts"),
@@ -40,21 +41,6 @@ _KINDS: Final[Mapping[tuple[str, str], tuple[str, str]]] = {
 
 def _q(text: str) -> str:
     return urllib.parse.quote(text, safe="")
-
-
-def search_path(namespace: str, name: str) -> str:
-    """The URL path of one HyperSearch."""
-    return f"{SEARCHES}/namespaces/{_q(namespace)}/{names.PLURAL}/{_q(name)}"
-
-
-def status_apply(namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
-    """The body of a server-side apply to a HyperSearch's status subresource."""
-    return {
-        "apiVersion": names.API,
-        "kind": names.KIND,
-        "metadata": {"name": name, "namespace": namespace},
-        "status": dict(status),
-    }
 
 
 def event_manifest(
@@ -176,12 +162,8 @@ class KubeApi:
         self, namespace: str, name: str, status: Mapping[str, Any], manager: str
     ) -> dict[str, Any]:
         """Server-side apply of ``status`` as ``manager`` (forced: it owns what it sends)."""
-        result: dict[str, Any] = self.client.request(
-            "PATCH",
-            search_path(namespace, name) + "/status",
-            query={"fieldManager": manager, "force": "true"},
-            body=status_apply(namespace, name, status),
-            content_type=APPLY_PATCH,
+        result: dict[str, Any] = status_write.apply_status(
+            self.client, namespace, name, status, manager
         )
         return result
 
@@ -245,16 +227,3 @@ class KubeApi:
         self.client.request(
             "POST", f"/api/v1/namespaces/{_q(meta['namespace'])}/events", body=event
         )
-
-    def create_token(self, namespace: str, account: str, seconds: int = 3600) -> str:
-        """A token of ``account`` from the TokenRequest API (tests act as a sidecar with it)."""
-        found = self.client.request(
-            "POST",
-            f"/api/v1/namespaces/{_q(namespace)}/serviceaccounts/{_q(account)}/token",
-            body={
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenRequest",
-                "spec": {"expirationSeconds": seconds},
-            },
-        )
-        return str(found["status"]["token"])

@@ -20,8 +20,8 @@ from typing import Any, Final
 from hypersearch.core.engine import NewTrial
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.placeholders import substitute, substitute_text
-from hypersearch.core.spec import SearchSpec
-from hypersearch.kube import names
+from hypersearch.core.spec import SearchSpec, training_command, training_index
+from hypersearch.kube import names, record
 
 # POSIX sh run as the training container's entrypoint; the real argv follows as "$@".
 # - output (stdout and stderr) goes to the container log as usual and to the shared file;
@@ -106,40 +106,6 @@ class Owner:
         }
 
 
-TEMPLATE_PATH: Final = "spec.trial.template"
-
-
-def trainer_index(spec: SearchSpec) -> int:
-    """Which container of the template trains: ``trial.container``, else the first one (the
-    rule of ``core.spec.training_container``). Raises SpecError naming the field otherwise."""
-    containers = _containers(spec)
-    wanted = spec.trial.container
-    if wanted is None:
-        return 0
-    names_seen = [str(c.get("name")) for c in containers]
-    if wanted in names_seen:
-        return names_seen.index(wanted)
-    raise SpecError(
-        [
-            Problem(
-                "spec.trial.container",
-                f"names container {wanted!r}, but the template has {names_seen}; "
-                "use one of those names",
-            )
-        ]
-    )
-
-
-def _containers(spec: SearchSpec) -> list[dict[str, Any]]:
-    pod_spec = spec.trial.template.get("spec")
-    containers = pod_spec.get("containers") if isinstance(pod_spec, Mapping) else None
-    if not isinstance(containers, list) or not containers:
-        raise SpecError(
-            [Problem(f"{TEMPLATE_PATH}.spec.containers", "must list at least one container")]
-        )
-    return [c if isinstance(c, dict) else {} for c in containers]
-
-
 def machine_type(spec: SearchSpec, settings: PodSettings) -> MachineType | None:
     """The machine type the spec asks for, or SpecError listing the known ones."""
     wanted = spec.trial.machine_type
@@ -165,12 +131,16 @@ def trial_pod(
 ) -> dict[str, Any]:
     """The Pod that runs ``trial``; its name is the trial name, so creating it twice is harmless."""
     template = copy.deepcopy(dict(spec.trial.template))
-    index = trainer_index(spec)
+    index = training_index(spec.trial)
     machine = machine_type(spec, settings)
     pod_spec: dict[str, Any] = dict(template.get("spec") or {})
-    containers = [copy.deepcopy(c) for c in _containers(spec)]
-    path = f"{TEMPLATE_PATH}.spec.containers[{index}]"
-    containers[index] = _trainer(containers[index], trial, machine, path)
+    containers = list(pod_spec["containers"])
+    command = training_command(
+        spec.trial,
+        "the operator wraps it to capture the training output (the image's entrypoint is not "
+        "visible to it)",
+    )
+    containers[index] = _trainer(containers[index], command, trial, machine)
     pod_spec["containers"] = containers
     pod_spec["initContainers"] = [
         *(pod_spec.get("initContainers") or []),
@@ -203,10 +173,7 @@ def trial_pod(
         names.INDEX_ANNOTATION: str(trial.index),
     }
     if trial.prediction is not None:
-        p = trial.prediction
-        annotations[names.PREDICTION_ANNOTATION] = json.dumps(
-            {"mean": p.mean, "std": p.std, "ucb": p.ucb}, separators=(",", ":")
-        )
+        annotations[names.PREDICTION_ANNOTATION] = record.prediction_annotation(trial.prediction)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -227,20 +194,9 @@ def trial_pod(
 
 
 def _trainer(
-    container: dict[str, Any], trial: NewTrial, machine: MachineType | None, path: str
+    container: dict[str, Any], command: list[str], trial: NewTrial, machine: MachineType | None
 ) -> dict[str, Any]:
     """The training container: values substituted, argv wrapped, shared volume, resources."""
-    command = [str(a) for a in container.get("command") or []]
-    if not command:
-        raise SpecError(
-            [
-                Problem(
-                    f"{path}.command",
-                    "is required: the operator wraps it to capture the training output; set it "
-                    "to the program the image runs (for example [python, train.py])",
-                )
-            ]
-        )
     argv = substitute(command + [str(a) for a in container.get("args") or []], trial.params)
     container["command"] = ["/bin/sh", "-c", WRAPPER, WRAPPER_NAME, *argv]
     container.pop("args", None)

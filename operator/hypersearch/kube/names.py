@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
-# Repeated from core.spec (a unit test keeps them equal): importing core.spec here would pull the
-# parameter space, and with it numpy, into the sidecar.
-API_GROUP: Final = "hypersearch.io"
-API_VERSION: Final = "v1alpha1"
-KIND: Final = "HyperSearch"
-PLURAL: Final = "hypersearches"
+from hypersearch.core.resource import API_GROUP, API_VERSION, KIND, PLURAL
+
+__all__ = ["API_GROUP", "API_VERSION", "KIND", "PLURAL"]  # and the names below
 API: Final = f"{API_GROUP}/{API_VERSION}"
 PREFIX: Final = "hypersearch.io/"
 

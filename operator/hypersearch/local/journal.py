@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hypersearch.core.space import Params
+from hypersearch.core.params import Params
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
 
 SCHEMA_VERSION = 1

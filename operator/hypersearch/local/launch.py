@@ -17,10 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.params import Params
 from hypersearch.core.placeholders import substitute, substitute_text
-from hypersearch.core.space import Params
-from hypersearch.core.spec import SearchSpec, training_container
+from hypersearch.core.spec import SearchSpec, training_command, training_container
 from hypersearch.local.gpus import wants_gpu
 
 _PYTHON_NAMES = frozenset({"python", "python3"})
@@ -38,21 +37,12 @@ class TrialCommand:
 def trial_command(spec: SearchSpec) -> TrialCommand:
     """Read the training container; raises SpecError when it has nothing to run locally."""
     container = training_container(spec.trial)
-    index = _container_index(spec, container)
-    where = f"spec.trial.template.spec.containers[{index}]"
-    command = list(container.get("command") or [])
-    args = list(container.get("args") or [])
-    if not command:
-        raise SpecError(
-            [
-                Problem(
-                    f"{where}.command",
-                    "is empty: a local run starts the container's command (the image and its "
-                    "entrypoint are not used locally); set command, e.g. command: [python, "
-                    "train.py, --lr, ':lr:']",
-                )
-            ]
-        )
+    command = training_command(
+        spec.trial,
+        "a local run starts the container's command (the image and its entrypoint are not "
+        "used locally)",
+    )
+    args = [str(a) for a in container.get("args") or []]
     env: list[tuple[str, str]] = []
     for item in container.get("env") or []:
         if isinstance(item, Mapping) and isinstance(item.get("value"), str):
@@ -63,11 +53,6 @@ def trial_command(spec: SearchSpec) -> TrialCommand:
         env=tuple(env),
         wants_gpu=wants_gpu(spec.trial.machine_type, resources),
     )
-
-
-def _container_index(spec: SearchSpec, container: Mapping[str, Any]) -> int:
-    containers = spec.trial.template["spec"]["containers"]
-    return next(i for i, c in enumerate(containers) if c is container)
 
 
 def trial_argv(command: TrialCommand, params: Params) -> list[str]:

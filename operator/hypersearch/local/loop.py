@@ -25,6 +25,8 @@ from types import FrameType
 from hypersearch.core.early_stopping import EARLY_STOPPED
 from hypersearch.core.engine import NewTrial, Plan, decide, rng_for
 from hypersearch.core.metrics import MetricStream, final_value, metric_matches
+from hypersearch.core.reasons import INTERRUPTED as INTERRUPTED_REASON
+from hypersearch.core.reasons import NO_METRIC, PROCESS_FAILED, START_FAILED
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Observation, Trial, TrialPhase
 from hypersearch.local.gpus import GpuSlots, discover_gpus, gpu_env
@@ -43,14 +45,6 @@ from hypersearch.local.state import OpenState
 DEFAULT_TICK_S = 1.0
 TAIL_IN_MESSAGE = 5
 
-# Reasons a trial failed, set here because only the shell sees processes (CamelCase like the
-# engine's): the process could not start, exited non-zero or by a signal, or printed no usable
-# value of the objective metric.
-START_FAILED = "StartFailed"
-PROCESS_FAILED = "ProcessFailed"
-NO_METRIC = "NoMetric"
-INTERRUPTED_REASON = "Interrupted"
-
 
 @dataclass(frozen=True, slots=True)
 class LocalOptions:
@@ -64,7 +58,7 @@ class LocalOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class RunResult:
     """How the run ended. ``interrupted``: Ctrl-C/SIGTERM stopped it before the search finished."""
 
     trials: tuple[Trial, ...]
@@ -112,7 +106,7 @@ class _Search:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def run(self) -> Outcome:
+    def run(self) -> RunResult:
         plan = self.decide()
         while True:
             if self.interrupts:
@@ -355,7 +349,7 @@ class _Search:
 
     # -- the end --------------------------------------------------------------------------------
 
-    def interrupt(self, plan: Plan) -> Outcome:
+    def interrupt(self, plan: Plan) -> RunResult:
         self.progress.note("interrupted: stopping running trials (Ctrl-C again to kill them)")
         for name in self.runner.running:
             if name in self.stopping and self.stopping[name].recorded:
@@ -377,8 +371,8 @@ class _Search:
             self.outcome(final), interrupted=True, finished=False, signal=self.first_signal
         )
 
-    def outcome(self, plan: Plan) -> Outcome:
-        return Outcome(
+    def outcome(self, plan: Plan) -> RunResult:
+        return RunResult(
             trials=tuple(sorted(self.trials.values(), key=lambda t: t.index)),
             statuses=dict(self.statuses),
             best=plan.best,
@@ -430,7 +424,7 @@ def _interrupt_handlers(on_signal: Callable[[int], None]) -> Iterator[int | None
 
 def run_search(
     spec: SearchSpec, state: OpenState, options: LocalOptions, progress: Progress
-) -> Outcome:
+) -> RunResult:
     """Run (or resume) ``spec`` with the journal in ``state`` until the engine says it is done or
     the user interrupts. Raises SpecError when the trial template has nothing to run locally."""
     command = trial_command(spec)

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from hypersearch.core.space import Params
+from hypersearch.core.params import Params
+from hypersearch.core.trials import TrialPhase
 from hypersearch.local.summary import format_value
 
 _REDRAW_EVERY_S = 0.5
@@ -98,7 +99,7 @@ class Progress:
         """One line: the value, or the reason and the message's first and last lines (for a
         failed process: what happened and the log's last line; the whole message is printed at
         the end and kept in the journal)."""
-        if status == "EarlyStopped":
+        if status == TrialPhase.EARLY_STOPPED:
             shown = f"{self._metric}={format_value(value)}" if value is not None else "no value"
             self._print(f"{'stopped':<9} {name} after {seconds:.1f}s early: {shown}; {message}")
             return

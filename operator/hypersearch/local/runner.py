@@ -23,7 +23,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -333,10 +333,3 @@ def _drain(fd: int) -> None:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-
-
-def command_line(argv: Sequence[str]) -> str:
-    """argv for people to read (quoted like a shell would need; never executed through one)."""
-    import shlex
-
-    return shlex.join(argv)

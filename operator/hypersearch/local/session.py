@@ -24,7 +24,7 @@ from hypersearch.core.spec import SearchSpec, spec_warnings
 from hypersearch.core.trials import Trial
 from hypersearch.local.journal import JOURNAL_FILE, Journal, TrialRecord
 from hypersearch.local.launch import trial_command
-from hypersearch.local.loop import LocalOptions, Outcome, run_search
+from hypersearch.local.loop import LocalOptions, RunResult, run_search
 from hypersearch.local.progress import Progress
 from hypersearch.local.state import SPEC_FILE, default_state_dir, locate_search, open_state
 from hypersearch.local.summary import (
@@ -95,7 +95,7 @@ def run_local(
 
 
 def _print_outcome(
-    spec: SearchSpec, outcome: Outcome, output: str, out: TextIO, err: TextIO
+    spec: SearchSpec, outcome: RunResult, output: str, out: TextIO, err: TextIO
 ) -> None:
     statuses = dict(outcome.statuses)
     end = SearchEnd(spec.name, outcome.finished, outcome.succeeded, outcome.reason, outcome.message)

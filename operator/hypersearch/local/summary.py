@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hypersearch.core.params import Value
 from hypersearch.core.ranking import scored_value
-from hypersearch.core.space import Value
 from hypersearch.core.trials import Trial, TrialPhase
 
 _MAX_CELL = 40

@@ -2,82 +2,26 @@
 
 Pure: the caller fetches the object (``kube.api`` or ``kubectl get -o json``). This reads only
 what the status already says (each trial's recorded phase, value, curve, prediction) and never
-judges an unfinished trial from its Pod: that is the operator's job (``kube.convert``), and a
+judges an unfinished trial from its Pod: that is the operator's job (``kube.convert``); entries
+are decoded by ``kube.record``, the operator's own codec, and a
 report must show what the operator decided, not decide again. Must not call the API server.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from hypersearch.core.conditions import FINAL_PHASES
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
-from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
-from hypersearch.kube.convert import parse_time
+from hypersearch.core.times import parse_time
+from hypersearch.core.trials import Trial
+from hypersearch.kube.record import trial_from_entry
 from hypersearch.report.model import SearchView, params_from_space, params_from_trials
 
-_FINAL_CONDITIONS = ("Succeeded", "Failed")
-
 log = logging.getLogger(__name__)
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _phase(raw: object) -> TrialPhase:
-    try:
-        return TrialPhase(str(raw))
-    except ValueError:
-        return TrialPhase.PENDING
-
-
-def _observations(entry: Mapping[str, Any], metric: str) -> tuple[Observation, ...]:
-    """``curve`` is ``[[step, value], ...]`` of the objective metric (bounded by kube.curve)."""
-    found: list[Observation] = []
-    for point in entry.get("curve") or []:
-        if isinstance(point, list | tuple) and len(point) == 2:
-            step, value = point
-            number, at = _number(value), _number(step)
-            if number is not None and at is not None and at.is_integer():
-                found.append(Observation(metric, number, int(at)))
-    return tuple(found)
-
-
-def _prediction(raw: object) -> Prediction | None:
-    if not isinstance(raw, Mapping):
-        return None
-    mean, std, ucb = (_number(raw.get(k)) for k in ("mean", "std", "ucb"))
-    if mean is None or std is None or ucb is None:
-        return None
-    return Prediction(mean, std, ucb)
-
-
-def trial_from_entry(entry: Mapping[str, Any], metric: str) -> Trial | None:
-    """One ``status.trials`` entry as a Trial; None for an entry without name, index or params
-    (a sidecar's entry written before the operator recorded the trial)."""
-    name, index, params = entry.get("name"), entry.get("index"), entry.get("params")
-    if not isinstance(name, str) or not isinstance(index, int) or not isinstance(params, Mapping):
-        return None
-    reason, message = entry.get("reason"), entry.get("message")
-    return Trial(
-        name=name,
-        index=index,
-        params=dict(params),
-        phase=_phase(entry.get("phase")),
-        value=_number(entry.get("value")),
-        reason=reason if isinstance(reason, str) else None,
-        message=message if isinstance(message, str) else None,
-        observations=_observations(entry, metric),
-        prediction=_prediction(entry.get("prediction")),
-        started_at=parse_time(entry.get("startedAt")),
-        finished_at=parse_time(entry.get("finishedAt")),
-    )
 
 
 def search_phase(status: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -88,7 +32,7 @@ def search_phase(status: Mapping[str, Any]) -> tuple[str, str | None]:
     fallback = summary if isinstance(summary, str) and summary else None
     conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
     for condition in conditions:
-        if condition.get("type") in _FINAL_CONDITIONS and condition.get("status") == "True":
+        if condition.get("type") in FINAL_PHASES and condition.get("status") == "True":
             message = condition.get("message")
             return str(condition["type"]), message if isinstance(message, str) else fallback
     phase = status.get("phase")

@@ -13,15 +13,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from hypersearch.core.space import (
+from hypersearch.core.conditions import FINAL_PHASES
+from hypersearch.core.params import (
     CategoricalParam,
     DiscreteParam,
     FloatParam,
     IntParam,
     Param,
-    Space,
     Value,
 )
+from hypersearch.core.space import Space
 from hypersearch.core.spec import Goal, SearchSpec
 from hypersearch.core.trials import Trial
 
@@ -98,7 +99,7 @@ class SearchView:
 
     @property
     def finished(self) -> bool:
-        return self.phase in ("Succeeded", "Failed")
+        return self.phase in FINAL_PHASES
 
 
 def param_view(param: Param, unit: str | None = None) -> ParamView:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hypersearch.core.params import Value
 from hypersearch.core.ranking import best_of, is_better, scored_value
-from hypersearch.core.space import Value
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.report.model import SearchView
 

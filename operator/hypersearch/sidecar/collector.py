@@ -14,8 +14,8 @@ from typing import Any
 
 from hypersearch.core.metrics import MetricStream, curve, final_value, metric_matches
 from hypersearch.core.trials import Observation
-from hypersearch.kube.convert import format_time
 from hypersearch.kube.curve import downsample
+from hypersearch.kube.record import report_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +64,20 @@ class Collector:
             )
             if math.isfinite(value)
         ]
-        entry: dict[str, Any] = {
-            "name": self.trial,
-            "observed": len(points),
-            "curve": downsample(points),
-            "reportedAt": format_time(now),
-        }
+        value, why = None, None
         if exit_code is not None:
-            entry["exitCode"] = exit_code
             value, why = final_value(self._kept, self.objective)
-            if value is not None:
-                entry["value"] = value
-            else:
-                if not self._kept and self._others:
-                    why = (
-                        f"no value reported for metric {self.objective.metric} "
-                        f"(saw metrics: {', '.join(self._others)})"
-                    )
-                entry["metricMessage"] = why or f"no value for {self.objective.metric}"
-        return entry
+            if value is None and not self._kept and self._others:
+                why = (
+                    f"no value reported for metric {self.objective.metric} "
+                    f"(saw metrics: {', '.join(self._others)})"
+                )
+        return report_entry(
+            self.trial,
+            downsample(points),
+            len(points),
+            now,
+            exit_code=exit_code,
+            value=value,
+            metric_message=why or f"no value for {self.objective.metric}",
+        )

@@ -3,16 +3,17 @@
 Why server-side apply with a field manager per trial and force: ``status.trials`` is a list map
 keyed by name, so each sidecar owns exactly its entry's metric fields and cannot overwrite
 another trial's (a merge patch would replace the list whole). Re-applying the same entry is a
-no-op, which makes a restarted sidecar safe. Stdlib only; must not read files other than the
-token (``kube.transport`` does that).
+no-op, which makes a restarted sidecar safe. The request is ``kube.status.apply_status``, the
+operator's own. Stdlib only; must not read files other than the token (``kube.transport`` does
+that).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hypersearch.kube import names
-from hypersearch.kube.wire import APPLY_PATCH, Requester
+from hypersearch.kube import names, status
+from hypersearch.kube.wire import Requester
 
 
 class StatusReporter:
@@ -20,29 +21,12 @@ class StatusReporter:
 
     def __init__(self, transport: Requester, namespace: str, search: str, trial: str):
         self.transport = transport
-        self.path = (
-            f"/apis/{names.API_GROUP}/{names.API_VERSION}/namespaces/{namespace}/"
-            f"{names.PLURAL}/{search}/status"
-        )
         self.namespace = namespace
         self.search = search
         self.manager = names.sidecar_manager(trial)
 
-    def body(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """The apply configuration: identity plus this one entry of ``status.trials``."""
-        return {
-            "apiVersion": names.API,
-            "kind": names.KIND,
-            "metadata": {"name": self.search, "namespace": self.namespace},
-            "status": {"trials": [entry]},
-        }
-
     def apply(self, entry: dict[str, Any]) -> None:
         """Send it; raises ``ApiError`` (``transient`` says whether trying again may help)."""
-        self.transport.request(
-            "PATCH",
-            self.path,
-            query={"fieldManager": self.manager, "force": "true"},
-            body=self.body(entry),
-            content_type=APPLY_PATCH,
+        status.apply_status(
+            self.transport, self.namespace, self.search, {"trials": [entry]}, self.manager
         )

@@ -18,15 +18,15 @@ from typing import Protocol
 import numpy as np
 
 from hypersearch.core.errors import SpecError
-from hypersearch.core.space import (
+from hypersearch.core.params import (
     CategoricalParam,
     DiscreteParam,
     FloatParam,
     IntParam,
     Params,
-    Space,
     Value,
 )
+from hypersearch.core.space import Space
 from hypersearch.core.trials import Prediction
 
 

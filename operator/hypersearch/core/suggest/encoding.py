@@ -23,16 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from hypersearch.core.space import (
+from hypersearch.core.params import (
     CategoricalParam,
     DiscreteParam,
     FloatParam,
     IntParam,
     Param,
     Params,
-    Space,
     Value,
 )
+from hypersearch.core.space import Space
 
 Array = NDArray[np.float64]
 

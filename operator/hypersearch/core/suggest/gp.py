@@ -50,12 +50,12 @@ NOISE_BOUNDS = (1e-6, 0.5)
 JITTER = 1e-8
 FIT_CAP = 128
 """Most points the hyperparameters are fitted on; larger histories use a seeded subset (each
-likelihood evaluation costs O(n^3)), while the posterior always uses every point. 128 against
-200 took a suggestion at 500 observations from about 0.8 s to under 0.3 s."""
+likelihood evaluation costs O(n^3)), while the posterior always uses every point (timings in
+docs/algorithms.md)."""
 MAX_ITER = 200
 FTOL = 1e7 * float(np.finfo(float).eps)
-"""L-BFGS-B's relative tolerance on the objective: scipy's default (2.2e-9). A looser 1e-6 saved a
-fifth of the likelihood evaluations but measured worse (docs/algorithms.md), so it stays."""
+"""L-BFGS-B's relative tolerance on the objective: scipy's default (2.2e-9); a looser one
+measured worse (docs/algorithms.md)."""
 
 
 @cache
@@ -90,11 +90,6 @@ class Posterior:
     chol: Array
     alpha: Array
 
-    @property
-    def length_scales(self) -> Array:
-        """Fitted length scale per feature dimension."""
-        return np.atleast_1d(np.asarray(self.kernel.k2.length_scale, dtype=float))
-
 
 def _posterior(kernel: Kernel, noise: float, x: Array, y: Array) -> Posterior:
     gram = kernel(x)
@@ -111,6 +106,29 @@ def _posterior(kernel: Kernel, noise: float, x: Array, y: Array) -> Posterior:
     return Posterior(kernel, noise, x, y, chol, alpha)
 
 
+def map_objective(
+    obj_func: Callable[..., tuple[float, Array]],
+) -> Callable[[Array], tuple[float, Array]]:
+    """The negative log posterior of ``theta`` and its gradient, for L-BFGS-B.
+
+    ``obj_func(theta, eval_gradient=True)`` is scikit-learn's negative log marginal likelihood
+    with its gradient; ``theta`` is [log c, log l_1..l_d, log s2]. The log-normal prior on each
+    length scale adds ``z @ z / 2`` with ``z = (log l - mu) / sd``, whose gradient is ``z / sd``
+    (a hand-written gradient: ``tests/unit/test_gp.py`` checks it against finite differences).
+    """
+    mu, sd = LENGTH_SCALE_PRIOR
+
+    def penalised(theta: Array) -> tuple[float, Array]:
+        ls = slice(1, len(theta) - 1)
+        value, grad = obj_func(theta, eval_gradient=True)
+        grad = np.array(grad, dtype=float)
+        z = (theta[ls] - mu) / sd
+        grad[ls] += z / sd
+        return float(value) + 0.5 * float(z @ z), grad
+
+    return penalised
+
+
 def _map_optimizer(
     restarts: int, ftol: float
 ) -> Callable[[Callable[..., tuple[float, Array]], Array, Array], tuple[Array, float]]:
@@ -120,19 +138,12 @@ def _map_optimizer(
     log-normal prior on each l_j adds ``(log l_j - mu)^2 / (2 sd^2)`` to the negative log
     likelihood. Starts: scikit-learn's initial theta, then shorter and longer length scales.
     """
-    mu, sd = LENGTH_SCALE_PRIOR
 
     def optimize(
         obj_func: Callable[..., tuple[float, Array]], initial_theta: Array, bounds: Array
     ) -> tuple[Array, float]:
         ls = slice(1, len(initial_theta) - 1)
-
-        def penalised(theta: Array) -> tuple[float, Array]:
-            value, grad = obj_func(theta, eval_gradient=True)
-            grad = np.array(grad, dtype=float)
-            z = (theta[ls] - mu) / sd
-            grad[ls] += z / sd
-            return float(value) + 0.5 * float(z @ z), grad
+        penalised = map_objective(obj_func)
 
         starts = [np.array(initial_theta, dtype=float)]
         for scale in (0.15, 2.0)[: max(restarts - 1, 0)]:

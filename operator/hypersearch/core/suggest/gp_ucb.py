@@ -47,7 +47,8 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 from sklearn.preprocessing import PowerTransformer
 
-from hypersearch.core.space import Params, Space
+from hypersearch.core.params import Params
+from hypersearch.core.space import Space
 from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import (
     Key,
@@ -137,13 +138,11 @@ class _Warping:
 
 PRIOR_QUANTILE = 0.1
 """The GP's prior mean, as a quantile of the warped values: where the model knows nothing it
-expects a poor value (the 10th percentile), not an average one. De Ath, Fieldsend & Everson
-2020 ("What do you mean? The role of the mean function in Bayesian optimisation") found a
-constant mean equal to the worst value seen the best choice in 5 or more dimensions; measured
-here (docs/algorithms.md, round 7) on 20 seeds: better in 121 of 182 untied runs."""
+expects a poor value (the 10th percentile), not an average one (De Ath, Fieldsend & Everson
+2020; the measurement is in docs/algorithms.md, round 7)."""
 
 BETA_SCALE = 0.05
-"""Measured: 0.2 (Srinivas et al.'s factor 5) < 0.1 < 0.05 ~ 0.025 on 21-trial searches."""
+"""Factor on Srinivas et al.'s beta_t; the measured choice is in docs/algorithms.md."""
 
 
 def beta(t: int, dim: int, scale: float = BETA_SCALE, delta: float = DELTA) -> float:

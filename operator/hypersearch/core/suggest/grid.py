@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hypersearch.core.space import Params, Space
+from hypersearch.core.params import Params
+from hypersearch.core.space import Space
 from hypersearch.core.suggest.base import Outcome, Suggestion, tried_keys
 
 

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import qmc
 
-from hypersearch.core.space import Params, Space
+from hypersearch.core.params import Params
+from hypersearch.core.space import Space
 from hypersearch.core.suggest.base import (
     Key,
     Outcome,

@@ -8,7 +8,7 @@ at the end, the same table and best line as a local run. ``hyper status hs/NAME 
 shows (or follows) any HyperSearch. Following only reads: Ctrl-C stops following, never the
 search.
 
-Like cli.py this module only moves data: the operator decides, ``report.cluster`` turns the
+Like ``cli`` this module only moves data: the operator decides, ``report.cluster`` turns the
 object into trials, ``core.ranking`` picks the best and ``local.summary`` draws the table.
 """
 
@@ -19,8 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from hypersearch.core.conditions import FINAL_PHASES
 from hypersearch.core.errors import HyperSearchError
 from hypersearch.core.ranking import best_of
+from hypersearch.core.trials import TrialPhase
 from hypersearch.kube import names
 from hypersearch.kube.api import KubeApi
 from hypersearch.kube.wire import ApiError
@@ -79,7 +81,7 @@ def _final_reason(obj: Mapping[str, Any]) -> str | None:
     for condition in (obj.get("status") or {}).get("conditions") or []:
         if (
             isinstance(condition, Mapping)
-            and condition.get("type") in ("Succeeded", "Failed")
+            and condition.get("type") in FINAL_PHASES
             and condition.get("status") == "True"
             and isinstance(condition.get("reason"), str)
         ):
@@ -159,7 +161,7 @@ def progress_line(view: SearchView) -> str:
     best = best_of(view.trials, view.goal)
     best_text = "-" if best is None else f"{format_value(best.value)} ({best.name})"
     budget = view.max_trials if view.max_trials is not None else "?"
-    stopped = phases.count("EarlyStopped")
+    stopped = phases.count(TrialPhase.EARLY_STOPPED.value)
     early = f" {stopped} early-stopped," if stopped else ""
     return (
         f"[{done}/{budget} done, {phases.count('Running')} running, "

@@ -1,8 +1,8 @@
 """What the ``hyper`` subcommand modules share: exit codes, ``UsageError``, argparse types and
 options, the cluster connection.
 
-A module of its own so that ``cli.py`` (the entry point and the table of subcommands),
-``cli_dialect.py`` and ``cli_views.py`` can all use these without importing each other.
+A module of its own so that ``cli`` (the entry point and the table of subcommands),
+``cli.dialect`` and ``cli.views`` can all use these without importing each other.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def kube_api(args: argparse.Namespace) -> KubeApi:
 
 def follow_cluster_search(args: argparse.Namespace, api: KubeApi, namespace: str, name: str) -> int:
     """Follow a cluster search to its end; Ctrl-C stops following, not the search."""
-    from hypersearch import cli_cluster
+    from hypersearch.cli import cluster as cli_cluster
 
     try:
         found = cli_cluster.follow(
@@ -192,7 +192,7 @@ def check_submit_flags(args: argparse.Namespace) -> None:
 
 def submit_and_follow(args: argparse.Namespace, spec: SearchSpec) -> int:
     """Apply ``spec`` as a HyperSearch, then follow it unless --detach."""
-    from hypersearch import cli_cluster
+    from hypersearch.cli import cluster as cli_cluster
     from hypersearch.core.manifest import spec_to_manifest
 
     if args.namespace and spec.namespace and args.namespace != spec.namespace:

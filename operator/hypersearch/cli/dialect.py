@@ -2,8 +2,8 @@
 
 Flags become a ``SearchSpec`` validated like a manifest (``dialect_spec``), and problems name the
 flag instead of the manifest path. The search then runs here, is printed as a manifest
-(``--manifest``) or is submitted to a cluster (``--submit``, through ``cli_cluster``). Apart from
-``cli.py`` because it is the one subcommand family that builds a spec from flags.
+(``--manifest``) or is submitted to a cluster (``--submit``, through ``cli.cluster``). Apart from
+``cli`` because it is the one subcommand family that builds a spec from flags.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hypersearch.cli_common import (
+from hypersearch.cli.common import (
     EXIT_OK,
     UsageError,
     add_run_options,
@@ -28,8 +28,10 @@ from hypersearch.cli_common import (
 )
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.manifest import manifest_yaml, parse_manifest, spec_to_manifest
+from hypersearch.core.param_flags import parse_param_flag
+from hypersearch.core.params import FloatParam, Param
 from hypersearch.core.placeholders import UNDECLARED_FIX
-from hypersearch.core.space import FloatParam, Param, Space, parse_param_flag
+from hypersearch.core.space import Space
 from hypersearch.core.spec import (
     AGGREGATIONS,
     EARLY_STOPPING_ALGORITHMS,

@@ -1,7 +1,7 @@
 """``hyper report`` and ``hyper ui``: a search (local journal or cluster HyperSearch) as report
 views, written to one HTML file or served as a read-only web view.
 
-Apart from ``cli.py`` because turning a local journal into a ``SearchView`` (through the engine's
+Apart from ``cli`` because turning a local journal into a ``SearchView`` (through the engine's
 plan, cached per journal for the web view) is more than wiring arguments.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hypersearch.cli_common import (
+from hypersearch.cli.common import (
     CLUSTER_PREFIXES,
     EXIT_OK,
     UsageError,
@@ -150,7 +150,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def _cluster_view(args: argparse.Namespace, name: str) -> SearchView:
-    from hypersearch import cli_cluster
+    from hypersearch.cli import cluster as cli_cluster
 
     api = kube_api(args)
     try:

@@ -3,9 +3,9 @@
 Subcommands live in one table (``SUBCOMMANDS``): each entry names a function that adds its
 arguments and a function that runs it and returns the exit code. To add one (``operator``,
 ``report``, ``ui``), write those two functions and append a ``Subcommand`` line. The bigger
-families live beside it: ``cli_dialect`` (``hyper grid|random|bayesian``), ``cli_views``
-(``hyper report``, ``hyper ui``) and ``cli_cluster`` (the cluster side of ``--submit`` and
-``hyper status hs/NAME``); ``cli_common`` holds what they share.
+families live beside it: ``cli.dialect`` (``hyper grid|random|bayesian``), ``cli.views``
+(``hyper report``, ``hyper ui``) and ``cli.cluster`` (the cluster side of ``--submit`` and
+``hyper status hs/NAME``); ``cli.common`` holds what they share.
 
 Exit codes: 0 the search finished and succeeded; 1 it finished without success (e.g. too many
 failed trials) or could not run; 2 bad input (manifest, flags, a changed spec); 3 the search is
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from hypersearch.cli_common import (
+from hypersearch.cli.common import (
     CLUSTER_PREFIXES,
     EXIT_FAILED,
     EXIT_OK,
@@ -43,8 +43,8 @@ from hypersearch.cli_common import (
     require_extra,
     submit_and_follow,
 )
-from hypersearch.cli_dialect import configure_dialect, dialect_runner
-from hypersearch.cli_views import command_report, command_ui, configure_report, configure_ui
+from hypersearch.cli.dialect import configure_dialect, dialect_runner
+from hypersearch.cli.views import command_report, command_ui, configure_report, configure_ui
 from hypersearch.core.errors import HyperSearchError, SpecError
 from hypersearch.core.manifest import parse_manifest
 
@@ -133,7 +133,7 @@ def command_status(args: argparse.Namespace) -> int:
 
 
 def _cluster_status(args: argparse.Namespace, name: str) -> int:
-    from hypersearch import cli_cluster
+    from hypersearch.cli import cluster as cli_cluster
 
     api = kube_api(args)
     try:

@@ -33,8 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from hypersearch.core import placeholders, spec
-
-Schema = dict[str, Any]
+from hypersearch.kube.openapi import Schema, rule, string
 
 PLACEHOLDER_REGEX = f":{placeholders.PARAM_NAME_PATTERN}:"
 """What ``placeholders_in`` finds, written for CEL's ``findAll`` (RE2)."""
@@ -49,21 +48,13 @@ _TEXT_FIELDS: dict[str, str] = {
 }
 
 
-def _string(description: str, **extra: Any) -> Schema:
-    return {"type": "string", "description": description, **extra}
-
-
 def _strings(description: str, item: str) -> Schema:
     return {
         "type": "array",
         "description": description,
         "maxItems": spec.MAX_ARGS,
-        "items": _string(item, maxLength=spec.MAX_ARG_LENGTH),
+        "items": string(item, maxLength=spec.MAX_ARG_LENGTH),
     }
-
-
-def _rule(rule: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"rule": rule, "message": message, **extra}
 
 
 def _container() -> Schema:
@@ -75,7 +66,7 @@ def _container() -> Schema:
         "x-kubernetes-preserve-unknown-fields": True,
         "required": ["name"],
         "properties": {
-            "name": _string("Name of the container.", minLength=1, maxLength=spec.MAX_TEXT_LENGTH),
+            "name": string("Name of the container.", minLength=1, maxLength=spec.MAX_TEXT_LENGTH),
             "command": _strings(
                 "The entrypoint, as an argv list (never run through a shell).",
                 "One argument; :name: placeholders are replaced in the training container.",
@@ -93,7 +84,7 @@ def _container() -> Schema:
                     "description": "One environment variable (name plus value or valueFrom).",
                     "x-kubernetes-preserve-unknown-fields": True,
                     "properties": {
-                        "value": _string(
+                        "value": string(
                             "Its value; :name: placeholders are replaced in the training "
                             "container.",
                             maxLength=spec.MAX_ARG_LENGTH,
@@ -132,7 +123,7 @@ def template() -> Schema:
                         "maxItems": spec.MAX_CONTAINERS,
                         "items": _container(),
                         "x-kubernetes-validations": [
-                            _rule(
+                            rule(
                                 "size(self) > 0",
                                 "must list at least one container, the training container, "
                                 "e.g. containers: [{name: trainer, image: ..., command: [...]}]",
@@ -148,7 +139,7 @@ def template() -> Schema:
 def trial_rules() -> list[dict[str, Any]]:
     """Rules on ``spec.trial``: ``container`` names a container of the template."""
     return [
-        _rule(
+        rule(
             "!has(self.container) || !has(self.template) || !has(self.template.spec) || "
             "!has(self.template.spec.containers) || "
             "self.template.spec.containers.exists(c, c.name == self.container)",
@@ -213,7 +204,7 @@ def placeholder_rule(field: str) -> dict[str, Any]:
         f"which no parameter declares (parameters: %s); {PLACEHOLDER_FIX}'.format("
         f"[{_INDEX}, j, {unknown}, self.parameters.map(p, p.name)])"
     )
-    return _rule(
+    return rule(
         _containers_and_parameters(check),
         f"the training container's {_TEXT_FIELDS[field]} uses a :name: placeholder that no "
         f"parameter declares; {PLACEHOLDER_FIX}",

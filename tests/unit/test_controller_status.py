@@ -1,0 +1,87 @@
+"""The operator's status document, its Events and its managedFields housekeeping (pure parts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypersearch.controller.events import Event, transition_events
+from hypersearch.controller.status import RELEASE_BATCH, differs, reports_to_release
+from hypersearch.core.engine import Counts, Plan
+from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.kube import names
+
+T0 = 1_800_000_000.0
+
+
+def plan(*, best: Trial | None = None, finished: bool = False) -> Plan:
+    return Plan(
+        (),
+        (),
+        finished,
+        finished,
+        "MaxTrialsReached" if finished else None,
+        "",
+        best,
+        Counts(0, 0, 0, 0, 0),
+    )
+
+
+def test_a_sidecar_only_entry_is_not_a_difference_but_a_changed_report_of_a_finished_one_is() -> (
+    None
+):
+    ours = {"name": "s-0000", "index": 0, "params": {}, "phase": "Succeeded", "value": 0.5}
+    current: dict[str, Any] = {"phase": "Running", "trials": [ours, {"name": "s-0001", "value": 1}]}
+    assert not differs(current, {"phase": "Running", "trials": [ours]})
+    assert differs(current, {"phase": "Running", "trials": [{**ours, "value": 0.6}]})
+    assert differs(current, {"phase": "Succeeded", "trials": [ours]})
+
+
+def test_sidecar_managers_are_released_in_batches_or_when_the_search_ends() -> None:
+    entries = [
+        {"name": f"s-{i:04d}", "phase": "Succeeded", "reportedAt": "x"}
+        for i in range(RELEASE_BATCH)
+    ]
+    fields = [{"manager": names.OPERATOR_MANAGER}] + [
+        {"manager": names.sidecar_manager(e["name"])} for e in entries
+    ]
+    current = {"metadata": {"managedFields": fields}}
+    few = {"phase": "Running", "trials": entries[:3]}
+    assert reports_to_release(current, few) == []
+    assert reports_to_release(current, {**few, "phase": "Succeeded"}) == [
+        (i + 1, names.sidecar_manager(e["name"])) for i, e in enumerate(entries[:3])
+    ]
+    assert (
+        len(reports_to_release(current, {"phase": "Running", "trials": entries})) == RELEASE_BATCH
+    )
+
+
+def test_events_come_cause_before_effect_a_microsecond_apart() -> None:
+    done = Trial("s-0000", 0, {}, TrialPhase.SUCCEEDED, value=0.9)
+    new = Trial("s-0001", 1, {}, TrialPhase.PENDING)
+    events = transition_events(
+        {"status": {}},
+        before=[{"name": "s-0000", "phase": "Running"}],
+        after=[done, new],
+        started=[new],
+        plan=plan(best=done),
+        now=T0,
+    )
+    assert events == [
+        Event("Normal", "TrialSucceeded", "trial s-0000 succeeded with 0.9", T0),
+        Event("Normal", "NewBest", "trial s-0000 is the best so far with 0.9", T0 + 1e-6),
+        Event("Normal", "TrialStarted", "started trial s-0001", T0 + 2e-6),
+    ]
+
+
+def test_a_transition_already_recorded_tells_nothing_again() -> None:
+    done = Trial("s-0000", 0, {}, TrialPhase.SUCCEEDED, value=0.9)
+    status = {"phase": "Succeeded", "best": {"trial": "s-0000"}}
+    events = transition_events(
+        {"status": status},
+        before=[{"name": "s-0000", "phase": "Succeeded"}],
+        after=[done],
+        started=[],
+        plan=plan(best=done, finished=True),
+        now=T0,
+    )
+    assert events == []

@@ -1,0 +1,49 @@
+"""The GP's hand-written gradient agrees with the numerical one (as scikit-learn checks its own)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+from hypersearch.core.suggest.gp import map_objective
+
+
+def _likelihood(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    """scikit-learn's negative log marginal likelihood and its gradient, as its optimizer sees."""
+    kernel = ConstantKernel(1.0) * Matern(length_scale=np.full(x.shape[1], 0.5), nu=2.5)
+    gpr = GaussianProcessRegressor(kernel + WhiteKernel(1e-2), alpha=1e-8, optimizer=None)
+    gpr.fit(x, y)
+
+    def obj_func(theta: np.ndarray, eval_gradient: bool = True) -> tuple[float, np.ndarray]:
+        lml, grad = gpr.log_marginal_likelihood(theta, eval_gradient=True, clone_kernel=False)
+        return -lml, -grad
+
+    return obj_func, gpr.kernel_.theta
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_map_objectives_gradient_equals_its_finite_difference(dims: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(12, dims))
+    y = np.sin(6 * x).sum(axis=1) + 0.1 * rng.normal(size=12)
+    y = (y - y.mean()) / y.std()
+    obj_func, theta0 = _likelihood(x, y)
+    objective = map_objective(obj_func)
+    for theta in (theta0, theta0 + rng.normal(scale=0.5, size=theta0.shape)):
+        _, analytic = objective(theta)
+        numeric = approx_fprime(theta, lambda t: objective(t)[0], 1e-6)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-4)
+
+
+def test_the_prior_moves_the_objective_by_half_the_squared_z_of_each_length_scale() -> None:
+    def flat(theta: np.ndarray, eval_gradient: bool = True) -> tuple[float, np.ndarray]:
+        return 0.0, np.zeros_like(theta)
+
+    theta = np.array([0.0, np.log(0.5) + 1.5, np.log(0.5), -3.0])
+    value, grad = map_objective(flat)(theta)
+    assert value == pytest.approx(0.5)
+    np.testing.assert_allclose(grad, [0.0, 1 / 1.5, 0.0, 0.0])
