@@ -485,14 +485,17 @@ def _trial_entry() -> Schema:
             "curve": {
                 "type": "array",
                 "description": "The objective metric over the trial, as [step, value] pairs, "
-                "thinned to a bounded number of points (first and last kept).",
+                "thinned to a bounded number of points (first and last kept, and the steps the "
+                "early-stopping rule reads).",
                 "maxItems": MAX_CURVE_POINTS,
                 "items": {
                     "type": "array",
                     "description": "A [step, value] pair.",
                     "minItems": 2,
                     "maxItems": 2,
-                    "items": _number("The step, then the value."),
+                    "items": _number(
+                        "The step, then the value (null: NaN or infinite).", nullable=True
+                    ),
                 },
             },
             "prediction": _object(

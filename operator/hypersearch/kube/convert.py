@@ -239,8 +239,14 @@ def _observations(entry: Mapping[str, Any], metric: str) -> tuple[Observation, .
     for point in curve:
         if isinstance(point, list) and len(point) == 2:
             step, value = point
-            found.append(Observation(metric, float(value), int(step)))
+            found.append(Observation(metric, curve_value(value), int(step)))
     return tuple(found)
+
+
+def curve_value(stored: object) -> float:
+    """A stored curve value as a number: null (the sidecar's NaN/inf) is NaN, so the
+    early-stopping rule sees a diverged report as the local runner does."""
+    return math.nan if stored is None else float(stored)  # type: ignore[arg-type]
 
 
 def _prediction(entry: Mapping[str, Any]) -> Prediction | None:

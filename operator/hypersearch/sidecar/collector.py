@@ -8,14 +8,14 @@ the objective never appears.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hypersearch.core.metrics import MetricStream, curve, final_value, metric_matches
 from hypersearch.core.trials import Observation
 from hypersearch.kube.convert import format_time
-from hypersearch.kube.curve import downsample
+from hypersearch.kube.curve import downsample_keeping
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +29,11 @@ class Objective:
 class Collector:
     """Feeds output to the core's parser and builds this trial's status entry."""
 
-    def __init__(self, trial: str, objective: Objective):
+    def __init__(self, trial: str, objective: Objective, keep_steps: Sequence[float] = ()):
         self.trial = trial
         self.objective = objective
+        self.keep_steps = tuple(keep_steps)
+        """The early-stopping rule's steps (``core.early_stopping.rule_steps``): kept exactly."""
         self._stream = MetricStream()
         self._kept: list[Observation] = []
         self._others: dict[str, None] = {}
@@ -62,12 +64,11 @@ class Collector:
             for position, (step, value) in enumerate(
                 curve(self._kept, self.objective.metric), start=1
             )
-            if math.isfinite(value)
         ]
         entry: dict[str, Any] = {
             "name": self.trial,
             "observed": len(points),
-            "curve": downsample(points),
+            "curve": downsample_keeping(points, self.keep_steps),
             "reportedAt": format_time(now),
         }
         if exit_code is not None:
