@@ -181,3 +181,42 @@ def test_a_bad_curve_is_stopped_early_its_pod_deleted_and_the_search_still_succe
         )
         assert trial_phase(again, "es-0002") == "EarlyStopped"
         assert len(entries(again)) == 3
+
+
+def test_a_diverged_trial_reaches_the_rule_through_status_and_is_stopped(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    manifest = search_manifest("nan", max_trials=1, parallelism=1, max_failed=0)
+    manifest["spec"]["earlyStopping"] = {"algorithm": "median", "gracePeriod": 2}
+    with operator_with(testplane, namespace, tmp_path, manifest):
+        wait_for(
+            lambda: len(running_pods(testplane, namespace, "nan")) == 1 or None,
+            "the trial Pod running",
+        )
+        # Its second epoch is NaN: the sidecar stores it as null, the operator reads it as NaN,
+        # and the rule stops the trial as the local runner does (no completed trial needed).
+        sidecar = start_sidecar(
+            testplane,
+            namespace,
+            search="nan",
+            trial="nan-0000",
+            workdir=tmp_path / "nan-0000",
+            output="epoch=1 val_acc=0.4\nepoch=2 val_acc=nan\n",
+        )
+        try:
+            search = search_when(
+                testplane,
+                namespace,
+                "nan",
+                lambda s: trial_phase(s, "nan-0000") == "EarlyStopped",
+                "trial nan-0000 to be stopped as diverged",
+            )
+            stopped = entries(search)["nan-0000"]
+            assert stopped["curve"] == [[1, 0.4], [2, None]]
+            assert stopped["message"] == (
+                "val_acc has no finite value at step 2 (NaN/inf: the training diverged), so the "
+                "trial could only end without a value (earlyStopping: median, from step 2)"
+            )
+        finally:
+            sidecar.send_signal(signal.SIGTERM)
+            sidecar.communicate(timeout=30)

@@ -179,11 +179,13 @@ def test_early_stopping_round_trips_through_the_manifest() -> None:
     assert parse_manifest(written) == s
 
 
-def test_asha_rungs_grow_by_the_reduction_factor_below_the_max_resource() -> None:
+def test_asha_rungs_grow_by_the_reduction_factor_while_the_next_fits_the_max_resource() -> None:
     assert rungs(EarlyStopping("asha", {"minResource": 1, "maxResource": 27})) == [1, 3, 9]
+    assert rungs(EarlyStopping("asha", {"minResource": 3, "maxResource": 30})) == [3, 9]
+    # 16 is not a rung: a trial past 8 runs to 20 rather than being judged again at 16.
     assert rungs(
         EarlyStopping("asha", {"minResource": 2, "maxResource": 20, "reductionFactor": 2})
-    ) == [2, 4, 8, 16]
+    ) == [2, 4, 8]
 
 
 # --- the median rule ---------------------------------------------------------------------------

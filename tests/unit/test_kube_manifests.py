@@ -298,7 +298,7 @@ def test_wrapper_forwards_sigterm_to_the_trainer_and_records_its_exit(tmp_path: 
     ("early", "flag"),
     [
         (
-            EarlyStopping("asha", {"minResource": 1, "reductionFactor": 3, "maxResource": 30}),
+            EarlyStopping("asha", {"minResource": 1, "reductionFactor": 3, "maxResource": 81}),
             "--keep-steps=1,3,9,27",
         ),
         (EarlyStopping("median", {"gracePeriod": 3}), "--keep-steps=3,4,5,6,7,8,10,12"),

@@ -238,13 +238,16 @@ def rule_steps(rule: EarlyStopping, up_to: float) -> list[float]:
 
 
 def rungs(rule: EarlyStopping) -> list[float]:
-    """ASHA's rungs in steps: ``minResource * reductionFactor**k`` below ``maxResource``."""
+    """ASHA's rungs in steps: ``minResource * reductionFactor**k`` up to the last one whose next
+    rung still fits in ``maxResource`` (Li et al.'s top rung is the full training: a trial
+    promoted past the last rung runs to its end, rather than being judged again a few steps
+    before it, where a stop saves little and loses a finished candidate)."""
     low: float = rule.setting("minResource")
     high: float = rule.setting("maxResource")
     eta: float = rule.setting("reductionFactor")
     out: list[float] = []
     at = float(low)
-    while at < high:
+    while at * eta <= high:
         out.append(at)
         at *= eta
     return out
