@@ -141,6 +141,7 @@ def early_stops(spec: SearchSpec, trials: Sequence[Trial]) -> list[EarlyStop]:
         own = curves[trial.name]
         if trial.phase is not TrialPhase.RUNNING or own is None:
             continue
+        message: str | None
         if own.scores[-1] == -math.inf and own.last_step >= _first_judged(rule):
             message = _diverged(rule, spec, own)
         elif rule.algorithm == "median":
