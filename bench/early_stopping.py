@@ -49,6 +49,7 @@ import numpy as np
 from sklearn import datasets
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -128,18 +129,12 @@ def _digits() -> tuple[Any, Any, Any, Any]:
     return scaler.transform(x_train), scaler.transform(x_test), y_train, y_test
 
 
-class _SGDDigits:
-    """SGDClassifier trained one pass of the data per epoch; accuracy on the held-out quarter."""
+class _PartialFit:
+    """A scikit-learn model trained one pass of the digits data per epoch with ``partial_fit``
+    (in minibatches where the model has them); accuracy on the held-out quarter."""
 
-    def __init__(self, p: Params, seed: int) -> None:
-        self.model = SGDClassifier(
-            loss=str(p["loss"]),
-            alpha=float(p["alpha"]),
-            learning_rate="invscaling",
-            eta0=float(p["eta0"]),
-            power_t=float(p["power_t"]),
-            random_state=seed,
-        )
+    def __init__(self, model: Any, seed: int) -> None:
+        self.model = model
         self.order = np.random.default_rng(seed)
         self.values: list[float] = []
 
@@ -155,40 +150,29 @@ class _SGDDigits:
 _CLASSES = np.arange(10)
 
 
-class _MLPDigits:
-    """MLPClassifier trained one pass of the data (in minibatches) per epoch with
-    ``partial_fit``; accuracy on the held-out quarter of the digits."""
-
-    def __init__(self, p: Params, seed: int) -> None:
-        from sklearn.neural_network import MLPClassifier
-
-        self.model = MLPClassifier(
-            hidden_layer_sizes=(int(p["width"]),),
-            alpha=float(p["alpha"]),
-            learning_rate_init=float(p["lr"]),
-            batch_size=int(p["batch"]),
-            solver="sgd",
-            momentum=float(p["momentum"]),
-            random_state=seed,
-        )
-        self.order = np.random.default_rng(seed)
-        self.values: list[float] = []
-
-    def value(self, epoch: int) -> float:
-        x_train, x_test, y_train, y_test = _digits()
-        while len(self.values) < epoch:  # partial_fit: one pass, minibatches of batch_size
-            shuffled = self.order.permutation(len(y_train))
-            self.model.partial_fit(x_train[shuffled], y_train[shuffled], classes=_CLASSES)
-            self.values.append(float(self.model.score(x_test, y_test)))
-        return self.values[epoch - 1]
+def _sgd_digits(p: Params, epochs: int, seed: int) -> Curve:
+    model = SGDClassifier(
+        loss=str(p["loss"]),
+        alpha=float(p["alpha"]),
+        learning_rate="invscaling",
+        eta0=float(p["eta0"]),
+        power_t=float(p["power_t"]),
+        random_state=seed,
+    )
+    return _PartialFit(model, seed)
 
 
 def _mlp_digits(p: Params, epochs: int, seed: int) -> Curve:
-    return _MLPDigits(p, seed)
-
-
-def _sgd_digits(p: Params, epochs: int, seed: int) -> Curve:
-    return _SGDDigits(p, seed)
+    model = MLPClassifier(
+        hidden_layer_sizes=(int(p["width"]),),
+        alpha=float(p["alpha"]),
+        learning_rate_init=float(p["lr"]),
+        batch_size=int(p["batch"]),
+        solver="sgd",
+        momentum=float(p["momentum"]),
+        random_state=seed,
+    )
+    return _PartialFit(model, seed)
 
 
 TASKS = {
@@ -245,7 +229,7 @@ class Result:
 
 
 def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> SearchSpec:
-    rule = method.partition("+")[2].partition("[")[0]
+    rule = _plain(method).partition("+")[2].partition("[")[0]
     early: dict[str, Any] | None = None
     if rule == "median":
         early = {"algorithm": "median"}
@@ -282,10 +266,16 @@ def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> 
 
 
 def _budget(method: str, args: argparse.Namespace) -> int | None:
-    """The epoch budget of a method with a rule under ``--budget`` (None: ``--trials`` trials)."""
-    if args.budget is None or "+" not in method:
+    """The epoch budget of a method run under the equal-budget protocol (``METHOD@FRACTION``:
+    that fraction of ``--trials`` * ``--epochs``); None: ``--trials`` trials."""
+    if "@" not in method:
         return None
-    return int(args.budget * args.trials * args.epochs)
+    return int(float(method.partition("@")[2]) * args.trials * args.epochs)
+
+
+def _plain(method: str) -> str:
+    """The method without its budget: ``hs+asha@0.4`` -> ``hs+asha``."""
+    return method.partition("@")[0]
 
 
 def _may_start(result: Result, left: int, args: argparse.Namespace, budget: int | None) -> bool:
@@ -296,7 +286,7 @@ def _may_start(result: Result, left: int, args: argparse.Namespace, budget: int 
 
 @contextmanager
 def _policy(method: str) -> Iterator[None]:
-    policy = method.partition("[")[2].rstrip("]") or "project"
+    policy = _plain(method).partition("[")[2].rstrip("]") or "project"
     with mock.patch.object(engine, "STOPPED_IN_MODEL", policy):
         yield
 
@@ -374,7 +364,7 @@ def run_optuna(task: CurveTask, method: str, seed: int, args: argparse.Namespace
     from optuna import distributions as d
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    rule = method.partition("+")[2]
+    rule = _plain(method).partition("+")[2]
     pruner: Any = {
         "": optuna.pruners.NopPruner(),
         "median": optuna.pruners.MedianPruner(),
@@ -498,13 +488,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--budget",
         type=float,
-        help="equal-budget protocol: methods with a rule or pruner run as many trials as fit in "
-        "this fraction of trials*epochs (never more), instead of --trials trials",
+        help="equal-budget protocol too: each method with a rule or pruner also runs as "
+        "METHOD@BUDGET, as many trials as fit in this fraction of trials*epochs (never more)",
     )
     args = parser.parse_args(argv)
     tasks = args.tasks.split(",")
     methods = args.methods.split(",")
-    unknown = [m for m in methods if m not in (*METHODS, *EXTRA_METHODS)]
+    if args.budget is not None:
+        methods += [f"{m}@{args.budget:g}" for m in methods if "+" in m and "@" not in m]
+    unknown = [m for m in methods if _plain(m) not in (*METHODS, *EXTRA_METHODS)]
     if unknown:
         parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS + EXTRA_METHODS)}")
     jobs = [
