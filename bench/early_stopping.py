@@ -49,6 +49,7 @@ import numpy as np
 from sklearn import datasets
 from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -72,7 +73,13 @@ METHODS = (
     "optuna+sha",
     "optuna+hyperband",
 )
-EXTRA_METHODS = ("hs-random", "hs-random+median", "hs-random+asha")
+EXTRA_METHODS = (
+    "hs-random",
+    "hs-random+median",
+    "hs-random+asha",
+    "hs+median[last]",
+    "hs+asha[last]",
+)
 
 
 # --- tasks -----------------------------------------------------------------------------------
@@ -123,18 +130,12 @@ def _digits() -> tuple[Any, Any, Any, Any]:
     return scaler.transform(x_train), scaler.transform(x_test), y_train, y_test
 
 
-class _SGDDigits:
-    """SGDClassifier trained one pass of the data per epoch; accuracy on the held-out quarter."""
+class _PartialFit:
+    """A scikit-learn model trained one pass of the digits data per epoch with ``partial_fit``
+    (in minibatches where the model has them); accuracy on the held-out quarter."""
 
-    def __init__(self, p: Params, seed: int) -> None:
-        self.model = SGDClassifier(
-            loss=str(p["loss"]),
-            alpha=float(p["alpha"]),
-            learning_rate="invscaling",
-            eta0=float(p["eta0"]),
-            power_t=float(p["power_t"]),
-            random_state=seed,
-        )
+    def __init__(self, model: Any, seed: int) -> None:
+        self.model = model
         self.order = np.random.default_rng(seed)
         self.values: list[float] = []
 
@@ -151,7 +152,28 @@ _CLASSES = np.arange(10)
 
 
 def _sgd_digits(p: Params, epochs: int, seed: int) -> Curve:
-    return _SGDDigits(p, seed)
+    model = SGDClassifier(
+        loss=str(p["loss"]),
+        alpha=float(p["alpha"]),
+        learning_rate="invscaling",
+        eta0=float(p["eta0"]),
+        power_t=float(p["power_t"]),
+        random_state=seed,
+    )
+    return _PartialFit(model, seed)
+
+
+def _mlp_digits(p: Params, epochs: int, seed: int) -> Curve:
+    model = MLPClassifier(
+        hidden_layer_sizes=(int(p["width"]),),
+        alpha=float(p["alpha"]),
+        learning_rate_init=float(p["lr"]),
+        batch_size=int(p["batch"]),
+        solver="sgd",
+        momentum=float(p["momentum"]),
+        random_state=seed,
+    )
+    return _PartialFit(model, seed)
 
 
 TASKS = {
@@ -171,6 +193,19 @@ TASKS = {
             )
         ),
         _sgd_digits,
+    ),
+    "mlp_digits": CurveTask(
+        "mlp_digits",
+        Space(
+            (
+                FloatParam("lr", 1e-4, 1.0, "log"),
+                FloatParam("alpha", 1e-6, 1e-1, "log"),
+                FloatParam("momentum", 0.0, 0.95),
+                CategoricalParam("width", (8, 16, 32, 64)),
+                CategoricalParam("batch", (32, 128, 512)),
+            )
+        ),
+        _mlp_digits,
     ),
 }
 
@@ -195,7 +230,7 @@ class Result:
 
 
 def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> SearchSpec:
-    rule = method.partition("+")[2].partition("[")[0]
+    rule = _plain(method).partition("+")[2].partition("[")[0]
     early: dict[str, Any] | None = None
     if rule == "median":
         early = {"algorithm": "median"}
@@ -220,7 +255,9 @@ def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> 
             "algorithm": {"name": algorithm, "seed": seed},
             "objective": {"metric": "acc", "goal": "maximize"},
             "parameters": params,
-            "maxTrials": args.trials,
+            "maxTrials": args.trials
+            if _budget(method, args) is None
+            else min(1000, 30 * args.trials),
             "parallelism": args.parallel,
             "trial": {"template": {"spec": {"containers": [{"name": "t", "image": "i"}]}}},
             **({"earlyStopping": early} if early else {}),
@@ -229,9 +266,28 @@ def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> 
     return parse_manifest(doc)
 
 
+def _budget(method: str, args: argparse.Namespace) -> int | None:
+    """The epoch budget of a method run under the equal-budget protocol (``METHOD@FRACTION``:
+    that fraction of ``--trials`` * ``--epochs``); None: ``--trials`` trials."""
+    if "@" not in method:
+        return None
+    return int(float(method.partition("@")[2]) * args.trials * args.epochs)
+
+
+def _plain(method: str) -> str:
+    """The method without its budget: ``hs+asha@0.4`` -> ``hs+asha``."""
+    return method.partition("@")[0]
+
+
+def _may_start(result: Result, left: int, args: argparse.Namespace, budget: int | None) -> bool:
+    """Whether one more trial fits the budget, even if it and every running trial (``left``
+    epochs to go between them) ran to the end: the search never consumes more than the budget."""
+    return budget is None or result.epochs + left + args.epochs <= budget
+
+
 @contextmanager
 def _policy(method: str) -> Iterator[None]:
-    policy = "exclude" if method.endswith("[exclude]") else "last"
+    policy = _plain(method).partition("[")[2].rstrip("]") or "project"
     with mock.patch.object(engine, "STOPPED_IN_MODEL", policy):
         yield
 
@@ -251,12 +307,20 @@ def run_hs(task: CurveTask, method: str, seed: int, args: argparse.Namespace) ->
                 value, _ = final_value(t.observations, spec.objective)
                 trials[stop.name] = _end(t, TrialPhase.EARLY_STOPPED, value, now)
                 result.stopped += 1
+            budget = _budget(method, args)
             for new in plan.start:
+                left = sum(
+                    args.epochs - len(t.observations)
+                    for t in trials.values()
+                    if t.phase is TrialPhase.RUNNING
+                )
+                if not _may_start(result, left, args, budget):
+                    break
                 trials[new.name] = Trial(
                     new.name, new.index, new.params, TrialPhase.RUNNING, created_at=now
                 )
                 curves[new.name] = task.curve(new.params, args.epochs, seed * 1000 + new.index)
-            if plan.finished:
+            if plan.finished or not any(t.phase is TrialPhase.RUNNING for t in trials.values()):
                 break
             now += 1.0
             for name, t in list(trials.items()):
@@ -301,7 +365,7 @@ def run_optuna(task: CurveTask, method: str, seed: int, args: argparse.Namespace
     from optuna import distributions as d
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    rule = method.partition("+")[2]
+    rule = _plain(method).partition("+")[2]
     pruner: Any = {
         "": optuna.pruners.NopPruner(),
         "median": optuna.pruners.MedianPruner(),
@@ -319,8 +383,14 @@ def run_optuna(task: CurveTask, method: str, seed: int, args: argparse.Namespace
     result = Result(task.name, method, seed)
     running: list[tuple[Any, Curve, int]] = []
     asked = 0
-    while asked < args.trials or running:
-        while asked < args.trials and len(running) < args.parallel:
+    budget = _budget(method, args)
+    limit = args.trials if budget is None else min(1000, 30 * args.trials)
+    while asked < limit or running:
+        while asked < limit and len(running) < args.parallel:
+            left = sum(args.epochs - done for _, _, done in running)
+            if not _may_start(result, left, args, budget):
+                limit = asked
+                break
             trial = study.ask(dists)
             running.append(
                 (trial, task.curve(dict(trial.params), args.epochs, seed * 1000 + asked), 0)
@@ -415,13 +485,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--seed-start", type=int, default=0, help="the first seed")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="equal-budget protocol too: each method with a rule or pruner also runs as "
+        "METHOD@BUDGET, as many trials as fit in this fraction of trials*epochs (never more)",
+    )
     args = parser.parse_args(argv)
     tasks = args.tasks.split(",")
     methods = args.methods.split(",")
-    unknown = [m for m in methods if m not in (*METHODS, *EXTRA_METHODS)]
+    if args.budget is not None:
+        methods += [f"{m}@{args.budget:g}" for m in methods if "+" in m and "@" not in m]
+    unknown = [m for m in methods if _plain(m) not in (*METHODS, *EXTRA_METHODS)]
     if unknown:
         parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS + EXTRA_METHODS)}")
-    jobs = [(t, m, s) for t in tasks for m in methods for s in range(args.seeds)]
+    jobs = [
+        (t, m, s)
+        for t in tasks
+        for m in methods
+        for s in range(args.seed_start, args.seed_start + args.seeds)
+    ]
     started = time.monotonic()
     results: list[Result] = []
     if args.jobs == 1:

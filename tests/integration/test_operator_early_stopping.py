@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,30 @@ def test_a_good_rule_is_accepted_and_explain_describes_it(
     assert "reductionFactor" in explained
 
 
+def _stopped_while_training(
+    testplane: ControlPlane, namespace: str, workdir: Path, *, trial: str, output: str
+) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Run the real sidecar of a trial still training (its output so far: ``output``) until the
+    operator records the trial EarlyStopped; its sidecar (still running) and status entry."""
+    search = trial.rsplit("-", 1)[0]
+    sidecar = start_sidecar(
+        testplane, namespace, search=search, trial=trial, workdir=workdir / trial, output=output
+    )
+    try:
+        found = search_when(
+            testplane,
+            namespace,
+            search,
+            lambda s: trial_phase(s, trial) == "EarlyStopped",
+            f"trial {trial} to be stopped early",
+        )
+    except BaseException:
+        sidecar.kill()
+        sidecar.communicate(timeout=30)
+        raise
+    return sidecar, entries(found)[trial]
+
+
 def test_a_bad_curve_is_stopped_early_its_pod_deleted_and_the_search_still_succeeds(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
@@ -103,23 +128,14 @@ def test_a_bad_curve_is_stopped_early_its_pod_deleted_and_the_search_still_succe
                 testplane, namespace, search="es", pod=trial, value=value, workdir=tmp_path
             )
         # The third is still training: its sidecar pushes two poor epochs and keeps running.
-        sidecar = start_sidecar(
+        sidecar, stopped = _stopped_while_training(
             testplane,
             namespace,
-            search="es",
+            tmp_path,
             trial="es-0002",
-            workdir=tmp_path / "es-0002",
             output="epoch=1 val_acc=0.05\nepoch=2 val_acc=0.1\n",
         )
         try:
-            search = search_when(
-                testplane,
-                namespace,
-                "es",
-                lambda s: trial_phase(s, "es-0002") == "EarlyStopped",
-                "trial es-0002 to be stopped early",
-            )
-            stopped = entries(search)["es-0002"]
             assert (stopped["reason"], stopped["value"]) == ("EarlyStopped", 0.1)
             assert stopped["message"] == (
                 "val_acc 0.1 at step 2 is worse than the median 0.56665 of the 2 completed trials "
@@ -181,3 +197,33 @@ def test_a_bad_curve_is_stopped_early_its_pod_deleted_and_the_search_still_succe
         )
         assert trial_phase(again, "es-0002") == "EarlyStopped"
         assert len(entries(again)) == 3
+
+
+def test_a_diverged_trial_reaches_the_rule_through_status_and_is_stopped(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    manifest = search_manifest("nan", max_trials=1, parallelism=1, max_failed=0)
+    manifest["spec"]["earlyStopping"] = {"algorithm": "median", "gracePeriod": 2}
+    with operator_with(testplane, namespace, tmp_path, manifest):
+        wait_for(
+            lambda: len(running_pods(testplane, namespace, "nan")) == 1 or None,
+            "the trial Pod running",
+        )
+        # Its second epoch is NaN: the sidecar stores it as null, the operator reads it as NaN,
+        # and the rule stops the trial as the local runner does (no completed trial needed).
+        sidecar, stopped = _stopped_while_training(
+            testplane,
+            namespace,
+            tmp_path,
+            trial="nan-0000",
+            output="epoch=1 val_acc=0.4\nepoch=2 val_acc=nan\n",
+        )
+        try:
+            assert stopped["curve"] == [[1, 0.4], [2, None]]
+            assert stopped["message"] == (
+                "val_acc has no finite value at step 2 (NaN/inf: the training diverged), so the "
+                "trial could only end without a value (earlyStopping: median, from step 2)"
+            )
+        finally:
+            sidecar.send_signal(signal.SIGTERM)
+            sidecar.communicate(timeout=30)

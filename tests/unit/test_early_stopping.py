@@ -11,7 +11,13 @@ import pytest
 from builders import manifest, search_spec
 
 from hypersearch.core import engine
-from hypersearch.core.early_stopping import early_stops, rungs
+from hypersearch.core.early_stopping import (
+    early_stops,
+    median_steps,
+    projected_values,
+    rule_steps,
+    rungs,
+)
 from hypersearch.core.engine import StopTrial, decide, rng_for
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest, spec_to_manifest
@@ -174,11 +180,13 @@ def test_early_stopping_round_trips_through_the_manifest() -> None:
     assert parse_manifest(written) == s
 
 
-def test_asha_rungs_grow_by_the_reduction_factor_below_the_max_resource() -> None:
+def test_asha_rungs_grow_by_the_reduction_factor_while_the_next_fits_the_max_resource() -> None:
     assert rungs(EarlyStopping("asha", {"minResource": 1, "maxResource": 27})) == [1, 3, 9]
+    assert rungs(EarlyStopping("asha", {"minResource": 3, "maxResource": 30})) == [3, 9]
+    # 16 is not a rung: a trial past 8 runs to 20 rather than being judged again at 16.
     assert rungs(
         EarlyStopping("asha", {"minResource": 2, "maxResource": 20, "reductionFactor": 2})
-    ) == [2, 4, 8, 16]
+    ) == [2, 4, 8]
 
 
 # --- the median rule ---------------------------------------------------------------------------
@@ -250,11 +258,56 @@ def test_median_minimising_stops_the_higher_loss_and_reads_the_aggregation() -> 
     }
 
 
+DIVERGED = (
+    "val_acc has no finite value at step {step} (NaN/inf: the training diverged), so the trial "
+    "could only end without a value (earlyStopping: {rule}, from step {first})"
+)
+
+
 def test_median_stops_a_diverged_trial_and_says_it_has_no_finite_value() -> None:
     assert median_case([math.nan] * 3) == {
-        "cifar10-bayes-0003": "val_acc no finite value at step 3 is worse than the median 0.7 "
-        "of the 3 completed trials at that step (earlyStopping: median, gracePeriod 3, minTrials 3)"
+        "cifar10-bayes-0003": DIVERGED.format(step=3, rule="median", first=3)
     }
+
+
+def test_a_nan_after_finite_reports_is_diverged_with_aggregation_last() -> None:
+    # Its last value is NaN: it could only end without a value (core.metrics.final_value fails
+    # it), so it stops at the grace period even before any trial completed.
+    s = spec(MEDIAN)
+    assert stopped(s, [trial(s, 0, R, [0.9, 0.9, math.nan])]) == {
+        "cifar10-bayes-0000": DIVERGED.format(step=3, rule="median", first=3)
+    }
+    assert stopped(s, [trial(s, 0, R, [0.9, math.nan])]) == {}  # before the grace period
+
+
+def test_a_nan_after_finite_reports_keeps_its_best_with_aggregation_max() -> None:
+    s = spec(MEDIAN, objective={"metric": "val_acc", "goal": "maximize", "aggregation": "max"})
+    assert stopped(s, [trial(s, 0, R, [0.9, 0.9, math.nan])]) == {}
+
+
+def test_asha_stops_a_diverged_trial_from_its_first_rung() -> None:
+    s = spec(ASHA)
+    assert stopped(s, [trial(s, 0, R, [0.5, 0.6, math.inf])]) == {
+        "cifar10-bayes-0000": DIVERGED.format(step=3, rule="asha", first=1)
+    }
+
+
+def test_median_judges_at_its_check_steps_the_last_one_reached() -> None:
+    s = spec(MEDIAN)
+    rule = s.early_stopping
+    assert rule is not None
+    assert median_steps(rule, 30) == [3, 4, 5, 6, 7, 8, 10, 12, 14, 17, 20, 24, 29]
+    ts = [trial(s, i, S, [0.5] * 8 + [v] * 22) for i, v in enumerate(FINISHED)]
+    # At step 9 the trial is judged at step 8, where it was level with the completed ones.
+    assert stopped(s, [*ts, trial(s, 3, R, [0.5] * 8 + [0.1])]) == {}
+    assert list(stopped(s, [*ts, trial(s, 3, R, [0.5] * 8 + [0.1, 0.1])])) == ["cifar10-bayes-0003"]
+
+
+def test_rule_steps_are_the_median_check_steps_or_the_asha_rungs() -> None:
+    median_rule, asha_rule = spec(MEDIAN).early_stopping, spec(ASHA).early_stopping
+    assert median_rule is not None and asha_rule is not None
+    assert rule_steps(median_rule, 10) == [3, 4, 5, 6, 7, 8, 10]
+    assert rule_steps(asha_rule, 1000) == rungs(asha_rule)
 
 
 def test_steps_default_to_the_report_position_when_reports_carry_none() -> None:
@@ -377,7 +430,10 @@ def test_an_early_stopped_trial_never_ranks_as_the_best() -> None:
     assert plan.best is not None and plan.best.name == "cifar10-bayes-0000"
 
 
-@pytest.mark.parametrize(("policy", "seen"), [("last", [-0.5, -0.9]), ("exclude", [-0.5, None])])
+@pytest.mark.parametrize(
+    ("policy", "seen"),
+    [("last", [-0.5, -0.9]), ("exclude", [-0.5, None]), ("project", [-0.5, -0.7])],
+)
 def test_the_suggester_sees_an_early_stopped_trial_as_the_policy_says(
     monkeypatch: pytest.MonkeyPatch, policy: str, seen: list[float | None]
 ) -> None:
@@ -398,8 +454,9 @@ def test_the_suggester_sees_an_early_stopped_trial_as_the_policy_says(
     monkeypatch.setattr(engine, "suggester_for", lambda _a: Spy())
     monkeypatch.setattr(engine, "STOPPED_IN_MODEL", policy)
     s = spec(MEDIAN, objective={"metric": "loss", "goal": "minimize"})
-    plan_for(s, [trial(s, 0, S, [0.5], value=0.5), trial(s, 1, E, [0.9], value=0.9)])
-    assert [o.value for o in calls[0]] == seen
+    # The completed trial went from 0.7 at step 1 to 0.5: projected, the stopped 0.9 ends at 0.7.
+    plan_for(s, [trial(s, 0, S, [0.7, 0.5], value=0.5), trial(s, 1, E, [0.9], value=0.9)])
+    assert [o.value for o in calls[0]] == pytest.approx(seen)
 
 
 def test_the_same_trials_give_the_same_stops() -> None:
@@ -434,3 +491,25 @@ def test_a_point_stopped_in_this_plan_is_not_suggested_again_in_its_place() -> N
     plan = plan_for(s, ts)
     assert [stop.name for stop in plan.stop] == ["cifar10-bayes-0003"]
     assert [new.params for new in plan.start] == [{"conv2_filter": 5}]
+
+
+def test_projection_adds_the_completed_trials_median_gain_from_the_stop_step() -> None:
+    s = spec(MEDIAN)
+    done = [
+        trial(s, 0, S, [0.2, 0.3, 0.4, 0.5], value=0.5),  # gains 0.2 from step 2
+        trial(s, 1, S, [0.1, 0.2, 0.5, 0.6], value=0.6),  # 0.4
+        trial(s, 2, S, [0.5, 0.6, 0.6, 0.6], value=0.6),  # 0
+        trial(s, 3, S, [0.5], value=0.5),  # too short to say anything about step 2
+    ]
+    stopped_at_2 = trial(s, 4, E, [0.1, 0.25], value=0.25)
+    diverged = trial(s, 5, E, [0.1, math.nan])
+    nobody_reached = trial(s, 6, E, [0.1] * 5, value=0.1)
+    found = projected_values(s, [*done, stopped_at_2, diverged, nobody_reached])
+    assert found == {"cifar10-bayes-0004": pytest.approx(0.25 + 0.2)}
+
+
+def test_projection_is_in_units_to_maximise_when_minimising() -> None:
+    s = spec(MEDIAN, objective={"metric": "loss", "goal": "minimize"})
+    done = [trial(s, 0, S, [0.9, 0.5], value=0.5)]
+    found = projected_values(s, [*done, trial(s, 1, E, [0.8], value=0.8)])
+    assert found == {"cifar10-bayes-0001": pytest.approx(-0.8 + 0.4)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -345,3 +346,10 @@ def test_a_pending_trial_says_why_before_the_timeout_fails_it() -> None:
     )
     assert record.trial_entry(stuck, None)["message"] == stuck.message
     assert one([entry(phase="Pending")], [pod(phase="Pending")], T0 + 10).message is None
+
+
+def test_a_null_curve_value_is_nan_so_a_diverged_report_reaches_the_rule() -> None:
+    trial = one([{"name": "s-0002", "curve": [[1, 0.5], [2, None]]}], [pod("s-0002", index=2)])
+    assert [o.step for o in trial.observations] == [1, 2]
+    assert trial.observations[0].value == 0.5
+    assert math.isnan(trial.observations[1].value)

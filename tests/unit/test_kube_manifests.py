@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -15,9 +16,9 @@ from hypersearch.core.engine import NewTrial
 from hypersearch.core.errors import SpecError
 from hypersearch.core.params import IntParam
 from hypersearch.core.space import Space
-from hypersearch.core.spec import Algorithm, Objective, SearchSpec, TrialTemplate
+from hypersearch.core.spec import Algorithm, EarlyStopping, Objective, SearchSpec, TrialTemplate
 from hypersearch.core.trials import Prediction
-from hypersearch.kube import manifests, names
+from hypersearch.kube import curve, manifests, names
 from hypersearch.kube.manifests import MachineType, Owner, PodSettings
 
 OWNER = Owner(name="cifar", namespace="ml", uid="uid-1")
@@ -287,3 +288,23 @@ def test_wrapper_forwards_sigterm_to_the_trainer_and_records_its_exit(tmp_path: 
     assert proc.wait(timeout=20) == 7
     assert (tmp_path / "exit-code").read_text().strip() == "7"
     assert log.read_text() == "ready\nstopping\n"
+
+
+@pytest.mark.parametrize(
+    ("early", "flag"),
+    [
+        (
+            EarlyStopping("asha", {"minResource": 1, "reductionFactor": 3, "maxResource": 81}),
+            "--keep-steps=1,3,9,27",
+        ),
+        (EarlyStopping("median", {"gracePeriod": 3}), "--keep-steps=3,4,5,6,7,8,10,12"),
+    ],
+)
+def test_sidecar_keeps_the_steps_the_early_stopping_rule_reads(
+    early: EarlyStopping, flag: str
+) -> None:
+    spec = dataclasses.replace(search(), early_stopping=early)
+    (sidecar,) = render(spec)["spec"]["initContainers"]
+    (kept,) = [a for a in sidecar["command"] if a.startswith("--keep-steps=")]
+    assert kept.startswith(flag)
+    assert len(kept.split(",")) <= curve.KEEP_STEPS_LIMIT

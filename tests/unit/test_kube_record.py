@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import pytest
@@ -87,7 +89,7 @@ def test_the_read_ignores_fields_of_the_wrong_type_instead_of_raising() -> None:
             "value": float("nan"),
             "exitCode": "0",
             "prediction": {"mean": 1, "std": "wide"},
-            "curve": [[1, 0.5], [1.5, 0.6], ["x", 0.7], [2, None], [3]],
+            "curve": [[1, 0.5], [1.5, 0.6], ["x", 0.7], [2, "0.8"], [3]],
             "startedAt": "yesterday",
         },
         "m",
@@ -95,6 +97,12 @@ def test_the_read_ignores_fields_of_the_wrong_type_instead_of_raising() -> None:
     assert (read.index, read.params, read.phase, read.value, read.exit_code) == (None,) * 5
     assert (read.prediction, read.started_at) == (None, None)
     assert read.observations == (Observation("m", 0.5, 1),)
+
+
+def test_a_null_curve_value_reads_as_nan_so_a_diverged_report_reaches_the_rule() -> None:
+    read = record.read_entry({"name": "s-0001", "curve": [[1, 0.5], [2, None]]}, "m")
+    assert [(o.step, o.value) for o in read.observations][0] == (1, 0.5)
+    assert read.observations[1].step == 2 and math.isnan(read.observations[1].value)
 
 
 def test_an_entry_without_index_or_params_is_not_a_trial_yet() -> None:

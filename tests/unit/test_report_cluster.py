@@ -166,7 +166,7 @@ def test_unreadable_curve_points_and_predictions_are_dropped() -> None:
         "index": 0,
         "params": {},
         "phase": "Running",
-        "curve": [[1, 0.5], ["2", 0.6], [3], [4, None], [5, 0.7], [6.0, 0.8], [6.5, 0.9]],
+        "curve": [[1, 0.5], ["2", 0.6], [3], [4, "x"], [5, 0.7], [6.0, 0.8], [6.5, 0.9]],
         "prediction": {"mean": 0.5, "std": "wide"},
     }
     trial = trial_from_entry(entry, "m")

@@ -103,3 +103,27 @@ def test_sidecar_imports_no_numpy_scipy_sklearn_or_kopf() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_nan_report_reaches_status_as_null_so_the_rule_sees_it() -> None:
+    entry = collect("epoch=1 val_acc=0.5\nepoch=2 val_acc=nan\nepoch=3 val_acc=inf\n").entry(NOW)
+    assert entry["observed"] == 3
+    assert entry["curve"] == [[1, 0.5], [2, None], [3, None]]
+
+
+def test_the_rule_steps_are_kept_exactly_beside_the_spread_points() -> None:
+    collector = Collector("s-0001", Objective("val_acc", "last"), keep_steps=(3, 9, 27, 81))
+    collector.feed("".join(f"epoch={e} val_acc={e / 100}\n" for e in range(1, 101)))
+    kept = [step for step, _ in collector.entry(NOW)["curve"]]
+    assert {3, 9, 27, 81} <= set(kept)
+    assert set(
+        curve.downsample([(e, e / 100) for e in range(1, 101)])[i][0] for i in range(24)
+    ) <= set(kept)
+    assert kept == sorted(kept)
+
+
+def test_a_rule_step_between_reports_keeps_the_reports_on_both_sides() -> None:
+    points = [(2 * k, float(k)) for k in range(1, 101)]  # reported every other step
+    kept = [step for step, _ in curve.downsample_keeping(points, keep_steps=(51,))]
+    assert 50 in kept and 52 in kept
+    assert len(kept) <= 24 + 2

@@ -103,8 +103,10 @@ def _curve_of(trial: Trial, spec: SearchSpec) -> _Curve | None:
     worst: float | None = None
     total, count = 0.0, 0
     for step, value in stepped:
+        # A non-finite latest value leaves ``last`` with nothing: a trial ending there has no
+        # value (core.metrics.final_value fails it as diverged), so it scores as the worst.
+        last = value if math.isfinite(value) else None
         if math.isfinite(value):
-            last = value
             best = value if best is None else max(best, value)
             worst = value if worst is None else min(worst, value)
             total, count = total + value, count + 1
@@ -139,13 +141,32 @@ def early_stops(spec: SearchSpec, trials: Sequence[Trial]) -> list[EarlyStop]:
         own = curves[trial.name]
         if trial.phase is not TrialPhase.RUNNING or own is None:
             continue
-        if rule.algorithm == "median":
+        message: str | None
+        if own.scores[-1] == -math.inf and own.last_step >= _first_judged(rule):
+            message = _diverged(rule, spec, own)
+        elif rule.algorithm == "median":
             message = _median(rule, spec, trial, own, trials=trials, curves=curves)
         else:
             message = _asha(rule, spec, trial, own, trials=trials, curves=curves)
         if message is not None:
             out.append(EarlyStop(trial.name, message))
     return out
+
+
+def _first_judged(rule: EarlyStopping) -> float:
+    """The first step at which the rule may stop a trial (gracePeriod; the first rung)."""
+    key = "gracePeriod" if rule.algorithm == "median" else "minResource"
+    return float(rule.setting(key))
+
+
+def _diverged(rule: EarlyStopping, spec: SearchSpec, own: _Curve) -> str:
+    """Why a trial whose score is no number (its latest report NaN/inf with aggregation last, or
+    no finite report at all) stops: it could only end without a value."""
+    return (
+        f"{spec.objective.metric} has no finite value at step {_step_text(own.last_step)} "
+        f"(NaN/inf: the training diverged), so the trial could only end without a value "
+        f"(earlyStopping: {rule.algorithm}, from step {_step_text(_first_judged(rule))})"
+    )
 
 
 def _median(
@@ -157,12 +178,14 @@ def _median(
     trials: Sequence[Trial],
     curves: dict[str, _Curve | None],
 ) -> str | None:
-    step = own.last_step
     grace: int = rule.setting("gracePeriod")
-    if step < grace:
+    judged = [s for s in median_steps(rule, own.last_step) if s <= own.last_step]
+    if not judged:
         return None
+    step = judged[-1]
     score = own.score_at(step)
-    assert score is not None  # the curve's own last step
+    if score is None:
+        return None
     others: list[float] = []
     for other in trials:
         theirs = curves[other.name]
@@ -189,14 +212,43 @@ def _median(
     )
 
 
+MEDIAN_STEP_GROWTH = 1.2
+"""How far apart the median rule's check steps lie: each is 1.2 times the one before (at least
+one step on), from ``gracePeriod``."""
+
+
+def median_steps(rule: EarlyStopping, up_to: float) -> list[float]:
+    """The steps at which the median rule judges a trial, up to ``up_to``: ``gracePeriod``, then
+    each the previous times ``MEDIAN_STEP_GROWTH`` rounded (at least one more). A trial is judged
+    at the last of them it reached, by its score there; so the shells need to keep only these
+    steps of a curve (the operator's status thins curves) to judge exactly as with every report."""
+    at = float(rule.setting("gracePeriod"))
+    out: list[float] = []
+    while at <= up_to:
+        out.append(at)
+        at = max(at + 1, float(round(at * MEDIAN_STEP_GROWTH)))
+    return out
+
+
+def rule_steps(rule: EarlyStopping, up_to: float) -> list[float]:
+    """The steps whose scores the rule reads (median: its check steps; asha: its rungs), up to
+    ``up_to``: what a thinned curve must keep (the first report at or past each)."""
+    if rule.algorithm == "median":
+        return median_steps(rule, up_to)
+    return [r for r in rungs(rule) if r <= up_to]
+
+
 def rungs(rule: EarlyStopping) -> list[float]:
-    """ASHA's rungs in steps: ``minResource * reductionFactor**k`` below ``maxResource``."""
+    """ASHA's rungs in steps: ``minResource * reductionFactor**k`` up to the last one whose next
+    rung still fits in ``maxResource`` (Li et al.'s top rung is the full training: a trial
+    promoted past the last rung runs to its end, rather than being judged again a few steps
+    before it, where a stop saves little and loses a finished candidate)."""
     low: float = rule.setting("minResource")
     high: float = rule.setting("maxResource")
     eta: float = rule.setting("reductionFactor")
     out: list[float] = []
     at = float(low)
-    while at < high:
+    while at * eta <= high:
         out.append(at)
         at *= eta
     return out
@@ -239,3 +291,36 @@ def _asha(
         f"(1/{eta:g}, down to {_shown(cutoff, spec)}) continue "
         f"(earlyStopping: asha, rungs {', '.join(_step_text(r) for r in rungs(rule))})"
     )
+
+
+def projected_values(spec: SearchSpec, trials: Sequence[Trial]) -> dict[str, float]:
+    """What each early-stopped trial would have scored at its end, in units to maximise: its
+    score where it stopped plus the median gain the completed (Succeeded) trials made from that
+    step to their end. A model over steps learnt from this search's own full curves (no curve
+    family assumed): the suggester sees a stopped trial at the fidelity of the completed ones
+    instead of its lower-fidelity last value, which is pessimistic for curves still rising.
+    A stopped trial with no finite score, or no completed trial that reached its step, is left
+    out (the suggester then takes its last value, as without a projection)."""
+    if not any(t.phase.value == EARLY_STOPPED for t in trials):
+        return {}
+    curves = {t.name: _curve_of(t, spec) for t in trials}
+    done = [
+        c for t in trials if t.phase is TrialPhase.SUCCEEDED and (c := curves[t.name]) is not None
+    ]
+    out: dict[str, float] = {}
+    for trial in trials:
+        own = curves[trial.name]
+        if trial.phase.value != EARLY_STOPPED or own is None or own.scores[-1] == -math.inf:
+            continue
+        step = own.last_step
+        gains = [
+            c.scores[-1] - at
+            for c in done
+            if c.last_step >= step
+            and (at := c.score_at(step)) is not None
+            and math.isfinite(at)
+            and math.isfinite(c.scores[-1])
+        ]
+        if gains:
+            out[trial.name] = own.scores[-1] + median(gains)
+    return out

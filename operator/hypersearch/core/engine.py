@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hypersearch.core.early_stopping import EARLY_STOPPED, early_stops
+from hypersearch.core.early_stopping import EARLY_STOPPED, early_stops, projected_values
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.params import Params
 from hypersearch.core.ranking import best_of, scored_value
@@ -276,19 +276,26 @@ def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random
     return Plan(start, stop, False, False, None, None, best, counts)
 
 
-STOPPED_IN_MODEL = "last"
-"""How the suggester sees an early-stopped trial: ``last``, its value when it was stopped (a
-lower-fidelity observation, pessimistic for curves that still improve), or ``exclude`` (tried,
-no value, as a failed trial). ``last`` won on bench/early_stopping.py (docs/algorithms.md)."""
+STOPPED_IN_MODEL = "project"
+"""How the suggester sees an early-stopped trial: ``project``, its value where it stopped plus the
+median gain the completed trials made from that step to their end
+(``early_stopping.projected_values``; its last value when no completed trial reached that step);
+``last``, its value when it was stopped (a lower-fidelity observation, pessimistic for curves
+that still improve); or ``exclude`` (tried, no value, as a failed trial). Measured on
+bench/early_stopping.py (docs/benchmarks.md, docs/algorithms.md)."""
 
 
-def _model_value(trial: Trial, sign: float) -> float | None:
+def _model_value(
+    trial: Trial, sign: float, projected: dict[str, float] | None = None
+) -> float | None:
     """The value a finished trial gives the suggester (to maximise), None when it gives none."""
     if _has_value(trial) and trial.value is not None:
         return sign * trial.value
+    if projected and trial.name in projected:
+        return projected[trial.name]
     if (
         trial.phase is TrialPhase.EARLY_STOPPED
-        and STOPPED_IN_MODEL == "last"
+        and STOPPED_IN_MODEL in ("last", "project")
         and trial.value is not None
         and math.isfinite(trial.value)
     ):
@@ -313,7 +320,10 @@ def _new_trials(
 ) -> tuple[NewTrial, ...]:
     """Ask the algorithm's suggester for up to ``n`` points and name them."""
     sign = _sign(spec)
-    history = [Outcome(t.params, _model_value(t, sign)) for t in trials if t.phase.finished]
+    projected = projected_values(spec, trials) if STOPPED_IN_MODEL == "project" else None
+    history = [
+        Outcome(t.params, _model_value(t, sign, projected)) for t in trials if t.phase.finished
+    ]
     pending: list[Params] = [t.params for t in active]
     suggestions = suggester_for(spec.algorithm).suggest(spec.space, history, pending, n, rng)
     first = max((t.index for t in trials), default=-1) + 1

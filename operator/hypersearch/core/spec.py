@@ -143,7 +143,8 @@ EARLY_STOPPING_SETTINGS: Mapping[EarlyStoppingName, tuple[SettingRule, ...]] = {
         SettingRule(
             "gracePeriod",
             "int",
-            "Steps (epochs) a trial always runs before the median rule may stop it.",
+            "Steps (epochs) a trial always runs before the median rule may stop it; the rule "
+            "judges at gracePeriod and then at steps 1.2 times apart.",
             default=3,
             minimum=1,
         ),
@@ -177,8 +178,9 @@ EARLY_STOPPING_SETTINGS: Mapping[EarlyStoppingName, tuple[SettingRule, ...]] = {
         SettingRule(
             "maxResource",
             "int",
-            "Steps (epochs) a full trial runs; rungs lie below it, and a trial that reaches it is "
-            "never stopped.",
+            "Steps (epochs) a full trial runs; the last rung is at most maxResource / "
+            "reductionFactor (a trial promoted past it runs to its end), and a trial that "
+            "reaches maxResource is never stopped.",
             default=100,
             minimum=1,
         ),

@@ -17,11 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from hypersearch.core.early_stopping import rule_steps
 from hypersearch.core.engine import NewTrial
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.placeholders import substitute, substitute_text
 from hypersearch.core.spec import SearchSpec, training_command, training_index
 from hypersearch.kube import names, record
+from hypersearch.kube.curve import KEEP_STEPS_LIMIT
 
 # POSIX sh run as the training container's entrypoint; the real argv follows as "$@".
 # - output (stdout and stderr) goes to the container log as usual and to the shared file;
@@ -222,6 +224,15 @@ def _trainer(
     return container
 
 
+def _keep_steps(spec: SearchSpec) -> list[str]:
+    """The sidecar's ``--keep-steps``: the steps the early-stopping rule reads, so the thinned
+    curve in status keeps them (none without a rule)."""
+    if spec.early_stopping is None:
+        return []
+    steps = rule_steps(spec.early_stopping, up_to=1e6)[:KEEP_STEPS_LIMIT]
+    return [f"--keep-steps={','.join(f'{s:g}' for s in steps)}"] if steps else []
+
+
 def _sidecar(spec: SearchSpec, owner: Owner, trial: str, settings: PodSettings) -> dict[str, Any]:
     """The metrics sidecar: a native sidecar, so it neither blocks nor outlives the trainer."""
     objective = spec.objective
@@ -236,6 +247,7 @@ def _sidecar(spec: SearchSpec, owner: Owner, trial: str, settings: PodSettings) 
             f"--trial={trial}",
             f"--metric={objective.metric}",
             f"--aggregation={objective.aggregation}",
+            *_keep_steps(spec),
             f"--output={names.OUTPUT_FILE}",
             f"--exit-code={names.EXIT_CODE_FILE}",
             f"--token-dir={names.TOKEN_DIR}",

@@ -81,12 +81,15 @@ def json_annotation(text: object) -> Any:
 
 def observations(entry: Mapping[str, Any], metric: str) -> tuple[Observation, ...]:
     """``curve`` is ``[[step, value], ...]`` of the objective metric (bounded by kube.curve);
-    points that are not a whole step with a finite value are skipped."""
+    a null value is the sidecar's NaN/inf report and reads as NaN, so the early-stopping rule
+    sees a diverged trial as the local runner does; other points that are not a whole step with
+    a number are skipped."""
     found: list[Observation] = []
     for point in entry.get("curve") or []:
         if isinstance(point, list | tuple) and len(point) == 2:
             step, value = point
-            reading, at = number(value), number(step)
+            reading = math.nan if value is None else number(value)
+            at = number(step)
             if reading is not None and at is not None and at.is_integer():
                 found.append(Observation(metric, reading, int(at)))
     return tuple(found)
@@ -201,7 +204,7 @@ def trial_entry(trial: Trial, recorded: Mapping[str, Any] | None) -> dict[str, A
 
 def report_entry(
     name: str,
-    curve: list[list[float]],
+    curve: list[list[float | None]],
     observed: int,
     now: float,
     *,

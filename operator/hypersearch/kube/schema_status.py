@@ -66,14 +66,17 @@ def _trial_entry() -> Schema:
             "curve": {
                 "type": "array",
                 "description": "The objective metric over the trial, as [step, value] pairs, "
-                "thinned to a bounded number of points (first and last kept).",
+                "thinned to a bounded number of points (first and last kept, and the steps the "
+                "early-stopping rule reads).",
                 "maxItems": MAX_CURVE_POINTS,
                 "items": {
                     "type": "array",
                     "description": "A [step, value] pair.",
                     "minItems": 2,
                     "maxItems": 2,
-                    "items": number("The step, then the value."),
+                    "items": number(
+                        "The step, then the value (null: NaN or infinite).", nullable=True
+                    ),
                 },
             },
             "prediction": obj(

@@ -8,13 +8,13 @@ the objective never appears.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hypersearch.core.metrics import MetricStream, curve, final_value, metric_matches
 from hypersearch.core.trials import Observation
-from hypersearch.kube.curve import downsample
+from hypersearch.kube.curve import downsample_keeping
 from hypersearch.kube.record import report_entry
 
 
@@ -29,9 +29,11 @@ class Objective:
 class Collector:
     """Feeds output to the core's parser and builds this trial's status entry."""
 
-    def __init__(self, trial: str, objective: Objective):
+    def __init__(self, trial: str, objective: Objective, keep_steps: Sequence[float] = ()):
         self.trial = trial
         self.objective = objective
+        self.keep_steps = tuple(keep_steps)
+        """The early-stopping rule's steps (``core.early_stopping.rule_steps``): kept exactly."""
         self._stream = MetricStream()
         self._kept: list[Observation] = []
         self._others: dict[str, None] = {}
@@ -62,7 +64,6 @@ class Collector:
             for position, (step, value) in enumerate(
                 curve(self._kept, self.objective.metric), start=1
             )
-            if math.isfinite(value)
         ]
         value, why = None, None
         if exit_code is not None:
@@ -74,7 +75,7 @@ class Collector:
                 )
         return report_entry(
             self.trial,
-            downsample(points),
+            downsample_keeping(points, self.keep_steps),
             len(points),
             now,
             exit_code=exit_code,

@@ -152,6 +152,11 @@ class Sidecar:
             self.stop.wait(self.poll)
 
 
+def keep_steps(text: str) -> tuple[float, ...]:
+    """``--keep-steps``' value: ``3,9,27`` (empty: none)."""
+    return tuple(float(part) for part in text.split(",") if part.strip())
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hypersearch-sidecar",
@@ -162,6 +167,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--trial", required=True, help="the trial name (= Pod name)")
     parser.add_argument("--metric", required=True)
     parser.add_argument("--aggregation", default="last", choices=("last", "min", "max", "avg"))
+    parser.add_argument(
+        "--keep-steps",
+        type=keep_steps,
+        default=(),
+        help="comma-separated steps the early-stopping rule reads; the curve keeps them exactly",
+    )
     parser.add_argument("--output", type=Path, default=Path(names.OUTPUT_FILE))
     parser.add_argument("--exit-code", type=Path, default=Path(names.EXIT_CODE_FILE))
     parser.add_argument("--token-dir", type=Path, default=Path(names.TOKEN_DIR))
@@ -201,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     reporter = StatusReporter(transport, args.namespace, args.search, args.trial)
     sidecar = Sidecar(
-        Collector(args.trial, Objective(args.metric, args.aggregation)),
+        Collector(args.trial, Objective(args.metric, args.aggregation), args.keep_steps),
         reporter.apply,
         args.output,
         args.exit_code,
