@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Point an upstream webhook configuration at a controller running as a local process.
 
-Reads the JSON List that `kubectl create --dry-run=client -o json -f manifests.yaml` prints for
-a controller's generated webhook manifests (config/components/webhook/manifests.yaml in its Go
+Reads the JSON objects that `kubectl create --dry-run=client -o json -f manifests.yaml` prints,
+one after another, for a controller's generated webhook manifests (config/components/webhook/manifests.yaml in its Go
 module) and writes the same List with, for every webhook kept:
 
 - `clientConfig.service` replaced by `url: https://127.0.0.1:PORT<path>` and `caBundle` set to
@@ -61,6 +61,19 @@ def rewrite(doc: dict[str, Any], args: argparse.Namespace, ca_bundle: str) -> di
     return doc
 
 
+def _objects(text: str) -> Any:
+    """The JSON values of a stream of concatenated documents (and of any List among them)."""
+    decoder = json.JSONDecoder()
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos == len(text):
+            return
+        obj, pos = decoder.raw_decode(text, pos)
+        yield from obj["items"] if obj.get("kind") == "List" else [obj]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="controller name, e.g. kueue")
@@ -71,8 +84,7 @@ def main() -> int:
     parser.add_argument("--system-namespace", default="kube-system")
     args = parser.parse_args()
     ca_bundle = base64.b64encode(args.ca_file.read_bytes()).decode()
-    listing = json.load(sys.stdin)
-    docs = listing["items"] if listing.get("kind") == "List" else [listing]
+    docs = list(_objects(sys.stdin.read()))
     out = [rewrite(d, args, ca_bundle) for d in docs if d.get("kind") in KINDS]
     if not any(d["webhooks"] for d in out):
         print(f"webhooks.py: no webhook of {args.name} matched {args.keep!r}", file=sys.stderr)
