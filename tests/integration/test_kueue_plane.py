@@ -238,7 +238,7 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
     for name in ("first", "second"):
         kueue_plane.apply(_job(name, gpu_queue.local_queue), ns)
         wait_until(
-            lambda name=name: not _suspended(kueue_plane, ns, "job", name),
+            lambda n=name: not _suspended(kueue_plane, ns, "job", n),  # type: ignore[misc]
             f"Kueue to admit (unsuspend) job {name}",
             timeout=60,
         )
@@ -257,7 +257,7 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
     # Both admitted Jobs run on K80 nodes: the flavor's node labels were injected.
     for name in ("first", "second"):
         pods = wait_until(
-            lambda name=name: _running_pods(kueue_plane, ns, f"job-name={name}"),
+            lambda n=name: _running_pods(kueue_plane, ns, f"job-name={n}"),  # type: ignore[misc]
             f"job {name}'s Pod Running",
             timeout=60,
         )
@@ -368,15 +368,12 @@ def test_kueue_admits_a_jobset_from_its_queue(kueue_plane: ControlPlane, gpu_que
     )
     assert [ps["name"] for ps in wl["spec"]["podSets"]] == ["leader", "workers"]
     assert [ps["count"] for ps in wl["spec"]["podSets"]] == [1, 1]
-    admitted = wait_until(
-        lambda: (
-            (w := _workload_of(kueue_plane, ns, "JobSet", "queued"))
-            and _is_true(w, "Admitted")
-            and w
-        ),
-        "Kueue to admit the JobSet",
-        timeout=60,
-    )
+
+    def admitted_workload() -> dict[str, Any] | None:
+        wl = _workload_of(kueue_plane, ns, "JobSet", "queued")
+        return wl if _is_true(wl, "Admitted") else None
+
+    admitted = wait_until(admitted_workload, "Kueue to admit the JobSet", timeout=60)
     gpus = [
         a["resourceUsage"]["nvidia.com/gpu"]
         for a in admitted["status"]["admission"]["podSetAssignments"]
