@@ -283,7 +283,7 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
     assert not _suspended(kueue_plane, ns, "job", "second")
 
 
-def _jobset(name: str, labels: dict[str, str], workers: int) -> dict[str, Any]:
+def _jobset(name: str, labels: dict[str, str], workers: int, run: str = "3s") -> dict[str, Any]:
     """A JobSet of two replicated jobs, each Pod with 1 GPU: a leader (1 Pod) and workers
     (`workers` Pods of one Indexed Job), the shape of a small DDP trial."""
 
@@ -298,7 +298,7 @@ def _jobset(name: str, labels: dict[str, str], workers: int) -> dict[str, Any]:
                     "completionMode": "Indexed",
                     "backoffLimit": 0,
                     "template": {
-                        "metadata": {"annotations": {RUN_DURATION: "3s"}},
+                        "metadata": {"annotations": {RUN_DURATION: run}},
                         "spec": _pod_spec(1),
                     },
                 }
@@ -483,6 +483,75 @@ def test_higher_priority_job_preempts_a_lower_one_which_is_suspended_and_readmit
         )
         restarted = kueue_plane.get_json("job", "background", "-n", ns)
         assert restarted["status"]["startTime"] > job_before["status"]["startTime"]
+    finally:
+        kueue_plane.kubectl(
+            "delete", "workloadpriorityclass", low, high, "--ignore-not-found", check=False
+        )
+
+
+def test_a_preempted_jobset_keeps_its_child_jobs_suspended_and_resumes_them(
+    kueue_plane: ControlPlane, gpu_queue: Queue
+) -> None:
+    """A JobSet trial evicted by a higher-priority Job: the JobSet is suspended (its own
+    `Suspended` condition), its child Jobs stay (the same objects, suspended, Pods deleted) and
+    are resumed when Kueue admits the JobSet again; JobSet does not count it as a restart."""
+    ns = gpu_queue.namespace
+    suffix = gpu_queue.cluster_queue.removeprefix("gpus-")
+    low, high = f"low-{suffix}", f"high-{suffix}"
+    _priority_class(kueue_plane, low, 100)
+    _priority_class(kueue_plane, high, 1000)
+    selector = "jobset.sigs.k8s.io/jobset-name=ddp"
+    try:
+        labels = {QUEUE_LABEL: gpu_queue.local_queue, PRIORITY_LABEL: low}
+        kueue_plane.apply(_jobset("ddp", labels, workers=1, run=LONG_RUN), ns)
+        wait_until(
+            lambda: len(_running_pods(kueue_plane, ns, selector)) == 2,
+            "the JobSet's two Pods Running",
+            timeout=60,
+        )
+        jobs_before = {
+            j["metadata"]["name"]: j["metadata"]["uid"]
+            for j in kueue_plane.get_json("jobs", "-n", ns, "-l", selector)["items"]
+        }
+        kueue_plane.apply(_job("urgent", gpu_queue.local_queue, gpus=2, priority_class=high), ns)
+        wait_until(
+            lambda: _running_pods(kueue_plane, ns, "job-name=urgent"),
+            "the high-priority Job's Pod Running (after preempting the JobSet)",
+            timeout=90,
+        )
+
+        jobset = kueue_plane.get_json("jobset", "ddp", "-n", ns)
+        assert jobset["spec"]["suspend"] is True
+        suspended = _condition(jobset, "Suspended")
+        assert suspended and (suspended["status"], suspended["reason"]) == ("True", "SuspendedJobs")
+        assert jobset["status"].get("restarts", 0) == 0
+        children = kueue_plane.get_json("jobs", "-n", ns, "-l", selector)["items"]
+        assert {j["metadata"]["name"]: j["metadata"]["uid"] for j in children} == jobs_before
+        assert all(j["spec"]["suspend"] for j in children)
+        wait_until(
+            lambda: not kueue_plane.get_json("pods", "-n", ns, "-l", selector)["items"],
+            "the preempted JobSet's Pods deleted",
+            timeout=60,
+        )
+        wl = _workload_of(kueue_plane, ns, "JobSet", "ddp")
+        conds = {c["type"]: c for c in wl["status"]["conditions"]}
+        assert (conds["Evicted"]["status"], conds["Evicted"]["reason"]) == ("True", "Preempted")
+        assert (conds["Requeued"]["status"], conds["Requeued"]["reason"]) == ("True", "Preempted")
+        events = {e["reason"] for e in _events(kueue_plane, ns, "JobSet", "ddp")}
+        assert {"Started", "Stopped", "SuspendedJobs"} <= events
+
+        _finish_pods(kueue_plane, ns, "job-name=urgent")
+        wait_until(
+            lambda: len(_running_pods(kueue_plane, ns, selector)) == 2,
+            "the readmitted JobSet's Pods Running again",
+            timeout=90,
+        )
+        jobset = kueue_plane.get_json("jobset", "ddp", "-n", ns)
+        resumed = _condition(jobset, "Suspended")
+        assert resumed and (resumed["status"], resumed["reason"]) == ("False", "ResumeJobs")
+        assert jobset["status"].get("restarts", 0) == 0
+        children = kueue_plane.get_json("jobs", "-n", ns, "-l", selector)["items"]
+        assert {j["metadata"]["name"]: j["metadata"]["uid"] for j in children} == jobs_before
     finally:
         kueue_plane.kubectl(
             "delete", "workloadpriorityclass", low, high, "--ignore-not-found", check=False
