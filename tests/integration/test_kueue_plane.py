@@ -3,9 +3,9 @@
 These tests prove the foundation the Job/JobSet trial workloads will stand on (issue 15):
 Kueue admits suspended Jobs within a ClusterQueue's GPU quota and makes the rest wait,
 JobSet turns replicated jobs into Jobs and Pods, Kueue admits a JobSet, and a higher-priority
-workload preempts a lower one, whose Job is suspended again and later readmitted. The
-preemption test also pins down the conditions, reasons and events the product will read to
-requeue a trial (docs/testplane.md, "Kueue facts").
+workload preempts a lower one (a Job, or a JobSet), which is suspended again and later
+readmitted. The preemption tests also pin down the conditions, reasons and events the product
+will read to requeue a trial (docs/testplane.md, "Kueue facts").
 
 Pods run under kwok: a Pod stays Running for its `hypersearch.io/kwok-run-duration`
 annotation; shortening that annotation on a running Pod makes it finish now.
