@@ -5,6 +5,6 @@ tests share one session-scoped plane (one `e2e/testplane up` per run) instead of
 that imports them getting its own copy.
 """
 
-from integration.plane import namespace, testplane
+from integration.plane import kueue_plane, namespace, testplane
 
-__all__ = ["namespace", "testplane"]
+__all__ = ["kueue_plane", "namespace", "testplane"]

@@ -218,6 +218,40 @@ def testplane() -> Iterator[ControlPlane]:
             _run([str(TESTPLANE_SCRIPT), "down"], timeout=120)
 
 
+@pytest.fixture(scope="session")
+def kueue_plane(testplane: ControlPlane) -> ControlPlane:
+    """The plane with Kueue and JobSet running (`e2e/testplane up --kueue`): their CRDs, both
+    controllers as processes and their webhooks. They stay until the plane stops.
+
+    Skips, with the build's own one-line reason, only where `e2e/testplane build` tried and
+    could not build them here; fails when they were simply never built, or do not start.
+    """
+    built = _run([str(TESTPLANE_SCRIPT), "built", "--addons"], timeout=60)
+    if built.returncode != 0:
+        if built.stderr.strip():
+            reason = " ".join(built.stderr.split())
+            pytest.skip(f"Kueue/JobSet cannot be built here: {reason}")
+        pytest.fail(
+            "Kueue and JobSet are not built; run `e2e/testplane build` (or `make testplane-build`)",
+            pytrace=False,
+        )
+    try:
+        up = _run([str(TESTPLANE_SCRIPT), "up", "--kueue"], timeout=UP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(
+            f"`e2e/testplane up --kueue` did not finish in {UP_TIMEOUT_S:.0f}s; kueue log tail:\n"
+            f"{_tail(STATE_DIR / 'logs' / 'kueue.log')}",
+            pytrace=False,
+        )
+    if up.returncode != 0:
+        pytest.fail(
+            f"`e2e/testplane up --kueue` failed (exit {up.returncode}); logs in "
+            f"{STATE_DIR / 'logs'}\n{up.stderr[-6000:]}",
+            pytrace=False,
+        )
+    return testplane
+
+
 def _namespace_name(test_name: str) -> str:
     """A DNS-1123 label from the test name plus a random suffix (names must be unique)."""
     base = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")[:40].strip("-")
