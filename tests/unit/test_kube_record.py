@@ -100,8 +100,9 @@ def test_the_read_ignores_fields_of_the_wrong_type_instead_of_raising() -> None:
 
 def test_a_null_curve_value_reads_as_nan_so_a_diverged_report_reaches_the_rule() -> None:
     read = record.read_entry({"name": "s-0001", "curve": [[1, 0.5], [2, None]]}, "m")
-    assert [(o.step, o.value) for o in read.observations][0] == (1, 0.5)
-    assert read.observations[1].step == 2 and math.isnan(read.observations[1].value)
+    first, diverged = read.observations
+    assert (first.step, first.value) == (1, 0.5)
+    assert diverged.step == 2 and math.isnan(diverged.value)
 
 
 def test_an_entry_without_index_or_params_is_not_a_trial_yet() -> None:
