@@ -13,18 +13,25 @@ Tasks (maximise validation accuracy):
   rates learn slowly but end best, so curves cross: the case that punishes stopping too early.
 - ``sgd_digits``: a real one, scikit-learn's SGDClassifier trained epoch by epoch with
   ``partial_fit`` on the digits data set, accuracy on a fixed held-out quarter.
+- ``mlp_digits``: scikit-learn's MLPClassifier (sgd solver, minibatches) trained the same way.
 
 Printed per task and method: median over seeds of the epochs consumed, the ratio to the same
 search without stopping, the final best (the best full-length trial's last value: the value a
 user gets), and the best reached within the epochs the cheapest method of that seed consumed
 (``best@cheap``: a comparison at equal epochs).
 
+``METHOD@FRACTION`` (or ``--budget FRACTION`` for every method with a rule) runs a method under
+the equal-budget protocol: as many trials as fit in that fraction of ``--trials * --epochs``,
+never more (a trial starts only if it and every running trial could still finish within it).
+
     python bench/early_stopping.py --seeds 5 --jobs 1
     python bench/early_stopping.py --tasks crossing --methods hs+median,hs+asha --seeds 3
+    python bench/early_stopping.py --seeds 5 --seed-start 5 --methods hs,hs+asha,hs+asha@0.4
 
-Methods: hs (bayesian, no stopping), hs+median, hs+asha, hs+median[exclude] and
-hs+asha[exclude] (the GP sees early-stopped trials as tried without a value instead of their last
-value), hs-random, hs-random+median, hs-random+asha, optuna (TPE, no pruning), optuna+median
+Methods: hs (bayesian, no stopping), hs+median, hs+asha (the GP sees an early-stopped trial
+projected to the end: ``engine.STOPPED_IN_MODEL = "project"``), hs+median[last] and
+hs+asha[last] (its last value), hs+median[exclude] and hs+asha[exclude] (tried, no value),
+hs-random, hs-random+median, hs-random+asha, optuna (TPE, no pruning), optuna+median
 (MedianPruner), optuna+sha (SuccessiveHalvingPruner), optuna+hyperband (HyperbandPruner), each with
 its defaults. A benchmark, not a test: nothing here asserts.
 """

@@ -9,19 +9,23 @@ A trial's **curve** is its objective metric's reports, each at its step (the rep
 ``epoch``/``step`` key when present, else its position among the metric's reports, 1-based).
 Its **score at step s** is the objective's aggregation (last, min, max, avg) over the finite
 values reported at steps <= s: the value the trial would have if it ended at s. A score with no
-finite value behind it (only NaN so far: a diverged trial) counts as the worst possible.
+finite value behind it (only NaN so far, or with ``last`` a NaN/inf latest report: a diverged
+trial) counts as the worst possible; a running trial with such a score at its latest step stops
+from ``gracePeriod`` / ``minResource`` on, without references (it could only end without a value).
 
 - ``median`` (the median stopping rule of Golovin et al. 2017, "Google Vizier", section 3.2.2,
-  with the objective's aggregation in place of the running average): a running trial whose latest
-  step s is at least ``gracePeriod`` stops when its score at s is strictly worse than the median of
-  the scores at s of the completed (Succeeded) trials whose curves reach s, provided at least
-  ``minTrials`` such trials exist. Only completed trials are references, as in the paper: the
+  with the objective's aggregation in place of the running average): a running trial is judged at
+  the last of the check steps (``median_steps``: ``gracePeriod``, then 1.2 times apart) it
+  reached, s: it stops when its score at s is strictly worse than the median of the scores at s
+  of the completed (Succeeded) trials whose curves reach s, provided at least ``minTrials`` such
+  trials exist. Only completed trials are references, as in the paper: the
   partial curves of the trials running beside it would stop half of every parallel batch, and the
   search would end with almost no trial run to its end (measured: bench/early_stopping.py).
 - ``asha`` (asynchronous successive halving, Li et al. 2020, "A System for Massively Parallel
   Hyperparameter Tuning", algorithm 2, in its stopping form): rungs lie at
-  ``minResource * reductionFactor**k`` steps, below ``maxResource`` (a trial that reached
-  ``maxResource`` is never stopped). A running trial is judged at the highest rung its curve has
+  ``minResource * reductionFactor**k`` steps while the next rung fits in ``maxResource`` (a
+  trial promoted past the last rung runs to its end; one that reached ``maxResource`` is never
+  stopped). A running trial is judged at the highest rung its curve has
   reached, by its score at the first step at or past the rung, among the n trials that reached
   that rung and were created before it (lower index; any phase), itself included: it continues
   while its rank is within the best ``floor(n / reductionFactor)``, and stops otherwise. With
