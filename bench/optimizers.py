@@ -57,6 +57,8 @@ from tasks import TASKS
 
 TRIALS = 21
 PARALLEL = 3
+PROTOCOLS = {"seed": (21, 3), "batch10": (60, 10), "batch50": (150, 50)}
+"""Named (trials, parallel) settings: the seed's budget and a cluster's batches."""
 
 
 class Optimiser(Protocol):
@@ -522,17 +524,26 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
     )
     ours = names[0]
     wins = []
+    per_task: dict[str, list[str]] = {t: [] for t in tasks}
     for n in names[1:]:
         w = ties = total = 0
         for t in tasks:
+            tw = tl = 0
             for s in seeds:
                 a = next(r.best for r in by[(t, ours)] if r.seed == s)
                 b = next(r.best for r in by[(t, n)] if r.seed == s)
                 total += 1
                 w += a < b
                 ties += a == b
-        wins.append(f"{n} {100.0 * (w + ties / 2) / total:.0f}%")
-    print(f"\npaired wins of {ours} (ties count half): " + ", ".join(wins))
+                tw, tl = tw + (a < b), tl + (a > b)
+            per_task[t].append(f"{f'{tw}-{tl}':>{width}}")
+        lost = total - w - ties
+        wins.append(f"{n} {100.0 * (w + ties / 2) / total:.0f}% ({w}/{lost}/{ties})")
+    header = " ".join(f"{n:>{width}}" for n in names[1:])
+    print(f"\n{'task':<18} {header}   ({ours} better-worse)")
+    for t in tasks:
+        print(f"{t:<18} " + " ".join(per_task[t]))
+    print(f"\npaired wins of {ours} (ties count half; better/worse/tied): " + ", ".join(wins))
 
 
 def _run_all(
@@ -545,13 +556,16 @@ def _run_all(
     resume: bool = False,
     trials: int = TRIALS,
     parallel: int = PARALLEL,
+    first_seed: int = 0,
 ) -> list[RunResult]:
     """Every (seed, task, optimiser) run, seed by seed, each appended to ``save`` as it ends.
 
     With ``resume``, runs already in ``save`` are read back instead of run again (the benchmark
     is deterministic, so a run cut short or extended by more seeds reports the same table).
     """
-    order = [(t, o, s) for s in range(seeds) for t in tasks for o in optimisers]
+    order = [
+        (t, o, s) for s in range(first_seed, first_seed + seeds) for t in tasks for o in optimisers
+    ]
     results: list[RunResult] = []
     if resume and save and Path(save).exists():
         wanted = set(order)
@@ -600,8 +614,20 @@ def main(argv: list[str] | None = None) -> None:
         default="hs-bayes,hs-random,optuna-tpe,optuna-gp,skopt-gp,hyperopt-tpe",
     )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="run seeds first-seed .. first-seed + seeds - 1 (screen on some, confirm on others)",
+    )
     parser.add_argument("--trials", type=int, default=TRIALS, help="trials per search")
     parser.add_argument("--parallel", type=int, default=PARALLEL, help="trials running at once")
+    parser.add_argument(
+        "--protocol",
+        choices=("seed", "batch10", "batch50"),
+        help="seed: 21 trials, 3 at once (the default); batch10: 60 trials, 10 at once (a "
+        "cluster's batch); batch50: 150 trials, 50 at once; overrides --trials/--parallel",
+    )
     parser.add_argument("--timing", action="store_true", help="also time 100 and 500 observations")
     parser.add_argument("--save", help="append each run's result to this JSON-lines file")
     parser.add_argument("--load", help="report from a --save file instead of running")
@@ -613,6 +639,8 @@ def main(argv: list[str] | None = None) -> None:
         help="the Python of a virtual environment with HEBO installed, for the hebo optimiser",
     )
     args = parser.parse_args(argv)
+    if args.protocol:
+        args.trials, args.parallel = PROTOCOLS[args.protocol]
     if args.hebo_python:
         os.environ["HEBO_PYTHON"] = args.hebo_python  # reaches the worker processes
     tasks = args.tasks.split(",")
@@ -638,6 +666,7 @@ def main(argv: list[str] | None = None) -> None:
             resume=args.resume,
             trials=args.trials,
             parallel=args.parallel,
+            first_seed=args.first_seed,
         )
     report(results, tasks, optimisers)
     if args.timing:

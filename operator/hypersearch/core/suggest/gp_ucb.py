@@ -47,7 +47,7 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 from sklearn.preprocessing import PowerTransformer
 
-from hypersearch.core.space import Params, Space
+from hypersearch.core.space import CategoricalParam, Params, Space
 from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import (
     Key,
@@ -78,6 +78,10 @@ LOCAL_ROUNDS = (0.1, 0.04, 0.015, 0.005)
 SEPARATION = 0.02
 """Candidates closer than this (Euclidean, in features) to a pending point are skipped: its answer
 is coming, and GP-BUCB alone barely moves a confident model's choice off a running trial."""
+CATEGORY_COMBOS = 64
+"""Up to this many combinations of the categorical parameters' values, the acquisition search
+scores every combination at each of its best continuous positions; above it, every single-value
+change of each categorical (a coordinate step, as Optuna's GPSampler searches categoricals)."""
 SKIP_LIMIT = 256
 """Ranked candidates scanned for an untried point before listing the finite space's leftovers."""
 
@@ -168,6 +172,9 @@ class GPUCBSuggester:
         restarts: int = 1,
         ftol: float = gp.FTOL,
         prior_quantile: float | None = PRIOR_QUANTILE,
+        categories: Literal["hamming", "onehot"] = "hamming",
+        balanced: bool = True,
+        enumerate_categories: bool = True,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -179,6 +186,9 @@ class GPUCBSuggester:
         self.restarts = restarts
         self.ftol = ftol
         self.prior_quantile = prior_quantile
+        self.categories = categories
+        self.balanced = balanced
+        self.enumerate_categories = enumerate_categories
 
     def suggest(
         self,
@@ -248,12 +258,30 @@ class GPUCBSuggester:
     ) -> Params | None:
         """Sobol point ``t`` of this search, or an untried random point when it was tried."""
         point = encoding.decode(sobol_points(encoding, self.seed, t, 1)[0])
+        if self.balanced:
+            point = self._balanced(encoding.space, point, t)
         if key_of(encoding.space, point) not in tried:
             return point
         if encoding.space.is_finite():
             extra = RandomSuggester().suggest(encoding.space, history, busy, 1, rng)
             return extra[0].params if extra else None
         return self._fresh(encoding, history, busy, tried, rng)
+
+    def _balanced(self, space: Space, point: Params, t: int) -> Params:
+        """``point`` with each categorical value taken from a balanced design: initial point t
+        of a parameter with k values takes element ``t mod k`` of a seeded permutation of its
+        values, a new permutation every k points (Latin hypercube sampling, McKay, Beckman &
+        Conover 1979, applied to categories). Every value is tried once within the first k
+        initial points, instead of whatever the argmax of a Sobol point's one-hot columns gives
+        (with 5 points and 3 values, some value is often never seen, and the GP then knows
+        nothing of it)."""
+        out = dict(point)
+        for i, param in enumerate(space.params):
+            if isinstance(param, CategoricalParam):
+                k = len(param.values)
+                order = np.random.default_rng([self.seed, i, t // k]).permutation(k)
+                out[param.name] = param.values[int(order[t % k])]
+        return out
 
     @staticmethod
     def _fresh(
@@ -282,7 +310,8 @@ class GPUCBSuggester:
         warping, z = _Warping.fit(y, self.warp)
         # The GP's prior mean is 0; shifting the values puts it at the chosen quantile.
         shift = 0.0 if self.prior_quantile is None else float(np.quantile(z, self.prior_quantile))
-        post = gp.fit(x, z - shift, rng, restarts=self.restarts, ftol=self.ftol)
+        groups = encoding.groups if self.categories == "hamming" else None
+        post = gp.fit(x, z - shift, rng, restarts=self.restarts, ftol=self.ftol, groups=groups)
         model = _Model(self, encoding, warping, post, z - shift, shift=shift)
         for params in pending:
             model.add_pending(params)
@@ -345,7 +374,9 @@ class _Model:
             m2, s2 = gp.predict(post, xs)
             return (m2 if mean is None else mean) + kappa * s2
 
-        xs, _ = _maximise(ucb, enc, observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]], rng)
+        anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]]
+        combos = _category_combos(enc) if owner.enumerate_categories else None
+        xs, _ = _maximise(ucb, enc, anchors, rng, combos)
         if len(self.pending):
             gaps = np.min(np.linalg.norm(xs[:, None, :] - self.pending[None], axis=2), axis=1)
             if np.any(gaps >= SEPARATION):
@@ -380,10 +411,46 @@ class _Model:
         return Prediction(mean=values[0], std=abs(values[1]), ucb=values[2])
 
 
+def _category_combos(enc: Encoding) -> Array | None:
+    """The categorical columns of every combination of categorical values (rows), or of every
+    single-value change when there are more than CATEGORY_COMBOS; None without categoricals."""
+    blocks = enc.categorical_blocks
+    if not blocks:
+        return None
+    cols = [np.eye(enc.dim)[start : start + width] for start, width in blocks]
+    total = math.prod(len(c) for c in cols)
+    if total <= CATEGORY_COMBOS:
+        rows = np.zeros((1, enc.dim))
+        for block in cols:
+            rows = (rows[:, None, :] + block[None, :, :]).reshape(-1, enc.dim)
+        return rows
+    return np.vstack(cols)  # one block's value at a time: a coordinate step
+
+
+def _with_categories(enc: Encoding, starts: Array, combos: Array) -> Array:
+    """Each start with the blocks a combination sets replaced by it (every block for a full
+    combination, one for a coordinate step), rows grouped by start."""
+    out = np.repeat(starts, len(combos), 0)
+    tiled = np.tile(combos, (len(starts), 1))
+    for start, width in enc.categorical_blocks:
+        hit = tiled[:, start : start + width].any(axis=1)
+        out[hit, start : start + width] = tiled[hit, start : start + width]
+    return out
+
+
 def _maximise(
-    acq: Callable[[Array], Array], enc: Encoding, anchors: Array, rng: np.random.Generator
+    acq: Callable[[Array], Array],
+    enc: Encoding,
+    anchors: Array,
+    rng: np.random.Generator,
+    combos: Array | None = None,
 ) -> tuple[Array, Array]:
-    """Candidates sorted by acquisition, best first (snapped feature rows, their scores)."""
+    """Candidates sorted by acquisition, best first (snapped feature rows, their scores).
+
+    With ``combos`` (``_category_combos``), the best starts are tried with every combination of
+    categories before and after the local search, so the categorical part of the maximiser is
+    exact rather than left to the random re-draws of ``_perturb``, and combinations never tried
+    are scored at the continuous positions that look best."""
     d = enc.dim
     pools = [rng.random((RANDOM_CANDIDATES, d))]
     for anchor in anchors:
@@ -394,6 +461,10 @@ def _maximise(
     starts = xs[order[:LOCAL_STARTS]]
     start_scores = scores[order[:LOCAL_STARTS]]
     found_x, found_s = [xs], [scores]
+    if combos is not None:
+        starts, start_scores = _best_categories(
+            acq, enc, starts, start_scores, combos, found_x, found_s
+        )
     for sigma in LOCAL_ROUNDS:
         k = len(starts)
         trial = enc.snap(_perturb(enc, np.repeat(starts, LOCAL_SAMPLES, 0), sigma, rng))
@@ -405,9 +476,37 @@ def _maximise(
         moved = trial.reshape(k, LOCAL_SAMPLES, d)[np.arange(k), winner]
         starts = np.where(better[:, None], moved, starts)
         start_scores = np.where(better, trial_scores[np.arange(k), winner], start_scores)
+    if combos is not None:
+        _best_categories(acq, enc, starts, start_scores, combos, found_x, found_s)
     all_x, all_s = np.vstack(found_x), np.concatenate(found_s)
     order = np.argsort(-all_s, kind="stable")
     return all_x[order], all_s[order]
+
+
+def _best_categories(  # noqa: PLR0917
+    acq: Callable[[Array], Array],
+    enc: Encoding,
+    starts: Array,
+    start_scores: Array,
+    combos: Array,
+    found_x: list[Array],
+    found_s: list[Array],
+) -> tuple[Array, Array]:
+    """Score every start under every category combination (kept in found_x/found_s); each start
+    moves to its best one."""
+    k, m = len(starts), len(combos)
+    trial = _with_categories(enc, starts, combos)
+    scores = np.asarray(acq(trial), dtype=float)
+    found_x.append(trial)
+    found_s.append(scores)
+    scores = scores.reshape(k, m)
+    winner = np.argmax(scores, axis=1)
+    better = scores[np.arange(k), winner] > start_scores
+    moved = trial.reshape(k, m, enc.dim)[np.arange(k), winner]
+    return (
+        np.where(better[:, None], moved, starts),
+        np.where(better, scores[np.arange(k), winner], start_scores),
+    )
 
 
 def _perturb(enc: Encoding, xs: Array, sigma: float, rng: np.random.Generator) -> Array:
