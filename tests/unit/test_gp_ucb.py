@@ -193,3 +193,67 @@ def test_a_batch_never_repeats_a_finished_point_at_the_corner() -> None:
     assert len(batch) == 6
     assert len(set(asked)) == 6
     assert not finished & set(asked)
+
+
+def test_each_category_is_tried_within_the_first_initial_points() -> None:
+    """The initial design is balanced over every categorical (Latin hypercube over categories):
+    a parameter with 3 values shows each of them within the first 3 points, whatever the seed."""
+    space = space_of(
+        categorical_param("penalty", "l2", "l1", "elasticnet"),
+        categorical_param("loss", "hinge", "log_loss", "modified_huber"),
+        float_param("alpha", 1e-6, 1.0, scale="log"),
+    )
+    for seed in range(10):
+        history: list[Outcome] = []
+        for t in range(3):
+            (s,) = GPUCBSuggester(seed).suggest(space, history, [], 1, np.random.default_rng(t))
+            history.append(Outcome(s.params, 0.0))
+        assert {o.params["penalty"] for o in history} == {"l2", "l1", "elasticnet"}
+        assert {o.params["loss"] for o in history} == {"hinge", "log_loss", "modified_huber"}
+
+
+def test_an_untried_category_is_as_close_to_the_tried_ones_as_they_are_to_each_other() -> None:
+    """One length scale per one-hot block (a Hamming distance): the fitted kernel's covariance
+    between two different categories is the same for every pair, tried or not."""
+    rng = np.random.default_rng(0)
+    # Columns: a float, then a 3-value category of which only the first two were tried.
+    cat = rng.integers(0, 2, 12)
+    x = np.column_stack([rng.random(12), np.eye(3)[cat]])
+    y = np.where(cat == 0, 1.0, -1.0) + 0.1 * x[:, 0]
+    post = gp.fit(x, (y - y.mean()) / y.std(), rng, groups=(0, 1, 1, 1))
+    assert post.length_scales.shape == (2,)
+    a, b, c = (np.array([[0.5, *np.eye(3)[i]]]) for i in range(3))
+    assert post.kernel(a, b) == pytest.approx(post.kernel(a, c))
+    assert post.kernel(b, c) == pytest.approx(post.kernel(a, c))
+
+
+def test_the_grouped_kernel_gradient_matches_finite_differences() -> None:
+    kernel = gp.GroupedMatern(np.array([0.3, 0.7]), groups=(0, 1, 1))
+    x = np.random.default_rng(1).random((5, 3))
+    _, grad = kernel(x, eval_gradient=True)
+    theta, step = kernel.theta.copy(), 1e-6
+    for j in range(len(theta)):
+        bumped = kernel.clone_with_theta(theta + step * np.eye(len(theta))[j])
+        numeric = (bumped(x) - kernel(x)) / step
+        assert np.allclose(grad[:, :, j], numeric, atol=1e-4)
+
+
+def test_every_pair_of_categories_is_scored_by_the_acquisition_search() -> None:
+    """With few combinations, each of the best continuous positions is tried under every pair
+    of categories, so a pair never measured can be chosen (it is not left to random draws)."""
+    from hypersearch.core.suggest.encoding import Encoding
+    from hypersearch.core.suggest.gp_ucb import _category_combos, _with_categories
+
+    space = space_of(
+        categorical_param("penalty", "l2", "l1", "elasticnet"),
+        float_param("alpha", 0.0, 1.0),
+        categorical_param("loss", "hinge", "log_loss", "modified_huber"),
+    )
+    enc = Encoding(space)
+    combos = _category_combos(enc)
+    assert combos is not None
+    start = enc.encode({"penalty": "l2", "alpha": 0.25, "loss": "hinge"})[None, :]
+    variants = [enc.decode(row) for row in _with_categories(enc, start, combos)]
+    pairs = {(p["penalty"], p["loss"]) for p in variants}
+    assert len(pairs) == 9
+    assert all(p["alpha"] == pytest.approx(0.25) for p in variants)

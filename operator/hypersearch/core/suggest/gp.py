@@ -122,7 +122,8 @@ class GroupedMatern(Matern):  # type: ignore[misc]
     ) -> Array | tuple[Array, Array]:
         full = self._columns()
         if not eval_gradient:
-            return full(X, Y)
+            gram_only: Array = full(X, Y)
+            return gram_only
         gram, grad = full(X, Y, eval_gradient=True)  # grad: d/d log l per column, (n, n, d)
         member = np.zeros((len(self.groups), max(self.groups) + 1))
         member[np.arange(len(self.groups)), list(self.groups)] = 1.0

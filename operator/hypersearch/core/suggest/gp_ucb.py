@@ -67,7 +67,7 @@ from hypersearch.core.suggest.random import (
 from hypersearch.core.trials import Prediction
 
 Warp = Literal["yeo-johnson", "rank", "none"]
-PendingStrategy = Literal["bucb", "liar", "ignore"]
+PendingStrategy = Literal["bucb", "pe", "liar", "ignore"]
 
 DELTA = 0.1
 RANDOM_CANDIDATES = 512
@@ -232,7 +232,11 @@ class GPUCBSuggester:
             else:
                 if model is None:
                     model = self._model(encoding, usable, [*pending], rng)
-                suggestion = model.next(t + 1, tried, size, rng)
+                # GP-UCB-PE (Contal et al. 2013): of a batch of K, one point by UCB and K - 1
+                # by pure exploration; asynchronously, with K = the running trials + this one,
+                # every K-th trial created is the UCB one (stateless: t decides).
+                explore = self.pending == "pe" and t % (len(pending) + i + 1) != 0
+                suggestion = model.next(t + 1, tried, size, rng, explore=explore)
                 if suggestion is None and not finite:  # every candidate was a tried point
                     busy = [*pending, *(s.params for s in out)]
                     suggestion = Suggestion(self._fresh(encoding, history, busy, tried, rng))
@@ -268,19 +272,54 @@ class GPUCBSuggester:
         return self._fresh(encoding, history, busy, tried, rng)
 
     def _balanced(self, space: Space, point: Params, t: int) -> Params:
-        """``point`` with each categorical value taken from a balanced design: initial point t
-        of a parameter with k values takes element ``t mod k`` of a seeded permutation of its
-        values, a new permutation every k points (Latin hypercube sampling, McKay, Beckman &
-        Conover 1979, applied to categories). Every value is tried once within the first k
-        initial points, instead of whatever the argmax of a Sobol point's one-hot columns gives
-        (with 5 points and 3 values, some value is often never seen, and the GP then knows
-        nothing of it)."""
+        """``point`` with its categorical values from a balanced design over the categories.
+
+        Point t takes the combination of categorical values that is least covered by points
+        0..t-1: fewest uses of its values first, then fewest uses of its pairs of values (a
+        greedy covering design, the idea of orthogonal arrays and of pairwise "all-pairs"
+        test design), ties broken by a seeded order. So every value of every categorical is
+        tried within the first k initial points (k its number of values) and the next ones try
+        pairs not yet seen, instead of whatever the argmax of a Sobol point's one-hot columns
+        gives (with 5 points and 3 values, some value is often never seen and the GP then
+        knows nothing of it). Above CATEGORY_COMBOS combinations each categorical is balanced
+        alone (Latin hypercube sampling over its values, McKay, Beckman & Conover 1979).
+        Stateless: the earlier points' choices are recomputed from the seed."""
+        params = [(i, q) for i, q in enumerate(space.params) if isinstance(q, CategoricalParam)]
+        if not params:
+            return point
+        sizes = [len(q.values) for _, q in params]
         out = dict(point)
-        for i, param in enumerate(space.params):
-            if isinstance(param, CategoricalParam):
-                k = len(param.values)
-                order = np.random.default_rng([self.seed, i, t // k]).permutation(k)
-                out[param.name] = param.values[int(order[t % k])]
+        if math.prod(sizes) > CATEGORY_COMBOS:
+            for i, q in params:
+                order = np.random.default_rng([self.seed, i, t // len(q.values)]).permutation(
+                    len(q.values)
+                )
+                out[q.name] = q.values[int(order[t % len(q.values)])]
+            return out
+        combos = [tuple(int(v) for v in c) for c in np.ndindex(*sizes)]
+        values: dict[tuple[int, int], int] = {}
+        pairs: dict[tuple[int, int, int, int], int] = {}
+        chosen = combos[0]
+        for step in range(t + 1):
+            order = np.random.default_rng([self.seed, step]).permutation(len(combos))
+
+            def cost(c: tuple[int, ...]) -> tuple[int, int]:
+                used = sum(values.get((j, v), 0) for j, v in enumerate(c))
+                seen = sum(
+                    pairs.get((j, c[j], k, c[k]), 0)
+                    for j in range(len(c))
+                    for k in range(j + 1, len(c))
+                )
+                return used, seen
+
+            chosen = min((combos[r] for r in order), key=cost)
+            for j, v in enumerate(chosen):
+                values[(j, v)] = values.get((j, v), 0) + 1
+                for k in range(j + 1, len(chosen)):
+                    key = (j, v, k, chosen[k])
+                    pairs[key] = pairs.get(key, 0) + 1
+        for (_, q), v in zip(params, chosen, strict=True):
+            out[q.name] = q.values[v]
         return out
 
     @staticmethod
@@ -349,7 +388,7 @@ class _Model:
         x = self.encoding.encode(params)[None, :]
         self.pending = np.vstack([self.pending, x])
         # GP-BUCB hallucinates the posterior mean; the constant liar the worst value seen.
-        y = gp.predict(self.post, x)[0] if strategy == "bucb" else np.array([np.min(self.z)])
+        y = gp.predict(self.post, x)[0] if strategy != "liar" else np.array([np.min(self.z)])
         self.post = gp.condition(self.post, x, y)
 
     def next(
@@ -358,9 +397,18 @@ class _Model:
         tried: set[Key],
         size: int | None,
         rng: np.random.Generator,
+        *,
+        explore: bool = False,
     ) -> Suggestion | None:
         """The untried point that maximises UCB_t, with its prediction; None when no candidate
-        is untried (and, in a finite space, no point is left)."""
+        is untried (and, in a finite space, no point is left).
+
+        ``explore``: GP-UCB-PE's pure-exploration step instead (Contal, Buffoni, Robicquet &
+        Vayatis 2013, "Parallel Gaussian process optimization with upper confidence bound and
+        pure exploration", Algorithm 1): the point of largest posterior variance given the
+        running and already chosen points, within the relevant region where UCB_t is at least
+        the best lower bound mu - sqrt(beta_t) sigma of the observed points (outside it a
+        candidate scores below every inside one, by how far UCB_t falls short)."""
         enc = self.encoding
         owner = self.owner
         b = owner.fixed_beta or beta(t, enc.dim, owner.beta_scale, owner.delta)
@@ -374,9 +422,19 @@ class _Model:
             m2, s2 = gp.predict(post, xs)
             return (m2 if mean is None else mean) + kappa * s2
 
+        acq = ucb
+        if explore:
+            m0, s0 = gp.predict(observed, observed.x)
+            floor = float(np.max(m0 - kappa * s0))
+
+            def acq(xs: Array) -> Array:
+                bound = ucb(xs)
+                spread = gp.predict(post, xs)[1]
+                return np.where(bound >= floor, spread, bound - floor - 10.0)
+
         anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]]
         combos = _category_combos(enc) if owner.enumerate_categories else None
-        xs, _ = _maximise(ucb, enc, anchors, rng, combos)
+        xs, _ = _maximise(acq, enc, anchors, rng, combos)
         if len(self.pending):
             gaps = np.min(np.linalg.norm(xs[:, None, :] - self.pending[None], axis=2), axis=1)
             if np.any(gaps >= SEPARATION):
@@ -393,7 +451,7 @@ class _Model:
             left = [p for p in all_points(space) if key_of(space, p) not in tried]
             if left:
                 feats = enc.encode_many(left)
-                best = feats[int(np.argmax(ucb(feats)))]
+                best = feats[int(np.argmax(acq(feats)))]
         if best is None:
             return None
         params = enc.decode(best)
