@@ -416,14 +416,22 @@ def _search(  # noqa: PLR0917
 
 def timing(sizes: tuple[int, ...] = (100, 500), dim: int = 6, repeats: int = 3) -> None:
     """Seconds per suggestion with ``n`` observations (2 pending) in ``dim`` dims: ours, and
-    Optuna's GPSampler when it is installed (told the same points)."""
+    Optuna's GPSampler when it is installed (told the same points); then the same on
+    conditional_pipeline's mixed space (2 categoricals, 3 x 2 values, and 4 floats)."""
     space = Space(tuple(FloatParam(f"x{i}", 0.0, 1.0) for i in range(dim)))
-    task = TASKS["hartmann6"]
+    _timing(space, TASKS["hartmann6"].f, sizes, f"{dim}-D", repeats)
+    mixed = TASKS["conditional_pipeline"]
+    _timing(mixed.space, mixed.f, sizes[:1], "conditional_pipeline's space", repeats)
+
+
+def _timing(
+    space: Space, f: Callable[[Params], float], sizes: tuple[int, ...], label: str, repeats: int
+) -> None:
     gp_peer = available("optuna-gp") is None
     for n in sizes:
         rng = np.random.default_rng(n)
         points = space.sample(rng, n + 2)
-        history = [Outcome(p, -task.f(p)) for p in points[:n]]
+        history = [Outcome(p, -f(p)) for p in points[:n]]
         ours, peer = [], []
         for r in range(repeats):
             start = time.perf_counter()
@@ -431,7 +439,7 @@ def timing(sizes: tuple[int, ...] = (100, 500), dim: int = 6, repeats: int = 3) 
             ours.append(time.perf_counter() - start)
             if gp_peer:
                 peer.append(_optuna_gp_seconds(space, history, r))
-        line = f"{n} observations in {dim}-D: hs-bayes {statistics.median(ours):.3f} s"
+        line = f"{n} observations in {label}: hs-bayes {statistics.median(ours):.3f} s"
         if peer:
             line += f", optuna-gp {statistics.median(peer):.3f} s"
         print(line + " per suggestion")

@@ -257,3 +257,33 @@ def test_every_pair_of_categories_is_scored_by_the_acquisition_search() -> None:
     pairs = {(p["penalty"], p["loss"]) for p in variants}
     assert len(pairs) == 9
     assert all(p["alpha"] == pytest.approx(0.25) for p in variants)
+
+
+def test_the_initial_points_try_untried_pairs_of_categories() -> None:
+    """After every value was seen once, the next initial points take pairs not yet measured:
+    the first 5 points of a 3 x 3 space hold 5 different pairs, and 9 points hold all 9."""
+    space = space_of(
+        categorical_param("penalty", "l2", "l1", "elasticnet"),
+        categorical_param("loss", "hinge", "log_loss", "modified_huber"),
+        float_param("alpha", 1e-6, 1.0, scale="log"),
+    )
+    for seed in range(5):
+        history: list[Outcome] = []
+        for t in range(9):
+            suggester = GPUCBSuggester(seed, initial_points=9)
+            (s,) = suggester.suggest(space, history, [], 1, np.random.default_rng(t))
+            history.append(Outcome(s.params, 0.0 if t < 2 else None))
+        pairs = [(o.params["penalty"], o.params["loss"]) for o in history]
+        assert len(set(pairs[:5])) == 5
+        assert len(set(pairs)) == 9
+
+
+def test_gp_ucb_pe_explores_only_where_the_optimum_may_be() -> None:
+    """GP-UCB-PE (pending=pe): the exploring points of a batch keep to the region whose upper
+    bound reaches the best lower bound (around the peak at 0.5), spread apart, none repeated."""
+    history = run(GPUCBSuggester(seed=3), LINE, lambda p: -((float(p["x"]) - 0.5) ** 2), 8)
+    batch = GPUCBSuggester(3, pending="pe").suggest(LINE, history, [], 5, np.random.default_rng(0))
+    xs = sorted(float(s.params["x"]) for s in batch)
+    assert len(xs) == 5
+    assert all(-0.2 < x < 1.2 for x in xs)
+    assert min(np.diff(xs)) > 0.02

@@ -275,7 +275,7 @@ class GPUCBSuggester:
         """``point`` with its categorical values from a balanced design over the categories.
 
         Point t takes the combination of categorical values that is least covered by points
-        0..t-1: fewest uses of its values first, then fewest uses of its pairs of values (a
+        0..t-1: fewest uses of its pairs of values first, then of its values (a
         greedy covering design, the idea of orthogonal arrays and of pairwise "all-pairs"
         test design), ties broken by a seeded order. So every value of every categorical is
         tried within the first k initial points (k its number of values) and the next ones try
@@ -310,7 +310,7 @@ class GPUCBSuggester:
                     for j in range(len(c))
                     for k in range(j + 1, len(c))
                 )
-                return used, seen
+                return seen, used
 
             chosen = min((combos[r] for r in order), key=cost)
             for j, v in enumerate(chosen):
