@@ -4,13 +4,15 @@ The model (Rasmussen & Williams 2006, "Gaussian Processes for Machine Learning",
 
     f ~ GP(0, c * Matern_5/2(x, x'; l_1..l_d)),   y = f(x) + e,   e ~ N(0, s2)
 
-on features in the unit cube and standardised targets. ``c``, one length scale ``l_j`` per
-dimension and the noise ``s2`` (a WhiteKernel) are set by maximising the log marginal likelihood
-(R&W eq. 5.8) plus a log-normal prior on each length scale (a maximum a posteriori fit, which keeps
-the estimate sane on the 5 to 20 points a search has), with L-BFGS-B from scikit-learn's starting
-point (``restarts`` adds fixed others: a second start did not improve the benchmark and doubled
-the time). scikit-learn's ``GaussianProcessRegressor`` does the likelihood and its gradient; our own
-``optimizer`` callable adds the prior and picks the starts, so a fit is deterministic.
+on features in the unit cube and standardised targets; with ``groups`` (``GroupedMatern``) the
+columns of one categorical parameter's one-hot block share one length scale. ``c``, one length
+scale ``l_j`` per dimension and the noise ``s2`` (a WhiteKernel) are set by maximising the log
+marginal likelihood (R&W eq. 5.8) plus a log-normal prior on each length scale (a maximum a
+posteriori fit, which keeps the estimate sane on the 5 to 20 points a search has), with L-BFGS-B
+from scikit-learn's starting point (``restarts`` adds fixed others: a second start did not improve
+the benchmark and doubled the time). scikit-learn's ``GaussianProcessRegressor`` does the
+likelihood and its gradient; our own ``optimizer`` callable adds the prior and picks the starts, so
+a fit is deterministic.
 
 The posterior (R&W eq. 2.25-2.26, Algorithm 2.1) is then computed here from the fitted kernel, for
 two reasons: the predictive variance must be that of the latent ``f`` (scikit-learn's includes the

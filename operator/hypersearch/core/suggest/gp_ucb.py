@@ -3,16 +3,23 @@
 One suggestion, given finished points with values (to maximise) and pending points:
 
 1. The first ``initial_points`` trials of a search (and any while fewer than 2 values are known)
-   are the search's scrambled Sobol points, like ``QuasiRandomSuggester``.
+   are the search's scrambled Sobol points, like ``QuasiRandomSuggester``, with their categorical
+   values from a balanced covering design (``_balanced``): every value of a categorical within
+   its first k points, then pairs of values not yet seen.
 2. Values are warped to look Gaussian (Yeo-Johnson after standardising, as HEBO does; failed trials
    and NaN/inf values never reach the model: they are excluded, and their points only count as
-   tried) and a GP is fitted (``gp.fit``: Matern 5/2, a length scale per dimension, a noise term,
-   MAP hyperparameters) whose prior mean is a low quantile of the values (``PRIOR_QUANTILE``), so
-   the unknown is expected to be poor rather than average.
+   tried) and a GP is fitted (``gp.fit``: Matern 5/2, a length scale per numeric dimension and one
+   per categorical parameter, shared by its one-hot columns, so that categories are compared by a
+   Hamming distance (``gp.GroupedMatern``); a noise term; MAP hyperparameters) whose prior mean is
+   a low quantile of the values (``PRIOR_QUANTILE``), so the unknown is expected to be poor rather
+   than average.
 3. Pending points enter as hallucinated observations equal to the posterior mean (GP-BUCB,
    Desautels, Krause & Burdick 2014, JMLR 15): the mean is unchanged, the variance around running
    trials shrinks, so a batch or an asynchronous queue does not pile onto one point. Each point of
    a batch is added the same way before the next is chosen.
+   ``pending="pe"`` (GP-UCB-PE, Contal et al. 2013: of every K running trials one by UCB, the
+   others by pure exploration) was measured at 10 running trials and lost to GP-BUCB
+   (docs/algorithms.md, round 8), so it is a setting, not the default.
 4. The next point maximises UCB_t(x) = mu(x) + sqrt(beta_t) sigma(x) with the continuous-domain
    schedule of Srinivas, Krause, Kakade & Seeger 2010 ("Gaussian process optimization in the bandit
    setting", Theorem 2, in the form of Brochu, Cora & de Freitas 2010, eq. 9):
@@ -20,14 +27,16 @@ One suggestion, given finished points with values (to maximise) and pending poin
    created. The theory's constants are conservative: Srinivas et al. scaled beta down by a factor 5
    in their experiments; our benchmark (docs/algorithms.md) preferred a factor 20, s = 0.05.
    A fixed ``beta`` setting replaces the schedule.
-5. The acquisition is maximised over snapped points only (integers at their values, one category
-   at a time): random candidates plus perturbations of the best observed points, then a few rounds
-   of shrinking perturbations around the best candidates (a vectorised local search that moves
-   integers and categories as well as floats). A point already measured or running (after
-   snapping, so a corner of the box or an integer plateau counts as one point) is never asked
-   again: the best untried candidate is taken instead. The objective is taken as deterministic,
-   so a repeat would only spend a trial re-measuring a known value. When a finite space has no
-   untried point left the suggester returns fewer points.
+5. The acquisition is maximised over snapped points only (integers at their values, one category at
+   a time): random candidates plus perturbations of the best observed points, then a few rounds of
+   shrinking perturbations around the best candidates (a vectorised local search that moves
+   integers and categories as well as floats); before and after the local rounds each of the best
+   candidates is scored under every combination of categories (``CATEGORY_COMBOS``), so pairs of
+   categories never measured compete at the continuous positions that look best. A point already
+   measured or running (after snapping, so a corner of the box or an integer plateau counts as one
+   point) is never asked again: the best untried candidate is taken instead. The objective is taken
+   as deterministic, so a repeat would only spend a trial re-measuring a known value. When a finite
+   space has no untried point left the suggester returns fewer points.
 
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
