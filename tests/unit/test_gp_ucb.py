@@ -195,21 +195,30 @@ def test_a_batch_never_repeats_a_finished_point_at_the_corner() -> None:
     assert not finished & set(asked)
 
 
+LINEAR_MODEL = space_of(
+    categorical_param("penalty", "l2", "l1", "elasticnet"),
+    categorical_param("loss", "hinge", "log_loss", "modified_huber"),
+    float_param("alpha", 1e-6, 1.0, scale="log"),
+)
+
+
+def initial_points(seed: int, count: int) -> list[Params]:
+    """The first ``count`` points of a search of LINEAR_MODEL (all of them initial points)."""
+    history: list[Outcome] = []
+    for t in range(count):
+        suggester = GPUCBSuggester(seed, initial_points=count)
+        (s,) = suggester.suggest(LINEAR_MODEL, history, [], 1, np.random.default_rng(t))
+        history.append(Outcome(s.params, float(t)))
+    return [o.params for o in history]
+
+
 def test_each_category_is_tried_within_the_first_initial_points() -> None:
-    """The initial design is balanced over every categorical (Latin hypercube over categories):
-    a parameter with 3 values shows each of them within the first 3 points, whatever the seed."""
-    space = space_of(
-        categorical_param("penalty", "l2", "l1", "elasticnet"),
-        categorical_param("loss", "hinge", "log_loss", "modified_huber"),
-        float_param("alpha", 1e-6, 1.0, scale="log"),
-    )
+    """The initial design is balanced over every categorical: a parameter with 3 values shows
+    each of them within the first 3 points, whatever the seed."""
     for seed in range(10):
-        history: list[Outcome] = []
-        for t in range(3):
-            (s,) = GPUCBSuggester(seed).suggest(space, history, [], 1, np.random.default_rng(t))
-            history.append(Outcome(s.params, 0.0))
-        assert {o.params["penalty"] for o in history} == {"l2", "l1", "elasticnet"}
-        assert {o.params["loss"] for o in history} == {"hinge", "log_loss", "modified_huber"}
+        points = initial_points(seed, 3)
+        assert {p["penalty"] for p in points} == {"l2", "l1", "elasticnet"}
+        assert {p["loss"] for p in points} == {"hinge", "log_loss", "modified_huber"}
 
 
 def test_an_untried_category_is_as_close_to_the_tried_ones_as_they_are_to_each_other() -> None:
@@ -262,18 +271,8 @@ def test_every_pair_of_categories_is_scored_by_the_acquisition_search() -> None:
 def test_the_initial_points_try_untried_pairs_of_categories() -> None:
     """After every value was seen once, the next initial points take pairs not yet measured:
     the first 5 points of a 3 x 3 space hold 5 different pairs, and 9 points hold all 9."""
-    space = space_of(
-        categorical_param("penalty", "l2", "l1", "elasticnet"),
-        categorical_param("loss", "hinge", "log_loss", "modified_huber"),
-        float_param("alpha", 1e-6, 1.0, scale="log"),
-    )
     for seed in range(5):
-        history: list[Outcome] = []
-        for t in range(9):
-            suggester = GPUCBSuggester(seed, initial_points=9)
-            (s,) = suggester.suggest(space, history, [], 1, np.random.default_rng(t))
-            history.append(Outcome(s.params, 0.0 if t < 2 else None))
-        pairs = [(o.params["penalty"], o.params["loss"]) for o in history]
+        pairs = [(p["penalty"], p["loss"]) for p in initial_points(seed, 9)]
         assert len(set(pairs[:5])) == 5
         assert len(set(pairs)) == 9
 
