@@ -18,8 +18,8 @@ One suggestion, given finished points with values (to maximise) and pending poin
    trials shrinks, so a batch or an asynchronous queue does not pile onto one point. Each point of
    a batch is added the same way before the next is chosen.
    ``pending="pe"`` (GP-UCB-PE, Contal et al. 2013: of every K running trials one by UCB, the
-   others by pure exploration) was measured at 10 running trials and lost to GP-BUCB
-   (docs/algorithms.md, round 8), so it is a setting, not the default.
+   others by pure exploration) was measured and lost to GP-BUCB at 10 running trials
+   and at 50 (docs/algorithms.md, round 8), so it is a setting, not the default.
 4. The next point maximises UCB_t(x) = mu(x) + sqrt(beta_t) sigma(x) with the continuous-domain
    schedule of Srinivas, Krause, Kakade & Seeger 2010 ("Gaussian process optimization in the bandit
    setting", Theorem 2, in the form of Brochu, Cora & de Freitas 2010, eq. 9):
