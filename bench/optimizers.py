@@ -53,6 +53,8 @@ from tasks import TASKS
 
 TRIALS = 21
 PARALLEL = 3
+PROTOCOLS = {"seed": (21, 3), "batch10": (60, 10), "batch50": (150, 50)}
+"""Named (trials, parallel) settings: the seed's budget and a cluster's batches."""
 
 
 class Optimiser(Protocol):
@@ -410,14 +412,22 @@ def _search(  # noqa: PLR0917
 
 def timing(sizes: tuple[int, ...] = (100, 500), dim: int = 6, repeats: int = 3) -> None:
     """Seconds per suggestion with ``n`` observations (2 pending) in ``dim`` dims: ours, and
-    Optuna's GPSampler when it is installed (told the same points)."""
+    Optuna's GPSampler when it is installed (told the same points); then the same on
+    conditional_pipeline's mixed space (2 categoricals, 3 x 2 values, and 4 floats)."""
     space = Space(tuple(FloatParam(f"x{i}", 0.0, 1.0) for i in range(dim)))
-    task = TASKS["hartmann6"]
+    _timing(space, TASKS["hartmann6"].f, sizes, f"{dim}-D", repeats)
+    mixed = TASKS["conditional_pipeline"]
+    _timing(mixed.space, mixed.f, sizes[:1], "conditional_pipeline's space", repeats)
+
+
+def _timing(
+    space: Space, f: Callable[[Params], float], sizes: tuple[int, ...], label: str, repeats: int
+) -> None:
     gp_peer = available("optuna-gp") is None
     for n in sizes:
         rng = np.random.default_rng(n)
         points = space.sample(rng, n + 2)
-        history = [Outcome(p, -task.f(p)) for p in points[:n]]
+        history = [Outcome(p, -f(p)) for p in points[:n]]
         ours, peer = [], []
         for r in range(repeats):
             start = time.perf_counter()
@@ -425,7 +435,7 @@ def timing(sizes: tuple[int, ...] = (100, 500), dim: int = 6, repeats: int = 3) 
             ours.append(time.perf_counter() - start)
             if gp_peer:
                 peer.append(_optuna_gp_seconds(space, history, r))
-        line = f"{n} observations in {dim}-D: hs-bayes {statistics.median(ours):.3f} s"
+        line = f"{n} observations in {label}: hs-bayes {statistics.median(ours):.3f} s"
         if peer:
             line += f", optuna-gp {statistics.median(peer):.3f} s"
         print(line + " per suggestion")
@@ -518,17 +528,26 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
     )
     ours = names[0]
     wins = []
+    per_task: dict[str, list[str]] = {t: [] for t in tasks}
     for n in names[1:]:
         w = ties = total = 0
         for t in tasks:
+            tw = tl = 0
             for s in seeds:
                 a = next(r.best for r in by[(t, ours)] if r.seed == s)
                 b = next(r.best for r in by[(t, n)] if r.seed == s)
                 total += 1
                 w += a < b
                 ties += a == b
-        wins.append(f"{n} {100.0 * (w + ties / 2) / total:.0f}%")
-    print(f"\npaired wins of {ours} (ties count half): " + ", ".join(wins))
+                tw, tl = tw + (a < b), tl + (a > b)
+            per_task[t].append(f"{f'{tw}-{tl}':>{width}}")
+        lost = total - w - ties
+        wins.append(f"{n} {100.0 * (w + ties / 2) / total:.0f}% ({w}/{lost}/{ties})")
+    header = " ".join(f"{n:>{width}}" for n in names[1:])
+    print(f"\n{'task':<18} {header}   ({ours} better-worse)")
+    for t in tasks:
+        print(f"{t:<18} " + " ".join(per_task[t]))
+    print(f"\npaired wins of {ours} (ties count half; better/worse/tied): " + ", ".join(wins))
 
 
 def _run_all(
@@ -541,13 +560,16 @@ def _run_all(
     resume: bool = False,
     trials: int = TRIALS,
     parallel: int = PARALLEL,
+    first_seed: int = 0,
 ) -> list[RunResult]:
     """Every (seed, task, optimiser) run, seed by seed, each appended to ``save`` as it ends.
 
     With ``resume``, runs already in ``save`` are read back instead of run again (the benchmark
     is deterministic, so a run cut short or extended by more seeds reports the same table).
     """
-    order = [(t, o, s) for s in range(seeds) for t in tasks for o in optimisers]
+    order = [
+        (t, o, s) for s in range(first_seed, first_seed + seeds) for t in tasks for o in optimisers
+    ]
     results: list[RunResult] = []
     if resume and save and Path(save).exists():
         wanted = set(order)
@@ -596,8 +618,20 @@ def main(argv: list[str] | None = None) -> None:
         default="hs-bayes,hs-random,optuna-tpe,optuna-gp,skopt-gp,hyperopt-tpe",
     )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="run seeds first-seed .. first-seed + seeds - 1 (screen on some, confirm on others)",
+    )
     parser.add_argument("--trials", type=int, default=TRIALS, help="trials per search")
     parser.add_argument("--parallel", type=int, default=PARALLEL, help="trials running at once")
+    parser.add_argument(
+        "--protocol",
+        choices=("seed", "batch10", "batch50"),
+        help="seed: 21 trials, 3 at once (the default); batch10: 60 trials, 10 at once (a "
+        "cluster's batch); batch50: 150 trials, 50 at once; overrides --trials/--parallel",
+    )
     parser.add_argument("--timing", action="store_true", help="also time 100 and 500 observations")
     parser.add_argument("--save", help="append each run's result to this JSON-lines file")
     parser.add_argument("--load", help="report from a --save file instead of running")
@@ -609,6 +643,8 @@ def main(argv: list[str] | None = None) -> None:
         help="the Python of a virtual environment with HEBO installed, for the hebo optimiser",
     )
     args = parser.parse_args(argv)
+    if args.protocol:
+        args.trials, args.parallel = PROTOCOLS[args.protocol]
     if args.hebo_python:
         os.environ["HEBO_PYTHON"] = args.hebo_python  # reaches the worker processes
     tasks = args.tasks.split(",")
@@ -634,6 +670,7 @@ def main(argv: list[str] | None = None) -> None:
             resume=args.resume,
             trials=args.trials,
             parallel=args.parallel,
+            first_seed=args.first_seed,
         )
     report(results, tasks, optimisers)
     if args.timing:

@@ -25,6 +25,7 @@ import numpy as np
 from sklearn import datasets
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDClassifier
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier
@@ -116,6 +117,20 @@ def corner_trees(p: Params) -> float:
     return 0.02 + 0.08 * math.exp(-trees / 40) + 0.1 * math.exp(-depth / 6) + 0.05 * shortfall**2
 
 
+def conditional_pipeline(p: Params) -> float:
+    """One categorical decides which continuous parameters matter (issue 13): under ``tree`` only
+    b and c, under ``linear`` only a (and the scaler), under ``kernel`` a and d (and the scaler).
+    Minimum 0.15 at model=kernel, scaler=standard, a=0.8, d=0.5 (b and c free); the greedy pair
+    after a few points is often ``tree``, whose minimum is 0.20."""
+    a, b, c, d = (float(p[k]) for k in "abcd")
+    standard = p["scaler"] == "standard"
+    if p["model"] == "linear":
+        return 0.35 + 0.5 * (a - 0.2) ** 2 - 0.1 * standard
+    if p["model"] == "kernel":
+        return 0.30 + (a - 0.8) ** 2 + (d - 0.5) ** 2 - 0.15 * standard
+    return 0.20 + (b - 0.7) ** 2 + (c - 0.3) ** 2
+
+
 def cnn_like(p: Params) -> float:
     """A stand-in validation error over the CNN example's space: smooth, with interactions.
 
@@ -193,6 +208,21 @@ def mlp_digits(p: Params) -> float:
     return _cv_error(model, "load_digits", 400)
 
 
+def sgd_digits(p: Params) -> float:
+    """The issue-13 linear model: penalty and loss are categories, alpha log-scaled, and
+    l1_ratio only matters under ``elasticnet``."""
+    model = SGDClassifier(
+        loss=str(p["loss"]),
+        penalty=str(p["penalty"]),
+        alpha=float(p["alpha"]),
+        l1_ratio=float(p["l1_ratio"]),
+        max_iter=20,
+        tol=None,
+        random_state=0,
+    )
+    return _cv_error(model, "load_digits", 360)
+
+
 def knn_diabetes(p: Params) -> float:
     model = KNeighborsRegressor(
         n_neighbors=int(p["n_neighbors"]), weights=str(p["weights"]), p=float(p["p"])
@@ -266,6 +296,31 @@ TASKS: dict[str, Task] = {
                 )
             ),
             knn_diabetes,
+            math.inf,
+        ),
+        Task(
+            "conditional_pipeline",
+            Space(
+                (
+                    CategoricalParam("model", ("linear", "tree", "kernel")),
+                    CategoricalParam("scaler", ("none", "standard")),
+                    *_floats("a b c d", 0, 1),
+                )
+            ),
+            conditional_pipeline,
+            0.15,
+        ),
+        Task(
+            "sgd_digits",
+            Space(
+                (
+                    CategoricalParam("penalty", ("l2", "l1", "elasticnet")),
+                    CategoricalParam("loss", ("hinge", "log_loss", "modified_huber")),
+                    FloatParam("alpha", 1e-6, 1.0, "log"),
+                    FloatParam("l1_ratio", 0.0, 1.0),
+                )
+            ),
+            sgd_digits,
             math.inf,
         ),
     )

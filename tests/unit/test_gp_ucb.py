@@ -194,3 +194,96 @@ def test_a_batch_never_repeats_a_finished_point_at_the_corner() -> None:
     assert len(batch) == 6
     assert len(set(asked)) == 6
     assert not finished & set(asked)
+
+
+LINEAR_MODEL = space_of(
+    categorical_param("penalty", "l2", "l1", "elasticnet"),
+    categorical_param("loss", "hinge", "log_loss", "modified_huber"),
+    float_param("alpha", 1e-6, 1.0, scale="log"),
+)
+
+
+def initial_points(seed: int, count: int) -> list[Params]:
+    """The first ``count`` points of a search of LINEAR_MODEL (all of them initial points)."""
+    history: list[Outcome] = []
+    for t in range(count):
+        suggester = GPUCBSuggester(seed, initial_points=count)
+        (s,) = suggester.suggest(LINEAR_MODEL, history, [], 1, np.random.default_rng(t))
+        history.append(Outcome(s.params, float(t)))
+    return [o.params for o in history]
+
+
+def test_each_category_is_tried_within_the_first_initial_points() -> None:
+    """The initial design is balanced over every categorical: a parameter with 3 values shows
+    each of them within the first 3 points, whatever the seed."""
+    for seed in range(10):
+        points = initial_points(seed, 3)
+        assert {p["penalty"] for p in points} == {"l2", "l1", "elasticnet"}
+        assert {p["loss"] for p in points} == {"hinge", "log_loss", "modified_huber"}
+
+
+def test_an_untried_category_is_as_close_to_the_tried_ones_as_they_are_to_each_other() -> None:
+    """One length scale per one-hot block (a Hamming distance): the fitted kernel's covariance
+    between two different categories is the same for every pair, tried or not."""
+    rng = np.random.default_rng(0)
+    # Columns: a float, then a 3-value category of which only the first two were tried.
+    cat = rng.integers(0, 2, 12)
+    x = np.column_stack([rng.random(12), np.eye(3)[cat]])
+    y = np.where(cat == 0, 1.0, -1.0) + 0.1 * x[:, 0]
+    post = gp.fit(x, (y - y.mean()) / y.std(), rng, groups=(0, 1, 1, 1))
+    assert post.length_scales.shape == (2,)
+    a, b, c = (np.array([[0.5, *np.eye(3)[i]]]) for i in range(3))
+    assert post.kernel(a, b) == pytest.approx(post.kernel(a, c))
+    assert post.kernel(b, c) == pytest.approx(post.kernel(a, c))
+
+
+def test_the_grouped_kernel_gradient_matches_finite_differences() -> None:
+    kernel = gp.GroupedMatern(np.array([0.3, 0.7]), groups=(0, 1, 1))
+    x = np.random.default_rng(1).random((5, 3))
+    _, grad = kernel(x, eval_gradient=True)
+    theta, step = kernel.theta.copy(), 1e-6
+    for j in range(len(theta)):
+        bumped = kernel.clone_with_theta(theta + step * np.eye(len(theta))[j])
+        numeric = (bumped(x) - kernel(x)) / step
+        assert np.allclose(grad[:, :, j], numeric, atol=1e-4)
+
+
+def test_every_pair_of_categories_is_scored_by_the_acquisition_search() -> None:
+    """With few combinations, each of the best continuous positions is tried under every pair
+    of categories, so a pair never measured can be chosen (it is not left to random draws)."""
+    from hypersearch.core.suggest.encoding import Encoding
+    from hypersearch.core.suggest.gp_ucb import _category_combos, _with_categories
+
+    space = space_of(
+        categorical_param("penalty", "l2", "l1", "elasticnet"),
+        float_param("alpha", 0.0, 1.0),
+        categorical_param("loss", "hinge", "log_loss", "modified_huber"),
+    )
+    enc = Encoding(space)
+    combos = _category_combos(enc)
+    assert combos is not None
+    start = enc.encode({"penalty": "l2", "alpha": 0.25, "loss": "hinge"})[None, :]
+    variants = [enc.decode(row) for row in _with_categories(enc, start, combos)]
+    pairs = {(p["penalty"], p["loss"]) for p in variants}
+    assert len(pairs) == 9
+    assert all(p["alpha"] == pytest.approx(0.25) for p in variants)
+
+
+def test_the_initial_points_try_untried_pairs_of_categories() -> None:
+    """After every value was seen once, the next initial points take pairs not yet measured:
+    the first 5 points of a 3 x 3 space hold 5 different pairs, and 9 points hold all 9."""
+    for seed in range(5):
+        pairs = [(p["penalty"], p["loss"]) for p in initial_points(seed, 9)]
+        assert len(set(pairs[:5])) == 5
+        assert len(set(pairs)) == 9
+
+
+def test_gp_ucb_pe_explores_only_where_the_optimum_may_be() -> None:
+    """GP-UCB-PE (pending=pe): the exploring points of a batch keep to the region whose upper
+    bound reaches the best lower bound (around the peak at 0.5), spread apart, none repeated."""
+    history = run(GPUCBSuggester(seed=3), LINE, lambda p: -((float(p["x"]) - 0.5) ** 2), 8)
+    batch = GPUCBSuggester(3, pending="pe").suggest(LINE, history, [], 5, np.random.default_rng(0))
+    xs = sorted(float(s.params["x"]) for s in batch)
+    assert len(xs) == 5
+    assert all(-0.2 < x < 1.2 for x in xs)
+    assert min(np.diff(xs)) > 0.02

@@ -92,6 +92,11 @@ class Encoding:
             (c.start, c.width) for c in self._columns if isinstance(c.param, CategoricalParam)
         )
 
+    @property
+    def groups(self) -> tuple[int, ...]:
+        """A group number per column: one per parameter (a one-hot block's columns share it)."""
+        return tuple(i for i, c in enumerate(self._columns) for _ in range(c.width))
+
     def encode(self, params: Params) -> Array:
         """Features of one point (shape ``(dim,)``); ``params`` must be a point of the space."""
         x = np.zeros(self.dim)

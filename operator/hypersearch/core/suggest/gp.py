@@ -4,13 +4,15 @@ The model (Rasmussen & Williams 2006, "Gaussian Processes for Machine Learning",
 
     f ~ GP(0, c * Matern_5/2(x, x'; l_1..l_d)),   y = f(x) + e,   e ~ N(0, s2)
 
-on features in the unit cube and standardised targets. ``c``, one length scale ``l_j`` per
-dimension and the noise ``s2`` (a WhiteKernel) are set by maximising the log marginal likelihood
-(R&W eq. 5.8) plus a log-normal prior on each length scale (a maximum a posteriori fit, which keeps
-the estimate sane on the 5 to 20 points a search has), with L-BFGS-B from scikit-learn's starting
-point (``restarts`` adds fixed others: a second start did not improve the benchmark and doubled
-the time). scikit-learn's ``GaussianProcessRegressor`` does the likelihood and its gradient; our own
-``optimizer`` callable adds the prior and picks the starts, so a fit is deterministic.
+on features in the unit cube and standardised targets; with ``groups`` (``GroupedMatern``) the
+columns of one categorical parameter's one-hot block share one length scale. ``c``, one length
+scale ``l_j`` per dimension and the noise ``s2`` (a WhiteKernel) are set by maximising the log
+marginal likelihood (R&W eq. 5.8) plus a log-normal prior on each length scale (a maximum a
+posteriori fit, which keeps the estimate sane on the 5 to 20 points a search has), with L-BFGS-B
+from scikit-learn's starting point (``restarts`` adds fixed others: a second start did not improve
+the benchmark and doubled the time). scikit-learn's ``GaussianProcessRegressor`` does the
+likelihood and its gradient; our own ``optimizer`` callable adds the prior and picks the starts, so
+a fit is deterministic.
 
 The posterior (R&W eq. 2.25-2.26, Algorithm 2.1) is then computed here from the fitted kernel, for
 two reasons: the predictive variance must be that of the latent ``f`` (scikit-learn's includes the
@@ -34,7 +36,13 @@ from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
+from sklearn.gaussian_process.kernels import (
+    ConstantKernel,
+    Hyperparameter,
+    Kernel,
+    Matern,
+    WhiteKernel,
+)
 from threadpoolctl import ThreadpoolController
 
 from hypersearch.core.suggest.encoding import Array
@@ -74,6 +82,59 @@ def one_blas_thread() -> AbstractContextManager[object]:
     return limiter
 
 
+class GroupedMatern(Matern):  # type: ignore[misc]
+    """Matern with one length scale per *group* of feature columns.
+
+    ``groups[j]`` is the group of column ``j``. A categorical parameter's one-hot block is one
+    group, so its columns share a length scale ``l``: two different categories are then
+    ``sqrt(2) / l`` apart whichever they are, and equal ones 0, which makes the categorical part of
+    the distance a Hamming (overlap) distance, as in Optuna's GPSampler (Matern 5/2 over scaled
+    numeric distances plus a Hamming distance per categorical) and the overlap kernel of Ru et al.
+    2020 (CoCaBO, "Bayesian optimisation over multiple continuous and categorical inputs"). With a
+    length scale per one-hot *column* instead, a category never tried keeps the prior's length
+    scale while the tried ones learn theirs, so the model treats the untried one as unrelated to
+    everything measured; tied, it is as related as any other category of that parameter.
+    Every other column is a group of its own (the plain anisotropic Matern).
+    """
+
+    def __init__(
+        self,
+        length_scale: float | Array = 1.0,
+        length_scale_bounds: tuple[float, float] = LENGTH_SCALE_BOUNDS,
+        nu: float = 2.5,
+        groups: tuple[int, ...] = (0,),
+    ) -> None:
+        super().__init__(length_scale, length_scale_bounds, nu)
+        self.groups = groups
+
+    @property
+    def hyperparameter_length_scale(self) -> Hyperparameter:
+        size = len(np.atleast_1d(self.length_scale))
+        return Hyperparameter("length_scale", "numeric", self.length_scale_bounds, size)
+
+    def _columns(self) -> Matern:
+        scales = np.atleast_1d(np.asarray(self.length_scale, dtype=float))[list(self.groups)]
+        return Matern(scales, self.length_scale_bounds, self.nu)
+
+    def __call__(
+        self,
+        X: Array,  # noqa: N803 (scikit-learn's Kernel signature)
+        Y: Array | None = None,  # noqa: N803
+        eval_gradient: bool = False,
+    ) -> Array | tuple[Array, Array]:
+        full = self._columns()
+        if not eval_gradient:
+            gram_only: Array = full(X, Y)
+            return gram_only
+        gram, grad = full(X, Y, eval_gradient=True)  # grad: d/d log l per column, (n, n, d)
+        member = np.zeros((len(self.groups), max(self.groups) + 1))
+        member[np.arange(len(self.groups)), list(self.groups)] = 1.0
+        return gram, grad @ member  # a group's log length scale moves all its columns' at once
+
+    def diag(self, X: Array) -> Array:  # noqa: N803
+        return np.ones(len(X))
+
+
 @dataclass(frozen=True)
 class Posterior:
     """A GP conditioned on points ``x`` with values ``y`` under a fixed kernel.
@@ -89,6 +150,11 @@ class Posterior:
     y: Array
     chol: Array
     alpha: Array
+
+    @property
+    def length_scales(self) -> Array:
+        """Fitted length scales: one per feature column, or per group (``GroupedMatern``)."""
+        return np.atleast_1d(np.asarray(self.kernel.k2.length_scale, dtype=float))
 
 
 def _posterior(kernel: Kernel, noise: float, x: Array, y: Array) -> Posterior:
@@ -169,17 +235,28 @@ def _map_optimizer(
 
 
 def fit(
-    x: Array, y: Array, rng: np.random.Generator, restarts: int = 1, ftol: float = FTOL
+    x: Array,
+    y: Array,
+    rng: np.random.Generator,
+    restarts: int = 1,
+    ftol: float = FTOL,
+    *,
+    groups: tuple[int, ...] | None = None,
 ) -> Posterior:
     """Fit kernel hyperparameters to (x, y) by MAP and return the posterior on all points.
 
     ``y`` should be standardised (mean 0, variance 1). ``rng`` only picks the subset when there
-    are more than FIT_CAP points.
+    are more than FIT_CAP points. ``groups`` ties length scales (``GroupedMatern``); None gives
+    every column its own.
     """
     n, d = x.shape
-    kernel = ConstantKernel(1.0, AMPLITUDE_BOUNDS) * Matern(
-        length_scale=np.full(d, 0.5), length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5
-    ) + WhiteKernel(1e-2, NOISE_BOUNDS)
+    if groups is None or len(set(groups)) == d:
+        matern: Matern = Matern(
+            length_scale=np.full(d, 0.5), length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5
+        )
+    else:
+        matern = GroupedMatern(np.full(max(groups) + 1, 0.5), LENGTH_SCALE_BOUNDS, 2.5, groups)
+    kernel = ConstantKernel(1.0, AMPLITUDE_BOUNDS) * matern + WhiteKernel(1e-2, NOISE_BOUNDS)
     rows = np.sort(rng.choice(n, FIT_CAP, replace=False)) if n > FIT_CAP else np.arange(n)
     gpr = GaussianProcessRegressor(
         kernel, alpha=JITTER, optimizer=_map_optimizer(restarts, ftol), normalize_y=False

@@ -3,16 +3,23 @@
 One suggestion, given finished points with values (to maximise) and pending points:
 
 1. The first ``initial_points`` trials of a search (and any while fewer than 2 values are known)
-   are the search's scrambled Sobol points, like ``QuasiRandomSuggester``.
+   are the search's scrambled Sobol points, like ``QuasiRandomSuggester``, with their categorical
+   values from a balanced covering design (``_balanced``): every value of a categorical within
+   its first k points, then pairs of values not yet seen.
 2. Values are warped to look Gaussian (Yeo-Johnson after standardising, as HEBO does; failed trials
    and NaN/inf values never reach the model: they are excluded, and their points only count as
-   tried) and a GP is fitted (``gp.fit``: Matern 5/2, a length scale per dimension, a noise term,
-   MAP hyperparameters) whose prior mean is a low quantile of the values (``PRIOR_QUANTILE``), so
-   the unknown is expected to be poor rather than average.
+   tried) and a GP is fitted (``gp.fit``: Matern 5/2, a length scale per numeric dimension and one
+   per categorical parameter, shared by its one-hot columns, so that categories are compared by a
+   Hamming distance (``gp.GroupedMatern``); a noise term; MAP hyperparameters) whose prior mean is
+   a low quantile of the values (``PRIOR_QUANTILE``), so the unknown is expected to be poor rather
+   than average.
 3. Pending points enter as hallucinated observations equal to the posterior mean (GP-BUCB,
    Desautels, Krause & Burdick 2014, JMLR 15): the mean is unchanged, the variance around running
    trials shrinks, so a batch or an asynchronous queue does not pile onto one point. Each point of
    a batch is added the same way before the next is chosen.
+   ``pending="pe"`` (GP-UCB-PE, Contal et al. 2013: of every K running trials one by UCB, the
+   others by pure exploration) was measured and lost to GP-BUCB at 10 running trials
+   and at 50 (docs/algorithms.md, round 8), so it is a setting, not the default.
 4. The next point maximises UCB_t(x) = mu(x) + sqrt(beta_t) sigma(x) with the continuous-domain
    schedule of Srinivas, Krause, Kakade & Seeger 2010 ("Gaussian process optimization in the bandit
    setting", Theorem 2, in the form of Brochu, Cora & de Freitas 2010, eq. 9):
@@ -20,14 +27,16 @@ One suggestion, given finished points with values (to maximise) and pending poin
    created. The theory's constants are conservative: Srinivas et al. scaled beta down by a factor 5
    in their experiments; our benchmark (docs/algorithms.md) preferred a factor 20, s = 0.05.
    A fixed ``beta`` setting replaces the schedule.
-5. The acquisition is maximised over snapped points only (integers at their values, one category
-   at a time): random candidates plus perturbations of the best observed points, then a few rounds
-   of shrinking perturbations around the best candidates (a vectorised local search that moves
-   integers and categories as well as floats). A point already measured or running (after
-   snapping, so a corner of the box or an integer plateau counts as one point) is never asked
-   again: the best untried candidate is taken instead. The objective is taken as deterministic,
-   so a repeat would only spend a trial re-measuring a known value. When a finite space has no
-   untried point left the suggester returns fewer points.
+5. The acquisition is maximised over snapped points only (integers at their values, one category at
+   a time): random candidates plus perturbations of the best observed points, then a few rounds of
+   shrinking perturbations around the best candidates (a vectorised local search that moves
+   integers and categories as well as floats); before and after the local rounds each of the best
+   candidates is scored under every combination of categories (``CATEGORY_COMBOS``), so pairs of
+   categories never measured compete at the continuous positions that look best. A point already
+   measured or running (after snapping, so a corner of the box or an integer plateau counts as one
+   point) is never asked again: the best untried candidate is taken instead. The objective is taken
+   as deterministic, so a repeat would only spend a trial re-measuring a known value. When a finite
+   space has no untried point left the suggester returns fewer points.
 
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
@@ -47,7 +56,7 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 from sklearn.preprocessing import PowerTransformer
 
-from hypersearch.core.params import Params
+from hypersearch.core.params import CategoricalParam, Params
 from hypersearch.core.space import Space
 from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import (
@@ -68,7 +77,7 @@ from hypersearch.core.suggest.random import (
 from hypersearch.core.trials import Prediction
 
 Warp = Literal["yeo-johnson", "rank", "none"]
-PendingStrategy = Literal["bucb", "liar", "ignore"]
+PendingStrategy = Literal["bucb", "pe", "liar", "ignore"]
 
 DELTA = 0.1
 RANDOM_CANDIDATES = 512
@@ -79,6 +88,10 @@ LOCAL_ROUNDS = (0.1, 0.04, 0.015, 0.005)
 SEPARATION = 0.02
 """Candidates closer than this (Euclidean, in features) to a pending point are skipped: its answer
 is coming, and GP-BUCB alone barely moves a confident model's choice off a running trial."""
+CATEGORY_COMBOS = 64
+"""Up to this many combinations of the categorical parameters' values, the acquisition search
+scores every combination at each of its best continuous positions; above it, every single-value
+change of each categorical (a coordinate step, as Optuna's GPSampler searches categoricals)."""
 SKIP_LIMIT = 256
 """Ranked candidates scanned for an untried point before listing the finite space's leftovers."""
 
@@ -167,6 +180,9 @@ class GPUCBSuggester:
         restarts: int = 1,
         ftol: float = gp.FTOL,
         prior_quantile: float | None = PRIOR_QUANTILE,
+        categories: Literal["hamming", "onehot"] = "hamming",
+        balanced: bool = True,
+        enumerate_categories: bool = True,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -178,6 +194,9 @@ class GPUCBSuggester:
         self.restarts = restarts
         self.ftol = ftol
         self.prior_quantile = prior_quantile
+        self.categories = categories
+        self.balanced = balanced
+        self.enumerate_categories = enumerate_categories
 
     def suggest(
         self,
@@ -221,7 +240,11 @@ class GPUCBSuggester:
             else:
                 if model is None:
                     model = self._model(encoding, usable, [*pending], rng)
-                suggestion = model.next(t + 1, tried, size, rng)
+                # GP-UCB-PE (Contal et al. 2013): of a batch of K, one point by UCB and K - 1
+                # by pure exploration; asynchronously, with K = the running trials + this one,
+                # every K-th trial created is the UCB one (stateless: t decides).
+                explore = self.pending == "pe" and t % (len(pending) + i + 1) != 0
+                suggestion = model.next(t + 1, tried, size, rng, explore=explore)
                 if suggestion is None and not finite:  # every candidate was a tried point
                     busy = [*pending, *(s.params for s in out)]
                     suggestion = Suggestion(self._fresh(encoding, history, busy, tried, rng))
@@ -247,12 +270,65 @@ class GPUCBSuggester:
     ) -> Params | None:
         """Sobol point ``t`` of this search, or an untried random point when it was tried."""
         point = encoding.decode(sobol_points(encoding, self.seed, t, 1)[0])
+        if self.balanced:
+            point = self._balanced(encoding.space, point, t)
         if key_of(encoding.space, point) not in tried:
             return point
         if encoding.space.is_finite():
             extra = RandomSuggester().suggest(encoding.space, history, busy, 1, rng)
             return extra[0].params if extra else None
         return self._fresh(encoding, history, busy, tried, rng)
+
+    def _balanced(self, space: Space, point: Params, t: int) -> Params:
+        """``point`` with its categorical values from a balanced design over the categories.
+
+        Point t takes the combination of categorical values that is least covered by points
+        0..t-1: fewest uses of its pairs of values first, then of its values (a
+        greedy covering design, the idea of orthogonal arrays and of pairwise "all-pairs"
+        test design), ties broken by a seeded order. So every value of every categorical is
+        tried within the first k initial points (k its number of values) and the next ones try
+        pairs not yet seen, instead of whatever the argmax of a Sobol point's one-hot columns
+        gives (with 5 points and 3 values, some value is often never seen and the GP then
+        knows nothing of it). Above CATEGORY_COMBOS combinations each categorical is balanced
+        alone (Latin hypercube sampling over its values, McKay, Beckman & Conover 1979).
+        Stateless: the earlier points' choices are recomputed from the seed."""
+        params = [(i, q) for i, q in enumerate(space.params) if isinstance(q, CategoricalParam)]
+        if not params:
+            return point
+        sizes = [len(q.values) for _, q in params]
+        out = dict(point)
+        if math.prod(sizes) > CATEGORY_COMBOS:
+            for i, q in params:
+                order = np.random.default_rng([self.seed, i, t // len(q.values)]).permutation(
+                    len(q.values)
+                )
+                out[q.name] = q.values[int(order[t % len(q.values)])]
+            return out
+        combos = [tuple(int(v) for v in c) for c in np.ndindex(*sizes)]
+        values: dict[tuple[int, int], int] = {}
+        pairs: dict[tuple[int, int, int, int], int] = {}
+        chosen = combos[0]
+        for step in range(t + 1):
+            order = np.random.default_rng([self.seed, step]).permutation(len(combos))
+
+            def cost(c: tuple[int, ...]) -> tuple[int, int]:
+                used = sum(values.get((j, v), 0) for j, v in enumerate(c))
+                seen = sum(
+                    pairs.get((j, c[j], k, c[k]), 0)
+                    for j in range(len(c))
+                    for k in range(j + 1, len(c))
+                )
+                return seen, used
+
+            chosen = min((combos[r] for r in order), key=cost)
+            for j, v in enumerate(chosen):
+                values[(j, v)] = values.get((j, v), 0) + 1
+                for k in range(j + 1, len(chosen)):
+                    key = (j, v, k, chosen[k])
+                    pairs[key] = pairs.get(key, 0) + 1
+        for (_, q), v in zip(params, chosen, strict=True):
+            out[q.name] = q.values[v]
+        return out
 
     @staticmethod
     def _fresh(
@@ -281,7 +357,8 @@ class GPUCBSuggester:
         warping, z = _Warping.fit(y, self.warp)
         # The GP's prior mean is 0; shifting the values puts it at the chosen quantile.
         shift = 0.0 if self.prior_quantile is None else float(np.quantile(z, self.prior_quantile))
-        post = gp.fit(x, z - shift, rng, restarts=self.restarts, ftol=self.ftol)
+        groups = encoding.groups if self.categories == "hamming" else None
+        post = gp.fit(x, z - shift, rng, restarts=self.restarts, ftol=self.ftol, groups=groups)
         model = _Model(self, encoding, warping, post, z - shift, shift=shift)
         for params in pending:
             model.add_pending(params)
@@ -319,7 +396,7 @@ class _Model:
         x = self.encoding.encode(params)[None, :]
         self.pending = np.vstack([self.pending, x])
         # GP-BUCB hallucinates the posterior mean; the constant liar the worst value seen.
-        y = gp.predict(self.post, x)[0] if strategy == "bucb" else np.array([np.min(self.z)])
+        y = gp.predict(self.post, x)[0] if strategy != "liar" else np.array([np.min(self.z)])
         self.post = gp.condition(self.post, x, y)
 
     def next(
@@ -328,9 +405,18 @@ class _Model:
         tried: set[Key],
         size: int | None,
         rng: np.random.Generator,
+        *,
+        explore: bool = False,
     ) -> Suggestion | None:
         """The untried point that maximises UCB_t, with its prediction; None when no candidate
-        is untried (and, in a finite space, no point is left)."""
+        is untried (and, in a finite space, no point is left).
+
+        ``explore``: GP-UCB-PE's pure-exploration step instead (Contal, Buffoni, Robicquet &
+        Vayatis 2013, "Parallel Gaussian process optimization with upper confidence bound and
+        pure exploration", Algorithm 1): the point of largest posterior variance given the
+        running and already chosen points, within the relevant region where UCB_t is at least
+        the best lower bound mu - sqrt(beta_t) sigma of the observed points (outside it a
+        candidate scores below every inside one, by how far UCB_t falls short)."""
         enc = self.encoding
         owner = self.owner
         b = owner.fixed_beta or beta(t, enc.dim, owner.beta_scale, owner.delta)
@@ -344,7 +430,19 @@ class _Model:
             m2, s2 = gp.predict(post, xs)
             return (m2 if mean is None else mean) + kappa * s2
 
-        xs, _ = _maximise(ucb, enc, observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]], rng)
+        acq = ucb
+        if explore:
+            m0, s0 = gp.predict(observed, observed.x)
+            floor = float(np.max(m0 - kappa * s0))
+
+            def acq(xs: Array) -> Array:
+                bound = ucb(xs)
+                spread = gp.predict(post, xs)[1]
+                return np.where(bound >= floor, spread, bound - floor - 10.0)
+
+        anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]]
+        combos = _category_combos(enc) if owner.enumerate_categories else None
+        xs, _ = _maximise(acq, enc, anchors, rng, combos)
         if len(self.pending):
             gaps = np.min(np.linalg.norm(xs[:, None, :] - self.pending[None], axis=2), axis=1)
             if np.any(gaps >= SEPARATION):
@@ -361,7 +459,7 @@ class _Model:
             left = [p for p in all_points(space) if key_of(space, p) not in tried]
             if left:
                 feats = enc.encode_many(left)
-                best = feats[int(np.argmax(ucb(feats)))]
+                best = feats[int(np.argmax(acq(feats)))]
         if best is None:
             return None
         params = enc.decode(best)
@@ -379,10 +477,46 @@ class _Model:
         return Prediction(mean=values[0], std=abs(values[1]), ucb=values[2])
 
 
+def _category_combos(enc: Encoding) -> Array | None:
+    """The categorical columns of every combination of categorical values (rows), or of every
+    single-value change when there are more than CATEGORY_COMBOS; None without categoricals."""
+    blocks = enc.categorical_blocks
+    if not blocks:
+        return None
+    cols = [np.eye(enc.dim)[start : start + width] for start, width in blocks]
+    total = math.prod(len(c) for c in cols)
+    if total <= CATEGORY_COMBOS:
+        rows = np.zeros((1, enc.dim))
+        for block in cols:
+            rows = (rows[:, None, :] + block[None, :, :]).reshape(-1, enc.dim)
+        return rows
+    return np.vstack(cols)  # one block's value at a time: a coordinate step
+
+
+def _with_categories(enc: Encoding, starts: Array, combos: Array) -> Array:
+    """Each start with the blocks a combination sets replaced by it (every block for a full
+    combination, one for a coordinate step), rows grouped by start."""
+    out = np.repeat(starts, len(combos), 0)
+    tiled = np.tile(combos, (len(starts), 1))
+    for start, width in enc.categorical_blocks:
+        hit = tiled[:, start : start + width].any(axis=1)
+        out[hit, start : start + width] = tiled[hit, start : start + width]
+    return out
+
+
 def _maximise(
-    acq: Callable[[Array], Array], enc: Encoding, anchors: Array, rng: np.random.Generator
+    acq: Callable[[Array], Array],
+    enc: Encoding,
+    anchors: Array,
+    rng: np.random.Generator,
+    combos: Array | None = None,
 ) -> tuple[Array, Array]:
-    """Candidates sorted by acquisition, best first (snapped feature rows, their scores)."""
+    """Candidates sorted by acquisition, best first (snapped feature rows, their scores).
+
+    With ``combos`` (``_category_combos``), the best starts are tried with every combination of
+    categories before and after the local search, so the categorical part of the maximiser is
+    exact rather than left to the random re-draws of ``_perturb``, and combinations never tried
+    are scored at the continuous positions that look best."""
     d = enc.dim
     pools = [rng.random((RANDOM_CANDIDATES, d))]
     for anchor in anchors:
@@ -393,6 +527,10 @@ def _maximise(
     starts = xs[order[:LOCAL_STARTS]]
     start_scores = scores[order[:LOCAL_STARTS]]
     found_x, found_s = [xs], [scores]
+    if combos is not None:
+        starts, start_scores = _best_categories(
+            acq, enc, starts, start_scores, combos, found_x, found_s
+        )
     for sigma in LOCAL_ROUNDS:
         k = len(starts)
         trial = enc.snap(_perturb(enc, np.repeat(starts, LOCAL_SAMPLES, 0), sigma, rng))
@@ -404,9 +542,37 @@ def _maximise(
         moved = trial.reshape(k, LOCAL_SAMPLES, d)[np.arange(k), winner]
         starts = np.where(better[:, None], moved, starts)
         start_scores = np.where(better, trial_scores[np.arange(k), winner], start_scores)
+    if combos is not None:
+        _best_categories(acq, enc, starts, start_scores, combos, found_x, found_s)
     all_x, all_s = np.vstack(found_x), np.concatenate(found_s)
     order = np.argsort(-all_s, kind="stable")
     return all_x[order], all_s[order]
+
+
+def _best_categories(  # noqa: PLR0917
+    acq: Callable[[Array], Array],
+    enc: Encoding,
+    starts: Array,
+    start_scores: Array,
+    combos: Array,
+    found_x: list[Array],
+    found_s: list[Array],
+) -> tuple[Array, Array]:
+    """Score every start under every category combination (kept in found_x/found_s); each start
+    moves to its best one."""
+    k, m = len(starts), len(combos)
+    trial = _with_categories(enc, starts, combos)
+    scores = np.asarray(acq(trial), dtype=float)
+    found_x.append(trial)
+    found_s.append(scores)
+    scores = scores.reshape(k, m)
+    winner = np.argmax(scores, axis=1)
+    better = scores[np.arange(k), winner] > start_scores
+    moved = trial.reshape(k, m, enc.dim)[np.arange(k), winner]
+    return (
+        np.where(better[:, None], moved, starts),
+        np.where(better, scores[np.arange(k), winner], start_scores),
+    )
 
 
 def _perturb(enc: Encoding, xs: Array, sigma: float, rng: np.random.Generator) -> Array:
