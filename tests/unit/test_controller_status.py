@@ -85,3 +85,12 @@ def test_a_transition_already_recorded_tells_nothing_again() -> None:
         now=T0,
     )
     assert events == []
+
+
+def test_docs_list_every_trial_event_reason_the_operator_posts() -> None:
+    from pathlib import Path
+
+    from hypersearch.controller.events import EventReason
+
+    text = (Path(__file__).parents[2] / "docs" / "operator.md").read_text()
+    assert [r.value for r in EventReason if f"`{r.value}`" not in text] == []

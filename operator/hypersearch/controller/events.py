@@ -11,12 +11,25 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from hypersearch.core.conditions import FINAL_PHASES
 from hypersearch.core.engine import Plan
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import record
+
+
+class EventReason(StrEnum):
+    """The reasons of the trial Events (the search's end uses its condition's reason).
+    Public API: alerts and ``kubectl get events --field-selector reason=...`` match them, and
+    docs/operator.md lists them (a test keeps the two equal)."""
+
+    TRIAL_STARTED = "TrialStarted"
+    TRIAL_SUCCEEDED = "TrialSucceeded"
+    TRIAL_FAILED = "TrialFailed"
+    TRIAL_EARLY_STOPPED = "TrialEarlyStopped"
+    NEW_BEST = "NewBest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,31 +66,35 @@ def transition_events(
         if trial.name not in was and trial in started:
             continue
         if trial.phase is TrialPhase.SUCCEEDED:
-            add("Normal", "TrialSucceeded", f"trial {trial.name} succeeded with {trial.value:g}")
+            add(
+                "Normal",
+                EventReason.TRIAL_SUCCEEDED,
+                f"trial {trial.name} succeeded with {trial.value:g}",
+            )
         elif trial.phase is TrialPhase.EARLY_STOPPED:
             add(
                 "Normal",
-                "TrialEarlyStopped",
+                EventReason.TRIAL_EARLY_STOPPED,
                 f"trial {trial.name} was stopped early: {trial.message}",
             )
         else:
             add(
                 "Warning",
-                "TrialFailed",
+                EventReason.TRIAL_FAILED,
                 f"trial {trial.name} failed ({trial.reason}): {trial.message}",
             )
     previous_best = ((body.get("status") or {}).get("best") or {}).get("trial")
     if plan.best is not None and plan.best.name != previous_best:
         add(
             "Normal",
-            "NewBest",
+            EventReason.NEW_BEST,
             f"trial {plan.best.name} is the best so far with {plan.best.value:g}",
         )
     for trial in started:
         if trial.phase is TrialPhase.FAILED:
-            add("Warning", "TrialFailed", str(trial.message))
+            add("Warning", EventReason.TRIAL_FAILED, str(trial.message))
         else:
-            add("Normal", "TrialStarted", f"started trial {trial.name}")
+            add("Normal", EventReason.TRIAL_STARTED, f"started trial {trial.name}")
     was_finished = (body.get("status") or {}).get("phase") in FINAL_PHASES
     if plan.finished and not was_finished:
         add(
