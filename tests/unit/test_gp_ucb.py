@@ -251,8 +251,8 @@ def test_the_grouped_kernel_gradient_matches_finite_differences() -> None:
 def test_every_pair_of_categories_is_scored_by_the_acquisition_search() -> None:
     """With few combinations, each of the best continuous positions is tried under every pair
     of categories, so a pair never measured can be chosen (it is not left to random draws)."""
+    from hypersearch.core.suggest.categories import category_combos, with_categories
     from hypersearch.core.suggest.encoding import Encoding
-    from hypersearch.core.suggest.gp_ucb import _category_combos, _with_categories
 
     space = space_of(
         categorical_param("penalty", "l2", "l1", "elasticnet"),
@@ -260,10 +260,10 @@ def test_every_pair_of_categories_is_scored_by_the_acquisition_search() -> None:
         categorical_param("loss", "hinge", "log_loss", "modified_huber"),
     )
     enc = Encoding(space)
-    combos = _category_combos(enc)
+    combos = category_combos(enc)
     assert combos is not None
     start = enc.encode({"penalty": "l2", "alpha": 0.25, "loss": "hinge"})[None, :]
-    variants = [enc.decode(row) for row in _with_categories(enc, start, combos)]
+    variants = [enc.decode(row) for row in with_categories(enc, start, combos)]
     pairs = {(p["penalty"], p["loss"]) for p in variants}
     assert len(pairs) == 9
     assert all(p["alpha"] == pytest.approx(0.25) for p in variants)

@@ -4,8 +4,8 @@ One suggestion, given finished points with values (to maximise) and pending poin
 
 1. The first ``initial_points`` trials of a search (and any while fewer than 2 values are known)
    are the search's scrambled Sobol points, like ``QuasiRandomSuggester``, with their categorical
-   values from a balanced covering design (``_balanced``): every value of a categorical within
-   its first k points, then pairs of values not yet seen.
+   values from a balanced covering design (``categories.balanced_categories``): every value of a
+   categorical within its first k points, then pairs of values not yet seen.
 2. Values are warped to look Gaussian (Yeo-Johnson after standardising, as HEBO does; failed trials
    and NaN/inf values never reach the model: they are excluded, and their points only count as
    tried) and a GP is fitted (``gp.fit``: Matern 5/2, a length scale per numeric dimension and one
@@ -56,7 +56,7 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 from sklearn.preprocessing import PowerTransformer
 
-from hypersearch.core.params import CategoricalParam, Params
+from hypersearch.core.params import Params
 from hypersearch.core.space import Space
 from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import (
@@ -67,6 +67,12 @@ from hypersearch.core.suggest.base import (
     finite_size,
     key_of,
     tried_keys,
+)
+from hypersearch.core.suggest.categories import (
+    balanced_categories,
+    best_categories,
+    category_combos,
+    move_to_best,
 )
 from hypersearch.core.suggest.encoding import Array, Encoding
 from hypersearch.core.suggest.random import (
@@ -88,10 +94,6 @@ LOCAL_ROUNDS = (0.1, 0.04, 0.015, 0.005)
 SEPARATION = 0.02
 """Candidates closer than this (Euclidean, in features) to a pending point are skipped: its answer
 is coming, and GP-BUCB alone barely moves a confident model's choice off a running trial."""
-CATEGORY_COMBOS = 64
-"""Up to this many combinations of the categorical parameters' values, the acquisition search
-scores every combination at each of its best continuous positions; above it, every single-value
-change of each categorical (a coordinate step, as Optuna's GPSampler searches categoricals)."""
 SKIP_LIMIT = 256
 """Ranked candidates scanned for an untried point before listing the finite space's leftovers."""
 
@@ -271,64 +273,13 @@ class GPUCBSuggester:
         """Sobol point ``t`` of this search, or an untried random point when it was tried."""
         point = encoding.decode(sobol_points(encoding, self.seed, t, 1)[0])
         if self.balanced:
-            point = self._balanced(encoding.space, point, t)
+            point = balanced_categories(encoding.space, point, self.seed, t)
         if key_of(encoding.space, point) not in tried:
             return point
         if encoding.space.is_finite():
             extra = RandomSuggester().suggest(encoding.space, history, busy, 1, rng)
             return extra[0].params if extra else None
         return self._fresh(encoding, history, busy, tried, rng)
-
-    def _balanced(self, space: Space, point: Params, t: int) -> Params:
-        """``point`` with its categorical values from a balanced design over the categories.
-
-        Point t takes the combination of categorical values that is least covered by points
-        0..t-1: fewest uses of its pairs of values first, then of its values (a
-        greedy covering design, the idea of orthogonal arrays and of pairwise "all-pairs"
-        test design), ties broken by a seeded order. So every value of every categorical is
-        tried within the first k initial points (k its number of values) and the next ones try
-        pairs not yet seen, instead of whatever the argmax of a Sobol point's one-hot columns
-        gives (with 5 points and 3 values, some value is often never seen and the GP then
-        knows nothing of it). Above CATEGORY_COMBOS combinations each categorical is balanced
-        alone (Latin hypercube sampling over its values, McKay, Beckman & Conover 1979).
-        Stateless: the earlier points' choices are recomputed from the seed."""
-        params = [(i, q) for i, q in enumerate(space.params) if isinstance(q, CategoricalParam)]
-        if not params:
-            return point
-        sizes = [len(q.values) for _, q in params]
-        out = dict(point)
-        if math.prod(sizes) > CATEGORY_COMBOS:
-            for i, q in params:
-                order = np.random.default_rng([self.seed, i, t // len(q.values)]).permutation(
-                    len(q.values)
-                )
-                out[q.name] = q.values[int(order[t % len(q.values)])]
-            return out
-        combos = [tuple(int(v) for v in c) for c in np.ndindex(*sizes)]
-        values: dict[tuple[int, int], int] = {}
-        pairs: dict[tuple[int, int, int, int], int] = {}
-        chosen = combos[0]
-        for step in range(t + 1):
-            order = np.random.default_rng([self.seed, step]).permutation(len(combos))
-
-            def cost(c: tuple[int, ...]) -> tuple[int, int]:
-                used = sum(values.get((j, v), 0) for j, v in enumerate(c))
-                seen = sum(
-                    pairs.get((j, c[j], k, c[k]), 0)
-                    for j in range(len(c))
-                    for k in range(j + 1, len(c))
-                )
-                return seen, used
-
-            chosen = min((combos[r] for r in order), key=cost)
-            for j, v in enumerate(chosen):
-                values[(j, v)] = values.get((j, v), 0) + 1
-                for k in range(j + 1, len(chosen)):
-                    key = (j, v, k, chosen[k])
-                    pairs[key] = pairs.get(key, 0) + 1
-        for (_, q), v in zip(params, chosen, strict=True):
-            out[q.name] = q.values[v]
-        return out
 
     @staticmethod
     def _fresh(
@@ -441,7 +392,7 @@ class _Model:
                 return np.where(bound >= floor, spread, bound - floor - 10.0)
 
         anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]]
-        combos = _category_combos(enc) if owner.enumerate_categories else None
+        combos = category_combos(enc) if owner.enumerate_categories else None
         xs, _ = _maximise(acq, enc, anchors, rng, combos)
         if len(self.pending):
             gaps = np.min(np.linalg.norm(xs[:, None, :] - self.pending[None], axis=2), axis=1)
@@ -477,33 +428,6 @@ class _Model:
         return Prediction(mean=values[0], std=abs(values[1]), ucb=values[2])
 
 
-def _category_combos(enc: Encoding) -> Array | None:
-    """The categorical columns of every combination of categorical values (rows), or of every
-    single-value change when there are more than CATEGORY_COMBOS; None without categoricals."""
-    blocks = enc.categorical_blocks
-    if not blocks:
-        return None
-    cols = [np.eye(enc.dim)[start : start + width] for start, width in blocks]
-    total = math.prod(len(c) for c in cols)
-    if total <= CATEGORY_COMBOS:
-        rows = np.zeros((1, enc.dim))
-        for block in cols:
-            rows = (rows[:, None, :] + block[None, :, :]).reshape(-1, enc.dim)
-        return rows
-    return np.vstack(cols)  # one block's value at a time: a coordinate step
-
-
-def _with_categories(enc: Encoding, starts: Array, combos: Array) -> Array:
-    """Each start with the blocks a combination sets replaced by it (every block for a full
-    combination, one for a coordinate step), rows grouped by start."""
-    out = np.repeat(starts, len(combos), 0)
-    tiled = np.tile(combos, (len(starts), 1))
-    for start, width in enc.categorical_blocks:
-        hit = tiled[:, start : start + width].any(axis=1)
-        out[hit, start : start + width] = tiled[hit, start : start + width]
-    return out
-
-
 def _maximise(
     acq: Callable[[Array], Array],
     enc: Encoding,
@@ -513,10 +437,10 @@ def _maximise(
 ) -> tuple[Array, Array]:
     """Candidates sorted by acquisition, best first (snapped feature rows, their scores).
 
-    With ``combos`` (``_category_combos``), the best starts are tried with every combination of
-    categories before and after the local search, so the categorical part of the maximiser is
-    exact rather than left to the random re-draws of ``_perturb``, and combinations never tried
-    are scored at the continuous positions that look best."""
+    With ``combos`` (``categories.category_combos``), the best starts are tried with every
+    combination of categories before and after the local search, so the categorical part of the
+    maximiser is exact rather than left to the random re-draws of ``_perturb``, and combinations
+    never tried are scored at the continuous positions that look best."""
     d = enc.dim
     pools = [rng.random((RANDOM_CANDIDATES, d))]
     for anchor in anchors:
@@ -528,51 +452,20 @@ def _maximise(
     start_scores = scores[order[:LOCAL_STARTS]]
     found_x, found_s = [xs], [scores]
     if combos is not None:
-        starts, start_scores = _best_categories(
+        starts, start_scores = best_categories(
             acq, enc, starts, start_scores, combos, found_x, found_s
         )
     for sigma in LOCAL_ROUNDS:
-        k = len(starts)
         trial = enc.snap(_perturb(enc, np.repeat(starts, LOCAL_SAMPLES, 0), sigma, rng))
-        trial_scores = np.asarray(acq(trial), dtype=float).reshape(k, LOCAL_SAMPLES)
+        trial_scores = np.asarray(acq(trial), dtype=float)
         found_x.append(trial)
-        found_s.append(trial_scores.ravel())
-        winner = np.argmax(trial_scores, axis=1)
-        better = trial_scores[np.arange(k), winner] > start_scores
-        moved = trial.reshape(k, LOCAL_SAMPLES, d)[np.arange(k), winner]
-        starts = np.where(better[:, None], moved, starts)
-        start_scores = np.where(better, trial_scores[np.arange(k), winner], start_scores)
+        found_s.append(trial_scores)
+        starts, start_scores = move_to_best(starts, start_scores, trial, trial_scores)
     if combos is not None:
-        _best_categories(acq, enc, starts, start_scores, combos, found_x, found_s)
+        best_categories(acq, enc, starts, start_scores, combos, found_x, found_s)
     all_x, all_s = np.vstack(found_x), np.concatenate(found_s)
     order = np.argsort(-all_s, kind="stable")
     return all_x[order], all_s[order]
-
-
-def _best_categories(  # noqa: PLR0917
-    acq: Callable[[Array], Array],
-    enc: Encoding,
-    starts: Array,
-    start_scores: Array,
-    combos: Array,
-    found_x: list[Array],
-    found_s: list[Array],
-) -> tuple[Array, Array]:
-    """Score every start under every category combination (kept in found_x/found_s); each start
-    moves to its best one."""
-    k, m = len(starts), len(combos)
-    trial = _with_categories(enc, starts, combos)
-    scores = np.asarray(acq(trial), dtype=float)
-    found_x.append(trial)
-    found_s.append(scores)
-    scores = scores.reshape(k, m)
-    winner = np.argmax(scores, axis=1)
-    better = scores[np.arange(k), winner] > start_scores
-    moved = trial.reshape(k, m, enc.dim)[np.arange(k), winner]
-    return (
-        np.where(better[:, None], moved, starts),
-        np.where(better, scores[np.arange(k), winner], start_scores),
-    )
 
 
 def _perturb(enc: Encoding, xs: Array, sigma: float, rng: np.random.Generator) -> Array:

@@ -1,0 +1,132 @@
+"""The categorical parameters in GP-UCB: which categories the initial points take, and how the
+acquisition search tries every combination of categories. Pure and deterministic (seeded).
+
+Why apart from gp_ucb: these are the issue-13 answers to categorical lock-in (a balanced covering
+design and an exact search over the categorical part), measured in docs/benchmarks.md
+("Categories and large batches"); the suggester only calls them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from hypersearch.core.params import CategoricalParam, Params
+from hypersearch.core.space import Space
+from hypersearch.core.suggest.encoding import Array, Encoding
+
+CATEGORY_COMBOS = 64
+"""Up to this many combinations of the categorical parameters' values, the acquisition search
+scores every combination at each of its best continuous positions; above it, every single-value
+change of each categorical (a coordinate step, as Optuna's GPSampler searches categoricals)."""
+
+
+def balanced_categories(space: Space, point: Params, seed: int, t: int) -> Params:
+    """``point`` with its categorical values from a balanced design over the categories.
+
+    Point t takes the combination of categorical values that is least covered by points
+    0..t-1: fewest uses of its pairs of values first, then of its values (a
+    greedy covering design, the idea of orthogonal arrays and of pairwise "all-pairs"
+    test design), ties broken by a seeded order. So every value of every categorical is
+    tried within the first k initial points (k its number of values) and the next ones try
+    pairs not yet seen, instead of whatever the argmax of a Sobol point's one-hot columns
+    gives (with 5 points and 3 values, some value is often never seen and the GP then
+    knows nothing of it). Above CATEGORY_COMBOS combinations each categorical is balanced
+    alone (Latin hypercube sampling over its values, McKay, Beckman & Conover 1979).
+    Stateless: the earlier points' choices are recomputed from the seed."""
+    params = [(i, q) for i, q in enumerate(space.params) if isinstance(q, CategoricalParam)]
+    if not params:
+        return point
+    sizes = [len(q.values) for _, q in params]
+    out = dict(point)
+    if math.prod(sizes) > CATEGORY_COMBOS:
+        for i, q in params:
+            order = np.random.default_rng([seed, i, t // len(q.values)]).permutation(len(q.values))
+            out[q.name] = q.values[int(order[t % len(q.values)])]
+        return out
+    combos = [tuple(int(v) for v in c) for c in np.ndindex(*sizes)]
+    values: dict[tuple[int, int], int] = {}
+    pairs: dict[tuple[int, int, int, int], int] = {}
+    chosen = combos[0]
+    for step in range(t + 1):
+        order = np.random.default_rng([seed, step]).permutation(len(combos))
+
+        def cost(c: tuple[int, ...]) -> tuple[int, int]:
+            used = sum(values.get((j, v), 0) for j, v in enumerate(c))
+            seen = sum(
+                pairs.get((j, c[j], k, c[k]), 0)
+                for j in range(len(c))
+                for k in range(j + 1, len(c))
+            )
+            return seen, used
+
+        chosen = min((combos[r] for r in order), key=cost)
+        for j, v in enumerate(chosen):
+            values[(j, v)] = values.get((j, v), 0) + 1
+            for k in range(j + 1, len(chosen)):
+                key = (j, v, k, chosen[k])
+                pairs[key] = pairs.get(key, 0) + 1
+    for (_, q), v in zip(params, chosen, strict=True):
+        out[q.name] = q.values[v]
+    return out
+
+
+def category_combos(enc: Encoding) -> Array | None:
+    """The categorical columns of every combination of categorical values (rows), or of every
+    single-value change when there are more than CATEGORY_COMBOS; None without categoricals."""
+    blocks = enc.categorical_blocks
+    if not blocks:
+        return None
+    cols = [np.eye(enc.dim)[start : start + width] for start, width in blocks]
+    total = math.prod(len(c) for c in cols)
+    if total <= CATEGORY_COMBOS:
+        rows = np.zeros((1, enc.dim))
+        for block in cols:
+            rows = (rows[:, None, :] + block[None, :, :]).reshape(-1, enc.dim)
+        return rows
+    return np.vstack(cols)  # one block's value at a time: a coordinate step
+
+
+def with_categories(enc: Encoding, starts: Array, combos: Array) -> Array:
+    """Each start with the blocks a combination sets replaced by it (every block for a full
+    combination, one for a coordinate step), rows grouped by start."""
+    out = np.repeat(starts, len(combos), 0)
+    tiled = np.tile(combos, (len(starts), 1))
+    for start, width in enc.categorical_blocks:
+        hit = tiled[:, start : start + width].any(axis=1)
+        out[hit, start : start + width] = tiled[hit, start : start + width]
+    return out
+
+
+def best_categories(  # noqa: PLR0917
+    acq: Callable[[Array], Array],
+    enc: Encoding,
+    starts: Array,
+    start_scores: Array,
+    combos: Array,
+    found_x: list[Array],
+    found_s: list[Array],
+) -> tuple[Array, Array]:
+    """Score every start under every category combination (kept in found_x/found_s); each start
+    moves to its best one."""
+    trial = with_categories(enc, starts, combos)
+    scores = np.asarray(acq(trial), dtype=float)
+    found_x.append(trial)
+    found_s.append(scores)
+    return move_to_best(starts, start_scores, trial, scores)
+
+
+def move_to_best(
+    starts: Array, start_scores: Array, trial: Array, scores: Array
+) -> tuple[Array, Array]:
+    """Each start moved to its best variant when that scores higher: ``trial`` holds the same
+    number of variants of each start, grouped by start, and ``scores`` their acquisition."""
+    k = len(starts)
+    scores = scores.reshape(k, -1)
+    winner = np.argmax(scores, axis=1)
+    best = scores[np.arange(k), winner]
+    better = best > start_scores
+    moved = trial.reshape(k, scores.shape[1], -1)[np.arange(k), winner]
+    return np.where(better[:, None], moved, starts), np.where(better, best, start_scores)
