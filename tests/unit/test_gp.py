@@ -8,7 +8,8 @@ from scipy.optimize import approx_fprime
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-from hypersearch.core.suggest.gp import map_objective
+from hypersearch.core.suggest.gp import GroupedMatern, map_objective
+from hypersearch.core.suggest.likelihood import NegativeLogLikelihood
 
 
 def _likelihood(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
@@ -47,3 +48,27 @@ def test_the_prior_moves_the_objective_by_half_the_squared_z_of_each_length_scal
     value, grad = map_objective(flat)(theta)
     assert value == pytest.approx(0.5)
     np.testing.assert_allclose(grad, [0.0, 1 / 1.5, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("groups", [None, (0, 1, 1, 1, 2)])
+def test_our_likelihood_and_gradient_equal_scikit_learns(groups: tuple[int, ...] | None) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=(15, 5))
+    y = np.cos(4 * x).sum(axis=1)
+    y = (y - y.mean()) / y.std()
+    n_scales = 5 if groups is None else 3
+    matern = (
+        Matern(np.full(5, 0.5), nu=2.5)
+        if groups is None
+        else GroupedMatern(np.full(3, 0.5), nu=2.5, groups=groups)
+    )
+    gpr = GaussianProcessRegressor(
+        ConstantKernel(1.0) * matern + WhiteKernel(1e-2), alpha=1e-8, optimizer=None
+    ).fit(x, y)
+    ours = NegativeLogLikelihood(x, y, groups, 1e-8)
+    for _ in range(3):
+        theta = np.log([1.0, *([0.5] * n_scales), 1e-2]) + rng.normal(scale=0.7, size=n_scales + 2)
+        lml, grad = gpr.log_marginal_likelihood(theta, eval_gradient=True)
+        value, our_grad = ours(theta)
+        assert value == pytest.approx(-lml, rel=1e-10)
+        np.testing.assert_allclose(our_grad, -grad, rtol=1e-8, atol=1e-10)

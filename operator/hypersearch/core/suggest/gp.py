@@ -25,7 +25,6 @@ This module knows nothing of spaces, parameters or acquisition; it must not do I
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -34,18 +33,16 @@ from functools import cache
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import (
     ConstantKernel,
     Hyperparameter,
     Kernel,
     Matern,
-    WhiteKernel,
 )
 from threadpoolctl import ThreadpoolController
 
 from hypersearch.core.suggest.encoding import Array
+from hypersearch.core.suggest.likelihood import NegativeLogLikelihood
 
 LENGTH_SCALE_BOUNDS = (0.01, 10.0)
 """On the unit cube: from a hundredth of a range (sharper is noise) to 10 (a flat dimension)."""
@@ -250,39 +247,57 @@ def fit(
     every column its own.
     """
     n, d = x.shape
-    if groups is None or len(set(groups)) == d:
-        matern: Matern = Matern(
-            length_scale=np.full(d, 0.5), length_scale_bounds=LENGTH_SCALE_BOUNDS, nu=2.5
-        )
-    else:
-        matern = GroupedMatern(np.full(max(groups) + 1, 0.5), LENGTH_SCALE_BOUNDS, 2.5, groups)
-    kernel = ConstantKernel(1.0, AMPLITUDE_BOUNDS) * matern + WhiteKernel(1e-2, NOISE_BOUNDS)
+    n_groups = d if groups is None else max(groups) + 1
     rows = np.sort(rng.choice(n, FIT_CAP, replace=False)) if n > FIT_CAP else np.arange(n)
-    gpr = GaussianProcessRegressor(
-        kernel, alpha=JITTER, optimizer=_map_optimizer(restarts, ftol), normalize_y=False
-    )
-    with warnings.catch_warnings():
-        # A length scale at its upper bound is the expected answer for a dimension that does not
-        # matter; scikit-learn reports it as a ConvergenceWarning. Nothing to act on: ignored.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gpr.fit(x[rows], y[rows])
-    fitted = gpr.kernel_
-    return _posterior(fitted.k1, float(fitted.k2.noise_level), x, y)
+    # scikit-learn's starting point and bounds for ConstantKernel(1) * Matern(0.5) + White(1e-2)
+    theta0 = np.log(np.array([1.0, *([0.5] * n_groups), 1e-2]))
+    bounds = np.log(np.array([AMPLITUDE_BOUNDS, *([LENGTH_SCALE_BOUNDS] * n_groups), NOISE_BOUNDS]))
+    objective = NegativeLogLikelihood(x[rows], y[rows], groups, JITTER)
+    theta, _ = _map_optimizer(restarts, ftol)(objective, theta0, bounds)
+    scales = np.exp(theta[1:-1])
+    if groups is None or len(set(groups)) == d:
+        matern: Matern = Matern(scales, LENGTH_SCALE_BOUNDS, nu=2.5)
+    else:
+        matern = GroupedMatern(scales, LENGTH_SCALE_BOUNDS, 2.5, groups)
+    kernel = ConstantKernel(math.exp(theta[0]), AMPLITUDE_BOUNDS) * matern
+    return _posterior(kernel, math.exp(theta[-1]), x, y)
 
 
 def condition(post: Posterior, x_new: Array, y_new: Array) -> Posterior:
-    """The posterior with (x_new, y_new) added as observations, hyperparameters unchanged."""
+    """The posterior with (x_new, y_new) added as observations, hyperparameters unchanged.
+
+    The Cholesky factor is extended by the new rows (a block update, O(n^2 p) for p new points)
+    instead of refactorised (O((n + p)^3)): GP-BUCB adds every pending trial and every point of
+    a batch this way, and with hundreds of running trials refactorising per point dominated."""
     if len(x_new) == 0:
         return post
     x = np.vstack([post.x, x_new])
     y = np.concatenate([post.y, y_new])
-    return _posterior(post.kernel, post.noise, x, y)
+    corner = post.kernel(x_new)
+    corner[np.diag_indices_from(corner)] += post.noise + JITTER
+    below = solve_triangular(post.chol, post.kernel(post.x, x_new), lower=True).T  # (p, n)
+    try:
+        tail = cholesky(corner - below @ below.T, lower=True)
+    except np.linalg.LinAlgError:  # pragma: no cover - near-duplicate points: refactorise
+        return _posterior(post.kernel, post.noise, x, y)
+    n, p = len(post.x), len(x_new)
+    chol = np.zeros((n + p, n + p))
+    chol[:n, :n] = post.chol
+    chol[n:, :n] = below
+    chol[n:, n:] = tail
+    return Posterior(post.kernel, post.noise, x, y, chol, cho_solve((chol, True), y))
+
+
+def mean(post: Posterior, xq: Array) -> Array:
+    """Posterior mean of f at ``xq`` alone (O(n m), where ``predict``'s variance is O(n^2 m))."""
+    result: Array = post.kernel(xq, post.x) @ post.alpha
+    return result
 
 
 def predict(post: Posterior, xq: Array) -> tuple[Array, Array]:
     """Posterior mean and standard deviation of the latent f at ``xq`` (R&W eq. 2.25-2.26)."""
     cross = post.kernel(xq, post.x)  # (m, n)
-    mean = cross @ post.alpha
+    mu = cross @ post.alpha
     v = solve_triangular(post.chol, cross.T, lower=True)  # (n, m)
     var = post.kernel.diag(xq) - np.einsum("ij,ij->j", v, v)
-    return mean, np.sqrt(np.maximum(var, 1e-12))
+    return mu, np.sqrt(np.maximum(var, 1e-12))

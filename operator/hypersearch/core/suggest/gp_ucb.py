@@ -52,13 +52,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy.spatial.distance import cdist
 from scipy.special import ndtri
 from scipy.stats import rankdata
 from sklearn.preprocessing import PowerTransformer
 
 from hypersearch.core.params import Params
 from hypersearch.core.space import Space
-from hypersearch.core.suggest import gp
+from hypersearch.core.suggest import conditioning, gp
 from hypersearch.core.suggest.base import (
     Key,
     Outcome,
@@ -185,6 +186,8 @@ class GPUCBSuggester:
         categories: Literal["hamming", "onehot"] = "hamming",
         balanced: bool = True,
         enumerate_categories: bool = True,
+        observed_cap: int | None = None,
+        pending_cap: int | None = None,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -199,6 +202,14 @@ class GPUCBSuggester:
         self.categories = categories
         self.balanced = balanced
         self.enumerate_categories = enumerate_categories
+        self.observed_cap = observed_cap
+        """Most finished points the posterior uses (None: conditioning.OBSERVED_CAP)."""
+        self.pending_cap = pending_cap
+        """Most running trials hallucinated (None: conditioning.PENDING_CAP)."""
+
+    def beta_t(self, t: int, dim: int) -> float:
+        """The UCB's beta at trial ``t``: the fixed setting, else the scaled schedule."""
+        return self.fixed_beta or beta(t, dim, self.beta_scale, self.delta)
 
     def suggest(
         self,
@@ -241,7 +252,7 @@ class GPUCBSuggester:
                 out.append(Suggestion(point))
             else:
                 if model is None:
-                    model = self._model(encoding, usable, [*pending], rng)
+                    model = self._model(encoding, usable, [*pending], rng, t + 1)
                 # GP-UCB-PE (Contal et al. 2013): of a batch of K, one point by UCB and K - 1
                 # by pure exploration; asynchronously, with K = the running trials + this one,
                 # every K-th trial created is the UCB one (stateless: t decides).
@@ -256,7 +267,7 @@ class GPUCBSuggester:
             key = key_of(space, out[-1].params)
             if key is not None:
                 tried.add(key)
-            if model is not None:
+            if model is not None and i < n - 1:  # the last point needs no hallucination
                 model.add_pending(out[-1].params)
         return out
 
@@ -302,6 +313,7 @@ class GPUCBSuggester:
         usable: Sequence[Outcome],
         pending: Sequence[Params],
         rng: np.random.Generator,
+        t: int,
     ) -> _Model:
         x = encoding.encode_many([o.params for o in usable])
         y = np.array([float(o.value) for o in usable if o.value is not None])
@@ -309,10 +321,14 @@ class GPUCBSuggester:
         # The GP's prior mean is 0; shifting the values puts it at the chosen quantile.
         shift = 0.0 if self.prior_quantile is None else float(np.quantile(z, self.prior_quantile))
         groups = encoding.groups if self.categories == "hamming" else None
-        post = gp.fit(x, z - shift, rng, restarts=self.restarts, ftol=self.ftol, groups=groups)
+        keep = conditioning.observed_subset(
+            x, z, rng
+        )  # every point below conditioning.OBSERVED_CAP
+        post = gp.fit(
+            x[keep], z[keep] - shift, rng, restarts=self.restarts, ftol=self.ftol, groups=groups
+        )
         model = _Model(self, encoding, warping, post, z - shift, shift=shift)
-        for params in pending:
-            model.add_pending(params)
+        model.add_running(pending, t)
         return model
 
 
@@ -339,16 +355,34 @@ class _Model:
         """What was subtracted from the warped values before the fit (see PRIOR_QUANTILE)."""
         self.pending = np.zeros((0, encoding.dim))
 
+    def add_running(self, pending: Sequence[Params], t: int) -> None:
+        """Hallucinate observations at the running trials' points, all at once (GP-BUCB: the
+        posterior mean there, so adding them one by one would give the same values); above
+        ``conditioning.PENDING_CAP`` only at those with the highest UCB_t."""
+        if self.owner.pending == "ignore" or not pending:
+            return
+        xs = self.encoding.encode_many(list(pending))
+        self.pending = np.vstack([self.pending, xs])
+        mu = gp.mean(self.post, xs)
+        cap = self.owner.pending_cap
+        if len(xs) > (conditioning.PENDING_CAP if cap is None else cap):
+            kappa = math.sqrt(self.owner.beta_t(t, self.encoding.dim))
+            keep = conditioning.pending_subset(mu + kappa * gp.predict(self.post, xs)[1], cap)
+            xs, mu = xs[keep], mu[keep]
+        self._hallucinate(xs, mu)
+
     def add_pending(self, params: Params) -> None:
         """Hallucinate an observation at a pending point (GP-BUCB: the posterior mean)."""
-        strategy = self.owner.pending
-        if strategy == "ignore":
+        if self.owner.pending == "ignore":
             return
         x = self.encoding.encode(params)[None, :]
         self.pending = np.vstack([self.pending, x])
+        self._hallucinate(x, gp.mean(self.post, x))
+
+    def _hallucinate(self, xs: Array, mu: Array) -> None:
         # GP-BUCB hallucinates the posterior mean; the constant liar the worst value seen.
-        y = gp.predict(self.post, x)[0] if strategy != "liar" else np.array([np.min(self.z)])
-        self.post = gp.condition(self.post, x, y)
+        y = mu if self.owner.pending != "liar" else np.full(len(xs), np.min(self.z))
+        self.post = gp.condition(self.post, xs, y)
 
     def next(
         self,
@@ -370,16 +404,16 @@ class _Model:
         candidate scores below every inside one, by how far UCB_t falls short)."""
         enc = self.encoding
         owner = self.owner
-        b = owner.fixed_beta or beta(t, enc.dim, owner.beta_scale, owner.delta)
-        kappa = math.sqrt(b)
+        kappa = math.sqrt(owner.beta_t(t, enc.dim))
         observed, post = self.observed, self.post
 
         def ucb(xs: Array) -> Array:
             # The mean comes from the real observations (equal to the hallucinated one under
             # GP-BUCB, and not dragged down by a constant liar's lie); the variance from all.
-            mean = gp.predict(observed, xs)[0] if self.owner.pending != "liar" else None
-            m2, s2 = gp.predict(post, xs)
-            return (m2 if mean is None else mean) + kappa * s2
+            if self.owner.pending == "liar":
+                m2, s2 = gp.predict(post, xs)
+                return m2 + kappa * s2
+            return gp.mean(observed, xs) + kappa * gp.predict(post, xs)[1]
 
         acq = ucb
         if explore:
@@ -395,7 +429,7 @@ class _Model:
         combos = category_combos(enc) if owner.enumerate_categories else None
         xs, _ = _maximise(acq, enc, anchors, rng, combos)
         if len(self.pending):
-            gaps = np.min(np.linalg.norm(xs[:, None, :] - self.pending[None], axis=2), axis=1)
+            gaps = np.min(cdist(xs, self.pending), axis=1)
             if np.any(gaps >= SEPARATION):
                 xs = xs[gaps >= SEPARATION]
         best: Array | None = None
