@@ -234,9 +234,11 @@ class GPUCBSuggester:
     ) -> list[Suggestion]:
         encoding = Encoding(space)
         finite = space.is_finite()
-        tried = tried_keys(space, history, pending)
+        # Each point's key once: it validates the point, which dominates at thousands of trials.
+        keys = [key_of(space, o.params) for o in history]
+        tried = {k for k in keys if k is not None} | tried_keys(space, [], pending)
         size = finite_size(space)
-        usable = [o for o in history if o.usable and key_of(space, o.params) is not None]
+        usable = [o for o, k in zip(history, keys, strict=True) if o.usable and k is not None]
         created = len(history) + len(pending)
         out: list[Suggestion] = []
         model: _Model | None = None
