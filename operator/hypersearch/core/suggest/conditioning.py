@@ -37,7 +37,9 @@ BEST_SHARE = 0.3
 NEAR_SHARE = 0.2
 
 
-def observed_subset(x: Array, z: Array, rng: np.random.Generator, cap: int | None = None) -> Indices:
+def observed_subset(
+    x: Array, z: Array, rng: np.random.Generator, cap: int | None = None
+) -> Indices:
     """Sorted row indices of the points to condition on: all of them up to ``cap`` (default
     OBSERVED_CAP), else the best, the incumbent's nearest neighbours and a seeded sample of the
     rest, ``cap`` in all."""

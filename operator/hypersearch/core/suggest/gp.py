@@ -1,4 +1,4 @@
-"""Gaussian-process regression for GP-UCB: fit on scikit-learn, then a posterior we can extend.
+"""Gaussian-process regression for GP-UCB: a MAP hyperparameter fit, then a posterior we can extend.
 
 The model (Rasmussen & Williams 2006, "Gaussian Processes for Machine Learning", ch. 2 and 5):
 
@@ -10,9 +10,10 @@ scale ``l_j`` per dimension and the noise ``s2`` (a WhiteKernel) are set by maxi
 marginal likelihood (R&W eq. 5.8) plus a log-normal prior on each length scale (a maximum a
 posteriori fit, which keeps the estimate sane on the 5 to 20 points a search has), with L-BFGS-B
 from scikit-learn's starting point (``restarts`` adds fixed others: a second start did not improve
-the benchmark and doubled the time). scikit-learn's ``GaussianProcessRegressor`` does the
-likelihood and its gradient; our own ``optimizer`` callable adds the prior and picks the starts, so
-a fit is deterministic.
+the benchmark and doubled the time). ``likelihood.NegativeLogLikelihood`` computes the likelihood
+and its gradient (the values of scikit-learn's ``GaussianProcessRegressor``, at a third of its
+cost); ``map_objective`` adds the prior, and the starts are fixed, so a fit is deterministic.
+scikit-learn's kernel classes still evaluate the fitted kernel for the posterior.
 
 The posterior (R&W eq. 2.25-2.26, Algorithm 2.1) is then computed here from the fitted kernel, for
 two reasons: the predictive variance must be that of the latent ``f`` (scikit-learn's includes the
@@ -195,11 +196,12 @@ def map_objective(
 def _map_optimizer(
     restarts: int, ftol: float
 ) -> Callable[[Callable[..., tuple[float, Array]], Array, Array], tuple[Array, float]]:
-    """An ``optimizer`` for GaussianProcessRegressor: MAP with a length-scale prior.
+    """The MAP fit: L-BFGS-B on the negative log likelihood plus a length-scale prior.
 
-    ``theta`` is scikit-learn's log-hyperparameter vector [log c, log l_1..l_d, log s2]; the
-    log-normal prior on each l_j adds ``(log l_j - mu)^2 / (2 sd^2)`` to the negative log
-    likelihood. Starts: scikit-learn's initial theta, then shorter and longer length scales.
+    ``theta`` is the log-hyperparameter vector in scikit-learn's order [log c, log l_1..l_d,
+    log s2]; the log-normal prior on each l_j adds ``(log l_j - mu)^2 / (2 sd^2)`` to the
+    negative log likelihood. Starts: scikit-learn's initial theta, then shorter and longer
+    length scales.
     """
 
     def optimize(
