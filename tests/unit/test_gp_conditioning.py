@@ -91,3 +91,20 @@ def test_a_search_of_thousands_of_points_and_hundreds_running_conditions_on_at_m
     assert all(s.prediction is not None for s in out)
     assert sizes[0] == OBSERVED_CAP + PENDING_CAP  # the running trials, then one per batch point
     assert max(sizes) == OBSERVED_CAP + PENDING_CAP + 2
+
+
+def test_the_caps_are_settings_of_the_suggester(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    real_condition = gp.condition
+
+    def condition(post: gp.Posterior, x_new: np.ndarray, y_new: np.ndarray) -> gp.Posterior:
+        sizes.append(len(post.x))
+        return real_condition(post, x_new, y_new)
+
+    monkeypatch.setattr(gp, "condition", condition)
+    space = Space(tuple(FloatParam(f"x{i}", 0.0, 1.0) for i in range(2)))
+    points = space.sample(np.random.default_rng(0), 220)
+    history = [Outcome(p, -sum(p.values())) for p in points[:200]]
+    suggester = GPUCBSuggester(0, observed_cap=50, pending_cap=5)
+    suggester.suggest(space, history, points[200:], 1, np.random.default_rng(1))
+    assert sizes == [50]  # the observed points before the 5 running trials were added

@@ -323,9 +323,8 @@ class GPUCBSuggester:
         # The GP's prior mean is 0; shifting the values puts it at the chosen quantile.
         shift = 0.0 if self.prior_quantile is None else float(np.quantile(z, self.prior_quantile))
         groups = encoding.groups if self.categories == "hamming" else None
-        keep = conditioning.observed_subset(
-            x, z, rng
-        )  # every point below conditioning.OBSERVED_CAP
+        # Every point up to the cap (conditioning.OBSERVED_CAP unless set), else a subset.
+        keep = conditioning.observed_subset(x, z, rng, self.observed_cap)
         post = gp.fit(
             x[keep], z[keep] - shift, rng, restarts=self.restarts, ftol=self.ftol, groups=groups
         )
