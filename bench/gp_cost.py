@@ -164,10 +164,11 @@ def decide_costs(trials: int, parallelism: int, repeats: int) -> None:
             plan = engine.decide(spec, history, 1.0, engine.rng_for(spec, history))
             assert len(plan.start) == 1, plan
 
-        seconds = _seconds(call, repeats)
+        seconds, cpu = _seconds(call, repeats)
         kind = name + (" (quasi)" if settings else "")
         print(
-            f"decide  {kind:>15}  {len(points)} trials, {parallelism - 1} running: {seconds:.3f} s",
+            f"decide  {kind:>15}  {len(points)} trials, {parallelism - 1} running: "
+            f"{seconds:.3f} s (CPU {cpu:.3f} s)",
             flush=True,
         )
 
