@@ -15,7 +15,7 @@ from hypersearch.core.params import Params
 from hypersearch.core.space import Space
 from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import Outcome
-from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, beta
+from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, _Warping, beta
 
 LINE = space_of(float_param("x", -2.0, 3.0))
 
@@ -287,3 +287,17 @@ def test_gp_ucb_pe_explores_only_where_the_optimum_may_be() -> None:
     assert len(xs) == 5
     assert all(-0.2 < x < 1.2 for x in xs)
     assert min(np.diff(xs)) > 0.02
+
+
+def test_a_prediction_beyond_the_best_value_of_a_skewed_objective_is_finite_and_monotone() -> None:
+    # Hartmann-6-like values: most near 0, a few high; Yeo-Johnson's lambda is negative and its
+    # inverse is undefined just above the best value seen.
+    y = np.random.default_rng(100).exponential(0.3, size=100) ** 2
+    warping, z = _Warping.fit(y, "yeo-johnson")
+    assert warping.kind == "yeo-johnson"
+    inside = np.sort(z)[[10, 50, 90]]
+    beyond = z.max() + np.array([0.5, 1.0, 2.0, 4.0])
+    back = warping.inverse(np.concatenate([inside, beyond]))
+    assert np.all(np.isfinite(back))
+    assert np.all(np.diff(back) > 0)
+    np.testing.assert_allclose(back[:3], np.sort(y)[[10, 50, 90]], rtol=1e-8)

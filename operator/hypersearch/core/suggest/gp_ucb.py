@@ -146,10 +146,36 @@ class _Warping:
             return np.asarray(out, dtype=float)
         u = np.asarray(z, dtype=float)
         if self.power is not None:
+            u = self._power_inverse(u)
+        return u * self.scale + self.mean
+
+    def _power_inverse(self, z: Array) -> Array:
+        """Yeo-Johnson's inverse inside the observed warped values, continued linearly outside
+        them with the slope of the secant over the outer tenth of the values. With a negative
+        lambda the inverse is only defined up to a bound that can sit just above the best value
+        seen (0.5 standard deviations on Hartmann-6 values), so a prediction better than every
+        observation (as UCB's usually is) came back NaN and the suggestion was recorded without
+        one; the edge's own slope, near that pole, is too steep to extrapolate with."""
+        assert self.power is not None
+        power = self.power
+
+        def exact(v: Array) -> Array:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore", RuntimeWarning)
-                u = self.power.inverse_transform(u[:, None])[:, 0]
-        return u * self.scale + self.mean
+                out: Array = power.inverse_transform(v[:, None])[:, 0]
+            return out
+
+        u = exact(z)
+        zs = self.sorted_z
+        k = max(len(zs) // 10, 1)
+        if len(zs) > k and zs[-1] > zs[0]:
+            ends = np.array([zs[0], zs[k], zs[-1 - k], zs[-1]])
+            at = exact(ends)
+            lo_slope = (at[1] - at[0]) / max(ends[1] - ends[0], 1e-12)
+            hi_slope = (at[3] - at[2]) / max(ends[3] - ends[2], 1e-12)
+            u = np.where(z < ends[0], at[0] + (z - ends[0]) * lo_slope, u)
+            u = np.where(z > ends[3], at[3] + (z - ends[3]) * hi_slope, u)
+        return u
 
 
 PRIOR_QUANTILE = 0.1
