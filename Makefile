@@ -64,9 +64,10 @@ testplane-down:
 testplane-prune:
 	e2e/testplane prune
 
-## crds: regenerate the CRD from kube/schema.py, and the chart's copy of it
+## crds: regenerate the CRDs from kube/schema.py and kube/schema_record.py, and the chart's copies
 crds: $(STAMP)
 	$(BIN)/python -m hypersearch.kube.crd > crds/hypersearch.io_hypersearches.yaml
+	$(BIN)/python -m hypersearch.kube.crd --trial > crds/hypersearch.io_hypersearchtrials.yaml
 	$(BIN)/python charts/sync-files.py
 
 ## bench-optimizers: ours beside Optuna, scikit-optimize and hyperopt (docs/benchmarks.md)

@@ -29,15 +29,21 @@ from .plane import ControlPlane, unwatch_process, wait_until, watch_process
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "hypersearch.io_hypersearches.yaml"
+TRIAL_CRD = REPO / "crds" / "hypersearch.io_hypersearchtrials.yaml"
 # kwok completes a Running Pod after this long; tests complete trial Pods themselves first.
 HOLD_RUNNING = {"hypersearch.io/kwok-run-duration": "1h"}
 
 
 def install_crd(plane: ControlPlane) -> None:
-    """Apply the generated CRD and wait until the API serves it."""
-    plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    """Apply the generated CRDs and wait until the API serves them."""
+    for path in (CRD, TRIAL_CRD):
+        plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
     plane.kubectl(
-        "wait", "--for=condition=Established", "crd/hypersearches.hypersearch.io", "--timeout=60s"
+        "wait",
+        "--for=condition=Established",
+        "crd/hypersearches.hypersearch.io",
+        "crd/hypersearchtrials.hypersearch.io",
+        "--timeout=60s",
     )
 
 

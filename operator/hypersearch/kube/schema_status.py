@@ -41,7 +41,8 @@ def _condition() -> Schema:
     )
 
 
-def _trial_entry() -> Schema:
+def trial_entry() -> Schema:
+    """One trial record's fields (a `status.trials` entry; a HyperSearchTrial splits them)."""
     return obj(
         "One trial. The operator writes its parameters and phase; the trial's metrics sidecar "
         "writes value, curve, exitCode, observed, metricMessage and reportedAt.",
@@ -157,7 +158,7 @@ def status_schema() -> Schema:
                 "description": "One entry per trial, keyed by name (the sidecars apply their "
                 "own entries with server-side apply).",
                 "maxItems": spec.MAX_TRIALS,
-                "items": _trial_entry(),
+                "items": trial_entry(),
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["name"],
             },
