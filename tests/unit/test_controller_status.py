@@ -36,7 +36,7 @@ def test_a_sidecar_only_entry_is_not_a_difference_but_a_changed_report_of_a_fini
     assert differs(current, {"phase": "Succeeded", "trials": [ours]})
 
 
-def test_sidecar_managers_are_released_in_batches_or_when_the_search_ends() -> None:
+def test_sidecar_managers_are_released_in_batches_or_when_the_legacy_trials_or_search_end() -> None:
     entries = [
         {"name": f"s-{i:04d}", "phase": "Succeeded", "reportedAt": "x"}
         for i in range(RELEASE_BATCH)
@@ -45,8 +45,10 @@ def test_sidecar_managers_are_released_in_batches_or_when_the_search_ends() -> N
         {"manager": names.sidecar_manager(e["name"])} for e in entries
     ]
     current = {"metadata": {"managedFields": fields}}
-    few = {"phase": "Running", "trials": entries[:3]}
+    running = {"name": "s-0099", "phase": "Running"}  # an old sidecar still reports
+    few = {"phase": "Running", "trials": [*entries[:3], running]}
     assert reports_to_release(current, few) == []
+    assert len(reports_to_release(current, {"phase": "Running", "trials": entries[:3]})) == 3
     assert reports_to_release(current, {**few, "phase": "Succeeded"}) == [
         (i + 1, names.sidecar_manager(e["name"])) for i, e in enumerate(entries[:3])
     ]
