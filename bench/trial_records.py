@@ -45,7 +45,7 @@ from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase  
 from hypersearch.kube import names, record  # noqa: E402
 from hypersearch.kube.api import KubeApi  # noqa: E402
 from hypersearch.kube.client import connect  # noqa: E402
-from hypersearch.kube.status import apply_trial_status  # noqa: E402
+from hypersearch.sidecar.reporter import TrialReporter  # noqa: E402
 
 PLANE = Path(os.environ.get("HYPERSEARCH_TESTPLANE_DIR", "/tmp/hypersearch-testplane"))
 KUBECONFIG = PLANE / "kubeconfig"
@@ -186,9 +186,7 @@ def new_way(api: KubeApi, namespace: str, n: int, repeat: int) -> dict[str, floa
     probe = trial(name, n)
     api.create_trial(record.trial_object(probe, name, namespace, owner))
     sidecar_ms, _ = timed(
-        lambda: apply_trial_status(
-            api.client, namespace, probe.name, report(probe), names.sidecar_manager(probe.name)
-        ),
+        lambda: TrialReporter(api.client, namespace, probe.name).apply(report(probe)),
         repeat,
     )
     writes: list[int] = []
