@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv demo test system-deps realnode-note images lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-optimizers torch test-torch clean
+.PHONY: all venv demo test system-deps realnode-note images lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-records bench-optimizers torch test-torch clean
 
 all: test
 
@@ -64,9 +64,10 @@ testplane-down:
 testplane-prune:
 	e2e/testplane prune
 
-## crds: regenerate the CRD from kube/schema.py, and the chart's copy of it
+## crds: regenerate the CRDs from kube/schema.py and kube/schema_record.py, and the chart's copies
 crds: $(STAMP)
 	$(BIN)/python -m hypersearch.kube.crd > crds/hypersearch.io_hypersearches.yaml
+	$(BIN)/python -m hypersearch.kube.crd --trial > crds/hypersearch.io_hypersearchtrials.yaml
 	$(BIN)/python charts/sync-files.py
 
 ## bench-optimizers: ours beside Optuna, scikit-optimize and hyperopt (docs/benchmarks.md)
@@ -76,6 +77,10 @@ bench-optimizers: $(STAMP)
 
 bench-operator: $(STAMP) testplane-up
 	$(BIN)/python bench/operator_latency.py
+
+## bench-records: trial records in one status list beside one object per trial (docs/benchmarks.md)
+bench-records: $(STAMP) testplane-up
+	$(BIN)/python bench/trial_records.py
 
 ## torch: the optional extra for the CNN example (a large CUDA build from PyPI)
 torch: $(STAMP)

@@ -42,7 +42,7 @@ from hypersearch.kube import names  # noqa: E402
 from hypersearch.kube.api import KubeApi  # noqa: E402
 from hypersearch.kube.client import Credentials, connect  # noqa: E402
 from hypersearch.kube.wire import Requester  # noqa: E402
-from hypersearch.sidecar.reporter import StatusReporter  # noqa: E402
+from hypersearch.sidecar.reporter import TrialReporter  # noqa: E402
 
 KUBECONFIG = Path("/tmp/hypersearch-testplane/kubeconfig")
 STARTUP: list[float] = []
@@ -180,7 +180,7 @@ def complete(api: KubeApi, namespace: str, pod: str) -> None:
 def report(transport: Requester, namespace: str, search: str, pod: str, value: float) -> None:
     """Play the sidecar's final apply (same request, same field manager)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    StatusReporter(transport, namespace, search, pod).apply(
+    TrialReporter(transport, namespace, pod).apply(
         {
             "name": pod,
             "value": value,

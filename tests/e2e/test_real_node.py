@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hypersearch.kube import record
 from integration.plane import ControlPlane, wait_until
 
 # A cold first run builds the images (~6 min on 2 busy cores) inside the first test's setup.
@@ -221,8 +222,11 @@ def search(name: str, image: str, **trial: Any) -> dict[str, Any]:
 
 
 def trials(real: RealPlane, namespace: str, name: str) -> list[dict[str, Any]]:
-    obj = real.plane.get_json("hs", name, "-n", namespace)
-    return list((obj.get("status") or {}).get("trials") or [])
+    """The search's trial records (its HyperSearchTrials, each flattened into an entry), by
+    index."""
+    found = real.plane.get_json("hst", "-n", namespace, "-l", f"hypersearch.io/search={name}")
+    entries = [record.object_entry(o) for o in found["items"]]
+    return sorted(entries, key=lambda e: int(e.get("index") or 0))
 
 
 def wait_finished(real: RealPlane, namespace: str, name: str, seconds: float) -> dict[str, Any]:
@@ -263,8 +267,8 @@ def test_operator_pod_runs_digits_svm_trials_as_real_pods_that_train_and_report(
         "wait", "--for=condition=Succeeded", "hs/digits-svm", "-n", ns, "--timeout=600s",
         check=False, timeout=620,
     )  # fmt: skip
-    obj = wait_finished(real, ns, "digits-svm", 30)
-    entries = obj["status"]["trials"]
+    wait_finished(real, ns, "digits-svm", 30)
+    entries = trials(real, ns, "digits-svm")
     assert [t["phase"] for t in entries] == ["Succeeded"] * 4, entries
     for entry in entries:
         # Real accuracies of real SVMs: distinct, between chance (0.1) and perfect; the curve

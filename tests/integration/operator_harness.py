@@ -23,21 +23,52 @@ from typing import Any
 
 import yaml
 
-from hypersearch.kube import names
+from hypersearch.kube import names, record
 
 from .plane import ControlPlane, unwatch_process, wait_until, watch_process
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "hypersearch.io_hypersearches.yaml"
+TRIAL_CRD = REPO / "crds" / "hypersearch.io_hypersearchtrials.yaml"
 # kwok completes a Running Pod after this long; tests complete trial Pods themselves first.
 HOLD_RUNNING = {"hypersearch.io/kwok-run-duration": "1h"}
 
 
+def sidecar_policy() -> str:
+    """The chart's ValidatingAdmissionPolicy (and binding) that narrows each sidecar to its own
+    trial object, rendered by helm as an install would."""
+    helm = subprocess.run(
+        [str(REPO / "charts" / "get-helm")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return subprocess.run(
+        [
+            helm,
+            "template",
+            "hypersearch",
+            str(REPO / "charts" / "hypersearch"),
+            "--show-only",
+            "templates/sidecar-policy.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def install_crd(plane: ControlPlane) -> None:
-    """Apply the generated CRD and wait until the API serves it."""
-    plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    """Apply the generated CRDs and the chart's sidecar policy; wait until the API serves
+    the CRDs."""
+    for path in (CRD, TRIAL_CRD):
+        plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
     plane.kubectl(
-        "wait", "--for=condition=Established", "crd/hypersearches.hypersearch.io", "--timeout=60s"
+        "apply", "--server-side", "--force-conflicts", "-f", "-", input_text=sidecar_policy()
+    )
+    plane.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/hypersearches.hypersearch.io",
+        "crd/hypersearchtrials.hypersearch.io",
+        "--timeout=60s",
     )
 
 
@@ -204,8 +235,15 @@ def trial_phase(search: dict[str, Any], trial: str) -> str | None:
     return None if phase is None else str(phase)
 
 
+RECORDS = "hypersearchTrials"
+"""Where ``get_search`` puts the search's trial records (not a field of the object)."""
+
+
 def get_search(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
+    """The HyperSearch as stored, with its HyperSearchTrials read after it (flattened into
+    entries, by name) under ``RECORDS``, so that ``entries`` sees every trial's record."""
     found: dict[str, Any] = plane.get_json("hs", name, "-n", namespace)
+    found[RECORDS] = trial_objects(plane, namespace, name)
     return found
 
 
@@ -214,8 +252,17 @@ def trial_pods(plane: ControlPlane, namespace: str, search: str) -> list[dict[st
     return list(found["items"])
 
 
+def trial_objects(plane: ControlPlane, namespace: str, search: str) -> dict[str, dict[str, Any]]:
+    """The search's HyperSearchTrials by name, each flattened into the entry it records."""
+    found = plane.get_json("hst", "-n", namespace, "-l", f"{names.SEARCH_LABEL}={search}")
+    return {o["metadata"]["name"]: record.object_entry(o) for o in found["items"]}
+
+
 def entries(search: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in (search.get("status") or {}).get("trials") or []}
+    """Every trial's record of a search read by ``get_search``: its HyperSearchTrial, or the
+    ``status.trials`` entry an earlier version wrote when it has none."""
+    legacy = {e["name"]: e for e in (search.get("status") or {}).get("trials") or []}
+    return {**legacy, **search.get(RECORDS, {})}
 
 
 def condition(search: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -296,9 +343,7 @@ def _sidecar_args(
 ) -> list[str]:
     """The trainer's files written into ``workdir``, and the sidecar's command line."""
     workdir.mkdir(parents=True, exist_ok=True)
-    token = plane.kubectl(
-        "create", "token", names.sidecar_account(search), "-n", namespace, "--duration=10m"
-    ).stdout.strip()
+    token = sidecar_token(plane, namespace, search=search, trial=trial)
     (workdir / "token").write_text(token)
     (workdir / "output.log").write_text(output)
     if exit_code is not None:
@@ -321,6 +366,21 @@ def _sidecar_args(
         "--poll=0.05",
         "--final-deadline=20",
     ]
+
+
+def sidecar_token(plane: ControlPlane, namespace: str, *, search: str, trial: str) -> str:
+    """A token of the search's sidecar identity bound to the trial's Pod, as the kubelet
+    projects it (the Pod's name is in the token's user extra, which the sidecar policy reads)."""
+    return plane.kubectl(
+        "create",
+        "token",
+        names.sidecar_account(search),
+        "-n",
+        namespace,
+        "--duration=10m",
+        "--bound-object-kind=Pod",
+        f"--bound-object-name={trial}",
+    ).stdout.strip()
 
 
 def complete_pod(

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from hypersearch.kube import names
+
 from .operator_harness import (
     complete_pod,
     condition,
@@ -164,18 +166,31 @@ def test_a_pod_unschedulable_past_the_timeout_fails_with_the_schedulers_reason(
     assert "Insufficient nvidia.com/gpu" in trial["message"]
 
 
-def test_deleting_a_search_deletes_its_pods_and_sidecar_identity(
+def test_deleting_a_search_deletes_its_pods_trial_objects_and_sidecar_identity(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
     manifest = search_manifest("bye", max_trials=2, parallelism=2)
+    selector = f"{names.SEARCH_LABEL}=bye"
     with operator_with(testplane, namespace, tmp_path, manifest):
         wait_for(
             lambda: len(trial_pods(testplane, namespace, "bye")) == 2 or None, "two trial Pods"
         )
+        table = testplane.kubectl("get", "hst", "-n", namespace, "-l", selector).stdout
+        assert table.split("\n")[0].split() == ["NAME", "INDEX", "PHASE", "VALUE", "PARAMS", "AGE"]
+        assert sorted(line.split()[0] for line in table.strip().split("\n")[1:]) == [
+            "bye-0000",
+            "bye-0001",
+        ]
         testplane.kubectl("delete", "hs", "bye", "-n", namespace, "--wait=true", timeout=60)
         wait_for(
             lambda: trial_pods(testplane, namespace, "bye") == [] or None,
             "garbage collection of the trial Pods",
+        )
+        wait_for(
+            lambda: (
+                testplane.get_json("hst", "-n", namespace, "-l", selector)["items"] == [] or None
+            ),
+            "garbage collection of the trial objects",
         )
 
     def sidecar_identity_gone(kind: str) -> bool | None:
@@ -264,7 +279,12 @@ def test_a_quota_smaller_than_the_parallelism_keeps_status_and_says_why_in_an_ev
             "the next trial once the quota has room",
         )
     assert search["status"]["phase"] == "Running"
-    assert sorted(entries(search)) == ["quota-0000"]
+    assert search["status"]["counts"]["trials"] == 1
+    # The refused trial's object was made before its Pod: decided, with no phase until its Pod.
+    assert {n: e.get("phase") for n, e in entries(search).items()} == {
+        "quota-0000": "Running",
+        "quota-0001": None,
+    }
     assert [e["type"] for e in refused] == ["Warning"]
     assert refused[0]["message"].startswith(
         'could not create trial Pod quota-0001, will retry: pods "quota-0001" is forbidden: '

@@ -179,6 +179,11 @@ OPERATOR_RIGHTS = [
     ("watch", "hypersearches.hypersearch.io", (), True),
     ("patch", "hypersearches.hypersearch.io", (), True),
     ("patch", "hypersearches.hypersearch.io", ("--subresource=status",), True),
+    ("create", "hypersearchtrials.hypersearch.io", (), True),
+    ("list", "hypersearchtrials.hypersearch.io", (), True),
+    ("watch", "hypersearchtrials.hypersearch.io", (), True),
+    ("patch", "hypersearchtrials.hypersearch.io", ("--subresource=status",), True),
+    ("delete", "hypersearchtrials.hypersearch.io", (), False),
     ("create", "pods", (), True),
     ("delete", "pods", (), True),
     ("create", "events", (), True),
@@ -243,13 +248,20 @@ def test_operator_token_creates_the_sidecar_identity_without_escalate_or_bind(
     testplane: ControlPlane, namespace: str, operator: Identity
 ) -> None:
     """Kubernetes refuses to let anyone grant rights they lack; the operator holds exactly the
-    rights it grants to the sidecar, so creating the Role and RoleBinding is allowed."""
-    objs = without_owner(sidecar_identity(Owner(name=SEARCH, namespace=namespace, uid="unused")))
+    rights it grants to the sidecar, so creating the Role and RoleBinding is allowed (the
+    Role of a search with Pods of an earlier version, which holds every right a sidecar Role
+    can hold)."""
+    owner = Owner(name=SEARCH, namespace=namespace, uid="unused")
+    objs = without_owner(sidecar_identity(owner, legacy=True))
     for obj in objs:
         proc = as_identity(testplane, operator, "create", "-f", "-", input_text=json.dumps(obj))
         assert proc.returncode == 0, f"{obj['kind']}: {proc.stderr}"
     role = testplane.get_json("role", objs[1]["metadata"]["name"], "-n", namespace)
-    assert role["rules"][0]["resourceNames"] == [SEARCH]
+    assert [r["resources"] for r in role["rules"]] == [
+        ["hypersearchtrials/status"],
+        ["hypersearches/status"],
+    ]
+    assert role["rules"][1]["resourceNames"] == [SEARCH]
 
 
 def test_operator_reconcile_succeeds_with_only_the_chart_rbac(
@@ -294,8 +306,14 @@ def sidecar(testplane: ControlPlane, namespace: str, tmp_path: Path) -> Identity
 
 
 SIDECAR_RIGHTS = [
-    ("patch", f"hypersearches.hypersearch.io/{SEARCH}", ("--subresource=status",), True),
-    ("get", f"hypersearches.hypersearch.io/{SEARCH}", ("--subresource=status",), True),
+    ("patch", "hypersearchtrials.hypersearch.io", ("--subresource=status",), True),
+    ("get", "hypersearchtrials.hypersearch.io", ("--subresource=status",), True),
+    ("patch", "hypersearchtrials.hypersearch.io", (), False),
+    ("create", "hypersearchtrials.hypersearch.io", (), False),
+    ("delete", "hypersearchtrials.hypersearch.io", (), False),
+    ("list", "hypersearchtrials.hypersearch.io", (), False),
+    ("patch", f"hypersearches.hypersearch.io/{SEARCH}", ("--subresource=status",), False),
+    ("get", f"hypersearches.hypersearch.io/{SEARCH}", ("--subresource=status",), False),
     ("patch", f"hypersearches.hypersearch.io/{OTHER_SEARCH}", ("--subresource=status",), False),
     ("get", f"hypersearches.hypersearch.io/{OTHER_SEARCH}", ("--subresource=status",), False),
     ("patch", f"hypersearches.hypersearch.io/{SEARCH}", (), False),
@@ -310,16 +328,18 @@ SIDECAR_RIGHTS = [
 ]
 
 
-def test_sidecar_reaches_only_its_own_search_status(
+def test_sidecar_reaches_trial_records_status_and_no_search(
     testplane: ControlPlane, namespace: str, sidecar: Identity
 ) -> None:
+    """RBAC grants the status of every trial record in the namespace (names are unbounded); the
+    chart's admission policy narrows it to the sidecar's own trial (test_operator_status.py)."""
     answers, expected = rights(testplane, sidecar, namespace, SIDECAR_RIGHTS)
     assert answers == expected
     assert not can_i(
         testplane,
         sidecar,
         "patch",
-        f"hypersearches.hypersearch.io/{SEARCH}",
+        "hypersearchtrials.hypersearch.io",
         "default",
         "--subresource=status",
     )
@@ -341,10 +361,15 @@ def test_sidecar_token_is_refused_secrets_and_other_searches_by_the_api_server(
     assert secret.returncode != 0
     assert f'User "{sidecar.user}" cannot get resource "secrets"' in secret.stderr
 
-    base = f"/apis/hypersearch.io/v1alpha1/namespaces/{namespace}/hypersearches"
-    other = as_identity(testplane, sidecar, "get", "--raw", f"{base}/{OTHER_SEARCH}/status")
-    assert other.returncode != 0
-    assert "Forbidden" in other.stderr or "forbidden" in other.stderr
-    # Its own search's status passes authorization: whatever comes back is not a 403.
-    own = as_identity(testplane, sidecar, "get", "--raw", f"{base}/{SEARCH}/status")
+    base = f"/apis/hypersearch.io/v1alpha1/namespaces/{namespace}"
+    for search in (OTHER_SEARCH, SEARCH):
+        refused = as_identity(
+            testplane, sidecar, "get", "--raw", f"{base}/hypersearches/{search}/status"
+        )
+        assert refused.returncode != 0
+        assert "forbidden" in refused.stderr.lower()
+    # A trial record's status passes authorization: whatever comes back is not a 403.
+    own = as_identity(
+        testplane, sidecar, "get", "--raw", f"{base}/hypersearchtrials/{SEARCH}-0000/status"
+    )
     assert "forbidden" not in own.stderr.lower()

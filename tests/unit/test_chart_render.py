@@ -91,6 +91,13 @@ OPERATOR_GRANTS = {
     ("hypersearch.io", "hypersearches/status", "get"),
     ("hypersearch.io", "hypersearches/status", "patch"),
     ("hypersearch.io", "hypersearches/finalizers", "update"),
+    ("hypersearch.io", "hypersearchtrials", "create"),
+    ("hypersearch.io", "hypersearchtrials", "get"),
+    ("hypersearch.io", "hypersearchtrials", "list"),
+    ("hypersearch.io", "hypersearchtrials", "watch"),
+    ("hypersearch.io", "hypersearchtrials", "patch"),
+    ("hypersearch.io", "hypersearchtrials/status", "get"),
+    ("hypersearch.io", "hypersearchtrials/status", "patch"),
     ("", "pods", "create"),
     ("", "pods", "get"),
     ("", "pods", "list"),
@@ -137,6 +144,8 @@ def test_default_install_watches_all_namespaces_with_one_cluster_role() -> None:
         ("Service", RELEASE_NS, "hs-hypersearch-metrics"),
         ("Deployment", RELEASE_NS, "hs-hypersearch"),
         ("ClusterKopfPeering", "", "hs-hypersearch"),
+        ("ValidatingAdmissionPolicy", "", "hs-hypersearch-sidecar-own-trial"),
+        ("ValidatingAdmissionPolicyBinding", "", "hs-hypersearch-sidecar-own-trial"),
     }
     grants = set(rules_of(objs, "ClusterRole", "hs-hypersearch-operator"))
     kopf_extra = {
@@ -438,3 +447,25 @@ def test_chart_ships_the_kopf_peering_crds() -> None:
         ("kopf.dev", "ClusterKopfPeering", "Cluster"),
         ("kopf.dev", "KopfPeering", "Namespaced"),
     }
+
+
+def test_the_sidecar_policy_admits_a_sidecar_only_to_the_trial_of_its_pod() -> None:
+    objs = render()
+    policy = one(objs, "ValidatingAdmissionPolicy")
+    binding = one(objs, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert set(rule["resources"]) == {"hypersearchtrials", "hypersearchtrials/status"}
+    (condition,) = spec["matchConditions"]
+    assert "-hypersearch-sidecar$" in condition["expression"]
+    assert "authentication.kubernetes.io/pod-name" in spec["variables"][0]["expression"]
+    (validation,) = spec["validations"]
+    assert validation["expression"] == "variables.pod != '' && variables.pod == request.name"
+
+
+def test_no_sidecar_policy_without_rbac() -> None:
+    kinds = {o["kind"] for o in render("--set", "rbac.create=false")}
+    assert "ValidatingAdmissionPolicy" not in kinds

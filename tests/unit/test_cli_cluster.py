@@ -69,6 +69,10 @@ class FakeApi:
         self.objects = list(objects)
         self.applied: list[tuple[Any, str]] = []
         self.error = error
+        self.records: list[Any] = []
+
+    def list_trials(self, namespace: str, search: str) -> list[Any]:
+        return self.records
 
     def apply(self, obj: Any, manager: str) -> None:
         if self.error:

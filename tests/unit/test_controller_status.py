@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from hypersearch.controller.events import Event, transition_events
-from hypersearch.controller.status import RELEASE_BATCH, differs, reports_to_release
+from hypersearch.controller.status import (
+    RELEASE_BATCH,
+    differs,
+    legacy_trials,
+    recent_trials,
+    reports_to_release,
+)
 from hypersearch.core.engine import Counts, Plan
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import names
@@ -36,7 +42,7 @@ def test_a_sidecar_only_entry_is_not_a_difference_but_a_changed_report_of_a_fini
     assert differs(current, {"phase": "Succeeded", "trials": [ours]})
 
 
-def test_sidecar_managers_are_released_in_batches_or_when_the_search_ends() -> None:
+def test_sidecar_managers_are_released_in_batches_or_when_the_legacy_trials_or_search_end() -> None:
     entries = [
         {"name": f"s-{i:04d}", "phase": "Succeeded", "reportedAt": "x"}
         for i in range(RELEASE_BATCH)
@@ -45,8 +51,10 @@ def test_sidecar_managers_are_released_in_batches_or_when_the_search_ends() -> N
         {"manager": names.sidecar_manager(e["name"])} for e in entries
     ]
     current = {"metadata": {"managedFields": fields}}
-    few = {"phase": "Running", "trials": entries[:3]}
+    running = {"name": "s-0099", "phase": "Running"}  # an old sidecar still reports
+    few = {"phase": "Running", "trials": [*entries[:3], running]}
     assert reports_to_release(current, few) == []
+    assert len(reports_to_release(current, {"phase": "Running", "trials": entries[:3]})) == 3
     assert reports_to_release(current, {**few, "phase": "Succeeded"}) == [
         (i + 1, names.sidecar_manager(e["name"])) for i, e in enumerate(entries[:3])
     ]
@@ -94,3 +102,29 @@ def test_docs_list_every_trial_event_reason_the_operator_posts() -> None:
 
     text = (Path(__file__).parents[2] / "docs" / "operator.md").read_text()
     assert [r.value for r in EventReason if f"`{r.value}`" not in text] == []
+
+
+def test_the_last_ten_trials_are_kept_in_short_not_every_trial() -> None:
+    trials = [
+        Trial(f"s-{i:04d}", i, {}, TrialPhase.SUCCEEDED if i < 11 else TrialPhase.RUNNING, value=i)
+        for i in range(12)
+    ]
+    recent = recent_trials(list(reversed(trials)))
+    assert [t["index"] for t in recent] == list(range(2, 12))
+    assert recent[-1] == {"name": "s-0011", "index": 11, "phase": "Running", "value": 11}
+    failed = Trial("s-0012", 12, {}, TrialPhase.FAILED, value=0.5)
+    assert "value" not in recent_trials([failed])[0]
+
+
+def test_the_list_of_an_earlier_version_stays_while_its_trials_run_or_sidecars_own_fields() -> None:
+    body: dict[str, Any] = {
+        "metadata": {"managedFields": [{"manager": names.OPERATOR_MANAGER}]},
+        "status": {"trials": [{"name": "s-0000", "index": 0}, {"name": "s-0009", "value": 1}]},
+    }
+    running = [Trial("s-0000", 0, {}, TrialPhase.RUNNING)]
+    done = [Trial("s-0000", 0, {}, TrialPhase.SUCCEEDED, value=1.0)]
+    assert legacy_trials(body, running) == {"s-0000"}
+    assert legacy_trials(body, done) == set()
+    body["metadata"]["managedFields"].append({"manager": names.sidecar_manager("s-0000")})
+    assert legacy_trials(body, done) == {"s-0000"}
+    assert legacy_trials({"metadata": {}, "status": {}}, running) == set()

@@ -138,3 +138,60 @@ def test_a_search_with_every_parameter_type_still_parses_after_the_schema_defaul
     assert [p.name for p in parsed.space.params] == ["units", "lr", "opt", "batch"]
     assert parsed.objective.unit == "%"
     assert parsed.parameter_units == {"units": "neurons", "batch": "samples"}
+
+
+TRIAL_CRD_FILE = CRD_FILE.parent / "hypersearch.io_hypersearchtrials.yaml"
+
+
+def trial_version() -> dict[str, Any]:
+    (only,) = yaml.safe_load(TRIAL_CRD_FILE.read_text())["spec"]["versions"]
+    found: dict[str, Any] = only
+    return found
+
+
+def test_committed_trial_crd_matches_the_generator() -> None:
+    assert TRIAL_CRD_FILE.read_text() == crd.render_trial(), (
+        "crds/hypersearch.io_hypersearchtrials.yaml is stale; regenerate it with `make crds`"
+    )
+
+
+def test_trial_crd_names_group_version_and_short_name() -> None:
+    document = yaml.safe_load(TRIAL_CRD_FILE.read_text())
+    spec = document["spec"]
+    assert document["metadata"]["name"] == "hypersearchtrials.hypersearch.io"
+    assert spec["group"] == names.API_GROUP
+    assert spec["names"]["kind"] == names.TRIAL_KIND == "HyperSearchTrial"
+    assert spec["names"]["plural"] == names.TRIAL_PLURAL
+    assert spec["names"]["shortNames"] == ["hst"]
+    assert spec["scope"] == "Namespaced"
+    assert trial_version()["subresources"] == {"status": {}}
+
+
+def test_every_field_of_a_status_entry_is_in_the_trial_objects_spec_or_status() -> None:
+    root = trial_version()["schema"]["openAPIV3Schema"]["properties"]
+    entry = version()["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["trials"]
+    in_entry = set(entry["items"]["properties"]) - {"name"}
+    assert in_entry == (set(root["spec"]["properties"]) - {"search", "summary"}) | set(
+        root["status"]["properties"]
+    )
+    assert set(root["spec"]["properties"]) & set(root["status"]["properties"]) == set()
+
+
+def test_every_trial_object_field_has_a_description() -> None:
+    root = trial_version()["schema"]["openAPIV3Schema"]
+    missing = [
+        path
+        for part in ("spec", "status")
+        for path, node in walk(root["properties"][part], part)
+        if not node.get("description")
+    ]
+    assert missing == []
+
+
+def test_trial_printer_columns_show_index_phase_value_params_and_age() -> None:
+    columns = {c["name"]: c["jsonPath"] for c in trial_version()["additionalPrinterColumns"]}
+    assert columns["Index"] == ".spec.index"
+    assert columns["Phase"] == ".status.phase"
+    assert columns["Value"] == ".status.value"
+    assert columns["Params"] == ".spec.summary"
+    assert columns["Age"] == ".metadata.creationTimestamp"

@@ -213,17 +213,33 @@ def test_invalid_templates_raise_spec_errors_naming_the_field(
     assert str(caught.value) == message
 
 
-def test_sidecar_role_reaches_only_its_own_search_status() -> None:
-    account, role, binding = manifests.sidecar_identity(OWNER)
+def test_sidecar_role_reaches_trial_records_and_no_search_status() -> None:
+    _, role, _ = manifests.sidecar_identity(OWNER)
+    assert role["rules"] == [
+        {
+            "apiGroups": ["hypersearch.io"],
+            "resources": ["hypersearchtrials/status"],
+            "verbs": ["get", "patch"],
+        }
+    ]
+
+
+def test_sidecar_role_of_a_search_with_old_pods_reaches_only_its_own_search_status() -> None:
+    account, role, binding = manifests.sidecar_identity(OWNER, legacy=True)
     assert account["kind"] == "ServiceAccount"
     assert account["metadata"]["name"] == "cifar-hypersearch-sidecar"
     assert role["rules"] == [
         {
             "apiGroups": ["hypersearch.io"],
+            "resources": ["hypersearchtrials/status"],
+            "verbs": ["get", "patch"],
+        },
+        {
+            "apiGroups": ["hypersearch.io"],
             "resources": ["hypersearches/status"],
             "resourceNames": ["cifar"],
             "verbs": ["get", "patch"],
-        }
+        },
     ]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "cifar-hypersearch-sidecar", "namespace": "ml"}

@@ -13,7 +13,7 @@ import pytest
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.reconcile import Reconciler
 from hypersearch.core.times import format_time
-from hypersearch.kube import names
+from hypersearch.kube import names, record
 from hypersearch.kube.curve import CURVE_LIMIT
 from hypersearch.kube.failures import Timing
 from hypersearch.sidecar.collector import Collector, Objective
@@ -59,6 +59,42 @@ class FakeApi:
         self.created: list[str] = []
         self.deleted: list[str] = []
         self.identity: list[str] = []
+        self.trials: dict[str, dict[str, Any]] = {}
+        self.trial_writes = 0
+        self.lists: list[bool] = []
+
+    def list_trials(
+        self, namespace: str, search: str, *, unfinished_only: bool = False
+    ) -> list[dict[str, Any]]:
+        self.lists.append(unfinished_only)
+        return copy.deepcopy(
+            [
+                t
+                for t in self.trials.values()
+                if not unfinished_only or names.FINISHED_LABEL not in t["metadata"]["labels"]
+            ]
+        )
+
+    def create_trial(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        name = obj["metadata"]["name"]
+        if name in self.trials:
+            return None
+        self.trial_writes += 1
+        self.trials[name] = copy.deepcopy(obj)
+        return copy.deepcopy(obj)
+
+    def apply_trial_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.trial_writes += 1
+        stored = self.trials[name]
+        stored["status"] = {**(stored.get("status") or {}), **copy.deepcopy(status)}
+        return copy.deepcopy(stored)
+
+    def mark_trial_finished(self, namespace: str, name: str) -> dict[str, Any]:
+        self.trial_writes += 1
+        self.trials[name]["metadata"]["labels"][names.FINISHED_LABEL] = "true"
+        return copy.deepcopy(self.trials[name])
 
     def get_search(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.search)
@@ -105,7 +141,10 @@ class FakeApi:
             }
             merged.append({**report, **entry})
         current.update({k: v for k, v in status.items() if k != "trials"})
-        current["trials"] = merged
+        if merged:
+            current["trials"] = merged
+        else:
+            current.pop("trials", None)  # the operator owned every field of them
         return copy.deepcopy(self.search)
 
     def apply(self, obj: dict[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
@@ -126,9 +165,9 @@ class FakeApi:
         self.pods[name]["status"] = {"phase": "Running", "startTime": format_time(T0)}
 
     def report(self, name: str, value: float) -> None:
-        for entry in self.search["status"]["trials"]:
-            if entry["name"] == name:
-                entry.update(value=value, exitCode=0, reportedAt=format_time(T0))
+        """The sidecar's final report, into its trial object."""
+        status = self.trials[name].setdefault("status", {})
+        status.update(value=value, exitCode=0, reportedAt=format_time(T0))
 
     def succeed(self, name: str) -> None:
         self.pods[name]["status"] = {
@@ -150,7 +189,8 @@ def reconciler(api: FakeApi) -> Reconciler:
 
 
 def status_trials(api: FakeApi) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in api.search["status"]["trials"]}
+    """Every trial's record: its trial object, flattened into an entry."""
+    return {name: record.object_entry(obj) for name, obj in sorted(api.trials.items())}
 
 
 def test_a_new_search_starts_trials_up_to_the_parallelism_cap() -> None:
@@ -213,7 +253,7 @@ def test_a_restarted_operator_suggests_the_same_trial() -> None:
     first, second = FakeApi(manifest()), FakeApi(manifest())
     reconciler(first).reconcile("ml", "s", T0)
     reconciler(second).reconcile("ml", "s", T0)
-    assert first.search["status"]["trials"] == second.search["status"]["trials"]
+    assert status_trials(first) == status_trials(second)
 
 
 def test_a_final_value_finishes_the_trial_and_starts_the_next() -> None:
@@ -384,7 +424,8 @@ def test_a_sidecar_entry_the_operator_cannot_place_does_not_cause_endless_writes
     api = FakeApi(manifest())
     rec = reconciler(api)
     rec.reconcile("ml", "s", T0)
-    api.search["status"]["trials"].append({"name": "s-0099", "value": 1.0})  # no Pod, no index
+    # an old sidecar's entry: no Pod, no index
+    api.search["status"].setdefault("trials", []).append({"name": "s-0099", "value": 1.0})
     writes = api.applies
     rec.reconcile("ml", "s", T0 + 1)
     rec.reconcile("ml", "s", T0 + 2)
@@ -597,7 +638,9 @@ def test_a_pod_refused_for_now_is_retried_said_once_in_an_event_and_status_is_ke
     first = rec.reconcile("ml", "s", T0)
     again = rec.reconcile("ml", "s", T0 + 1)
     assert (first.started, again.started) == (("s-0000",), ())
-    assert list(status_trials(api)) == ["s-0000"]
+    # The refused trial's object exists, with no phase: its Pod is still to be created.
+    assert [t.get("phase") for t in status_trials(api).values()] == ["Pending", None]
+    assert api.search["status"]["counts"]["trials"] == 1
     assert api.search["status"]["phase"] == "Running"
     assert api.events == [
         ("TrialStarted", "started trial s-0000"),
@@ -619,10 +662,10 @@ def early_manifest() -> dict[str, Any]:
 
 def report_curves(api: FakeApi, curves: dict[str, list[float]]) -> None:
     """Play the sidecars of running trials: their curves so far, one point per epoch."""
-    for entry in api.search["status"]["trials"]:
-        if entry["name"] in curves:
-            points = [[i + 1, v] for i, v in enumerate(curves[entry["name"]])]
-            entry.update(curve=points, observed=len(points), reportedAt=format_time(T0))
+    for name, values in curves.items():
+        points = [[i + 1, v] for i, v in enumerate(values)]
+        status = api.trials[name].setdefault("status", {})
+        status.update(curve=points, observed=len(points), reportedAt=format_time(T0))
 
 
 STOP_MESSAGE = (
@@ -699,3 +742,209 @@ def test_a_recorded_early_stop_is_final_and_a_pod_left_running_is_deleted_withou
     assert (trial["phase"], trial["message"]) == ("EarlyStopped", STOP_MESSAGE)
     assert api.deleted.count("s-0002") == 2
     assert [reason for reason, _ in api.events if reason == "TrialEarlyStopped"] == []
+
+
+class OrderedApi(FakeApi):
+    """Records the order of creations, to check that a trial's object comes before its Pod."""
+
+    def __init__(self, search: dict[str, Any]):
+        super().__init__(search)
+        self.order: list[str] = []
+
+    def create_trial(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        self.order.append("trial " + obj["metadata"]["name"])
+        return super().create_trial(obj)
+
+    def create_pod(self, pod: dict[str, Any]) -> bool:
+        self.order.append("pod " + pod["metadata"]["name"])
+        return super().create_pod(pod)
+
+
+def test_each_trial_object_is_created_before_its_pod_owned_by_the_search() -> None:
+    api = OrderedApi(manifest())
+    reconciler(api).reconcile("ml", "s", T0)
+    assert api.order == ["trial s-0000", "pod s-0000", "trial s-0001", "pod s-0001"]
+    obj = api.trials["s-0000"]
+    (owner,) = obj["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("HyperSearch", "u1", True)
+    assert obj["metadata"]["labels"][names.SEARCH_LABEL] == "s"
+    pod_params = json.loads(api.pods["s-0000"]["metadata"]["annotations"][names.PARAMS_ANNOTATION])
+    assert obj["spec"]["params"] == pod_params
+    assert obj["status"]["phase"] == "Pending"
+
+
+def test_a_finished_trial_object_holds_its_verdict_and_report_and_is_labelled_finished() -> None:
+    api = FakeApi(manifest())
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.run("s-0000")
+    api.report("s-0000", 0.8)
+    api.succeed("s-0000")
+    rec.reconcile("ml", "s", T0 + 2)
+    done = api.trials["s-0000"]
+    assert done["metadata"]["labels"][names.FINISHED_LABEL] == "true"
+    assert (done["status"]["phase"], done["status"]["value"]) == ("Succeeded", 0.8)
+    assert done["status"]["exitCode"] == 0
+    assert names.FINISHED_LABEL not in api.trials["s-0001"]["metadata"]["labels"]
+
+
+def test_finished_trials_are_listed_once_then_only_the_unfinished_ones() -> None:
+    api = FakeApi(manifest(max_trials=4, parallelism=1))
+    rec = reconciler(api)
+    for step, trial in enumerate(("s-0000", "s-0001")):
+        rec.reconcile("ml", "s", T0 + 3 * step)
+        api.run(trial)
+        api.report(trial, 0.5 + step / 10)
+        api.succeed(trial)
+    rec.reconcile("ml", "s", T0 + 10)
+    assert api.lists == [False, True, True]
+    assert set(rec.records[("ml", "s")].finished) == {"s-0000", "s-0001"}
+    writes = api.trial_writes
+    rec.reconcile("ml", "s", T0 + 11)  # nothing changed: no trial object is written
+    assert api.trial_writes == writes
+    fresh = reconciler(api)  # a restarted operator reads every object once, the same trials
+    fresh.reconcile("ml", "s", T0 + 12)
+    assert api.lists[-1] is False
+    assert fresh.records[("ml", "s")].finished == rec.records[("ml", "s")].finished
+
+
+def test_an_object_created_just_before_a_crash_gets_its_pod_not_a_new_trial() -> None:
+    api = FakeApi(manifest(max_trials=2, parallelism=2))
+    create = api.create_pod
+    api.create_pod = lambda pod: False  # type: ignore[method-assign,assignment]
+    crashed = reconciler(api)
+    crashed.reconcile("ml", "s", T0)  # objects made, Pods "not made", status written
+    for obj in api.trials.values():
+        obj.pop("status", None)  # the crash came before anything was recorded
+    del api.search["status"]
+    api.create_pod = create  # type: ignore[method-assign]
+    outcome = reconciler(api).reconcile("ml", "s", T0 + 1)
+    assert sorted(api.pods) == ["s-0000", "s-0001"] == sorted(api.trials)
+    assert outcome.started == ("s-0000", "s-0001")
+    assert {t["spec"]["params"]["x"] for t in api.trials.values()} == {
+        json.loads(p["metadata"]["annotations"][names.PARAMS_ANNOTATION])["x"]
+        for p in api.pods.values()
+    }
+    assert {e["phase"] for e in status_trials(api).values()} == {"Pending"}
+
+
+def test_a_pod_of_an_earlier_version_without_an_object_is_adopted_and_gets_one() -> None:
+    api = FakeApi(manifest())
+    reconciler(api).reconcile("ml", "s", T0)
+    api.trials.clear()  # as an earlier version left it: Pods and status entries only
+    reconciler(api).reconcile("ml", "s", T0 + 1)
+    assert sorted(api.trials) == ["s-0000", "s-0001"]
+    assert api.created == ["s-0000", "s-0001"]
+    assert api.trials["s-0000"]["status"]["phase"] == "Pending"
+
+
+def test_a_finished_search_forgets_its_cached_trials() -> None:
+    api = FakeApi(manifest(max_trials=1, parallelism=1))
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.run("s-0000")
+    api.report("s-0000", 0.5)
+    api.succeed("s-0000")
+    assert rec.reconcile("ml", "s", T0 + 2).finished
+    assert ("ml", "s") not in rec.records
+
+
+def legacy_entry(index: int, phase: str, value: float | None = None) -> dict[str, Any]:
+    """A status.trials entry as the previous release wrote it (operator and sidecar fields)."""
+    entry: dict[str, Any] = {
+        "name": f"s-{index:04d}",
+        "index": index,
+        "params": {"x": 10 + index},
+        "phase": phase,
+        "startedAt": format_time(T0 - 100),
+    }
+    if value is not None:
+        entry.update(
+            value=value,
+            exitCode=0,
+            observed=2,
+            curve=[[1, value / 2], [2, value]],
+            reportedAt=format_time(T0 - 50),
+            finishedAt=format_time(T0 - 40),
+        )
+    return entry
+
+
+class RoleApi(FakeApi):
+    """Keeps the sidecar Role's rules as last applied."""
+
+    def __init__(self, search: dict[str, Any]):
+        super().__init__(search)
+        self.role_rules: list[Any] = []
+
+    def apply(self, obj: dict[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
+        super().apply(obj, manager)
+        if obj["kind"] == "Role":
+            self.role_rules = obj["rules"]
+
+
+def test_a_search_of_the_previous_version_moves_its_trials_into_objects_and_drops_the_list() -> (
+    None
+):
+    api = RoleApi(manifest(max_trials=4, parallelism=2))
+    api.search["status"] = {
+        "trials": [legacy_entry(0, "Succeeded", 0.5), legacy_entry(1, "Running")]
+    }
+    # Trial 1's Pod was started by the previous version; its old sidecar reports into the list.
+    legacy_pod = {
+        "metadata": {
+            "name": "s-0001",
+            "namespace": "ml",
+            "creationTimestamp": format_time(T0 - 100),
+            "annotations": {names.PARAMS_ANNOTATION: '{"x": 11}', names.INDEX_ANNOTATION: "1"},
+            "labels": {names.SEARCH_LABEL: "s"},
+            "ownerReferences": [{"kind": "HyperSearch", "uid": "u1", "controller": True}],
+        },
+        "status": {"phase": "Running", "startTime": format_time(T0 - 100)},
+    }
+    api.pods["s-0001"] = legacy_pod
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    assert sorted(api.trials) == ["s-0000", "s-0001", "s-0002"]  # one new trial in the free slot
+    kept = status_trials(api)["s-0000"]
+    assert (kept["phase"], kept["value"], kept["curve"]) == (
+        "Succeeded",
+        0.5,
+        [[1, 0.25], [2, 0.5]],
+    )
+    assert [e["name"] for e in api.search["status"]["trials"]] == ["s-0000", "s-0001"]
+    assert any("hypersearches/status" in rule["resources"] for rule in api.role_rules)
+
+    for entry in api.search["status"]["trials"]:  # the old sidecar's final report
+        if entry["name"] == "s-0001":
+            entry.update(value=0.7, exitCode=0, reportedAt=format_time(T0))
+    api.succeed("s-0001")
+    rec.reconcile("ml", "s", T0 + 1)
+    done = status_trials(api)["s-0001"]
+    assert (done["phase"], done["value"]) == ("Succeeded", 0.7)
+    assert "trials" not in api.search["status"]
+    for name in ("s-0002", "s-0003"):
+        rec.reconcile("ml", "s", T0 + 2)
+        api.run(name)
+        api.report(name, 0.1)
+        api.succeed(name)
+    rec.reconcile("ml", "s", T0 + 3)
+    assert api.search["status"]["phase"] == "Succeeded"
+    assert {n: (t["phase"], t["value"]) for n, t in status_trials(api).items()} == {
+        "s-0000": ("Succeeded", 0.5),
+        "s-0001": ("Succeeded", 0.7),
+        "s-0002": ("Succeeded", 0.1),
+        "s-0003": ("Succeeded", 0.1),
+    }
+    assert api.created == ["s-0002", "s-0003"]  # nothing run twice
+    assert [r["resources"] for r in api.role_rules] == [["hypersearchtrials/status"]]
+
+
+def test_the_status_keeps_counts_the_best_and_the_last_trials_not_every_trial() -> None:
+    api = FakeApi(manifest(max_trials=14, parallelism=12))
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    status = api.search["status"]
+    assert "trials" not in status
+    assert [t["name"] for t in status["recentTrials"]] == [f"s-{i:04d}" for i in range(2, 12)]
+    assert status["counts"]["trials"] == 12

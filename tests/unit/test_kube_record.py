@@ -145,3 +145,50 @@ def test_the_sidecars_report_decodes_with_the_operators_reader() -> None:
         record.report_entry("s-0001", [], 0, T0, exit_code=0, metric_message="no m"), "m"
     )
     assert (missing.exit_code, missing.value, missing.metric_message) == (0, None, "no m")
+
+
+OWNER = {
+    "apiVersion": "hypersearch.io/v1alpha1",
+    "kind": "HyperSearch",
+    "name": "digits",
+    "uid": "u-1",
+    "controller": True,
+    "blockOwnerDeletion": True,
+}
+
+
+def test_a_trial_object_holds_the_decision_in_spec_and_the_verdict_in_status() -> None:
+    trial = record.trial_from_entry(PREVIOUS_VERSION_ENTRY, "accuracy")
+    assert trial is not None
+    obj = record.trial_object(trial, "digits", "ns", OWNER)
+    assert obj["kind"] == "HyperSearchTrial"
+    assert obj["metadata"]["name"] == "digits-0003"
+    assert obj["metadata"]["labels"]["hypersearch.io/search"] == "digits"
+    assert "hypersearch.io/finished" not in obj["metadata"]["labels"]
+    assert obj["metadata"]["ownerReferences"] == [OWNER]
+    assert obj["spec"] == {
+        "search": "digits",
+        "index": 3,
+        "params": {"C": 12.5, "kernel": "rbf"},
+        "summary": "C=12.5 kernel=rbf",
+        "prediction": {"mean": 0.91, "std": 0.02, "ucb": 0.95},
+    }
+    obj["status"] = record.object_status(trial, PREVIOUS_VERSION_ENTRY)
+    assert set(obj["status"]) & set(record.SPEC_FIELDS) == set()
+    assert record.object_entry(obj) == PREVIOUS_VERSION_ENTRY
+    assert record.trial_from_entry(record.object_entry(obj), "accuracy") == trial
+    assert record.object_owner_uid(obj) == "u-1"
+
+
+def test_a_trial_object_without_status_reads_as_a_pending_trial_of_its_spec() -> None:
+    trial = Trial("s-0001", 1, {"lr": 0.1}, TrialPhase.PENDING)
+    entry = record.object_entry(record.trial_object(trial, "s", "ns", OWNER))
+    assert record.read_entry(entry, "m").phase is None
+    assert record.trial_from_entry(entry, "m") == trial
+
+
+def test_the_params_summary_is_sorted_short_and_bounded() -> None:
+    assert record.params_summary({"lr": 0.0123456, "b": 3, "k": "rbf"}) == "b=3 k=rbf lr=0.01235"
+    long = record.params_summary({f"p{i}": "x" * 40 for i in range(20)})
+    assert len(long) == record.SUMMARY_LENGTH
+    assert long.endswith("...")

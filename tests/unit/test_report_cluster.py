@@ -251,3 +251,56 @@ def test_the_cluster_source_lists_objects_on_every_call_and_logs_the_broken(
     assert [v.key for v in source()] == ["team-a/cifar"]
     assert len(calls) == 2
     assert "not shown in the web view: HyperSearch team-a/cifar: spec.maxTrials" in caplog.text
+
+
+def trial_record(name: str, index: int, status: dict[str, Any], uid: str = "u-1") -> dict[str, Any]:
+    """A HyperSearchTrial of OBJECT as the operator and a sidecar leave it."""
+    return {
+        "apiVersion": "hypersearch.io/v1alpha1",
+        "kind": "HyperSearchTrial",
+        "metadata": {
+            "name": name,
+            "namespace": "team-a",
+            "labels": {"hypersearch.io/search": "cifar"},
+            "ownerReferences": [
+                {"kind": "HyperSearch", "name": "cifar", "uid": uid, "controller": True}
+            ],
+        },
+        "spec": {"search": "cifar", "index": index, "params": {"lr": 0.02, "opt": "sgd"}},
+        "status": status,
+    }
+
+
+def test_trial_objects_are_read_with_the_status_entries_and_win_over_them() -> None:
+    obj = {**OBJECT, "metadata": {**OBJECT["metadata"], "uid": "u-1"}}
+    records = [
+        trial_record("cifar-0002", 2, {"phase": "Succeeded", "value": 0.9}),
+        trial_record("cifar-0004", 4, {"phase": "Running", "curve": [[1, 0.3]]}),
+        trial_record("cifar-0005", 5, {"phase": "Succeeded", "value": 1.0}, uid="old"),
+    ]
+    view = view_from_object(obj, records)
+    found = {t.name: (t.phase, t.value) for t in view.trials}
+    assert found == {
+        "cifar-0000": (TrialPhase.SUCCEEDED, 0.81),
+        "cifar-0001": (TrialPhase.FAILED, None),
+        "cifar-0002": (TrialPhase.SUCCEEDED, 0.9),
+        "cifar-0004": (TrialPhase.RUNNING, None),
+    }
+    (running,) = [t for t in view.trials if t.name == "cifar-0004"]
+    assert [o.value for o in running.observations] == [0.3]
+
+
+def test_a_search_whose_status_has_no_trial_list_reads_its_trials_from_the_objects() -> None:
+    status = {k: v for k, v in OBJECT["status"].items() if k != "trials"}
+    obj = {**OBJECT, "status": {**status, "counts": {"trials": 1}}}
+    view = view_from_object(obj, [trial_record("cifar-0000", 0, {"phase": "Running"})])
+    assert [(t.name, t.phase) for t in view.trials] == [("cifar-0000", TrialPhase.RUNNING)]
+
+
+def test_the_web_views_records_are_grouped_by_their_search() -> None:
+    other = trial_record("other-0000", 0, {"phase": "Running"})
+    other["metadata"]["labels"] = {"hypersearch.io/search": "other"}
+    views, errors = views_from_objects([OBJECT], [trial_record("cifar-0009", 9, {}), other])
+    assert errors == []
+    assert "cifar-0009" in [t.name for t in views[0].trials]
+    assert "other-0000" not in [t.name for t in views[0].trials]

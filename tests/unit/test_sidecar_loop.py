@@ -81,7 +81,7 @@ def run_main(tmp_path: Path, server: str) -> int:
     )
 
 
-def test_finished_trial_is_applied_once_to_its_own_entry(
+def test_finished_trial_is_applied_once_to_its_own_trial_object(
     tmp_path: Path, api: tuple[str, type[Recorder]]
 ) -> None:
     server, handler = api
@@ -89,18 +89,16 @@ def test_finished_trial_is_applied_once_to_its_own_entry(
     assert run_main(tmp_path, server) == 0
     (request,) = handler.requests
     assert request["path"] == (
-        "/apis/hypersearch.io/v1alpha1/namespaces/ml/hypersearches/cifar/status"
+        "/apis/hypersearch.io/v1alpha1/namespaces/ml/hypersearchtrials/cifar-0002/status"
         "?fieldManager=hypersearch-sidecar-cifar-0002&force=true"
     )
     assert request["content_type"] == "application/apply-patch+yaml"
     assert request["authorization"] == "Bearer the-token"
     body = request["body"]
     assert body["apiVersion"] == "hypersearch.io/v1alpha1"
-    assert body["kind"] == "HyperSearch"
-    assert body["metadata"] == {"name": "cifar", "namespace": "ml"}
-    (entry,) = body["status"]["trials"]
-    assert {k: v for k, v in entry.items() if k != "reportedAt"} == {
-        "name": "cifar-0002",
+    assert body["kind"] == "HyperSearchTrial"
+    assert body["metadata"] == {"name": "cifar-0002", "namespace": "ml"}
+    assert {k: v for k, v in body["status"].items() if k != "reportedAt"} == {
         "observed": 2,
         "curve": [[1, 0.5], [2, 0.75]],
         "exitCode": 0,
@@ -116,7 +114,7 @@ def test_final_push_is_retried_until_it_lands(
     write_trial_files(tmp_path, "val_acc=0.5\n", exit_code=3)
     assert run_main(tmp_path, server) == 0
     assert len(handler.requests) == 3
-    assert handler.requests[-1]["body"]["status"]["trials"][0]["exitCode"] == 3
+    assert handler.requests[-1]["body"]["status"]["exitCode"] == 3
 
 
 class FakeClock:

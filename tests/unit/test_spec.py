@@ -96,8 +96,8 @@ def test_source_prefixes_the_message_and_every_problem_is_listed() -> None:
         parse_manifest(doc, source="search.yaml")
     assert str(caught.value) == (
         "search.yaml: 2 problems:\n"
-        "  - spec.maxTrials must be between 1 and 1000, got 0\n"
-        "  - spec.parallelism must be between 1 and 100, got 0"
+        "  - spec.maxTrials must be between 1 and 10000, got 0\n"
+        "  - spec.parallelism must be between 1 and 500, got 0"
     )
     assert caught.value.source == "search.yaml"
 
@@ -308,7 +308,7 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         [_set("spec.maxTrials", None), _set("spec.maxFailedTrials", -1)],
         [
             "spec.maxTrials is required: the most trials to run, e.g. maxTrials: 20",
-            "spec.maxFailedTrials must be between 0 and 1000, got -1",
+            "spec.maxFailedTrials must be between 0 and 10000, got -1",
         ],
     ),
     (
@@ -627,3 +627,11 @@ def test_spec_to_manifest_round_trips_units_through_the_parser(
     spec = dataclasses.replace(spec, objective=objective, parameter_units=units)
     assert parse_manifest(spec_to_manifest(spec)) == spec
     assert parse_manifest(yaml.safe_dump(spec_to_manifest(spec))) == spec
+
+
+def test_ten_thousand_trials_and_500_at_once_are_accepted_and_no_more() -> None:
+    spec = parse_manifest(manifest(maxTrials=10000, parallelism=500))
+    assert (spec.max_trials, spec.parallelism) == (10000, 500)
+    with pytest.raises(SpecError) as caught:
+        parse_manifest(manifest(maxTrials=10001, parallelism=501))
+    assert [p.path for p in caught.value.problems] == ["spec.maxTrials", "spec.parallelism"]

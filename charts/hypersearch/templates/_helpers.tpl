@@ -69,6 +69,14 @@ patch hypersearches/status) rather than the `escalate` or `bind` verbs.
 - apiGroups: ["hypersearch.io"]
   resources: ["hypersearches/finalizers"]
   verbs: ["update"]
+# One HyperSearchTrial per trial: created before its Pod, its status (the verdict) applied, the
+# finished label patched; deleted with the search by garbage collection, never by the operator.
+- apiGroups: ["hypersearch.io"]
+  resources: ["hypersearchtrials"]
+  verbs: ["create", "get", "list", "watch", "patch"]
+- apiGroups: ["hypersearch.io"]
+  resources: ["hypersearchtrials/status"]
+  verbs: ["get", "patch"]
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["create", "get", "list", "watch", "delete"]

@@ -150,7 +150,13 @@ def read_search(api: KubeApi, namespace: str, name: str) -> ClusterSearch:
     generation = (obj.get("metadata") or {}).get("generation")
     observed = (obj.get("status") or {}).get("observedGeneration")
     unseen = generation if isinstance(generation, int) and observed != generation else None
-    return ClusterSearch(view_from_object(obj), _final_reason(obj), unseen)
+    try:
+        records = api.list_trials(namespace, name)
+    except (ApiError, OSError) as err:
+        raise _explain(
+            err, f"list the trials of HyperSearch {namespace}/{name}", namespace
+        ) from None
+    return ClusterSearch(view_from_object(obj, records), _final_reason(obj), unseen)
 
 
 def progress_line(view: SearchView) -> str:

@@ -212,4 +212,6 @@ def _cluster_views(args: argparse.Namespace) -> Callable[[], list[SearchView]]:
     from hypersearch.report.cluster import cluster_source
 
     api = kube_api(args)
-    return cluster_source(lambda: api.list_searches(args.namespace))
+    return cluster_source(
+        lambda: api.list_searches(args.namespace), lambda: api.list_all_trials(args.namespace)
+    )

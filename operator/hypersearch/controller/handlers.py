@@ -2,12 +2,12 @@
 
 Which kopf features are used, and why (docs/architecture.md has the longer story):
 
-- Only raw event handlers (``kopf.on.event``) for HyperSearches and for Pods labelled
-  ``hypersearch.io/search``. They store no progress and no last-handled configuration, add no
-  finalizer and never patch the object, so kopf writes nothing into a HyperSearch: GitOps tools
-  see no drift, and kopf never sends a merge patch that would replace ``status.trials``. Progress
-  storage is still pointed at our own ``hypersearch.io/`` annotation prefix in case a future
-  handler needs it.
+- Only raw event handlers (``kopf.on.event``) for HyperSearches, and for the Pods and
+  HyperSearchTrials labelled ``hypersearch.io/search``. They store no progress and no
+  last-handled configuration, add no finalizer and never patch the object, so kopf writes
+  nothing into a HyperSearch: GitOps tools see no drift, and kopf never sends a merge patch
+  that would replace ``status.trials``. Progress storage is still pointed at our own
+  ``hypersearch.io/`` annotation prefix in case a future handler needs it.
 - No ``kopf.timer``: timers need a finalizer. Requeues (timeouts, grace periods, the resync
   safety net, error backoff) are the ``Scheduler``'s ``call_later``.
 - One login handler (``kopf.on.login``) hands kopf the credentials of the connection the
@@ -172,13 +172,36 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         if event.get("type") == "DELETED":
             state.scheduler.forget(key)
             state.failures.pop(key, None)
-            state.reconciler.written.pop(key, None)
+            state.reconciler.forget(namespace, name)
             metrics.forget_search(namespace, name)
             return
         version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
         if state.reconciler.is_own_write(namespace, name, version):
             return  # the echo of our own status write: nothing new to look at
         state.scheduler.trigger(key)
+
+    @kopf.on.event(
+        names.API_GROUP,
+        names.API_VERSION,
+        names.TRIAL_PLURAL,
+        labels={names.SEARCH_LABEL: kopf.PRESENT},
+        registry=registry,
+    )
+    async def trial_event(
+        event: kopf.RawEvent, body: kopf.Body, labels: kopf.Labels, namespace: str | None, **_: Any
+    ) -> None:
+        """A sidecar reported into a trial object (its curve, its final value); the echoes of
+        the operator's own writes of trial objects are skipped."""
+        search = labels.get(names.SEARCH_LABEL)
+        if state.scheduler is None or not search or not namespace:
+            return
+        meta = body.get("metadata", {})
+        trial = str(meta.get("name"))
+        if event.get("type") == "DELETED":
+            state.reconciler.written_trials.pop((namespace, trial), None)
+        elif state.reconciler.is_own_trial_write(namespace, trial, meta.get("resourceVersion")):
+            return
+        state.scheduler.trigger((namespace, search))
 
     @kopf.on.event("", "v1", "pods", labels={names.SEARCH_LABEL: kopf.PRESENT}, registry=registry)
     async def pod_event(

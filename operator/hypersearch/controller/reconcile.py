@@ -5,9 +5,14 @@ twice in a row does nothing the second time: trial names are derived (a Pod that
 counts as created), status is written only when the operator's view differs from what is stored,
 and events are posted only for transitions that this write records.
 
-Order of side effects, chosen for crash safety (SIGKILL at any line): Pods are created before
-their trials are written to status, so a crash in between leaves a Pod that the next reconcile
-adopts from its annotations; nothing is ever recorded that was not created.
+Order of side effects, chosen for crash safety (SIGKILL at any line): a trial's
+HyperSearchTrial object is created before its Pod, and the Pod before the trial is written to
+status. A crash after the object leaves an object without a Pod and without a recorded phase,
+whose Pod the next reconcile creates (the same derived name, so never twice); a crash after the
+Pod leaves a Pod that is adopted. A Pod without an object (started by an earlier version) and a
+``status.trials`` entry without one (recorded by an earlier version) get their object on the
+next write. Finished trial objects do not change: they are read once (a paginated LIST) into a
+per-search cache of Trials, and each reconcile lists only the unfinished ones (a label selector).
 
 Orchestration only: the status document is ``controller.status``, the Events it tells of
 ``controller.events``, when to look again ``controller.requeue`` (all pure), the trials
@@ -54,6 +59,17 @@ from hypersearch.kube.wire import ApiError
 log = logging.getLogger("hypersearch.operator")
 
 
+@dataclass(slots=True)
+class TrialRecords:
+    """The finished trials of one search, as read from their HyperSearchTrials: final, so read
+    once. Kept per search while it runs (``uid`` and ``metric`` say which search and which
+    curves they were decoded for); dropped when the search finishes or goes away."""
+
+    uid: str
+    metric: str
+    finished: dict[str, Trial]
+
+
 @dataclass(frozen=True, slots=True)
 class Reconciled:
     """What one reconcile did; ``requeue_after`` (seconds) asks to be called again then."""
@@ -72,10 +88,14 @@ class Reconciler:
         self.api = api
         self.config = config
         self.events = events
-        self._identities: set[str] = set()
+        self._identities: dict[str, bool] = {}
         self._synced: set[tuple[str, str]] = set()
+        self.records: dict[tuple[str, str], TrialRecords] = {}
+        """Each running search's finished trials (``TrialRecords``)."""
         self._refusals: dict[tuple[str, str], str] = {}
         """The last FailedCreate message of each search, so a refusal streak posts one Event."""
+        self.written_trials: dict[tuple[str, str], str] = {}
+        """resourceVersion of each trial object our last write of it left (``is_own_write``)."""
         self.written: dict[tuple[str, str], str] = {}
         """resourceVersion of each search as our own last write left it: the watch event that
         write causes need not trigger another reconcile (``is_own_write``)."""
@@ -91,6 +111,21 @@ class Reconciler:
             resource_version
         )
 
+    def _remember_trial(self, obj: Mapping[str, Any] | None) -> None:
+        meta = (obj or {}).get("metadata") or {}
+        if meta.get("resourceVersion"):
+            key = (str(meta.get("namespace")), str(meta.get("name")))
+            self.written_trials[key] = str(meta["resourceVersion"])
+
+    def is_own_trial_write(self, namespace: str, trial: str, resource_version: str | None) -> bool:
+        """Whether this version of a trial object is the one our last write of it produced
+        (then its watch event is only our echo; the entry is spent)."""
+        key = (namespace, trial)
+        if resource_version is None or self.written_trials.get(key) != str(resource_version):
+            return False
+        del self.written_trials[key]
+        return True
+
     def reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
         """Bring one HyperSearch one step closer to done (see the module docstring)."""
         try:
@@ -101,18 +136,50 @@ class Reconciler:
         self._synced.add((namespace, name))
         return outcome
 
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is kept about a search (it was deleted)."""
+        self.records.pop((namespace, name), None)
+        self._refusals.pop((namespace, name), None)
+        self.written.pop((namespace, name), None)
+
+    def _trial_records(
+        self, namespace: str, name: str, uid: str, metric: str
+    ) -> tuple[TrialRecords, dict[str, dict[str, Any]]]:
+        """The search's finished trials (cached) and its other HyperSearchTrials by name: every
+        object on the first look (a paginated LIST), then only the unfinished ones. Objects of
+        another search of the same name (deleted, not yet collected) are left out."""
+        key = (namespace, name)
+        cached = self.records.get(key)
+        if cached is None or cached.uid != uid or cached.metric != metric:
+            cached = TrialRecords(uid, metric, {})
+            found = self.api.list_trials(namespace, name)
+        else:
+            found = self.api.list_trials(namespace, name, unfinished_only=True)
+        objects: dict[str, dict[str, Any]] = {}
+        for obj in found:
+            trial = str(obj["metadata"]["name"])
+            if record.object_owner_uid(obj) != uid or trial in cached.finished:
+                continue
+            if record.object_finished(obj):
+                done = record.trial_from_entry(record.object_entry(obj), metric)
+                if done is not None and done.phase.finished:
+                    cached.finished[trial] = done
+                    continue
+            objects[trial] = obj
+        self.records[key] = cached
+        return cached, objects
+
     def _pods(
-        self, namespace: str, name: str, entries: Sequence[Mapping[str, Any]]
+        self, namespace: str, name: str, entries: Mapping[str, Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
         """The search's trial Pods that can matter: all of them on the first look after a start
-        or an error (a Pod created just before a crash may be in no status entry yet), else the
-        active ones plus those of trials status still holds unfinished (they just ended)."""
+        or an error (a Pod created just before a crash may be in no record yet), else the
+        active ones plus those of trials still recorded unfinished (they just ended)."""
         if (namespace, name) not in self._synced:
             return self.api.list_trial_pods(namespace, name)
         pods = self.api.list_trial_pods(namespace, name, active_only=True)
         seen = {p["metadata"]["name"] for p in pods}
-        for entry in entries:
-            trial = str(entry.get("name"))
+        for trial, entry in entries.items():
             if entry.get("phase") in record.FINISHED_PHASES or trial in seen:
                 continue
             found = self.api.get_pod(namespace, trial)
@@ -124,6 +191,7 @@ class Reconciler:
         body = self.api.get_search(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             metrics.forget_search(namespace, name)
+            self.records.pop((namespace, name), None)
             self._refusals.pop((namespace, name), None)
             return Reconciled(requeue_after=None)
         meta = body["metadata"]
@@ -132,10 +200,29 @@ class Reconciler:
         owner = manifests.Owner(name, namespace, str(meta.get("uid")))
         raw_objective = (body.get("spec") or {}).get("objective") or {}
         metric = str(raw_objective.get("metric") or "")
-        views = [pod_view(p) for p in self._pods(namespace, name, entries)]
+        cached, objects = self._trial_records(namespace, name, owner.uid, metric)
+        objects = dict(objects)
+        merged = convert.merge_entries(
+            (e for e in entries if str(e.get("name")) not in cached.finished),
+            {trial: record.object_entry(obj) for trial, obj in objects.items()},
+        )
+        views = [pod_view(p) for p in self._pods(namespace, name, merged)]
         pods = [p for p in views if p.owner_uid == owner.uid]
+        unborn = convert.unborn_trials(merged, objects, pods, now=now)
+        born = {t.name for t in unborn}
         timing = self.config.timing
-        trials = convert.gather_trials(entries, pods, metric=metric, now=now, timing=timing)
+        trials = [
+            *cached.finished.values(),
+            *unborn,
+            *convert.gather_trials(
+                (e for trial, e in merged.items() if trial not in born),
+                (p for p in pods if p.name not in cached.finished),
+                metric=metric,
+                now=now,
+                timing=timing,
+            ),
+        ]
+        trials.sort(key=lambda t: t.index)
         try:
             spec = parse_manifest(body)
             manifests.machine_type(spec, self.config.pods)
@@ -145,16 +232,29 @@ class Reconciler:
                 check_objective_kept(recorded, spec.objective, trials)
         except SpecError as err:
             return self._invalid(body, trials, err, now)
+        legacy = status_doc.legacy_trials(body, trials)
         with metrics.suggestion_latency(spec.algorithm.name):
             plan = decide(spec, trials, now, rng_for(spec, trials))
         trials, early = self._stop(namespace, spec, plan, trials, pods=pods, now=now)
         started: list[Trial] = []
         refusal = None
-        if plan.start:
-            started, error, refusal = self._start(body, spec, owner, plan.start, now)
+        # The Pods of trials whose object was created just before a crash, then the plan's.
+        wanted = [
+            *(NewTrial(t.name, t.index, dict(t.params), t.prediction) for t in unborn),
+            *plan.start,
+        ]
+        if wanted:
+            started, error, refusal = self._start(
+                body, spec, owner, wanted, now, objects=objects, legacy=bool(legacy)
+            )
             if error is not None:
                 return self._invalid(body, trials, error, now)
-        after = sorted([*trials, *started], key=lambda t: t.index)
+        # A trial whose Pod is still to be created (refused for now) is recorded nowhere yet:
+        # recorded without a Pod it would read as a Pod deleted.
+        made = {t.name for t in started} | born
+        after = sorted(
+            [*(t for t in trials if t.name not in made), *started], key=lambda t: t.index
+        )
         counts = count_trials(after)
         if plan.finished:
             reason = plan.reason or "Finished"
@@ -171,7 +271,15 @@ class Reconciler:
             message=message,
             now=now,
             objective=spec.objective,
+            records=merged,
+            legacy=legacy,
         )
+        # What the records said before this reconcile, for the Events of what it changes.
+        before = [
+            *merged.values(),
+            *({"name": n, "phase": t.phase.value} for n, t in cached.finished.items()),
+        ]
+        self._record_trials(owner, after, merged, objects, cached)
         wrote = False
         current: Mapping[str, Any] = body
         if status_doc.differs(status, desired):
@@ -179,7 +287,7 @@ class Reconciler:
             self._remember(current)
             wrote = True
             for event in transition_events(
-                body, before=entries, after=after, started=started, plan=plan, now=now
+                body, before=before, after=after, started=started, plan=plan, now=now
             ):
                 self._post(body, event.kind, event.reason, event.message, event.at)
         self._delete_pods(namespace, early, pods)
@@ -195,6 +303,7 @@ class Reconciler:
         )
         if plan.finished:
             requeue_after = None
+            self.records.pop((namespace, name), None)  # read again if the spec is edited
         elif refusal is not None:
             requeue_after = min(CREATE_RETRY, self._next_look(spec, after, pods, now))
         elif any(t.phase is TrialPhase.FAILED for t in started):
@@ -209,6 +318,41 @@ class Reconciler:
             started=tuple(t.name for t in started),
             finished=plan.finished,
         )
+
+    def _record_trials(
+        self,
+        owner: manifests.Owner,
+        trials: Sequence[Trial],
+        entries: Mapping[str, Mapping[str, Any]],
+        objects: Mapping[str, Mapping[str, Any]],
+        cached: TrialRecords,
+    ) -> None:
+        """Write each trial's verdict into its HyperSearchTrial where it changed: the object is
+        created first when the trial has none yet (a Pod or a status entry of an earlier
+        version), its status applied, and a finished one labelled finished and cached. The
+        label comes last, so a crash in between leaves an unlabelled object that is read (and
+        labelled) again."""
+        reference = owner.reference()
+        for trial in trials:
+            if trial.name in cached.finished:
+                continue
+            obj = objects.get(trial.name)
+            if obj is None:
+                made = record.trial_object(trial, owner.name, owner.namespace, reference)
+                created = self.api.create_trial(made)
+                self._remember_trial(created)
+                obj = created or made
+            current = obj.get("status") or {}
+            desired = record.object_status(trial, entries.get(trial.name) or current)
+            if status_doc.object_status_differs(current, desired):
+                self._remember_trial(
+                    self.api.apply_trial_status(owner.namespace, trial.name, desired)
+                )
+            if trial.phase.finished:
+                if not record.object_finished(obj):
+                    self._remember_trial(self.api.mark_trial_finished(owner.namespace, trial.name))
+                # As a fresh process would read it back (a finished trial's Pod no longer matters).
+                cached.finished[trial.name] = dataclasses.replace(trial, created_at=None)
 
     def _release_reports(self, current: Mapping[str, Any], desired: Mapping[str, Any]) -> None:
         """Drop the sidecars' managedFields entries ``status.reports_to_release`` picks; best
@@ -286,8 +430,12 @@ class Reconciler:
         owner: manifests.Owner,
         new: Sequence[NewTrial],
         now: float,
+        *,
+        objects: dict[str, dict[str, Any]],
+        legacy: bool,
     ) -> tuple[list[Trial], SpecError | None, str | None]:
-        """Create the plan's Pods; a Pod the API refuses for good becomes a failed trial.
+        """Create the plan's trial objects (into ``objects``) and Pods; a Pod the API refuses
+        for good becomes a failed trial.
 
         A refusal for now (a ResourceQuota, throttling, a server error) stops the creating: the
         trials created so far are recorded as usual, the refusal is said once per streak in a
@@ -298,8 +446,9 @@ class Reconciler:
             rendered = [manifests.trial_pod(spec, owner, t, self.config.pods) for t in new]
         except SpecError as err:
             return [], err, None
-        self._ensure_identity(spec, owner)
+        self._ensure_identity(spec, owner, legacy=legacy)
         started: list[Trial] = []
+        reference = owner.reference()
         for trial, pod in zip(new, rendered, strict=True):
             made = Trial(
                 name=trial.name,
@@ -310,6 +459,11 @@ class Reconciler:
                 created_at=now,
             )
             try:
+                if trial.name not in objects:
+                    obj = record.trial_object(made, owner.name, owner.namespace, reference)
+                    created = self.api.create_trial(obj)
+                    self._remember_trial(created)
+                    objects[trial.name] = created or obj
                 self.api.create_pod(pod)
             except ApiError as err:
                 if err.transient and err.status != 0:  # unreachable: status cannot be written
@@ -328,16 +482,18 @@ class Reconciler:
             started.append(made)
         return started, None, None
 
-    def _ensure_identity(self, spec: SearchSpec, owner: manifests.Owner) -> None:
-        """Apply the search's sidecar ServiceAccount, Role and RoleBinding once per process
-        (``manifests.sidecar_identity``; applying is idempotent, so a restart applies again)."""
-        if owner.uid in self._identities:
+    def _ensure_identity(self, spec: SearchSpec, owner: manifests.Owner, *, legacy: bool) -> None:
+        """Apply the search's sidecar ServiceAccount, Role and RoleBinding once per process and
+        whenever ``legacy`` (sidecars of an earlier version still report into the search's
+        status) changes (``manifests.sidecar_identity``; applying is idempotent, so a restart
+        applies again)."""
+        if self._identities.get(owner.uid) == legacy:
             return
         template_account = (spec.trial.template.get("spec") or {}).get("serviceAccountName")
         extra = [str(template_account)] if template_account else []
-        for obj in manifests.sidecar_identity(owner, extra):
+        for obj in manifests.sidecar_identity(owner, extra, legacy=legacy):
             self.api.apply(obj)
-        self._identities.add(owner.uid)
+        self._identities[owner.uid] = legacy
 
     def _refused_for_now(
         self, body: Mapping[str, Any], key: tuple[str, str], refusal: str | None, now: float
@@ -368,6 +524,7 @@ class Reconciler:
             message=message,
             now=now,
             invalid=True,
+            legacy=status_doc.legacy_trials(body, trials),
         )
         wrote = False
         if status_doc.differs(status, desired):

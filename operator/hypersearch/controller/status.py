@@ -8,7 +8,7 @@ sidecars' managedFields entries that can go. Must not call the API server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 from hypersearch.core import conditions
@@ -16,8 +16,8 @@ from hypersearch.core.conditions import FINAL_PHASES, SearchPhase
 from hypersearch.core.edits import objective_record, recorded_objective
 from hypersearch.core.engine import Counts, Plan
 from hypersearch.core.spec import Objective, SearchSpec
-from hypersearch.core.trials import Trial
-from hypersearch.kube import names, record
+from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.kube import names, record, schema_status
 
 OPERATOR_TRIAL_FIELDS: Final = (
     "name",
@@ -30,6 +30,10 @@ OPERATOR_TRIAL_FIELDS: Final = (
     "startedAt",
     "finishedAt",
 )
+SIDECAR_MANAGER_PREFIX: Final = names.sidecar_manager("")
+RECENT_TRIALS: Final = schema_status.RECENT_TRIALS
+"""How many trials ``status.recentTrials`` lists (the highest indexes): what ``kubectl get hs -o
+yaml`` shows at a glance; every trial is in its HyperSearchTrial."""
 RELEASE_BATCH: Final = 10
 """Sidecar managedFields entries are dropped in batches of this many (or when the search ends):
 each drop is one more write, so doing it per trial would double the writes per trial."""
@@ -81,6 +85,48 @@ def differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
     return False
 
 
+def object_status_differs(current: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """Whether applying ``desired`` (``record.object_status``) to a HyperSearchTrial whose
+    status is ``current`` would change the operator's part of it: its verdict fields, and once
+    the trial is finished the report it carries too."""
+    keys = (set(OPERATOR_TRIAL_FIELDS) - {"name", *record.SPEC_FIELDS}) | set(desired)
+    if desired.get("phase") in record.FINISHED_PHASES:
+        keys |= set(names.REPORT_FIELDS)
+    return any(current.get(k) != desired.get(k) for k in keys)
+
+
+def recent_trials(trials: Sequence[Trial]) -> list[dict[str, Any]]:
+    """``status.recentTrials``: the ``RECENT_TRIALS`` trials of the highest indexes, each its
+    name, index, phase and value (when it has one)."""
+    found = []
+    for trial in sorted(trials, key=lambda t: t.index)[-RECENT_TRIALS:]:
+        entry: dict[str, Any] = {
+            "name": trial.name,
+            "index": trial.index,
+            "phase": trial.phase.value,
+        }
+        if trial.value is not None and trial.phase is not TrialPhase.FAILED:
+            entry["value"] = trial.value
+        found.append(entry)
+    return found
+
+
+def legacy_trials(body: Mapping[str, Any], trials: Sequence[Trial]) -> set[str]:
+    """The trials whose ``status.trials`` entries must stay for now: every entry the operator
+    recorded (one with an index; earlier versions kept every trial there) while one of them
+    is unfinished (its Pod's sidecar, of an earlier version, still reports into the list) or
+    a sidecar still owns fields of the search (the operator first takes the reports over and
+    drops those managers: ``reports_to_release``). Then none: the list goes."""
+    entries = [e for e in (body.get("status") or {}).get("trials") or [] if isinstance(e, Mapping)]
+    recorded = {str(e.get("name")) for e in entries if "index" in e}
+    if not recorded:
+        return set()
+    unfinished = any(t.name in recorded and not t.phase.finished for t in trials)
+    managers = ((body.get("metadata") or {}).get("managedFields")) or []
+    sidecars = any(str(m.get("manager")).startswith(SIDECAR_MANAGER_PREFIX) for m in managers)
+    return recorded if unfinished or sidecars else set()
+
+
 def desired_status(
     body: Mapping[str, Any],
     *,
@@ -92,13 +138,20 @@ def desired_status(
     now: float,
     invalid: bool = False,
     objective: Objective | None = None,
+    records: Mapping[str, Mapping[str, Any]] | None = None,
+    legacy: Collection[str] = (),
 ) -> dict[str, Any]:
     """The operator's whole part of status (server-side apply drops what it leaves out).
 
     ``objective`` (the spec's, None for an invalid spec) becomes ``status.objective`` until a
-    trial has a value; from then on the recorded one stays (``check_objective_kept``)."""
+    trial has a value; from then on the recorded one stays (``check_objective_kept``).
+    ``legacy``: the trials whose ``status.trials`` entries (written by an earlier version) are
+    still kept, each with what ``records`` (the merged records by name) holds of it; without
+    any, the list is left out, and server-side apply removes the entries the operator alone
+    owns."""
     status: dict[str, Any] = body.get("status") or {}
     recorded = {str(e.get("name")): e for e in status.get("trials") or []}
+    recorded.update(records or {})
     finished = invalid or (plan is not None and plan.finished)
     succeeded = plan is not None and plan.succeeded and not invalid
     generation = body["metadata"].get("generation")
@@ -120,8 +173,12 @@ def desired_status(
         "message": message,
         "counts": counts_dict(counts),
         "conditions": conditions.to_dicts(conds),
-        "trials": [record.trial_entry(t, recorded.get(t.name)) for t in trials],
+        "recentTrials": recent_trials(trials),
     }
+    if legacy:
+        desired["trials"] = [
+            record.trial_entry(t, recorded.get(t.name)) for t in trials if t.name in legacy
+        ]
     kept = status.get("objective")
     valued = any(t.value is not None for t in trials)
     if recorded_objective(kept) is not None and (valued or objective is None):
@@ -154,7 +211,9 @@ def reports_to_release(
         for i, m in enumerate(meta.get("managedFields") or [])
         if m.get("manager") in taken
     ]
-    done = desired.get("phase") in FINAL_PHASES
+    done = desired.get("phase") in FINAL_PHASES or all(
+        e.get("phase") in record.FINISHED_PHASES for e in desired.get("trials") or []
+    )
     if len(found) >= RELEASE_BATCH or (found and done):
         return found
     return []

@@ -57,9 +57,10 @@ MAX_SEARCH_NAME_LENGTH = 50
 """Leaves room for the ``-NNNN`` trial suffix and Pod suffixes within 63 characters."""
 MAX_NAMESPACE_LENGTH = 63
 MAX_PARAMETERS = 64
-MAX_TRIALS = 1000
-"""Upper bound of maxTrials: the status keeps one entry per trial, and objects must stay small."""
-MAX_PARALLELISM = 100
+MAX_TRIALS = 10000
+"""Upper bound of maxTrials. Each trial's record is its own object (a HyperSearchTrial), so the
+search's objects stay small at any size; trial names keep four digits (``-0000`` to ``-9999``)."""
+MAX_PARALLELISM = 500
 MAX_METRIC_LENGTH = 253
 MAX_SEED = 2**32 - 1
 """Seeds stay well inside the exactly representable JSON integers (the API server reads float64)."""

@@ -21,9 +21,11 @@ from hypersearch.core.times import format_micro_time, format_time
 from hypersearch.kube import names
 from hypersearch.kube import status as status_write
 from hypersearch.kube.client import Connection
-from hypersearch.kube.status import SEARCHES, search_path
-from hypersearch.kube.wire import APPLY_PATCH, JSON_PATCH, ApiError
+from hypersearch.kube.status import SEARCHES, search_path, trial_path, trials_path
+from hypersearch.kube.wire import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, ApiError
 
+LIST_PAGE: Final = 500
+"""Items per page when listing a search's trial objects (a 10,000-trial search is 20 pages)."""
 _INSTANCE: Final = socket.gethostname()[:128] or names.OPERATOR_MANAGER
 """``reportingInstance`` of our Events: the host (the Pod's name in a cluster)."""
 # apiVersion/kind -> (path prefix, plural) of the namespaced kinds the operator applies.
@@ -157,6 +159,71 @@ class KubeApi:
         except ApiError as err:
             if not err.not_found:
                 raise
+
+    def list_trials(
+        self, namespace: str, search: str, *, unfinished_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """The HyperSearchTrials of ``search``, page by page; with ``unfinished_only`` only
+        those without the finished label (the only ones whose record can still change)."""
+        selector = f"{names.SEARCH_LABEL}={search}"
+        if unfinished_only:
+            selector += f",!{names.FINISHED_LABEL}"
+        return self._pages(trials_path(namespace), selector)
+
+    def list_all_trials(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every HyperSearchTrial in ``namespace`` (all namespaces when None), page by page:
+        the readers' one request for the trials of every search they show."""
+        where = f"/namespaces/{_q(namespace)}" if namespace else ""
+        return self._pages(f"{SEARCHES}{where}/{names.TRIAL_PLURAL}", names.SEARCH_LABEL)
+
+    def _pages(self, path: str, selector: str) -> list[dict[str, Any]]:
+        """Every item of a LIST, ``LIST_PAGE`` at a time (a continue token per page)."""
+        items: list[dict[str, Any]] = []
+        query = {"labelSelector": selector, "limit": str(LIST_PAGE)}
+        while True:
+            found = self.client.request("GET", path, query=query)
+            items.extend(found.get("items") or [])
+            token = (found.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            query = {**query, "continue": str(token)}
+
+    def create_trial(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create a HyperSearchTrial; None when one of that name exists already (a derived
+        name: the same trial, so it counts as done)."""
+        namespace = str(obj["metadata"]["namespace"])
+        try:
+            created: dict[str, Any] = self.client.request(
+                "POST",
+                trials_path(namespace),
+                query={"fieldManager": names.OPERATOR_MANAGER},
+                body=obj,
+            )
+        except ApiError as err:
+            if err.conflict:
+                return None
+            raise
+        return created
+
+    def apply_trial_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Server-side apply of the operator's part of a HyperSearchTrial's status."""
+        result: dict[str, Any] = status_write.apply_trial_status(
+            self.client, namespace, name, status, names.OPERATOR_MANAGER
+        )
+        return result
+
+    def mark_trial_finished(self, namespace: str, name: str) -> dict[str, Any]:
+        """Set the finished label of a HyperSearchTrial (a merge patch of one label)."""
+        result: dict[str, Any] = self.client.request(
+            "PATCH",
+            trial_path(namespace, name),
+            query={"fieldManager": names.OPERATOR_MANAGER},
+            body={"metadata": {"labels": {names.FINISHED_LABEL: "true"}}},
+            content_type=MERGE_PATCH,
+        )
+        return result
 
     def apply_status(
         self, namespace: str, name: str, status: Mapping[str, Any], manager: str

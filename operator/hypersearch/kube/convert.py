@@ -21,6 +21,43 @@ from hypersearch.kube.failures import Timing
 from hypersearch.kube.pods import PodView
 
 
+def merge_entries(
+    legacy: Iterable[Mapping[str, Any]], objects: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """One entry per trial name from both records a search may hold: ``status.trials`` entries
+    (written by earlier versions, and by the sidecars of Pods they started) and HyperSearchTrial
+    objects flattened by ``record.object_entry``. A field the object holds wins; a field only
+    the status entry holds (the report of an old sidecar) is kept."""
+    merged = {str(e["name"]): dict(e) for e in legacy if e.get("name")}
+    for name, entry in objects.items():
+        merged[name] = {**merged.get(name, {}), **entry}
+    return merged
+
+
+def unborn_trials(
+    entries: Mapping[str, Mapping[str, Any]],
+    objects: Mapping[str, Any],
+    pods: Iterable[PodView],
+    *,
+    now: float,
+) -> list[Trial]:
+    """Trials whose HyperSearchTrial exists but whose Pod was never created: the operator
+    creates the object before the Pod, so a crash in between leaves an object without a Pod
+    and without a recorded phase. They are Pending trials whose Pod is still to be created
+    (a Pod that was created and then deleted shows as a recorded phase without a Pod, which
+    ``failures`` judges as PodDeleted)."""
+    with_pods = {p.name for p in pods}
+    found = []
+    for name in objects:
+        entry = entries.get(name)
+        if entry is None or name in with_pods or entry.get("phase") is not None:
+            continue
+        decoded = record.trial_from_entry(entry, metric="")
+        if decoded is not None:
+            found.append(dataclasses.replace(decoded, created_at=now))
+    return found
+
+
 def gather_trials(
     entries: Iterable[Mapping[str, Any]],
     pods: Iterable[PodView],

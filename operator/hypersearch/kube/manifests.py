@@ -301,11 +301,16 @@ def _token_volume(settings: PodSettings) -> dict[str, Any]:
     }
 
 
-def sidecar_identity(owner: Owner, extra_accounts: Sequence[str] = ()) -> list[dict[str, Any]]:
+def sidecar_identity(
+    owner: Owner, extra_accounts: Sequence[str] = (), *, legacy: bool = False
+) -> list[dict[str, Any]]:
     """ServiceAccount, Role and RoleBinding for a search's sidecars, all owned by the search.
 
-    The Role reaches only this search's status (resourceNames), with get and patch: enough for
-    server-side apply of a trial's own entry and nothing else. ``extra_accounts``: a template's
+    The Role grants get and patch of ``hypersearchtrials/status`` in the namespace (trial names
+    are unbounded, so no resourceNames; the chart's ValidatingAdmissionPolicy narrows each
+    sidecar to the trial its Pod is named after); with ``legacy``, also of this search's own
+    status (resourceNames), for the sidecars of Pods an earlier version started, which report
+    into ``status.trials``. ``extra_accounts``: a template's
     own serviceAccountName, whose Pods' sidecars then need the same right.
     """
     account = names.sidecar_account(owner.name)
@@ -333,10 +338,21 @@ def sidecar_identity(owner: Owner, extra_accounts: Sequence[str] = ()) -> list[d
             "rules": [
                 {
                     "apiGroups": [names.API_GROUP],
-                    "resources": [f"{names.PLURAL}/status"],
-                    "resourceNames": [owner.name],
+                    "resources": [f"{names.TRIAL_PLURAL}/status"],
                     "verbs": ["get", "patch"],
-                }
+                },
+                *(
+                    [
+                        {
+                            "apiGroups": [names.API_GROUP],
+                            "resources": [f"{names.PLURAL}/status"],
+                            "resourceNames": [owner.name],
+                            "verbs": ["get", "patch"],
+                        }
+                    ]
+                    if legacy
+                    else []
+                ),
             ],
         },
         {

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from typing import Final
 
-from hypersearch.core.resource import API_GROUP, API_VERSION, KIND, PLURAL
+from hypersearch.core.resource import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    PLURAL,
+    TRIAL_KIND,
+    TRIAL_PLURAL,
+)
 
-__all__ = ["API_GROUP", "API_VERSION", "KIND", "PLURAL"]  # and the names below
+__all__ = ["API_GROUP", "API_VERSION", "KIND", "PLURAL", "TRIAL_KIND", "TRIAL_PLURAL"]
 API: Final = f"{API_GROUP}/{API_VERSION}"
 PREFIX: Final = "hypersearch.io/"
 
 SEARCH_LABEL: Final = PREFIX + "search"
 TRIAL_LABEL: Final = PREFIX + "trial"
+FINISHED_LABEL: Final = PREFIX + "finished"
+"""Set (to "true") on a HyperSearchTrial once its verdict is final: ``!hypersearch.io/finished``
+selects the unfinished trials of a search, the only ones a reconcile needs to read again."""
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "hypersearch-operator"
 

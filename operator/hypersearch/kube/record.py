@@ -1,9 +1,12 @@
-"""The trial record in HyperSearch status: ``status.trials`` entries <-> core values.
+"""The trial record: a HyperSearchTrial object or a ``status.trials`` entry <-> core values.
 
 The one codec of the record, used by the operator (``kube.convert`` reads, the reconciler
 writes, ``kube.manifests`` annotates Pods with the prediction), the report (``report.cluster``
 shows what status says) and the sidecar (``report_entry``: its fields,
-``names.REPORT_FIELDS``, applied through the same ``kube.status`` as the operator's). Reading
+``names.REPORT_FIELDS``, applied through the same ``kube.status`` as the operator's). A
+HyperSearchTrial holds the fields of an entry split into ``spec`` (``SPEC_FIELDS``: decided at
+creation) and ``status`` (the rest); ``object_entry`` flattens one back into an entry, so one
+decoder (``read_entry``) reads both, and ``trial_object``/``object_status`` write one. Reading
 is tolerant: an entry written by any earlier version, by a sidecar before the operator
 recorded its trial, or edited by hand decodes to what it holds, and a field of the wrong type
 reads as absent rather than raising.
@@ -31,6 +34,10 @@ FINISHED_PHASES: Final = (
     TrialPhase.EARLY_STOPPED.value,
 )
 """Phases of a status entry that are final: the Pod no longer decides anything."""
+SPEC_FIELDS: Final = ("index", "params", "prediction")
+"""Fields of an entry that a HyperSearchTrial keeps in ``spec`` (the rest, but ``name``, are in
+``status``)."""
+SUMMARY_LENGTH: Final = 256
 
 
 def number(value: object) -> float | None:
@@ -235,3 +242,78 @@ def best_entry(best: Trial | None) -> dict[str, Any] | None:
     if best is None or best.value is None:
         return None
     return {"trial": best.name, "params": dict(best.params), "value": best.value}
+
+
+def params_summary(params: Mapping[str, Any]) -> str:
+    """``lr=0.01 layers=3``: the parameter values in one line (``kubectl get hst``'s Params)."""
+    text = " ".join(f"{key}={_short(value)}" for key, value in sorted(params.items()))
+    return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 3] + "..."
+
+
+def _short(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def trial_object(
+    trial: Trial, search: str, namespace: str, owner: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The HyperSearchTrial the operator creates for ``trial`` (before its Pod): named as the
+    trial, labelled with its search, owned by the search (``owner`` is the ownerReference), its
+    ``spec`` what was decided. Its status is written afterwards (``object_status``)."""
+    spec: dict[str, Any] = {
+        "search": search,
+        "index": trial.index,
+        "params": dict(trial.params),
+        "summary": params_summary(trial.params),
+    }
+    if trial.prediction is not None:
+        spec["prediction"] = prediction_fields(trial.prediction)
+    return {
+        "apiVersion": names.API,
+        "kind": names.TRIAL_KIND,
+        "metadata": {
+            "name": trial.name,
+            "namespace": namespace,
+            "labels": {
+                names.SEARCH_LABEL: search,
+                names.TRIAL_LABEL: trial.name,
+                names.MANAGED_BY_LABEL: names.MANAGED_BY,
+            },
+            "ownerReferences": [dict(owner)],
+        },
+        "spec": spec,
+    }
+
+
+def object_entry(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A HyperSearchTrial flattened into the ``status.trials`` entry it records (its name, the
+    ``SPEC_FIELDS`` of its spec, its status), which ``read_entry`` decodes."""
+    spec = obj.get("spec") or {}
+    entry: dict[str, Any] = {"name": (obj.get("metadata") or {}).get("name")}
+    entry.update({key: spec[key] for key in SPEC_FIELDS if key in spec})
+    status = obj.get("status")
+    if isinstance(status, Mapping):
+        entry.update(status)
+    return entry
+
+
+def object_status(trial: Trial, recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The operator's fields of a HyperSearchTrial's status (its verdict): ``trial_entry``
+    without the name and the ``SPEC_FIELDS``; for a finished trial the sidecar's report is
+    carried as ``trial_entry`` carries it."""
+    entry = trial_entry(trial, recorded)
+    return {k: v for k, v in entry.items() if k != "name" and k not in SPEC_FIELDS}
+
+
+def object_finished(obj: Mapping[str, Any]) -> bool:
+    """Whether a HyperSearchTrial carries the finished label (its record is final)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(names.FINISHED_LABEL) == "true"
+
+
+def object_owner_uid(obj: Mapping[str, Any]) -> str | None:
+    """The uid of the HyperSearch that controls a HyperSearchTrial (None without one)."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("kind") == names.KIND and ref.get("controller"):
+            return str(ref.get("uid"))
+    return None

@@ -11,6 +11,10 @@ from hypersearch.core import conditions, spec
 from hypersearch.core.trials import TrialPhase
 from hypersearch.kube.openapi import Schema, free, integer, number, obj, string
 
+RECENT_TRIALS = 10
+"""Entries of ``status.recentTrials`` (``controller.status.RECENT_TRIALS`` is the same)."""
+LEGACY_MAX_TRIALS = 1000
+"""Entries ``status.trials`` could hold in the earlier versions that wrote it."""
 MAX_CURVE_POINTS = 100
 """Upper bound of a status curve; the writer keeps fewer (``kube.curve.CURVE_LIMIT``)."""
 MAX_MESSAGE_LENGTH = 32768
@@ -41,7 +45,8 @@ def _condition() -> Schema:
     )
 
 
-def _trial_entry() -> Schema:
+def trial_entry() -> Schema:
+    """One trial record's fields (a `status.trials` entry; a HyperSearchTrial splits them)."""
     return obj(
         "One trial. The operator writes its parameters and phase; the trial's metrics sidecar "
         "writes value, curve, exitCode, observed, metricMessage and reportedAt.",
@@ -152,12 +157,36 @@ def status_schema() -> Schema:
                     "value": number("Its objective value."),
                 },
             ),
+            "recentTrials": {
+                "type": "array",
+                "description": "The last trials (the highest indexes), at most "
+                f"{RECENT_TRIALS}; every trial has its own HyperSearchTrial (kubectl get hst "
+                "-l hypersearch.io/search=NAME).",
+                "maxItems": RECENT_TRIALS,
+                "items": obj(
+                    "One trial, in short.",
+                    {
+                        "name": string(
+                            "Name of the trial, its HyperSearchTrial and its Pod.",
+                            maxLength=spec.MAX_TEXT_LENGTH,
+                        ),
+                        "index": integer("Position of the trial in the search, from 0.", minimum=0),
+                        "phase": string(
+                            "Pending, Running, Succeeded, Failed or EarlyStopped.",
+                            enum=list(TRIAL_PHASES),
+                        ),
+                        "value": number("The trial's objective value, once known."),
+                    },
+                    required=["name"],
+                ),
+            },
             "trials": {
                 "type": "array",
-                "description": "One entry per trial, keyed by name (the sidecars apply their "
-                "own entries with server-side apply).",
-                "maxItems": spec.MAX_TRIALS,
-                "items": _trial_entry(),
+                "description": "Trials recorded by an earlier version, one entry per trial, "
+                "keyed by name, kept only until the sidecars of the Pods it started have "
+                "reported; every trial now has its own HyperSearchTrial.",
+                "maxItems": LEGACY_MAX_TRIALS,
+                "items": trial_entry(),
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["name"],
             },

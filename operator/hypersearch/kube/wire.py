@@ -15,6 +15,7 @@ from typing import Any, Final, Protocol
 
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 JSON_PATCH: Final = "application/json-patch+json"
+MERGE_PATCH: Final = "application/merge-patch+json"
 
 
 class ApiError(Exception):

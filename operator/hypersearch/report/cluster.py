@@ -1,10 +1,13 @@
-"""A HyperSearch object from the cluster (a dict, as the API server returns it) as a SearchView.
+"""A HyperSearch object from the cluster and its HyperSearchTrials (dicts, as the API server
+returns them) as a SearchView.
 
-Pure: the caller fetches the object (``kube.api`` or ``kubectl get -o json``). This reads only
-what the status already says (each trial's recorded phase, value, curve, prediction) and never
-judges an unfinished trial from its Pod: that is the operator's job (``kube.convert``); entries
-are decoded by ``kube.record``, the operator's own codec, and a
-report must show what the operator decided, not decide again. Must not call the API server.
+Pure: the caller fetches the objects (``kube.api`` or ``kubectl get -o json``). This reads only
+what the records already say (each trial's recorded phase, value, curve, prediction: its
+HyperSearchTrial, and for searches of earlier versions the entries of ``status.trials``, merged
+as the operator merges them, ``kube.convert.merge_entries``) and never judges an unfinished
+trial from its Pod: that is the operator's job (``kube.convert``); records are decoded by
+``kube.record``, the operator's own codec, and a report must show what the operator decided,
+not decide again. Must not call the API server.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.times import parse_time
 from hypersearch.core.trials import Trial
-from hypersearch.kube.record import trial_from_entry
+from hypersearch.kube import names
+from hypersearch.kube.convert import merge_entries
+from hypersearch.kube.record import object_entry, object_owner_uid, trial_from_entry
 from hypersearch.report.model import SearchView, params_from_space, params_from_trials
 
 log = logging.getLogger(__name__)
@@ -38,7 +43,9 @@ def search_phase(status: Mapping[str, Any]) -> tuple[str, str | None]:
     phase = status.get("phase")
     if isinstance(phase, str) and phase:
         return phase, fallback
-    return ("Running" if status.get("trials") else "Pending"), fallback
+    counts = status.get("counts") or {}
+    started = status.get("trials") or (isinstance(counts, Mapping) and counts.get("trials"))
+    return ("Running" if started else "Pending"), fallback
 
 
 def _updated_at(obj: Mapping[str, Any], trials: list[Trial]) -> float | None:
@@ -50,20 +57,29 @@ def _updated_at(obj: Mapping[str, Any], trials: list[Trial]) -> float | None:
     return max(known) if known else None
 
 
-def view_from_object(obj: Mapping[str, Any]) -> SearchView:
-    """The view of one HyperSearch object. Raises SpecError when its spec is not valid (the
-    operator would have refused it too), naming the object and the fields."""
+def view_from_object(
+    obj: Mapping[str, Any], records: Iterable[Mapping[str, Any]] = ()
+) -> SearchView:
+    """The view of one HyperSearch object with its HyperSearchTrials (``records``; those owned
+    by another object of the same name are left out). Raises SpecError when its spec is not
+    valid (the operator would have refused it too), naming the object and the fields."""
     metadata = obj.get("metadata") or {}
     name = str(metadata.get("name") or "")
     namespace = metadata.get("namespace")
     where = f"{namespace}/{name}" if namespace else name
     spec = parse_manifest(obj, source=f"HyperSearch {where}")
     status = obj.get("status") or {}
+    uid = metadata.get("uid")
+    objects = {
+        str(record["metadata"]["name"]): object_entry(record)
+        for record in records
+        if uid is None or object_owner_uid(record) == str(uid)
+    }
+    legacy = [e for e in status.get("trials") or [] if isinstance(e, Mapping)]
     trials = [
         trial
-        for entry in status.get("trials") or []
-        if isinstance(entry, Mapping)
-        and (trial := trial_from_entry(entry, spec.objective.metric)) is not None
+        for entry in merge_entries(legacy, objects).values()
+        if (trial := trial_from_entry(entry, spec.objective.metric)) is not None
     ]
     trials.sort(key=lambda t: t.index)
     phase, message = search_phase(status)
@@ -84,16 +100,33 @@ def view_from_object(obj: Mapping[str, Any]) -> SearchView:
     )
 
 
+def records_by_search(
+    records: Iterable[Mapping[str, Any]],
+) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """HyperSearchTrials grouped by (namespace, search label)."""
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for record in records:
+        meta = record.get("metadata") or {}
+        search = (meta.get("labels") or {}).get(names.SEARCH_LABEL)
+        if search:
+            grouped.setdefault((str(meta.get("namespace")), str(search)), []).append(record)
+    return grouped
+
+
 def views_from_objects(
-    objects: Iterable[Mapping[str, Any]],
+    objects: Iterable[Mapping[str, Any]], records: Iterable[Mapping[str, Any]] = ()
 ) -> tuple[list[SearchView], list[SpecError]]:
-    """Views of every object whose spec is valid, and the errors of those whose spec is not (a
-    list must not go blank because one search in it is broken)."""
+    """Views of every object (with its trials among ``records``) whose spec is valid, and the
+    errors of those whose spec is not (a list must not go blank because one search in it is
+    broken)."""
     views: list[SearchView] = []
     errors: list[SpecError] = []
+    grouped = records_by_search(records)
     for obj in objects:
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
         try:
-            views.append(view_from_object(obj))
+            views.append(view_from_object(obj, grouped.get(key, ())))
         except SpecError as err:
             errors.append(err)
     return views, errors
@@ -101,12 +134,14 @@ def views_from_objects(
 
 def cluster_source(
     list_objects: Callable[[], Iterable[Mapping[str, Any]]],
+    list_records: Callable[[], Iterable[Mapping[str, Any]]] = lambda: (),
 ) -> Callable[[], list[SearchView]]:
-    """A web-view source over HyperSearch objects, e.g. ``cluster_source(lambda:
-    api.list_searches(namespace))`` for ``serve.make_server``; invalid ones are logged, skipped."""
+    """A web-view source over HyperSearch objects and their HyperSearchTrials, e.g.
+    ``cluster_source(lambda: api.list_searches(ns), lambda: api.list_all_trials(ns))`` for
+    ``serve.make_server``; invalid ones are logged, skipped."""
 
     def source() -> list[SearchView]:
-        views, errors = views_from_objects(list_objects())
+        views, errors = views_from_objects(list_objects(), list_records())
         for err in errors:
             log.warning("not shown in the web view: %s", err)
         return views

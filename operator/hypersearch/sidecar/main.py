@@ -1,4 +1,5 @@
-"""The sidecar process: tail the trainer's output file, push the curve, push the final value.
+"""The sidecar process: tail the trainer's output file, push the curve, push the final value
+into the trial's HyperSearchTrial status.
 
 The loop polls two files in the shared emptyDir (a file tail needs no inotify and works on every
 node): the output the wrapper tees, and the exit-code file it moves into place after the last
@@ -30,7 +31,7 @@ from hypersearch.kube import names
 from hypersearch.kube.transport import Endpoint, Transport
 from hypersearch.kube.wire import ApiError
 from hypersearch.sidecar.collector import Collector, Objective
-from hypersearch.sidecar.reporter import StatusReporter
+from hypersearch.sidecar.reporter import TrialReporter
 
 log = logging.getLogger("hypersearch.sidecar")
 
@@ -160,7 +161,7 @@ def keep_steps(text: str) -> tuple[float, ...]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hypersearch-sidecar",
-        description="Report a trial's metrics into its HyperSearch status (runs in the trial Pod).",
+        description="Report a trial's metrics into its HyperSearchTrial (runs in the trial Pod).",
     )
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--search", required=True, help="the HyperSearch name")
@@ -210,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ApiError, OSError, ValueError) as err:
         log.error("cannot reach the API server: %s", err)
         return 2
-    reporter = StatusReporter(transport, args.namespace, args.search, args.trial)
+    reporter = TrialReporter(transport, args.namespace, args.trial)
     sidecar = Sidecar(
         Collector(args.trial, Objective(args.metric, args.aggregation), args.keep_steps),
         reporter.apply,

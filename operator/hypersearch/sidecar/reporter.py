@@ -1,11 +1,14 @@
-"""The sidecar's one write: server-side apply of its own trial's entry in HyperSearch status.
+"""The sidecar's one write: server-side apply of its own trial's HyperSearchTrial status.
 
-Why server-side apply with a field manager per trial and force: ``status.trials`` is a list map
-keyed by name, so each sidecar owns exactly its entry's metric fields and cannot overwrite
-another trial's (a merge patch would replace the list whole). Re-applying the same entry is a
-no-op, which makes a restarted sidecar safe. The request is ``kube.status.apply_status``, the
-operator's own. Stdlib only; must not read files other than the token (``kube.transport`` does
-that).
+Why its own object: the sidecar writes only the record of its trial, so a write costs the same
+at the first trial and the ten-thousandth, and sidecars never contend for one object (in one
+list in the search's status they did, and results were lost). Why server-side apply with a
+field manager per trial and force: the operator applies its verdict into the same status as
+another manager, so each owns its fields; re-applying the same report is a no-op, which makes a
+restarted sidecar safe. Least privilege: the sidecar's Role grants ``hypersearchtrials/status``
+in its namespace, and the chart's ValidatingAdmissionPolicy admits a sidecar's write only to
+the trial named as its Pod. Stdlib only; must not read files other than the token
+(``kube.transport`` does that).
 """
 
 from __future__ import annotations
@@ -16,17 +19,16 @@ from hypersearch.kube import names, status
 from hypersearch.kube.wire import Requester
 
 
-class StatusReporter:
-    """Applies one trial's entry to its HyperSearch's status subresource."""
+class TrialReporter:
+    """Applies one trial's report (``record.report_entry``) to its HyperSearchTrial's status."""
 
-    def __init__(self, transport: Requester, namespace: str, search: str, trial: str):
+    def __init__(self, transport: Requester, namespace: str, trial: str):
         self.transport = transport
         self.namespace = namespace
-        self.search = search
+        self.trial = trial
         self.manager = names.sidecar_manager(trial)
 
     def apply(self, entry: dict[str, Any]) -> None:
         """Send it; raises ``ApiError`` (``transient`` says whether trying again may help)."""
-        status.apply_status(
-            self.transport, self.namespace, self.search, {"trials": [entry]}, self.manager
-        )
+        report = {key: value for key, value in entry.items() if key != "name"}
+        status.apply_trial_status(self.transport, self.namespace, self.trial, report, self.manager)
