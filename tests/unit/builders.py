@@ -250,7 +250,11 @@ def early_stoppings(draw: st.DrawFn) -> EarlyStopping:
     if draw(st.booleans()):
         return EarlyStopping(
             "median",
-            {"gracePeriod": draw(st.integers(1, 50)), "minTrials": draw(st.integers(1, 20))},
+            {
+                "gracePeriod": draw(st.integers(1, 50)),
+                "minTrials": draw(st.integers(1, 20)),
+                "extrapolate": draw(st.booleans()),
+            },
         )
     low = draw(st.integers(1, 50))
     return EarlyStopping(
@@ -259,5 +263,6 @@ def early_stoppings(draw: st.DrawFn) -> EarlyStopping:
             "reductionFactor": draw(st.floats(1.1, 8)),
             "minResource": low,
             "maxResource": draw(st.integers(low + 1, 1000)),
+            "extrapolate": draw(st.booleans()),
         },
     )
