@@ -50,7 +50,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Protocol
 from unittest import mock
@@ -69,7 +69,7 @@ from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import final_value
 from hypersearch.core.params import CategoricalParam, FloatParam, Params
 from hypersearch.core.space import Space
-from hypersearch.core.spec import SearchSpec
+from hypersearch.core.spec import EarlyStopping, SearchSpec
 from hypersearch.core.trials import Observation, Trial, TrialPhase
 
 METHODS = (
@@ -327,8 +327,9 @@ def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> 
         early = {"algorithm": "median"}
     elif rule == "asha":
         early = {"algorithm": "asha", "maxResource": args.epochs}
-    if early is not None and variant == "x":
-        early["extrapolate"] = True
+    extrapolate = early is not None and variant == "x"
+    if extrapolate and rule == "median":
+        early = {**(early or {}), "extrapolate": True}
     params: list[dict[str, Any]] = []
     for p in task.space.params:
         if isinstance(p, FloatParam):
@@ -357,7 +358,13 @@ def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> 
             **({"earlyStopping": early} if early else {}),
         },
     }
-    return parse_manifest(doc)
+    spec = parse_manifest(doc)
+    if extrapolate and rule == "asha" and spec.early_stopping is not None:
+        # Not a manifest setting of asha (core.early_stopping._extrapolates says why): the
+        # core's guard is measured directly.
+        settings = {**spec.early_stopping.settings, "extrapolate": True}
+        spec = replace(spec, early_stopping=EarlyStopping("asha", settings))
+    return spec
 
 
 def _budget(method: str, args: argparse.Namespace) -> int | None:

@@ -263,6 +263,5 @@ def early_stoppings(draw: st.DrawFn) -> EarlyStopping:
             "reductionFactor": draw(st.floats(1.1, 8)),
             "minResource": low,
             "maxResource": draw(st.integers(low + 1, 1000)),
-            "extrapolate": draw(st.booleans()),
         },
     )

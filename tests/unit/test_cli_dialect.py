@@ -381,12 +381,12 @@ def test_early_stopping_flags_reach_the_spec_and_the_manifest_output(
 ) -> None:
     cut = CNN.index("--")
     flags = ["--early-stopping", "asha", "--min-resource", "2", "--max-resource", "25"]
-    argv = [*CNN[:cut], *flags, "--extrapolate", "--image", "reg/img:1", "--manifest", *CNN[cut:]]
+    argv = [*CNN[:cut], *flags, "--image", "reg/img:1", "--manifest", *CNN[cut:]]
     rule = dialect_spec(parse(argv), "bayesian").early_stopping
     assert rule is not None
     assert (rule.algorithm, dict(rule.settings)) == (
         "asha",
-        {"minResource": 2, "maxResource": 25, "extrapolate": True, "reductionFactor": 3},
+        {"minResource": 2, "maxResource": 25, "reductionFactor": 3},
     )
     assert main(argv) == 0
     text = capsys.readouterr().out
@@ -395,9 +395,21 @@ def test_early_stopping_flags_reach_the_spec_and_the_manifest_output(
         "reductionFactor": 3,
         "minResource": 2,
         "maxResource": 25,
-        "extrapolate": True,
     }
     assert parse_manifest(text).early_stopping == rule
+
+
+def test_the_extrapolate_switch_reaches_the_median_rule_and_the_manifest_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cut = CNN.index("--")
+    flags = ["--early-stopping", "median", "--extrapolate"]
+    argv = [*CNN[:cut], *flags, "--image", "reg/img:1", "--manifest", *CNN[cut:]]
+    rule = dialect_spec(parse(argv), "bayesian").early_stopping
+    assert rule is not None
+    assert dict(rule.settings) == {"extrapolate": True, "gracePeriod": 3, "minTrials": 3}
+    assert main(argv) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["spec"]["earlyStopping"]["extrapolate"] is True
 
 
 @pytest.mark.parametrize(
@@ -407,7 +419,7 @@ def test_early_stopping_flags_reach_the_spec_and_the_manifest_output(
             ["--early-stopping", "asha", "--min-trials", "4"],
             "--min-trials (spec.earlyStopping.minTrials) is not a setting of the asha rule (a "
             "setting of median, not of asha; its settings: reductionFactor, minResource, "
-            "maxResource, extrapolate)",
+            "maxResource)",
         ),
         (
             ["--grace-period", "4"],

@@ -192,14 +192,6 @@ EARLY_STOPPING_SETTINGS: Mapping[EarlyStoppingName, tuple[SettingRule, ...]] = {
             default=100,
             minimum=1,
         ),
-        SettingRule(
-            "extrapolate",
-            "bool",
-            "Before stopping a trial, fit a saturating curve to its reports and let it continue "
-            "when the curve's value at the end reaches the best completed trial's (for curves "
-            "that start slowly and end best).",
-            default=False,
-        ),
     ),
 }
 """Settings of each early-stopping rule, all with defaults for a 10-100 epoch training script."""
