@@ -59,6 +59,11 @@ pytestmark = pytest.mark.integration
             {"algorithm": "asha", "reductionFactor": 1},
             "spec.earlyStopping.reductionFactor in body should be greater than 1",
         ),
+        (
+            {"algorithm": "asha", "extrapolate": True},
+            'spec.earlyStopping.extrapolate: Invalid value: "object": extrapolate is a setting '
+            "of the median rule only",
+        ),
     ],
 )
 def test_the_api_server_refuses_a_bad_early_stopping_rule(
@@ -83,9 +88,14 @@ def test_a_good_rule_is_accepted_and_explain_describes_it(
     testplane.kubectl(
         "apply", "-n", namespace, "--dry-run=server", "-f", "-", input_text=json.dumps(manifest)
     )
+    manifest["spec"]["earlyStopping"] = {"algorithm": "median", "extrapolate": True}
+    testplane.kubectl(
+        "apply", "-n", namespace, "--dry-run=server", "-f", "-", input_text=json.dumps(manifest)
+    )
     explained = testplane.kubectl("explain", "hs.spec.earlyStopping").stdout
     assert "maxFailedTrials" in explained
     assert "reductionFactor" in explained
+    assert "extrapolate" in explained
 
 
 def _stopped_while_training(

@@ -250,7 +250,11 @@ def early_stoppings(draw: st.DrawFn) -> EarlyStopping:
     if draw(st.booleans()):
         return EarlyStopping(
             "median",
-            {"gracePeriod": draw(st.integers(1, 50)), "minTrials": draw(st.integers(1, 20))},
+            {
+                "gracePeriod": draw(st.integers(1, 50)),
+                "minTrials": draw(st.integers(1, 20)),
+                "extrapolate": draw(st.booleans()),
+            },
         )
     low = draw(st.integers(1, 50))
     return EarlyStopping(

@@ -399,6 +399,19 @@ def test_early_stopping_flags_reach_the_spec_and_the_manifest_output(
     assert parse_manifest(text).early_stopping == rule
 
 
+def test_the_extrapolate_switch_reaches_the_median_rule_and_the_manifest_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cut = CNN.index("--")
+    flags = ["--early-stopping", "median", "--extrapolate"]
+    argv = [*CNN[:cut], *flags, "--image", "reg/img:1", "--manifest", *CNN[cut:]]
+    rule = dialect_spec(parse(argv), "bayesian").early_stopping
+    assert rule is not None
+    assert dict(rule.settings) == {"extrapolate": True, "gracePeriod": 3, "minTrials": 3}
+    assert main(argv) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["spec"]["earlyStopping"]["extrapolate"] is True
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

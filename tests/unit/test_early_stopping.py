@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from builders import manifest, search_spec
 from hypersearch.core import engine
 from hypersearch.core.early_stopping import (
     early_stops,
+    extrapolated,
     median_steps,
     projected_values,
     rule_steps,
@@ -84,8 +86,11 @@ def test_absent_early_stopping_is_none_and_every_trial_runs_on() -> None:
 @pytest.mark.parametrize(
     ("written", "settings"),
     [
-        ({"algorithm": "median"}, {"gracePeriod": 3, "minTrials": 3}),
-        ({"algorithm": "median", "gracePeriod": 10}, {"gracePeriod": 10, "minTrials": 3}),
+        ({"algorithm": "median"}, {"gracePeriod": 3, "minTrials": 3, "extrapolate": False}),
+        (
+            {"algorithm": "median", "gracePeriod": 10},
+            {"gracePeriod": 10, "minTrials": 3, "extrapolate": False},
+        ),
         (
             {"algorithm": "asha"},
             {"reductionFactor": 3, "minResource": 3, "maxResource": 100},
@@ -93,6 +98,10 @@ def test_absent_early_stopping_is_none_and_every_trial_runs_on() -> None:
         (
             {"algorithm": "asha", "reductionFactor": 2, "maxResource": 30},
             {"reductionFactor": 2.0, "minResource": 3, "maxResource": 30},
+        ),
+        (
+            {"algorithm": "median", "extrapolate": True},
+            {"gracePeriod": 3, "minTrials": 3, "extrapolate": True},
         ),
     ],
 )
@@ -129,7 +138,8 @@ def test_settings_not_written_take_their_defaults(
             {"algorithm": "median", "reductionFactor": 3},
             [
                 "spec.earlyStopping.reductionFactor is not a setting of the median rule (a "
-                "setting of asha, not of median; its settings: gracePeriod, minTrials)"
+                "setting of asha, not of median; its settings: gracePeriod, minTrials, "
+                "extrapolate)"
             ],
         ),
         (
@@ -513,3 +523,106 @@ def test_projection_is_in_units_to_maximise_when_minimising() -> None:
     done = [trial(s, 0, S, [0.9, 0.5], value=0.5)]
     found = projected_values(s, [*done, trial(s, 1, E, [0.8], value=0.8)])
     assert found == {"cifar10-bayes-0001": pytest.approx(-0.8 + 0.4)}
+
+
+# --- extrapolate -----------------------------------------------------------------------------
+
+MEDIAN_X = {**MEDIAN, "minTrials": 2, "extrapolate": True}
+SLOW = [0.95 * (1 - math.exp(-t / 4)) for t in range(1, 28)]
+"""A slow starter: 0.21, 0.37, 0.5 at steps 1-3, 0.95 at its end."""
+
+
+def asha_x() -> SearchSpec:
+    """ASHA with the extrapolation guard: not a manifest setting of asha (only the median rule
+    offers it), but the core's guard is the same and the bench measures it."""
+    s = spec(ASHA)
+    assert s.early_stopping is not None
+    settings = {**s.early_stopping.settings, "extrapolate": True}
+    return dataclasses.replace(s, early_stopping=EarlyStopping("asha", settings))
+
+
+def test_extrapolation_recovers_the_end_of_a_saturating_curve() -> None:
+    points = [(float(t), 0.9 - 0.8 * math.exp(-t / 5)) for t in range(1, 10)]
+    assert extrapolated(points, 30) == pytest.approx(0.9 - 0.8 * math.exp(-6), abs=0.01)
+
+
+def test_extrapolation_of_a_straight_start_stays_bounded_and_needs_three_points() -> None:
+    # tau is at most horizon / 3, so a line does not extrapolate to 0.1 * 30 = 3.
+    line = [(1.0, 0.1), (2.0, 0.2), (3.0, 0.3)]
+    assert extrapolated(line, 30) == pytest.approx(1.14, abs=0.01)
+    assert extrapolated(line[:2], 30) is None
+
+
+def test_asha_is_not_offered_extrapolate_in_the_manifest() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_manifest(manifest(earlyStopping={**ASHA, "extrapolate": True}))
+    assert "extrapolate is not a setting of the asha rule" in str(caught.value.problems[0])
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("median", {"cifar10-bayes-0002", "cifar10-bayes-0003"}),
+        ("median+extrapolate", {"cifar10-bayes-0003"}),
+        ("asha", {"cifar10-bayes-0002", "cifar10-bayes-0003"}),
+        ("asha+extrapolate", {"cifar10-bayes-0003"}),
+    ],
+)
+def test_extrapolate_keeps_a_slow_starter_whose_curve_reaches_the_best_and_only_it(
+    rule: str, expected: set[str]
+) -> None:
+    s = {
+        "median": lambda: spec({**MEDIAN, "minTrials": 2}),
+        "median+extrapolate": lambda: spec(MEDIAN_X),
+        "asha": lambda: spec(ASHA),
+        "asha+extrapolate": asha_x,
+    }[rule]()
+    ts = [
+        trial(s, 0, S, [0.8] * 27),
+        trial(s, 1, S, [0.7] * 27),
+        trial(s, 2, R, SLOW[:3]),  # last at step 3; its fitted end, ~0.93, beats 0.8
+        trial(s, 3, R, [0.3, 0.4, 0.42]),  # flattens out near 0.42: stopped either way
+    ]
+    assert set(stopped(s, ts)) == expected
+
+
+def test_extrapolate_has_the_rule_keep_every_step_it_fits() -> None:
+    median_x = EarlyStopping("median", {"extrapolate": True})
+    assert rule_steps(median_x, 12) == [1, 2, 3, 4, 5, 6, 7, 8, 10, 12]
+    asha = asha_x().early_stopping
+    assert asha is not None
+    assert rule_steps(asha, 1e6) == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # up to the last rung, 9
+
+
+@pytest.mark.parametrize("rule", ["median", "asha"])
+def test_extrapolate_decides_the_same_from_a_curve_thinned_to_the_rule_steps(rule: str) -> None:
+    s = spec(MEDIAN_X) if rule == "median" else asha_x()
+    assert s.early_stopping is not None
+    rng = np.random.default_rng(3)
+    full = [
+        trial(s, 0, S, [0.8] * 27),
+        trial(s, 1, S, [0.7 - 0.1 * math.exp(-t / 2) for t in range(1, 28)]),
+        trial(s, 2, R, [v + rng.normal(0, 0.01) for v in SLOW[:11]]),
+        trial(s, 3, R, [0.3, 0.4, 0.42, 0.43, 0.43, 0.44, 0.44, 0.44, 0.45, 0.45, 0.45]),
+        trial(s, 4, R, [v * 0.8 for v in SLOW[:7]]),
+    ]
+    kept = set(rule_steps(s.early_stopping, 1e6))
+
+    def thinned(t: Trial) -> Trial:
+        at = [i for i, o in enumerate(t.observations) if o.step in kept]
+        obs = tuple(t.observations[i] for i in sorted({*at, len(t.observations) - 1}))
+        return Trial(t.name, t.index, t.params, t.phase, value=t.value, observations=obs)
+
+    decided = stopped(s, full)
+    assert decided  # the case stops someone, so the comparison says something
+    assert stopped(s, [thinned(t) for t in full]) == decided
+
+
+def test_extrapolate_projects_a_stopped_trial_to_its_fitted_end() -> None:
+    s = spec(MEDIAN_X)
+    done = [trial(s, 0, S, [0.8] * 27, value=0.8)]
+    slow = trial(s, 1, E, SLOW[:3], value=SLOW[2])
+    found = projected_values(s, [*done, slow])
+    points = [(float(t), v) for t, v in zip(range(1, 4), SLOW[:3], strict=True)]
+    assert found == {"cifar10-bayes-0001": pytest.approx(extrapolated(points, 27))}
+    assert found["cifar10-bayes-0001"] > 0.9  # not the completed trial's gain from step 3: 0

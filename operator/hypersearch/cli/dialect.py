@@ -106,17 +106,23 @@ def configure_dialect(parser: argparse.ArgumentParser) -> None:
         "asynchronous successive halving (default: none, every trial runs to its end)",
     )
     for flag, key, kind in _EARLY_STOPPING_FLAGS:
-        rule = next(
+        owners = [
             (r, owner)
             for owner, rules in EARLY_STOPPING_SETTINGS.items()
             for r in rules
             if r.key == key
-        )
+        ]
+        rule, whose = owners[0][0], ", ".join(owner for _, owner in owners)
+        if kind is bool:  # a switch: given means true (the manifest's default is false)
+            stopping.add_argument(
+                flag, action="store_const", const=True, help=f"({whose}) {rule.description}"
+            )
+            continue
         stopping.add_argument(
             flag,
             type=kind,
             metavar="N",
-            help=f"({rule[1]}) {rule[0].description} Default {rule[0].default}.",
+            help=f"({whose}) {rule.description} Default {rule.default}.",
         )
     parser.add_argument(
         "--image",
@@ -144,6 +150,7 @@ _EARLY_STOPPING_FLAGS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("--reduction-factor", "reductionFactor", float),
     ("--min-resource", "minResource", int),
     ("--max-resource", "maxResource", int),
+    ("--extrapolate", "extrapolate", bool),
 )
 
 _FLAG_FOR_PATH = {

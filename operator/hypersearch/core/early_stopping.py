@@ -209,6 +209,8 @@ def _median(
     middle = median(others)
     if not score < middle:
         return None
+    if _extrapolation_keeps(rule, own, step, trials, curves):
+        return None
     return (
         f"{spec.objective.metric} {_shown(score, spec)} at step {_step_text(step)} is worse than "
         f"the median {_shown(middle, spec)} of the {len(others)} completed trials at that step "
@@ -237,9 +239,14 @@ def median_steps(rule: EarlyStopping, up_to: float) -> list[float]:
 def rule_steps(rule: EarlyStopping, up_to: float) -> list[float]:
     """The steps whose scores the rule reads (median: its check steps; asha: its rungs), up to
     ``up_to``: what a thinned curve must keep (the first report at or past each)."""
-    if rule.algorithm == "median":
-        return median_steps(rule, up_to)
-    return [r for r in rungs(rule) if r <= up_to]
+    steps = (
+        median_steps(rule, up_to)
+        if rule.algorithm == "median"
+        else [r for r in rungs(rule) if r <= up_to]
+    )
+    if _extrapolates(rule):
+        steps = sorted({*steps, *fit_steps(rule, up_to)})
+    return steps
 
 
 def rungs(rule: EarlyStopping) -> list[float]:
@@ -287,6 +294,8 @@ def _asha(
     rank = next(i for i, (_, _, name) in enumerate(ranked) if name == trial.name) + 1
     if rank <= keep:
         return None
+    if _extrapolation_keeps(rule, own, rung, trials, curves):
+        return None
     own_score = -ranked[rank - 1][0]
     cutoff = -ranked[keep - 1][0]
     return (
@@ -317,6 +326,15 @@ def projected_values(spec: SearchSpec, trials: Sequence[Trial]) -> dict[str, flo
         if trial.phase.value != EARLY_STOPPED or own is None or own.scores[-1] == -math.inf:
             continue
         step = own.last_step
+        rule = spec.early_stopping
+        if rule is not None and _extrapolates(rule):
+            horizon = _horizon(rule, trials, curves)
+            fitted = (
+                None if horizon is None else extrapolated(_fit_points(rule, own, step), horizon)
+            )
+            if fitted is not None:
+                out[trial.name] = fitted
+                continue
         gains = [
             c.scores[-1] - at
             for c in done
@@ -328,3 +346,156 @@ def projected_values(spec: SearchSpec, trials: Sequence[Trial]) -> dict[str, flo
         if gains:
             out[trial.name] = own.scores[-1] + median(gains)
     return out
+
+
+# --- extrapolation --------------------------------------------------------------------------
+
+
+def _extrapolates(rule: EarlyStopping) -> bool:
+    """Whether the rule has ``extrapolate: true``. A setting of the median rule in the manifest;
+    the asha guard below works the same and is measured by bench/early_stopping.py through the
+    core directly (``hs+asha-x``), but is not offered: the CRD generator writes one "setting of
+    that rule only" CEL rule per owner, so a setting of both rules needs a change there."""
+    return rule.settings.get("extrapolate") is True
+
+
+def fit_steps(rule: EarlyStopping, up_to: float) -> list[float]:
+    """The steps whose scores the extrapolation fits, up to ``up_to``: 1, then each 1.2 times the
+    one before (1, 2, 3, ..., 8, 10, 12, 14, 17, ...), plus the rule's own steps; for asha only
+    up to its last rung (it judges no later). A fixed set, so a thinned curve keeps them."""
+    if not _extrapolates(rule):
+        return []
+    if rule.algorithm == "asha":
+        up_to = min(up_to, max(rungs(rule), default=0.0))
+    at = 1.0
+    out: list[float] = []
+    while at <= up_to:
+        out.append(at)
+        at = max(at + 1, float(round(at * MEDIAN_STEP_GROWTH)))
+    return out
+
+
+def _horizon(
+    rule: EarlyStopping, trials: Sequence[Trial], curves: dict[str, _Curve | None]
+) -> float | None:
+    """The step a full trial ends at: asha's maxResource; for the median rule the last step of
+    the longest completed curve (None before any)."""
+    if rule.algorithm == "asha":
+        return float(rule.setting("maxResource"))
+    ends = [
+        c.last_step
+        for t in trials
+        if t.phase is TrialPhase.SUCCEEDED and (c := curves[t.name]) is not None
+    ]
+    return max(ends, default=None)
+
+
+def _fit_points(rule: EarlyStopping, own: _Curve, up_to: float) -> list[tuple[float, float]]:
+    """(step, score) of the first report at or past each fit step, up to ``up_to``: exactly what a
+    curve thinned to ``rule_steps`` still holds."""
+    points: dict[float, float] = {}
+    for at in fit_steps(rule, up_to):
+        found = own.first_at_or_after(at)
+        if found is not None and found[0] <= up_to and math.isfinite(found[1]):
+            points[found[0]] = found[1]
+    return sorted(points.items())
+
+
+MIN_FIT_POINTS = 3
+"""Fewest points a saturating curve (three parameters) is fitted to."""
+
+FIT_RATES = 32
+"""How many time constants the fit tries, geometrically spaced."""
+
+
+def _fits(points: Sequence[tuple[float, float]], horizon: float) -> list[tuple[float, float]]:
+    """(squared error, value at ``horizon``) of the least-squares saturating curve
+    ``a - b * exp(-step / tau)`` (b >= 0: it only rises) for each ``tau`` of a fixed grid from
+    0.5 step to horizon / 3: a training script's length is chosen so that its curve is close to
+    its plateau by the end (within 5% of its rise at tau = horizon / 3), which keeps a nearly
+    straight early curve from extrapolating to any height."""
+    steps = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    n = len(points)
+    mean_y = sum(ys) / n
+    low, high = 0.5, max(horizon / 3, 0.5)
+    out: list[tuple[float, float]] = []
+    for i in range(FIT_RATES):
+        tau = low * (high / low) ** (i / (FIT_RATES - 1))
+        g = [math.exp(-t / tau) for t in steps]
+        mean_g = sum(g) / n
+        var_g = sum((x - mean_g) ** 2 for x in g)
+        cov = sum((x - mean_g) * (y - mean_y) for x, y in zip(g, ys, strict=True))
+        b = max(0.0, -cov / var_g) if var_g > 1e-300 else 0.0
+        a = mean_y + b * mean_g
+        sse = sum((a - b * x - y) ** 2 for x, y in zip(g, ys, strict=True))
+        out.append((sse, a - b * math.exp(-horizon / tau)))
+    return out
+
+
+def extrapolated(
+    points: Sequence[tuple[float, float]], horizon: float, slack: float = 0.0
+) -> float | None:
+    """The value at ``horizon`` of the saturating curve that fits ``points`` best (``_fits``),
+    or with ``slack`` > 0 the highest value of the curves whose squared error is within
+    ``slack`` of the best (an optimistic bound); None with fewer than three points. Pure
+    arithmetic on a fixed grid, so every shell computes the same value."""
+    if len(points) < MIN_FIT_POINTS or horizon <= 0:
+        return None
+    fits = _fits(points, horizon)
+    least = min(sse for sse, _ in fits)
+    if slack <= 0:
+        return next(value for sse, value in fits if sse == least)
+    return max(value for sse, value in fits if sse <= least + slack)
+
+
+def _noise(points: Sequence[tuple[float, float]], horizon: float) -> float | None:
+    """The residual variance of the best fit to a curve (None below four points)."""
+    if len(points) <= MIN_FIT_POINTS:
+        return None
+    return min(sse for sse, _ in _fits(points, horizon)) / (len(points) - MIN_FIT_POINTS)
+
+
+EXTRAPOLATION_SLACK = 4.0
+"""How optimistic the guard is: the curves whose squared error is within this many times the
+completed curves' residual variance of the best fit also count (0: the best fit alone)."""
+
+
+def _extrapolation_keeps(
+    rule: EarlyStopping,
+    own: _Curve,
+    step: float,
+    trials: Sequence[Trial],
+    curves: dict[str, _Curve | None],
+) -> bool:
+    """With ``extrapolate``: whether a trial the rule would stop at ``step`` continues, because
+    its curve fitted up to there reaches the best completed trial's final value at the end."""
+    if not _extrapolates(rule):
+        return False
+    horizon = _horizon(rule, trials, curves)
+    incumbent = _incumbent_of(trials, curves)
+    if horizon is None or incumbent is None:
+        return False
+    slack = 0.0
+    if EXTRAPOLATION_SLACK > 0:
+        noises = [
+            v
+            for t in trials
+            if t.phase is TrialPhase.SUCCEEDED
+            and (c := curves[t.name]) is not None
+            and (v := _noise(_fit_points(rule, c, c.last_step), horizon)) is not None
+        ]
+        slack = EXTRAPOLATION_SLACK * median(noises) if noises else 0.0
+    value = extrapolated(_fit_points(rule, own, step), horizon, slack)
+    return value is not None and value >= incumbent
+
+
+def _incumbent_of(trials: Sequence[Trial], curves: dict[str, _Curve | None]) -> float | None:
+    """The best final score of a completed trial (its curve's last score), None before any."""
+    ends = [
+        c.scores[-1]
+        for t in trials
+        if t.phase is TrialPhase.SUCCEEDED and (c := curves[t.name]) is not None
+    ]
+    finite = [e for e in ends if math.isfinite(e)]
+    return max(finite, default=None)

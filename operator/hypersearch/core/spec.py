@@ -157,6 +157,14 @@ EARLY_STOPPING_SETTINGS: Mapping[EarlyStoppingName, tuple[SettingRule, ...]] = {
             default=3,
             minimum=1,
         ),
+        SettingRule(
+            "extrapolate",
+            "bool",
+            "Before stopping a trial, fit a saturating curve to its reports and let it continue "
+            "when the curve's value at the end reaches the best completed trial's (for curves "
+            "that start slowly and end best).",
+            default=False,
+        ),
     ),
     "asha": (
         SettingRule(
