@@ -79,7 +79,7 @@ def test_a_search_failing_past_the_stall_threshold_is_reported_once_then_recover
     unreachable = ApiError(0, "Timeout", "read timed out", "PATCH", "/x")
     failing = Failing([unreachable] * 4)
     failing.config = OperatorConfig(stall_seconds=120.0)
-    times = iter([1000.0, 1000.0, 1060.0, 1060.0, 1130.0, 1130.0, 1200.0, 1200.0, 1260.0])
+    times = iter([1000.0, 1060.0, 1130.0, 1200.0, 1260.0])
     state = OperatorState(
         reconciler=failing,
         connection=None,  # type: ignore[arg-type]
@@ -107,7 +107,7 @@ def test_a_search_failing_past_the_stall_threshold_is_reported_once_then_recover
 
 def test_a_short_streak_of_errors_is_no_stall() -> None:
     failing = Failing([ApiError(0, "Unreachable", "refused", "GET", "/x")])
-    times = iter([1000.0, 1000.0, 1010.0])
+    times = iter([1000.0, 1010.0])
     state = OperatorState(
         reconciler=failing,
         connection=None,  # type: ignore[arg-type]
@@ -195,3 +195,20 @@ def test_kopf_logs_in_with_the_connections_token_and_gets_a_new_one_when_it_asks
     assert (first.server, first.scheme, first.token) == ("https://10.0.0.1:6443", "Bearer", "tok1")
     assert first.expiration == datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC)
     assert (second.scheme, second.token) == ("Bearer", "tok2")
+
+
+def test_one_reconcile_retrying_past_the_threshold_is_a_stall_once_the_next_one_works() -> None:
+    failing = Failing([ApiError(0, "Timeout", "read timed out", "GET", "/x")])
+    failing.config = OperatorConfig(stall_seconds=5.0)
+    times = iter([1000.0, 1012.0])
+    state = OperatorState(
+        reconciler=failing,
+        connection=None,  # type: ignore[arg-type]
+        clock=lambda: next(times),
+    )
+    asyncio.run(state.work(("ml", "long")))
+    asyncio.run(state.work(("ml", "long")))
+    assert failing.recovered == [
+        "reconciles failed for 12s from 1970-01-01T00:16:40Z (1 error; last: GET /x: 0 "
+        "Timeout: read timed out); then writes worked again"
+    ]

@@ -62,7 +62,7 @@ class Stall:
         """How long, how many errors and the last one: the message of the Event and condition."""
         return (
             f"reconciles failed for {_duration(now - self.since)} from {format_time(self.since)}"
-            f" ({self.errors} errors; last: {self.last})"
+            f" ({self.errors} error{'' if self.errors == 1 else 's'}; last: {self.last})"
         )
 
 
@@ -111,9 +111,12 @@ class OperatorState:
         began = time.monotonic()
         now = self.clock()
         stall = self.stalls.get(key)
-        recovered = (
-            stall.summary(now) + "; then writes worked again" if stall and stall.reported else None
-        )
+        # A streak that lasted past the threshold is a stall even when no failure in between
+        # saw it (one reconcile retrying for the whole time): this reconcile, if it works, ends it.
+        long = stall is not None and now - stall.since >= self.reconciler.config.stall_seconds
+        recovered = None
+        if stall is not None and (stall.reported or long):
+            recovered = stall.summary(now) + "; then writes worked again"
         try:
             outcome = await asyncio.to_thread(
                 self.reconciler.reconcile, namespace, name, now, recovered=recovered
@@ -124,7 +127,7 @@ class OperatorState:
             )
             log.warning("reconcile %s/%s: %s", namespace, name, err)
             if err.transient:
-                self._stalling(key, self.clock(), err)
+                self._stalling(key, now, err)  # the streak began with this reconcile
             return self._backoff(key)
         except Exception as err:
             metrics.reconcile_error(type(err).__name__, retrying=True)
