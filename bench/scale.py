@@ -36,6 +36,7 @@ import itertools
 import json
 import os
 import queue
+import signal
 import statistics
 import subprocess
 import sys
@@ -398,8 +399,15 @@ def main() -> int:
     parser.add_argument("--searches", type=int, default=1, help="concurrent searches (many)")
     parser.add_argument("--nodes", type=int, default=0, help="extra kwok GPU nodes (many)")
     parser.add_argument("--window", type=float, default=30.0, help="seconds per window")
-    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="stop driving after this many seconds and report what finished by then",
+    )
     args = parser.parse_args()
+    # SIGTERM (an outer `timeout`) unwinds like Ctrl-C: the operator and namespace are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     searches_n = 1 if args.shape == "one" else args.searches
     total = searches_n * args.trials
     up = subprocess.run([str(REPO / "e2e" / "testplane"), "up"], check=False, timeout=3600)
@@ -463,6 +471,13 @@ def main() -> int:
             events = etcd_written(f"/registry/events/{namespace}/")
             load = Path("/proc/loadavg").read_text().split()[:3]
             ended = phases(api, namespace, search_names)
+            endings = sorted(
+                {
+                    str(((api.get_search(namespace, n) or {}).get("status") or {}).get("message"))
+                    for n in search_names
+                    if ended[n] == "Failed"
+                }
+            )
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false")
         if args.nodes:
@@ -482,6 +497,7 @@ def main() -> int:
         "extra_gpu_nodes": args.nodes,
         "trials_finished": done,
         "phases": dict(Counter(ended.values())),
+        "failed_search_messages": endings[:5],
         "elapsed_s": round(elapsed, 1),
         "trials_per_min": round(done / elapsed * 60, 1),
         "first_tenth_per_min": first,
