@@ -114,7 +114,7 @@ def test_rendered_rules_pass_promtool_check(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 4 rules found" in proc.stdout
+    assert "SUCCESS: 5 rules found" in proc.stdout
 
 
 def test_search_failed_alert_fires_once_the_search_is_failed_and_names_it(tmp_path: Path) -> None:
@@ -142,6 +142,31 @@ def test_search_failed_alert_fires_once_the_search_is_failed_and_names_it(tmp_pa
         "description": "The search stopped in phase Failed (for example more failed trials than "
         "spec.maxFailedTrials). Run: kubectl describe hypersearch -n ml cifar",
     }
+
+
+def test_stalled_alert_fires_while_the_search_is_stalled_and_names_it(tmp_path: Path) -> None:
+    labels = {"severity": "warning", "namespace": "ml", "search": "cifar"}
+    rules = rendered_rules(tmp_path)
+    inputs = [series("hypersearch_search_stalled", "_ _ 1 1 stale", namespace="ml", search="cifar")]
+    firing = fires(rules, "HyperSearchStalled", "3m", labels)
+    run_promtool_tests(
+        tmp_path,
+        rules,
+        [
+            {
+                "interval": "1m",
+                "input_series": inputs,
+                "alert_rule_test": [
+                    silent("HyperSearchStalled", "1m"),
+                    firing,
+                    silent("HyperSearchStalled", "5m"),
+                ],
+            }
+        ],
+    )
+    assert firing["exp_alerts"][0]["exp_annotations"]["summary"] == (
+        "HyperSearch ml/cifar is stalled: the operator cannot reach or write to the API server"
+    )
 
 
 def test_pending_trials_alert_waits_for_the_configured_duration(tmp_path: Path) -> None:

@@ -42,6 +42,9 @@ def exported_series() -> set[str]:
     with m.suggestion_latency("bayesian"):
         pass
     m.reconcile_error("Conflict", retrying=True)
+    m.api_error("PATCH", "Timeout")
+    m.stalled("ns", "s", True)
+    m.event_dropped("TrialStarted")
     return {sample.name for family in m.registry.collect() for sample in family.samples}
 
 
@@ -119,7 +122,7 @@ def test_alert_rules_name_only_series_the_operator_exports() -> None:
     template = (CHART / "templates" / "prometheusrule.yaml").read_text()
     exprs = re.findall(r"^\s+expr: (.+)$", template, flags=re.MULTILINE)
     used = {name for expr in exprs for name in SERIES_NAME.findall(expr)}
-    assert len(exprs) == 4
+    assert len(exprs) == 5
     assert used - exported_series() == set()
 
 

@@ -380,6 +380,7 @@ def test_monitoring_objects_are_absent_by_default_and_rendered_when_enabled() ->
         "HyperSearchFailed",
         "HyperSearchTrialsStuckPending",
         "HyperSearchReconcileErrors",
+        "HyperSearchStalled",
         "HyperSearchOperatorAbsent",
     ]
     dashboard = one(objs, "ConfigMap", "hs-hypersearch-dashboard")

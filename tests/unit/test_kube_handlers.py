@@ -55,10 +55,68 @@ class Failing(Reconciler):
         super().__init__(api=None, config=OperatorConfig())  # type: ignore[arg-type]
         self.errors = errors
 
-    def reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
+        self.recovered: list[str | None] = []
+        self.posted: list[tuple[str, str, str]] = []
+
+    def reconcile(
+        self, namespace: str, name: str, now: float, *, recovered: str | None = None
+    ) -> Reconciled:
         if self.errors:
             raise self.errors.pop(0)
+        self.recovered.append(recovered)
         return Reconciled(requeue_after=42.0, started=("s-0001",))
+
+    def post(self, body: Any, kind: str, reason: str, message: str, now: float) -> None:
+        self.posted.append((kind, reason, message))
+
+
+def test_a_search_failing_past_the_stall_threshold_is_reported_once_then_recovered() -> None:
+    """Reconciles that fail on the API server for longer than timeouts.stallSeconds set the
+    gauge and post one Warning Event; the first reconcile that works gets the account of the
+    stall to write as the Stalled condition, and the gauge goes."""
+    from hypersearch.controller import metrics
+
+    unreachable = ApiError(0, "Timeout", "read timed out", "PATCH", "/x")
+    failing = Failing([unreachable] * 4)
+    failing.config = OperatorConfig(stall_seconds=120.0)
+    times = iter([1000.0, 1060.0, 1130.0, 1200.0, 1260.0])
+    state = OperatorState(
+        reconciler=failing,
+        connection=None,  # type: ignore[arg-type]
+        clock=lambda: next(times),
+    )
+
+    def gauge() -> float | None:
+        return metrics.METRICS.registry.get_sample_value(
+            "hypersearch_search_stalled", {"namespace": "ml", "search": "stall"}
+        )
+
+    for _ in range(4):
+        asyncio.run(state.work(("ml", "stall")))
+    assert [p[:2] for p in failing.posted] == [("Warning", "Stalled")]
+    assert failing.posted[0][2].startswith("reconciles failed for 2m10s from 1970-01-01T00:16:40Z")
+    assert gauge() == 1.0
+    asyncio.run(state.work(("ml", "stall")))
+    assert failing.recovered == [
+        "reconciles failed for 4m20s from 1970-01-01T00:16:40Z (4 errors; last: PATCH /x: 0 "
+        "Timeout: read timed out); then writes worked again"
+    ]
+    assert gauge() is None
+    assert state.stalls == {}
+
+
+def test_a_short_streak_of_errors_is_no_stall() -> None:
+    failing = Failing([ApiError(0, "Unreachable", "refused", "GET", "/x")])
+    times = iter([1000.0, 1010.0])
+    state = OperatorState(
+        reconciler=failing,
+        connection=None,  # type: ignore[arg-type]
+        clock=lambda: next(times),
+    )
+    asyncio.run(state.work(("ml", "short")))
+    asyncio.run(state.work(("ml", "short")))
+    assert failing.posted == []
+    assert failing.recovered == [None]
 
 
 def test_errors_back_off_doubling_and_success_resets_the_streak() -> None:
@@ -137,3 +195,20 @@ def test_kopf_logs_in_with_the_connections_token_and_gets_a_new_one_when_it_asks
     assert (first.server, first.scheme, first.token) == ("https://10.0.0.1:6443", "Bearer", "tok1")
     assert first.expiration == datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC)
     assert (second.scheme, second.token) == ("Bearer", "tok2")
+
+
+def test_one_reconcile_retrying_past_the_threshold_is_a_stall_once_the_next_one_works() -> None:
+    failing = Failing([ApiError(0, "Timeout", "read timed out", "GET", "/x")])
+    failing.config = OperatorConfig(stall_seconds=5.0)
+    times = iter([1000.0, 1012.0])
+    state = OperatorState(
+        reconciler=failing,
+        connection=None,  # type: ignore[arg-type]
+        clock=lambda: next(times),
+    )
+    asyncio.run(state.work(("ml", "long")))
+    asyncio.run(state.work(("ml", "long")))
+    assert failing.recovered == [
+        "reconciles failed for 12s from 1970-01-01T00:16:40Z (1 error; last: GET /x: 0 "
+        "Timeout: read timed out); then writes worked again"
+    ]

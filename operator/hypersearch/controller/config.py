@@ -17,6 +17,9 @@ The file is usually a ConfigMap mounted into the operator Pod::
       metricGraceSeconds: 30      # a succeeded Pod with no final value this long fails
       resyncSeconds: 60           # a running search is reconciled at least this often
       watchSeconds: 300           # each watch request ends after this long and is made again
+      apiConnectSeconds: 5        # to open a connection to the API server
+      apiReadSeconds: 60          # to wait for an answer (large writes of a busy server are slow)
+      stallSeconds: 120           # reconciles failing this long: Stalled (metric, Event, condition)
 
 Reads one file; must not talk to the cluster. Errors name the file, the field and the fix.
 """
@@ -45,6 +48,10 @@ class OperatorConfig:
     watch_seconds: int = 300
     """kopf's watch requests end after this long and are made again. A new request is where
     kopf notices that its credentials expired and logs in again; an open watch goes on."""
+    api_connect_seconds: float = 5.0
+    api_read_seconds: float = 60.0
+    stall_seconds: float = 120.0
+    """A search whose reconciles have failed this long is reported as stalled."""
 
 
 def _mapping(value: object, path: str, problems: list[Problem]) -> Mapping[str, Any]:
@@ -142,6 +149,15 @@ def parse_config(data: object, source: str = "operator config") -> OperatorConfi
         ),
         watch_seconds=max(
             1, int(_seconds(timeouts.get("watchSeconds"), "timeouts.watchSeconds", 300, problems))
+        ),
+        api_connect_seconds=_seconds(
+            timeouts.get("apiConnectSeconds"), "timeouts.apiConnectSeconds", 5.0, problems
+        ),
+        api_read_seconds=_seconds(
+            timeouts.get("apiReadSeconds"), "timeouts.apiReadSeconds", 60.0, problems
+        ),
+        stall_seconds=_seconds(
+            timeouts.get("stallSeconds"), "timeouts.stallSeconds", 120.0, problems
         ),
     )
     if problems:

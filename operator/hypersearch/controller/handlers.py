@@ -15,7 +15,10 @@ Which kopf features are used, and why (docs/architecture.md has the longer story
   kopf logs in again when it expires or after a 401, and the connection renews the token once
   for both.
 - Errors never reach kopf: a ``SpecError`` becomes the Failed condition inside reconcile; API
-  errors and bugs are logged, counted and retried with backoff, so nothing crash-loops.
+  errors and bugs are logged, counted and retried with backoff, so nothing crash-loops. A search
+  whose reconciles keep failing on the API server for longer than ``timeouts.stallSeconds`` is
+  reported as stalled: a gauge and a Warning Event at once, then the ``Stalled`` condition
+  (False, Recovered, with how long it lasted) written by the first reconcile that works again.
 
 Must not decide anything: it maps events to search keys and runs reconcile in a worker thread.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +38,37 @@ from hypersearch.controller import metrics
 from hypersearch.controller.reconcile import Reconciler
 from hypersearch.controller.requeue import ERROR_BACKOFF
 from hypersearch.controller.scheduler import Key, Scheduler
+from hypersearch.core import conditions
+from hypersearch.core.times import format_time
 from hypersearch.kube import names
 from hypersearch.kube.client import Connection
 from hypersearch.kube.failures import stuck_container
 from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
+
+
+@dataclass
+class Stall:
+    """A streak of failed reconciles of one search (API errors), from its first failure."""
+
+    since: float
+    errors: int = 0
+    last: str = ""
+    reported: bool = False
+    """The streak passed the stall threshold: the gauge is set and a Warning Event posted."""
+
+    def summary(self, now: float) -> str:
+        """How long, how many errors and the last one: the message of the Event and condition."""
+        return (
+            f"reconciles failed for {_duration(now - self.since)} from {format_time(self.since)}"
+            f" ({self.errors} error{'' if self.errors == 1 else 's'}; last: {self.last})"
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
 
 
 @dataclass
@@ -50,6 +79,9 @@ class OperatorState:
     connection: Connection
     scheduler: Scheduler | None = None
     failures: dict[Key, int] = field(default_factory=dict)
+    stalls: dict[Key, Stall] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    """Wall-clock seconds (tests pass their own)."""
     pod_states: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     logged_in_with: str | None = None
     """The Authorization kopf was last given: when kopf asks again (after a 401 or an expiry)
@@ -77,15 +109,25 @@ class OperatorState:
         """One reconcile in a worker thread; errors become a backoff, never an exception."""
         namespace, name = key
         began = time.monotonic()
+        now = self.clock()
+        stall = self.stalls.get(key)
+        # A streak that lasted past the threshold is a stall even when no failure in between
+        # saw it (one reconcile retrying for the whole time): this reconcile, if it works, ends it.
+        long = stall is not None and now - stall.since >= self.reconciler.config.stall_seconds
+        recovered = None
+        if stall is not None and (stall.reported or long):
+            recovered = stall.summary(now) + "; then writes worked again"
         try:
             outcome = await asyncio.to_thread(
-                self.reconciler.reconcile, namespace, name, time.time()
+                self.reconciler.reconcile, namespace, name, now, recovered=recovered
             )
         except ApiError as err:
             metrics.reconcile_error(
                 err.reason if err.reason.isalnum() else "ApiError", retrying=True
             )
             log.warning("reconcile %s/%s: %s", namespace, name, err)
+            if err.transient:
+                self._stalling(key, now, err)  # the streak began with this reconcile
             return self._backoff(key)
         except Exception as err:
             metrics.reconcile_error(type(err).__name__, retrying=True)
@@ -101,9 +143,34 @@ class OperatorState:
             outcome.requeue_after,
         )
         self.failures.pop(key, None)
+        if self.stalls.pop(key, None) is not None and recovered is not None:
+            metrics.stalled(namespace, name, False)
+            log.warning("HyperSearch %s/%s recovered: %s", namespace, name, recovered)
         for trial in outcome.started:  # the ADDED event of a Pod we created changes nothing
             self.pod_states[(namespace, trial)] = CREATED
         return outcome.requeue_after
+
+    def _stalling(self, key: Key, now: float, err: ApiError) -> None:
+        """One more failure of a streak; past the threshold, say so once (gauge and Event)."""
+        stall = self.stalls.setdefault(key, Stall(since=now))
+        stall.errors += 1
+        stall.last = str(err)[:500]
+        if stall.reported or now - stall.since < self.reconciler.config.stall_seconds:
+            return
+        stall.reported = True
+        namespace, name = key
+        metrics.stalled(namespace, name, True)
+        message = stall.summary(now) + "; retrying with backoff"
+        log.warning("HyperSearch %s/%s stalled: %s", namespace, name, message)
+        involved = {"metadata": {"name": name, "namespace": namespace}}
+        self.reconciler.post(involved, "Warning", conditions.STALLED, message, now)
+
+    def forget(self, key: Key) -> None:
+        """Drop everything kept about a deleted search (handlers, reconciler, metrics)."""
+        self.failures.pop(key, None)
+        self.stalls.pop(key, None)
+        self.reconciler.forget(*key)
+        metrics.forget_search(*key)
 
     def _backoff(self, key: Key) -> float:
         streak = self.failures.get(key, 0) + 1
@@ -171,9 +238,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         key = (namespace, name)
         if event.get("type") == "DELETED":
             state.scheduler.forget(key)
-            state.failures.pop(key, None)
-            state.reconciler.forget(namespace, name)
-            metrics.forget_search(namespace, name)
+            state.forget(key)
             return
         version = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
         if state.reconciler.is_own_write(namespace, name, version):

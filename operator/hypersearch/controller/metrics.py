@@ -112,6 +112,26 @@ class OperatorMetrics:
             ["reason"],
             registry=r,
         )
+        self.api_errors = Counter(
+            "hypersearch_api_errors",
+            "Requests to the API server that failed (each attempt, retried or not), by HTTP "
+            "method and CamelCase reason (Timeout, Unreachable, TooManyRequests, ...).",
+            ["verb", "reason"],
+            registry=r,
+        )
+        self.search_stalled = Gauge(
+            "hypersearch_search_stalled",
+            "1 while a HyperSearch's reconciles have failed for longer than the stall threshold "
+            "(timeouts.stallSeconds), because the API server failed or did not answer in time.",
+            ["namespace", "search"],
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "hypersearch_events_dropped",
+            "Events not posted because too many were waiting (the API server is slow), by reason.",
+            ["reason"],
+            registry=r,
+        )
         self._lock = threading.Lock()
         self._searches: dict[tuple[str, str], _SearchState] = {}
         self.build_info.labels(version=_version()).set(1)
@@ -165,7 +185,28 @@ class OperatorMetrics:
             for phase in TRIAL_PHASES:
                 _remove(self.search_trials, namespace, name, phase)
             _remove(self.search_best, namespace, name)
+            _remove(self.search_stalled, namespace, name)
             self._recount()
+
+    def series(self) -> int:
+        """How many series the registry exports now (tests check it stays bounded)."""
+        return sum(len(m.samples) for m in self.registry.collect())
+
+    def api_error(self, verb: str, reason: str) -> None:
+        """Count one failed request (``verb`` an HTTP method; odd reasons count as Other)."""
+        label = reason if _REASON.match(reason) else OTHER_REASON
+        self.api_errors.labels(verb if verb.isalpha() else OTHER_REASON, label).inc()
+
+    def stalled(self, namespace: str, name: str, stalled: bool) -> None:
+        """Whether a search's reconciles have failed for longer than the stall threshold."""
+        if stalled:
+            self.search_stalled.labels(namespace, name).set(1)
+        else:
+            _remove(self.search_stalled, namespace, name)
+
+    def event_dropped(self, reason: str) -> None:
+        """Count an Event dropped because the backlog was full."""
+        self.events_dropped.labels(reason if _REASON.match(reason) else OTHER_REASON).inc()
 
     @contextmanager
     def suggestion_latency(self, algorithm: str) -> Iterator[None]:
@@ -263,3 +304,18 @@ def suggestion_latency(algorithm: str) -> AbstractContextManager[None]:
 def reconcile_error(reason: str, *, retrying: bool) -> None:
     """See ``OperatorMetrics.reconcile_error``."""
     METRICS.reconcile_error(reason, retrying=retrying)
+
+
+def api_error(verb: str, reason: str) -> None:
+    """See ``OperatorMetrics.api_error``."""
+    METRICS.api_error(verb, reason)
+
+
+def stalled(namespace: str, name: str, stalled: bool) -> None:
+    """See ``OperatorMetrics.stalled``."""
+    METRICS.stalled(namespace, name, stalled)
+
+
+def event_dropped(reason: str) -> None:
+    """See ``OperatorMetrics.event_dropped``."""
+    METRICS.event_dropped(reason)

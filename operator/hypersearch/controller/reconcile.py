@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -58,6 +59,10 @@ from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
 
+EVENT_BACKLOG = 1000
+"""Events waiting to be posted at most; more are dropped and counted (client-go's recorder
+drops at 1,000 too). Unbounded, a slow API server let them pile up by the thousand."""
+
 
 @dataclass(slots=True)
 class TrialRecords:
@@ -78,6 +83,26 @@ class Reconciled:
     wrote_status: bool = False
     started: tuple[str, ...] = ()
     finished: bool = False
+    gone: bool = False
+    """The search is deleted (or being deleted): nothing is kept about it any more."""
+
+
+def involved_object(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What an Event needs of its search: kind, name, namespace and uid, nothing more."""
+    meta = body.get("metadata") or {}
+    return {"metadata": {k: meta.get(k) for k in ("name", "namespace", "uid")}}
+
+
+def stall_condition(message: str, meta: Mapping[str, Any]) -> conditions.Condition:
+    """``Stalled`` False, reason Recovered: the record of a stall that is over."""
+    generation = meta.get("generation")
+    return conditions.Condition(
+        conditions.STALLED,
+        "False",
+        conditions.RECOVERED,
+        message,
+        observed_generation=generation if isinstance(generation, int) else None,
+    )
 
 
 class Reconciler:
@@ -88,7 +113,10 @@ class Reconciler:
         self.api = api
         self.config = config
         self.events = events
+        self._backlog = threading.BoundedSemaphore(EVENT_BACKLOG)
         self._identities: dict[str, bool] = {}
+        self._uids: dict[tuple[str, str], str] = {}
+        """The uid of each search whose identity was applied (``forget`` drops both)."""
         self._synced: set[tuple[str, str]] = set()
         self.records: dict[tuple[str, str], TrialRecords] = {}
         """Each running search's finished trials (``TrialRecords``)."""
@@ -126,21 +154,23 @@ class Reconciler:
         del self.written_trials[key]
         return True
 
-    def reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
-        """Bring one HyperSearch one step closer to done (see the module docstring)."""
+    def reconcile(
+        self, namespace: str, name: str, now: float, *, recovered: str | None = None
+    ) -> Reconciled:
+        """Bring one HyperSearch one step closer to done (see the module docstring).
+
+        ``recovered``: the shell's account of a stall that this reconcile ends (its reconciles
+        failed for longer than the stall threshold); written as the ``Stalled`` condition."""
         try:
-            outcome = self._reconcile(namespace, name, now)
+            outcome = self._reconcile(namespace, name, now, recovered)
         except BaseException:
             self._synced.discard((namespace, name))
             raise
-        self._synced.add((namespace, name))
+        if outcome.gone:
+            self.forget(namespace, name)
+        else:
+            self._synced.add((namespace, name))
         return outcome
-
-    def forget(self, namespace: str, name: str) -> None:
-        """Drop what is kept about a search (it was deleted)."""
-        self.records.pop((namespace, name), None)
-        self._refusals.pop((namespace, name), None)
-        self.written.pop((namespace, name), None)
 
     def _trial_records(
         self, namespace: str, name: str, uid: str, metric: str
@@ -187,13 +217,13 @@ class Reconciler:
                 pods.append(found)
         return pods
 
-    def _reconcile(self, namespace: str, name: str, now: float) -> Reconciled:
+    def _reconcile(
+        self, namespace: str, name: str, now: float, recovered: str | None
+    ) -> Reconciled:
         body = self.api.get_search(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             metrics.forget_search(namespace, name)
-            self.records.pop((namespace, name), None)
-            self._refusals.pop((namespace, name), None)
-            return Reconciled(requeue_after=None)
+            return Reconciled(requeue_after=None, gone=True)
         meta = body["metadata"]
         status: dict[str, Any] = body.get("status") or {}
         entries = list(status.get("trials") or [])
@@ -274,6 +304,8 @@ class Reconciler:
             records=merged,
             legacy=legacy,
         )
+        if recovered is not None:
+            desired = status_doc.with_condition(desired, stall_condition(recovered, meta), now)
         # What the records said before this reconcile, for the Events of what it changes.
         before = [
             *merged.values(),
@@ -494,6 +526,7 @@ class Reconciler:
         for obj in manifests.sidecar_identity(owner, extra, legacy=legacy):
             self.api.apply(obj)
         self._identities[owner.uid] = legacy
+        self._uids[(owner.namespace, owner.name)] = owner.uid
 
     def _refused_for_now(
         self, body: Mapping[str, Any], key: tuple[str, str], refusal: str | None, now: float
@@ -541,24 +574,70 @@ class Reconciler:
         )
         return Reconciled(requeue_after=None, wrote_status=wrote, finished=True)
 
+    def post(
+        self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
+    ) -> None:
+        """Post an Event about a search (``_post``; for the shell's own Events)."""
+        self._post(body, kind, reason, message, now)
+
     def _post(
         self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
     ) -> None:
         """Events are best effort: a failure to post one must not fail the reconcile. With an
         ``events`` executor they are posted off the reconcile's path (a search's next trial
-        need not wait for the Events of the last one)."""
-        if self.events is not None:
-            self.events.submit(self._send_event, body, kind, reason, message, now)
+        need not wait for the Events of the last one), at most ``EVENT_BACKLOG`` waiting, each
+        holding only the search's name and uid (never its body: a waiting Event kept a whole
+        search, status and all, alive)."""
+        involved = involved_object(body)
+        if self.events is None:
+            self._send_event(involved, kind, reason, message, now)
+        elif self._backlog.acquire(blocking=False):
+            self.events.submit(self._send_queued, involved, kind, reason, message, now)
         else:
-            self._send_event(body, kind, reason, message, now)
+            metrics.event_dropped(reason)
 
-    def _send_event(
-        self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
+    def _send_queued(
+        self, involved: Mapping[str, Any], kind: str, reason: str, message: str, now: float
     ) -> None:
         try:
-            self.api.post_event(body, kind, reason, message, now)
+            self._send_event(involved, kind, reason, message, now)
+        finally:
+            self._backlog.release()
+
+    def _send_event(
+        self, involved: Mapping[str, Any], kind: str, reason: str, message: str, now: float
+    ) -> None:
+        try:
+            self.api.post_event(involved, kind, reason, message, now)
         except ApiError as err:
             log.info("could not post event %s: %s", reason, err)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is kept about a deleted search (the shell calls it on DELETED)."""
+        key = (namespace, name)
+        self.written.pop(key, None)
+        self._synced.discard(key)
+        self._refusals.pop(key, None)
+        self.records.pop(key, None)
+        self._identities.pop(self._uids.pop(key, ""), None)
+        # Echoes of its trial objects' writes that never came (a prefix may match another
+        # search's trials too: that costs at most one reconcile more).
+        for trial_key in [k for k in self.written_trials if k[0] == namespace]:
+            if trial_key[1].startswith(f"{name}-"):
+                del self.written_trials[trial_key]
+
+    def kept(self) -> int:
+        """Entries kept about searches, all maps together (zero once every search is gone)."""
+        parts = (
+            self.written,
+            self._synced,
+            self._refusals,
+            self._uids,
+            self._identities,
+            self.records,
+            self.written_trials,
+        )
+        return sum(len(part) for part in parts)
 
     def _next_look(
         self, spec: SearchSpec, trials: Sequence[Trial], pods: Sequence[PodView], now: float

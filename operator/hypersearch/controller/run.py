@@ -68,13 +68,20 @@ def command(args: argparse.Namespace) -> int:
     )
     if not args.verbose:  # kopf logs every handler call at INFO: too much for every Pod event
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    from hypersearch.kube.client import KubeconfigError, connect
+    from hypersearch.controller import metrics
+    from hypersearch.kube.client import KubeconfigError, Timeouts, connect
 
     try:
         config = load_config(args.config)
         # One connection for the reconciles (many threads) and kopf's login: both use the same
         # credentials, renewed in one place (kube.client).
-        connection = connect(args.kubeconfig, args.context, timeout=30.0, pool_size=24)
+        connection = connect(
+            args.kubeconfig,
+            args.context,
+            timeout=Timeouts(connect=config.api_connect_seconds, read=config.api_read_seconds),
+            pool_size=24,
+            on_failure=metrics.api_error,
+        )
     except (SpecError, KubeconfigError) as err:
         sys.stderr.write(f"hyper operator: {err}\n")
         return 2
@@ -90,11 +97,12 @@ def serve(
     """Start kopf with our registry (imports kopf here, not at module import)."""
     import kopf
 
-    from hypersearch.controller import metrics
+    from hypersearch.controller import memtrace, metrics
     from hypersearch.controller.handlers import OperatorState, build_registry
     from hypersearch.controller.reconcile import Reconciler
     from hypersearch.kube.api import KubeApi
 
+    memtrace.start_from_env()
     api = KubeApi(connection)
     events = ThreadPoolExecutor(max_workers=2, thread_name_prefix="events")
     state = OperatorState(reconciler=Reconciler(api, config, events), connection=connection)

@@ -50,6 +50,11 @@ class Scheduler:
             timer[1].cancel()
 
     @property
+    def waiting(self) -> int:
+        """Requeues pending (one per search at most; ``forget`` drops a deleted search's)."""
+        return len(self._timers)
+
+    @property
     def idle(self) -> bool:
         """Nothing running and nothing dirty (tests wait for this)."""
         return not self._running and not self._dirty

@@ -217,3 +217,15 @@ def reports_to_release(
     if len(found) >= RELEASE_BATCH or (found and done):
         return found
     return []
+
+
+def with_condition(
+    desired: Mapping[str, Any], condition: conditions.Condition, now: float
+) -> dict[str, Any]:
+    """``desired`` with one more condition set (kept in later writes, as every condition of a
+    type other than Running, Succeeded and Failed is)."""
+    found = conditions.from_dicts(desired.get("conditions"))
+    return {
+        **desired,
+        "conditions": conditions.to_dicts(conditions.set_condition(found, condition, now)),
+    }

@@ -52,6 +52,11 @@ TRIALS_RUNNING: Final = "TrialsRunning"
 """The search has trials to run or running; it has not finished."""
 INVALID_SPEC: Final = "InvalidSpec"
 """The spec did not validate; the message lists every problem. Fixing the spec restarts it."""
+STALLED: Final = "Stalled"
+"""Condition type (and Warning Event reason): the operator could not reconcile the search for
+longer than its stall threshold, because the API server failed or did not answer in time."""
+RECOVERED: Final = "Recovered"
+"""Reason of ``Stalled`` False: reconciles work again; the message says when and how long."""
 
 REASON_PATTERN: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 """What Kubernetes accepts as a condition reason (metav1.Condition); CamelCase by convention."""

@@ -137,7 +137,7 @@ class KubeApi:
 
     def create_pod(self, pod: Mapping[str, Any]) -> bool:
         """Create a Pod; False when one of that name exists already (derived names make that
-        the same trial, so it counts as done)."""
+        the same trial, so it counts as done, also when a timed-out create is sent again)."""
         namespace = str(pod["metadata"]["namespace"])
         try:
             self.client.request(
@@ -145,6 +145,7 @@ class KubeApi:
                 f"/api/v1/namespaces/{_q(namespace)}/pods",
                 query={"fieldManager": names.OPERATOR_MANAGER},
                 body=pod,
+                idempotent=True,  # a derived name: a repeat answers AlreadyExists
             )
         except ApiError as err:
             if err.conflict:
@@ -260,6 +261,7 @@ class KubeApi:
                 query={"fieldManager": names.OPERATOR_MANAGER},
                 body=patch,
                 content_type=JSON_PATCH,
+                idempotent=True,  # guarded: a repeat fails its tests (422) and changes nothing
             )
         except ApiError as err:
             if err.status in (409, 422) or err.not_found:

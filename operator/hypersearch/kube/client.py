@@ -17,6 +17,15 @@ after loading) runs a short-lived plugin for every request and lets other tokens
 - a 401 reloads the credentials (runs the plugin again) and sends the request once more, unless
   another thread renewed them meanwhile (then only the request is repeated), as client-go does.
 
+A slow but healthy API server is waited for, not given up on (``Timeouts``, ``RetryPolicy``): a
+connect timeout apart from a read timeout sized for large writes, and failed requests sent again
+with backoff and full jitter. A request that cannot have reached the server (connection refused,
+connect timeout) or that the server refused without acting (429) is always sent again; one that
+may have been carried out (a read timeout, a dropped connection, 503/504) only when sending it
+twice does no harm (``idempotent``: GET, DELETE, server-side apply, or a POST whose caller says
+so, such as a create with a derived name, where AlreadyExists means done). Every failed attempt
+is told to ``on_failure`` (the operator counts them in a metric).
+
 Must not know any resource's shape (``kube.api`` does). Nothing else holds credentials.
 """
 
@@ -25,7 +34,9 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import random
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,7 +52,7 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import InClusterConfigLoader
 from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 
-from hypersearch.kube.wire import ApiError, decode
+from hypersearch.kube.wire import JSON_PATCH, ApiError, decode
 
 log = logging.getLogger("hypersearch.kube")
 
@@ -52,6 +63,59 @@ RENEW_AT_LIFE: Final = 0.8
 USER_AGENT: Final = "hypersearch"
 
 Clock = Callable[[], datetime.datetime]
+FailureHook = Callable[[str, str], None]
+"""Told of every failed attempt: (HTTP method, CamelCase reason)."""
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+RETRY_STATUSES: Final = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "Timeout"}
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds to open a connection, and to wait for an answer once the request is sent.
+
+    The read timeout is long because a healthy server can be slow: a status write of a large
+    object took 1.5 s on a quiet test plane and timed out at 30 s under load (issue 14)."""
+
+    connect: float = 5.0
+    read: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How many times one request is sent at most, and the backoff between the attempts."""
+
+    attempts: int = 4
+    base_seconds: float = 0.5
+    cap_seconds: float = 8.0
+
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based): "full jitter", uniform
+        in [0, min(cap, base * 2^(attempt-1))], so clients that failed together do not come
+        back together; at least the server's Retry-After (capped) when it sent one."""
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+        wait = rng.uniform(0.0, ceiling)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.cap_seconds))
+        return wait
+
+
+def idempotent(method: str, content_type: str) -> bool:
+    """Whether sending a request twice leaves the same result as once: GET, PUT, DELETE and
+    PATCHes other than JSON patches (a server-side apply, a merge patch)."""
+    return method in SAFE_METHODS or (method == "PATCH" and content_type != JSON_PATCH)
+
+
+def failure_reason(err: BaseException) -> tuple[str, bool]:
+    """A CamelCase reason for a request that got no answer, and whether it may have reached the
+    server (False only when no connection was made: sending it again is always safe)."""
+    cause = err.reason if isinstance(err, urllib3.exceptions.MaxRetryError) else err
+    if isinstance(cause, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        return "Unreachable", False
+    if isinstance(cause, urllib3.exceptions.ConnectTimeoutError):
+        return "ConnectTimeout", False
+    if isinstance(cause, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return "Timeout", True
+    return "Disconnected", True
 
 
 def _utcnow() -> datetime.datetime:
@@ -113,15 +177,23 @@ class Connection:
         *,
         namespace: str | None = None,
         exec_plugin: str | None = None,
-        timeout: float = 30.0,
+        timeout: float | Timeouts = Timeouts(),
         pool_size: int = 8,
         clock: Clock = _utcnow,
+        retry: RetryPolicy = RetryPolicy(),
+        on_failure: FailureHook | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.source = source
         """Where the credentials come from, for messages: ``kubeconfig PATH`` or in-cluster."""
         self.namespace = namespace
         """The context's namespace (in a Pod: the Pod's), or None."""
-        self.timeout = timeout
+        self.timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts(read=timeout)
+        self.retry = retry
+        self.on_failure = on_failure
+        """Told of every failed attempt (method, reason); the operator counts them."""
+        self._sleep = sleep
+        self._rng = random.Random()
         self._loader = loader
         self._exec_plugin = exec_plugin
         self._clock = clock
@@ -130,10 +202,8 @@ class Connection:
         self._expires: datetime.datetime | None = None
         self.configuration = Configuration()
         self.configuration.connection_pool_maxsize = pool_size
-        # A keep-alive connection the server closes just as a request goes out is worth one more
-        # try whatever the verb: every call kube.api makes may be repeated (a create answers
-        # AlreadyExists, applies are idempotent).
-        self.configuration.retries = urllib3.util.Retry(total=3, read=1, allowed_methods=None)
+        # Retries are ours (``request``): urllib3's would repeat a timed-out POST of an Event.
+        self.configuration.retries = urllib3.util.Retry(total=0, redirect=0, raise_on_status=False)
         self._pooled = False
         failures = self._reload()
         if exec_plugin and not failures and not self._has_credentials():
@@ -245,13 +315,20 @@ class Connection:
         query: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        idempotent: bool | None = None,
     ) -> Any:
         """Send one request and return the decoded JSON answer; raise ApiError on >= 400 (status
-        0: the server could not be reached). A 401 is tried once more with renewed credentials."""
+        0: no answer). A 401 is tried once more with renewed credentials; a failure worth
+        another attempt is retried as the module docstring says (``idempotent`` None: judged
+        from the method and content type; a POST is not, unless its caller says so)."""
         url = self.configuration.host + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
-        for attempt in (1, 2):
+        repeatable = _idempotent(method, content_type) if idempotent is None else idempotent
+        attempt = 0
+        renewed = False
+        while True:
+            attempt += 1
             authorization = self.authorization()
             headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
             if body is not None:
@@ -260,15 +337,36 @@ class Connection:
                 headers["Authorization"] = authorization
             try:
                 response = self.api_client.call_api(
-                    method, url, header_params=headers, body=body, _request_timeout=self.timeout
+                    method,
+                    url,
+                    header_params=headers,
+                    body=body,
+                    _request_timeout=(self.timeouts.connect, self.timeouts.read),
                 )
                 data = response.read()  # type: ignore[no-untyped-call]
             except (urllib3.exceptions.HTTPError, ApiException, OSError) as err:
-                raise ApiError(0, "Unreachable", str(err), method, path) from err
-            if response.status == 401 and attempt == 1 and self.renew(authorization):
+                reason, sent = failure_reason(err)
+                self._failed(method, reason)
+                if attempt < self.retry.attempts and (repeatable or not sent):
+                    self._sleep(self.retry.delay(attempt, self._rng))
+                    continue
+                raise ApiError(0, reason, str(err), method, path) from err
+            if response.status == 401 and not renewed and self.renew(authorization):
+                renewed = True
                 continue
+            retry_as = RETRY_STATUSES.get(response.status)
+            if retry_as is not None:
+                self._failed(method, retry_as)
+                if attempt < self.retry.attempts and (repeatable or response.status == 429):
+                    wait = _seconds(response.getheader("Retry-After"))  # type: ignore[no-untyped-call]
+                    self._sleep(self.retry.delay(attempt, self._rng, wait))
+                    continue
             return decode(response.status, data or b"", method, path)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, method: str, reason: str) -> None:
+        log.debug("%s request failed: %s", method, reason)
+        if self.on_failure is not None:
+            self.on_failure(method, reason)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -282,13 +380,14 @@ def connect(
     kubeconfig: str | None = None,
     context: str | None = None,
     *,
-    timeout: float = 30.0,
+    timeout: float | Timeouts = Timeouts(),
     pool_size: int = 8,
     clock: Clock = _utcnow,
+    **more: Any,
 ) -> Connection:
     """A connection from ``kubeconfig``, else $KUBECONFIG (its files merged), else
     ~/.kube/config, else the Pod's in-cluster identity; raise KubeconfigError saying why not."""
-    options: dict[str, Any] = {"timeout": timeout, "pool_size": pool_size, "clock": clock}
+    options: dict[str, Any] = {"timeout": timeout, "pool_size": pool_size, "clock": clock, **more}
     if kubeconfig:
         if not Path(kubeconfig).expanduser().is_file():
             raise KubeconfigError(
@@ -381,6 +480,17 @@ def _user_entry(config: Any, current: Mapping[str, Any]) -> Mapping[str, Any]:
             found = value.get("user")
             return found if isinstance(found, Mapping) else {}
     return {}
+
+
+_idempotent = idempotent
+
+
+def _seconds(header: object) -> float | None:
+    """A Retry-After header's seconds (the API server sends whole seconds), else None."""
+    try:
+        return float(str(header)) if header is not None else None
+    except ValueError:
+        return None
 
 
 def _plain(err: BaseException) -> str:
