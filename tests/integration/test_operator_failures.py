@@ -252,8 +252,12 @@ def test_a_quota_smaller_than_the_parallelism_keeps_status_and_says_why_in_an_ev
             testplane,
             namespace,
             "quota",
-            lambda s: trial_phase(s, "quota-0000") == "Running",
-            "the trial the quota allows",
+            # The trial object is written before the search's status: wait for both.
+            lambda s: (
+                trial_phase(s, "quota-0000") == "Running"
+                and (s.get("status") or {}).get("phase") == "Running"
+            ),
+            "the trial the quota allows, in the search's status too",
         )
         refused = wait_for(
             lambda: (
