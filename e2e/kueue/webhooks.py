@@ -2,8 +2,9 @@
 """Point an upstream webhook configuration at a controller running as a local process.
 
 Reads the JSON objects that `kubectl create --dry-run=client -o json -f manifests.yaml` prints,
-one after another, for a controller's generated webhook manifests (config/components/webhook/manifests.yaml in its Go
-module) and writes the same List with, for every webhook kept:
+one after another, for a controller's generated webhook manifests
+(config/components/webhook/manifests.yaml in its Go module) and writes the same List with,
+for every webhook kept:
 
 - `clientConfig.service` replaced by `url: https://127.0.0.1:PORT<path>` and `caBundle` set to
   the test plane's CA (the plane has no Service routing to a local process);
@@ -43,9 +44,8 @@ def rewrite(doc: dict[str, Any], args: argparse.Namespace, ca_bundle: str) -> di
         hook["clientConfig"] = {"url": f"{args.url}{path}", "caBundle": ca_bundle}
         if path.endswith("--v1-pod"):
             if args.pod_object_selector_key:
-                hook["objectSelector"] = {
-                    "matchExpressions": [{"key": args.pod_object_selector_key, "operator": "Exists"}]
-                }
+                exists = {"key": args.pod_object_selector_key, "operator": "Exists"}
+                hook["objectSelector"] = {"matchExpressions": [exists]}
             hook["namespaceSelector"] = {
                 "matchExpressions": [
                     {

@@ -21,6 +21,7 @@ from test_kube_client import write_kubeconfig
 
 from hypersearch.kube.api import KubeApi
 from hypersearch.kube.client import Connection, RetryPolicy, Timeouts, connect, idempotent
+from hypersearch.kube.status import trials_path
 from hypersearch.kube.wire import APPLY_PATCH, JSON_PATCH, ApiError
 
 
@@ -153,6 +154,26 @@ def test_a_timed_out_create_of_a_derived_name_is_sent_again_and_already_exists_m
         connection.close()
     assert created is False  # the first attempt made it: the trial's Pod exists
     assert handler.seen == [("POST", "/api/v1/namespaces/ml/pods")] * 2
+
+
+def test_a_timed_out_create_of_a_trial_object_is_sent_again_and_already_exists_means_done(
+    tmp_path: Path, server: tuple[str, type[Slow]]
+) -> None:
+    """The trial object's name is derived too: the operator's first write of a trial must not
+    fail a reconcile on a slow server when a repeat is harmless."""
+    url, handler = server
+    handler.slow[0] = 1
+    path = trials_path("ml")
+    handler.answers[path] = [(409, {})]
+    connection = client(tmp_path, url, [], [])
+    try:
+        created = KubeApi(connection).create_trial(
+            {"metadata": {"name": "s-0001", "namespace": "ml"}}
+        )
+    finally:
+        connection.close()
+    assert created is None  # the first attempt made it: the trial object exists
+    assert handler.seen == [("POST", path)] * 2
 
 
 def test_a_429_is_retried_for_any_request_after_the_servers_retry_after(

@@ -199,6 +199,7 @@ class KubeApi:
                 trials_path(namespace),
                 query={"fieldManager": names.OPERATOR_MANAGER},
                 body=obj,
+                idempotent=True,  # a derived name: a repeat answers AlreadyExists
             )
         except ApiError as err:
             if err.conflict:
