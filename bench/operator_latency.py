@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import queue
 import statistics
 import subprocess
@@ -44,7 +45,9 @@ from hypersearch.kube.client import Credentials, connect  # noqa: E402
 from hypersearch.kube.wire import Requester  # noqa: E402
 from hypersearch.sidecar.reporter import TrialReporter  # noqa: E402
 
-KUBECONFIG = Path("/tmp/hypersearch-testplane/kubeconfig")
+STATE = Path(os.environ.get("HYPERSEARCH_TESTPLANE_DIR", "/tmp/hypersearch-testplane"))
+"""The plane's state directory, as e2e/testplane and the tests read it."""
+KUBECONFIG = STATE / "kubeconfig"
 STARTUP: list[float] = []
 FINISH: list[float] = []
 REPORTED: dict[str, list[float]] = {}
@@ -52,19 +55,21 @@ REACTION: list[float] = []
 """Per trial Pod in the throughput run: ADDED to Running, the scheduler's and kwok's share."""
 
 
-def kubectl(*args: str, stdin: str | None = None) -> str:
+def kubectl(*args: str, stdin: str | None = None, timeout: float = 120) -> str:
     done = subprocess.run(
         ["kubectl", "--kubeconfig", str(KUBECONFIG), *args],
         input=stdin,
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=timeout,
     )
     return done.stdout
 
 
-def manifest(name: str, algorithm: str, trials: int, parallelism: int) -> dict[str, Any]:
+def manifest(
+    name: str, algorithm: str, trials: int, parallelism: int, machine: str = "CPU"
+) -> dict[str, Any]:
     return {
         "apiVersion": names.API,
         "kind": names.KIND,
@@ -80,7 +85,7 @@ def manifest(name: str, algorithm: str, trials: int, parallelism: int) -> dict[s
             "parallelism": parallelism,
             "maxFailedTrials": 3,
             "trial": {
-                "machineType": "CPU",
+                "machineType": machine,
                 "template": {
                     "metadata": {"annotations": {"hypersearch.io/kwok-run-duration": "1h"}},
                     "spec": {
@@ -295,7 +300,7 @@ def main() -> int:
     # Start the test plane unless it is up (idempotent; a cold cache builds it first).
     up = subprocess.run([str(REPO / "e2e" / "testplane"), "up"], check=False, timeout=3600)
     if up.returncode != 0:
-        print("bench: `e2e/testplane up` failed; its logs are in /tmp/hypersearch-testplane/logs")
+        print(f"bench: `e2e/testplane up` failed; its logs are in {STATE / 'logs'}")
         return 1
     connection = connect(str(KUBECONFIG), pool_size=16)
     endpoint = connection.credentials()

@@ -54,12 +54,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 sys.path.insert(0, str(REPO / "bench"))
 
+import operator_latency as latency  # noqa: E402
 from hypersearch.kube import names  # noqa: E402
 from hypersearch.kube.api import KubeApi  # noqa: E402
 from hypersearch.kube.client import connect  # noqa: E402
 from hypersearch.sidecar.collector import Collector, Objective  # noqa: E402
 from hypersearch.sidecar.reporter import TrialReporter  # noqa: E402
 from operator_latency import (  # noqa: E402
+    KUBECONFIG,
     PodWatch,
     complete,
     operator_cpu_seconds,
@@ -67,8 +69,6 @@ from operator_latency import (  # noqa: E402
     value_of,
 )
 
-STATE = Path(os.environ.get("HYPERSEARCH_TESTPLANE_DIR", "/tmp/hypersearch-testplane"))
-KUBECONFIG = STATE / "kubeconfig"
 PORT_BASE = int(os.environ.get("HYPERSEARCH_TESTPLANE_PORT_BASE", "16440"))
 ETCD = f"http://127.0.0.1:{PORT_BASE + 1}"
 GPUS_PER_NODE = 4
@@ -76,45 +76,13 @@ OBJECTIVE = Objective(metric="val_acc", aggregation="last")
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        ["kubectl", "--kubeconfig", str(KUBECONFIG), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    return done.stdout
+    """kubectl on the plane, with room for the large applies of many nodes."""
+    return latency.kubectl(*args, stdin=stdin, timeout=300)
 
 
 def manifest(name: str, trials: int, parallelism: int, machine: str) -> dict[str, Any]:
-    return {
-        "apiVersion": names.API,
-        "kind": names.KIND,
-        "metadata": {"name": name},
-        "spec": {
-            "algorithm": {"name": "random", "seed": 1},
-            "objective": {"metric": "val_acc", "goal": "maximize"},
-            "parameters": [
-                {"name": "units", "type": "int", "min": 8, "max": 512},
-                {"name": "lr", "type": "float", "min": 1e-4, "max": 0.1, "scale": "log"},
-            ],
-            "maxTrials": trials,
-            "parallelism": parallelism,
-            "maxFailedTrials": 3,
-            "trial": {
-                "machineType": machine,
-                "template": {
-                    "metadata": {"annotations": {"hypersearch.io/kwok-run-duration": "1h"}},
-                    "spec": {
-                        "containers": [
-                            {"name": "trainer", "image": "t", "command": ["train", ":units:"]}
-                        ]
-                    },
-                },
-            },
-        },
-    }
+    """A random search of instant trials (the operator-latency bench's, on ``machine``)."""
+    return latency.manifest(name, "random", trials, parallelism, machine)
 
 
 def gpu_nodes(count: int, prefix: str) -> dict[str, Any]:
