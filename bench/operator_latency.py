@@ -34,7 +34,7 @@ import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
@@ -53,6 +53,28 @@ FINISH: list[float] = []
 REPORTED: dict[str, list[float]] = {}
 REACTION: list[float] = []
 """Per trial Pod in the throughput run: ADDED to Running, the scheduler's and kwok's share."""
+
+
+def start_operator(namespace: str, *flags: str) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """``hyper operator`` watching ``namespace``, its output in /tmp/<namespace>-operator.log
+    (the caller closes the log once the process is gone)."""
+    log = open(f"/tmp/{namespace}-operator.log", "wb")  # noqa: SIM115
+    operator = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from hypersearch.cli import main; sys.exit(main())",
+            "operator",
+            "--kubeconfig",
+            str(KUBECONFIG),
+            "-n",
+            namespace,
+            *flags,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return operator, log
 
 
 def kubectl(*args: str, stdin: str | None = None, timeout: float = 120) -> str:
@@ -328,22 +350,7 @@ def main() -> int:
         ):
             break
         time.sleep(0.1)
-    log = open(f"/tmp/{namespace}-operator.log", "wb")  # noqa: SIM115
-    operator = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from hypersearch.cli import main; sys.exit(main())",
-            "operator",
-            "--kubeconfig",
-            str(KUBECONFIG),
-            "-n",
-            namespace,
-            *(["-v"] if args.operator_verbose else []),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    operator, log = start_operator(namespace, *(["-v"] if args.operator_verbose else []))
     watch = PodWatch(endpoint, namespace)
     watch.start()
     watch.ready.wait(30)

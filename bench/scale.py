@@ -260,21 +260,7 @@ class Sampler(threading.Thread):
 
 @contextmanager
 def operator_process(namespace: str) -> Iterator[subprocess.Popen[bytes]]:
-    log = open(f"/tmp/{namespace}-operator.log", "wb")  # noqa: SIM115
-    operator = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from hypersearch.cli import main; sys.exit(main())",
-            "operator",
-            "--kubeconfig",
-            str(KUBECONFIG),
-            "-n",
-            namespace,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    operator, log = latency.start_operator(namespace)
     try:
         yield operator
     finally:
