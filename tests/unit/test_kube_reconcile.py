@@ -798,14 +798,17 @@ def test_finished_trials_are_listed_once_then_only_the_unfinished_ones() -> None
         api.succeed(trial)
     rec.reconcile("ml", "s", T0 + 10)
     assert api.lists == [False, True, True]
-    assert set(rec.records[("ml", "s")].finished) == {"s-0000", "s-0001"}
+    assert set(rec.trial_records.cache[("ml", "s")].finished) == {"s-0000", "s-0001"}
     writes = api.trial_writes
     rec.reconcile("ml", "s", T0 + 11)  # nothing changed: no trial object is written
     assert api.trial_writes == writes
     fresh = reconciler(api)  # a restarted operator reads every object once, the same trials
     fresh.reconcile("ml", "s", T0 + 12)
     assert api.lists[-1] is False
-    assert fresh.records[("ml", "s")].finished == rec.records[("ml", "s")].finished
+    assert (
+        fresh.trial_records.cache[("ml", "s")].finished
+        == rec.trial_records.cache[("ml", "s")].finished
+    )
 
 
 def test_an_object_created_just_before_a_crash_gets_its_pod_not_a_new_trial() -> None:
@@ -846,7 +849,7 @@ def test_a_finished_search_forgets_its_cached_trials() -> None:
     api.report("s-0000", 0.5)
     api.succeed("s-0000")
     assert rec.reconcile("ml", "s", T0 + 2).finished
-    assert ("ml", "s") not in rec.records
+    assert ("ml", "s") not in rec.trial_records.cache
 
 
 def legacy_entry(index: int, phase: str, value: float | None = None) -> dict[str, Any]:

@@ -263,8 +263,10 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         meta = body.get("metadata", {})
         trial = str(meta.get("name"))
         if event.get("type") == "DELETED":
-            state.reconciler.written_trials.pop((namespace, trial), None)
-        elif state.reconciler.is_own_trial_write(namespace, trial, meta.get("resourceVersion")):
+            state.reconciler.trial_records.written.pop((namespace, trial), None)
+        elif state.reconciler.trial_records.is_own_write(
+            namespace, trial, meta.get("resourceVersion")
+        ):
             return
         state.scheduler.trigger((namespace, search))
 

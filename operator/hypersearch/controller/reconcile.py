@@ -35,6 +35,7 @@ from hypersearch.controller import metrics
 from hypersearch.controller import status as status_doc
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.events import transition_events
+from hypersearch.controller.records import TrialRecordStore
 from hypersearch.controller.requeue import CREATE_RETRY, RELOOK, next_look
 from hypersearch.core import conditions, reasons
 from hypersearch.core.early_stopping import EARLY_STOPPED
@@ -62,17 +63,6 @@ log = logging.getLogger("hypersearch.operator")
 EVENT_BACKLOG = 1000
 """Events waiting to be posted at most; more are dropped and counted (client-go's recorder
 drops at 1,000 too). Unbounded, a slow API server let them pile up by the thousand."""
-
-
-@dataclass(slots=True)
-class TrialRecords:
-    """The finished trials of one search, as read from their HyperSearchTrials: final, so read
-    once. Kept per search while it runs (``uid`` and ``metric`` say which search and which
-    curves they were decoded for); dropped when the search finishes or goes away."""
-
-    uid: str
-    metric: str
-    finished: dict[str, Trial]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +108,9 @@ class Reconciler:
         self._uids: dict[tuple[str, str], str] = {}
         """The uid of each search whose identity was applied (``forget`` drops both)."""
         self._synced: set[tuple[str, str]] = set()
-        self.records: dict[tuple[str, str], TrialRecords] = {}
-        """Each running search's finished trials (``TrialRecords``)."""
+        self.trial_records = TrialRecordStore(api)
         self._refusals: dict[tuple[str, str], str] = {}
         """The last FailedCreate message of each search, so a refusal streak posts one Event."""
-        self.written_trials: dict[tuple[str, str], str] = {}
-        """resourceVersion of each trial object our last write of it left (``is_own_write``)."""
         self.written: dict[tuple[str, str], str] = {}
         """resourceVersion of each search as our own last write left it: the watch event that
         write causes need not trigger another reconcile (``is_own_write``)."""
@@ -138,21 +125,6 @@ class Reconciler:
         return resource_version is not None and self.written.get((namespace, name)) == str(
             resource_version
         )
-
-    def _remember_trial(self, obj: Mapping[str, Any] | None) -> None:
-        meta = (obj or {}).get("metadata") or {}
-        if meta.get("resourceVersion"):
-            key = (str(meta.get("namespace")), str(meta.get("name")))
-            self.written_trials[key] = str(meta["resourceVersion"])
-
-    def is_own_trial_write(self, namespace: str, trial: str, resource_version: str | None) -> bool:
-        """Whether this version of a trial object is the one our last write of it produced
-        (then its watch event is only our echo; the entry is spent)."""
-        key = (namespace, trial)
-        if resource_version is None or self.written_trials.get(key) != str(resource_version):
-            return False
-        del self.written_trials[key]
-        return True
 
     def reconcile(
         self, namespace: str, name: str, now: float, *, recovered: str | None = None
@@ -171,33 +143,6 @@ class Reconciler:
         else:
             self._synced.add((namespace, name))
         return outcome
-
-    def _trial_records(
-        self, namespace: str, name: str, uid: str, metric: str
-    ) -> tuple[TrialRecords, dict[str, dict[str, Any]]]:
-        """The search's finished trials (cached) and its other HyperSearchTrials by name: every
-        object on the first look (a paginated LIST), then only the unfinished ones. Objects of
-        another search of the same name (deleted, not yet collected) are left out."""
-        key = (namespace, name)
-        cached = self.records.get(key)
-        if cached is None or cached.uid != uid or cached.metric != metric:
-            cached = TrialRecords(uid, metric, {})
-            found = self.api.list_trials(namespace, name)
-        else:
-            found = self.api.list_trials(namespace, name, unfinished_only=True)
-        objects: dict[str, dict[str, Any]] = {}
-        for obj in found:
-            trial = str(obj["metadata"]["name"])
-            if record.object_owner_uid(obj) != uid or trial in cached.finished:
-                continue
-            if record.object_finished(obj):
-                done = record.trial_from_entry(record.object_entry(obj), metric)
-                if done is not None and done.phase.finished:
-                    cached.finished[trial] = done
-                    continue
-            objects[trial] = obj
-        self.records[key] = cached
-        return cached, objects
 
     def _pods(
         self, namespace: str, name: str, entries: Mapping[str, Mapping[str, Any]]
@@ -230,7 +175,7 @@ class Reconciler:
         owner = manifests.Owner(name, namespace, str(meta.get("uid")))
         raw_objective = (body.get("spec") or {}).get("objective") or {}
         metric = str(raw_objective.get("metric") or "")
-        cached, objects = self._trial_records(namespace, name, owner.uid, metric)
+        cached, objects = self.trial_records.read(namespace, name, owner.uid, metric)
         objects = dict(objects)
         merged = convert.merge_entries(
             (e for e in entries if str(e.get("name")) not in cached.finished),
@@ -311,7 +256,7 @@ class Reconciler:
             *merged.values(),
             *({"name": n, "phase": t.phase.value} for n, t in cached.finished.items()),
         ]
-        self._record_trials(owner, after, merged, objects, cached)
+        self.trial_records.write(owner, after, merged, objects, cached)
         wrote = False
         current: Mapping[str, Any] = body
         if status_doc.differs(status, desired):
@@ -335,7 +280,7 @@ class Reconciler:
         )
         if plan.finished:
             requeue_after = None
-            self.records.pop((namespace, name), None)  # read again if the spec is edited
+            self.trial_records.done(namespace, name)
         elif refusal is not None:
             requeue_after = min(CREATE_RETRY, self._next_look(spec, after, pods, now))
         elif any(t.phase is TrialPhase.FAILED for t in started):
@@ -350,41 +295,6 @@ class Reconciler:
             started=tuple(t.name for t in started),
             finished=plan.finished,
         )
-
-    def _record_trials(
-        self,
-        owner: manifests.Owner,
-        trials: Sequence[Trial],
-        entries: Mapping[str, Mapping[str, Any]],
-        objects: Mapping[str, Mapping[str, Any]],
-        cached: TrialRecords,
-    ) -> None:
-        """Write each trial's verdict into its HyperSearchTrial where it changed: the object is
-        created first when the trial has none yet (a Pod or a status entry of an earlier
-        version), its status applied, and a finished one labelled finished and cached. The
-        label comes last, so a crash in between leaves an unlabelled object that is read (and
-        labelled) again."""
-        reference = owner.reference()
-        for trial in trials:
-            if trial.name in cached.finished:
-                continue
-            obj = objects.get(trial.name)
-            if obj is None:
-                made = record.trial_object(trial, owner.name, owner.namespace, reference)
-                created = self.api.create_trial(made)
-                self._remember_trial(created)
-                obj = created or made
-            current = obj.get("status") or {}
-            desired = record.object_status(trial, entries.get(trial.name) or current)
-            if status_doc.object_status_differs(current, desired):
-                self._remember_trial(
-                    self.api.apply_trial_status(owner.namespace, trial.name, desired)
-                )
-            if trial.phase.finished:
-                if not record.object_finished(obj):
-                    self._remember_trial(self.api.mark_trial_finished(owner.namespace, trial.name))
-                # As a fresh process would read it back (a finished trial's Pod no longer matters).
-                cached.finished[trial.name] = dataclasses.replace(trial, created_at=None)
 
     def _release_reports(self, current: Mapping[str, Any], desired: Mapping[str, Any]) -> None:
         """Drop the sidecars' managedFields entries ``status.reports_to_release`` picks; best
@@ -493,9 +403,7 @@ class Reconciler:
             try:
                 if trial.name not in objects:
                     obj = record.trial_object(made, owner.name, owner.namespace, reference)
-                    created = self.api.create_trial(obj)
-                    self._remember_trial(created)
-                    objects[trial.name] = created or obj
+                    objects[trial.name] = self.trial_records.create(obj)
                 self.api.create_pod(pod)
             except ApiError as err:
                 if err.transient and err.status != 0:  # unreachable: status cannot be written
@@ -618,13 +526,8 @@ class Reconciler:
         self.written.pop(key, None)
         self._synced.discard(key)
         self._refusals.pop(key, None)
-        self.records.pop(key, None)
         self._identities.pop(self._uids.pop(key, ""), None)
-        # Echoes of its trial objects' writes that never came (a prefix may match another
-        # search's trials too: that costs at most one reconcile more).
-        for trial_key in [k for k in self.written_trials if k[0] == namespace]:
-            if trial_key[1].startswith(f"{name}-"):
-                del self.written_trials[trial_key]
+        self.trial_records.forget(namespace, name)
 
     def kept(self) -> int:
         """Entries kept about searches, all maps together (zero once every search is gone)."""
@@ -634,10 +537,8 @@ class Reconciler:
             self._refusals,
             self._uids,
             self._identities,
-            self.records,
-            self.written_trials,
         )
-        return sum(len(part) for part in parts)
+        return sum(len(part) for part in parts) + self.trial_records.kept()
 
     def _next_look(
         self, spec: SearchSpec, trials: Sequence[Trial], pods: Sequence[PodView], now: float
