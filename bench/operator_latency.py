@@ -33,6 +33,7 @@ import time
 import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -122,7 +123,11 @@ def manifest(
 
 
 class PodWatch(threading.Thread):
-    """A raw watch on the namespace's Pods; puts (monotonic time, type, pod) on a queue."""
+    """A raw watch on the namespace's Pods; puts (monotonic time, type, pod) on a queue.
+
+    The API server ends a watch now and then (its timeout, or a watcher it finds too slow to
+    read); the watch starts again from the last resourceVersion seen, or from the current state
+    when that version is gone (then every Pod comes again as ADDED, which consumers dedupe)."""
 
     def __init__(self, endpoint: Credentials, namespace: str):
         super().__init__(daemon=True)
@@ -130,8 +135,17 @@ class PodWatch(threading.Thread):
         self.namespace = namespace
         self.events: queue.Queue[tuple[float, str, dict[str, Any]]] = queue.Queue()
         self.ready = threading.Event()
+        self.version = ""
+        self.restarts = 0
 
     def run(self) -> None:
+        while True:
+            with suppress(OSError, ValueError, http.client.HTTPException):
+                self._watch()
+            self.restarts += 1
+            time.sleep(0.5)
+
+    def _watch(self) -> None:
         import ssl
 
         parsed = urllib.parse.urlsplit(self.endpoint.server)
@@ -141,10 +155,12 @@ class PodWatch(threading.Thread):
         conn = http.client.HTTPSConnection(
             parsed.hostname or "", parsed.port or 443, context=context, timeout=600
         )
-        query = urllib.parse.urlencode(
-            {"watch": "1", "labelSelector": names.SEARCH_LABEL, "allowWatchBookmarks": "false"}
+        fields = {"watch": "1", "labelSelector": names.SEARCH_LABEL, "allowWatchBookmarks": "false"}
+        if self.version:
+            fields["resourceVersion"] = self.version
+        conn.request(
+            "GET", f"/api/v1/namespaces/{self.namespace}/pods?{urllib.parse.urlencode(fields)}"
         )
-        conn.request("GET", f"/api/v1/namespaces/{self.namespace}/pods?{query}")
         response = conn.getresponse()
         self.ready.set()
         while True:
@@ -152,6 +168,10 @@ class PodWatch(threading.Thread):
             if not line:
                 return
             event = json.loads(line)
+            if event["type"] == "ERROR":  # 410 Gone: the version is compacted; start afresh
+                self.version = ""
+                return
+            self.version = str(event["object"]["metadata"].get("resourceVersion") or "")
             self.events.put((time.monotonic(), event["type"], event["object"]))
 
 

@@ -449,6 +449,7 @@ def main() -> int:
         "parallelism": args.parallelism,
         "extra_gpu_nodes": args.nodes,
         "trials_finished": done,
+        "pod_watch_restarts": watch.restarts,
         "phases": dict(Counter(ended.values())),
         "failed_search_messages": endings[:5],
         "elapsed_s": round(elapsed, 1),
