@@ -26,6 +26,7 @@ from .operator_harness import (
     HOLD_RUNNING,
     entries,
     get_search,
+    install_crd,
     operator_with,
     run_sidecar,
     search_manifest,
@@ -414,3 +415,38 @@ def test_the_sidecar_of_a_job_pod_writes_only_its_own_trial_of_its_own_search(
     objects = trial_objects(testplane, namespace, "pol")
     assert objects["pol-0000"]["curve"] == [[1, 0.5]]
     assert "value" not in objects["pol-0000"] and "value" not in objects["pol-0001"]
+
+
+@pytest.mark.parametrize("kinds", [("template", "jobTemplate"), ()], ids=["two", "none"])
+def test_the_api_server_refuses_a_trial_with_two_workload_kinds_or_none(
+    testplane: ControlPlane, namespace: str, kinds: tuple[str, ...]
+) -> None:
+    install_crd(testplane)
+    doc = job_search("both")
+    trial = doc["spec"]["trial"]
+    job = trial.pop("jobTemplate")
+    for kind in kinds:
+        trial[kind] = job if kind == "jobTemplate" else job["spec"]["template"]
+    refused = testplane.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "--dry-run=server",
+        "-f",
+        "-",
+        input_text=json.dumps(doc),
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert (
+        "must set exactly one of template (one Pod per trial), jobTemplate (a batch/v1 Job) or "
+        "jobSetTemplate (a JobSet)" in refused.stderr
+    ), refused.stderr
+
+
+def test_the_ddp_jobset_example_is_accepted_by_the_api_server(
+    testplane: ControlPlane, namespace: str
+) -> None:
+    install_crd(testplane)
+    example = Path(__file__).resolve().parents[2] / "examples" / "k8s" / "ddp-jobset.yaml"
+    testplane.kubectl("apply", "-n", namespace, "--dry-run=server", "-f", str(example))
