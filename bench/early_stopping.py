@@ -37,7 +37,9 @@ Methods: hs (bayesian, no stopping), hs+median, hs+asha (the GP sees an early-st
 projected to the end: ``engine.STOPPED_IN_MODEL = "project"``), hs+median[last] and
 hs+asha[last] (its last value), hs+median[exclude] and hs+asha[exclude] (tried, no value),
 hs+median-x and hs+asha-x (``extrapolate``: the curve-fit guard; for asha built on the core
-directly, since the manifest offers it to the median rule only),
+directly, since the manifest offers it to the median rule only), hs+median[fidelity] and
+hs+asha[fidelity] (every finished trial at the fidelity it reached, a few points of each curve,
+in a GP over (point, fidelity): ``STOPPED_IN_MODEL = "fidelity"``),
 hs-random, hs-random+median, hs-random+asha, optuna (TPE, no pruning), optuna+median
 (MedianPruner), optuna+sha (SuccessiveHalvingPruner), optuna+hyperband (HyperbandPruner), each with
 its defaults. A benchmark, not a test: nothing here asserts.
@@ -95,6 +97,8 @@ EXTRA_METHODS = (
     "hs+asha[last]",
     "hs+median-x",
     "hs+asha-x",
+    "hs+median[fidelity]",
+    "hs+asha[fidelity]",
 )
 
 

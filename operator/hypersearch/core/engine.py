@@ -47,7 +47,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hypersearch.core.early_stopping import EARLY_STOPPED, early_stops, projected_values
+from hypersearch.core.early_stopping import (
+    EARLY_STOPPED,
+    early_stops,
+    fidelity_views,
+    projected_values,
+)
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.params import Params
 from hypersearch.core.ranking import best_of, scored_value
@@ -281,7 +286,9 @@ STOPPED_IN_MODEL = "project"
 median gain the completed trials made from that step to their end
 (``early_stopping.projected_values``; its last value when no completed trial reached that step);
 ``last``, its value when it was stopped (a lower-fidelity observation, pessimistic for curves
-that still improve); or ``exclude`` (tried, no value, as a failed trial). Measured on
+that still improve); ``exclude`` (tried, no value, as a failed trial); or ``fidelity``, every
+finished trial at the fidelity it reached plus a few points of its curve, for a GP over (point,
+fidelity) that predicts at fidelity 1 (``early_stopping.fidelity_views``). Measured on
 bench/early_stopping.py (docs/benchmarks.md, docs/algorithms.md)."""
 
 
@@ -321,8 +328,13 @@ def _new_trials(
     """Ask the algorithm's suggester for up to ``n`` points and name them."""
     sign = _sign(spec)
     projected = projected_values(spec, trials) if STOPPED_IN_MODEL == "project" else None
+    views = fidelity_views(spec, trials) if STOPPED_IN_MODEL == "fidelity" else {}
     history = [
-        Outcome(t.params, _model_value(t, sign, projected)) for t in trials if t.phase.finished
+        Outcome(t.params, view.value, view.fidelity, view.curve)
+        if (view := views.get(t.name)) is not None
+        else Outcome(t.params, _model_value(t, sign, projected))
+        for t in trials
+        if t.phase.finished
     ]
     pending: list[Params] = [t.params for t in active]
     suggestions = suggester_for(spec.algorithm).suggest(spec.space, history, pending, n, rng)
