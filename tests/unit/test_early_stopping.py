@@ -609,6 +609,35 @@ def test_without_early_stopping_the_fidelity_policy_suggests_bit_identical_point
     assert plans["fidelity"] == plans["project"]
 
 
+def test_the_model_guard_keeps_a_trial_whose_full_fidelity_bound_reaches_the_best(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "STOPPED_IN_MODEL", "fidelity")
+    s = spec(
+        ASHA,
+        algorithm={"name": "bayesian", "seed": 1},
+        parameters=[{"name": "x", "type": "float", "min": 0.0, "max": 1.0}],
+        trial={"template": {"spec": {"containers": [{"name": "t", "image": "i"}]}}},
+    )
+
+    def rising(final: float, steps: int) -> list[float]:
+        return [final * math.sqrt(k / 27) for k in range(1, steps + 1)]
+
+    done = [
+        dataclasses.replace(trial(s, i, S, rising(f, 27), value=f), params={"x": x})
+        for i, (f, x) in enumerate(
+            [(0.3, 0.05), (0.5, 0.25), (0.7, 0.45), (0.9, 0.6), (0.4, 0.85), (0.6, 0.95)]
+        )
+    ]
+    # Both rank low at rung 3; one where the best trial ended (0.9), one where the worst did.
+    near_best = dataclasses.replace(trial(s, 6, R, [0.12, 0.17, 0.2]), params={"x": 0.6})
+    near_worst = dataclasses.replace(trial(s, 7, R, [0.03, 0.05, 0.06]), params={"x": 0.05})
+    ts = [*done, near_best, near_worst]
+    assert set(stopped(s, ts)) == {"cifar10-bayes-0006", "cifar10-bayes-0007"}
+    monkeypatch.setattr(engine, "MODEL_GUARD", True)
+    assert [stop.name for stop in plan_for(s, ts).stop] == ["cifar10-bayes-0007"]
+
+
 # --- extrapolate -----------------------------------------------------------------------------
 
 MEDIAN_X = {**MEDIAN, "minTrials": 2, "extrapolate": True}

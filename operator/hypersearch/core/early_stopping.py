@@ -528,14 +528,17 @@ def fidelity(step: float, horizon: float) -> float:
     return min(max(math.log(max(step, 1.0)) / math.log(horizon), 0.0), 1.0)
 
 
-def fidelity_views(spec: SearchSpec, trials: Sequence[Trial]) -> dict[str, FidelityView]:
+def fidelity_views(
+    spec: SearchSpec, trials: Sequence[Trial], *, running: bool = False
+) -> dict[str, FidelityView]:
     """Each finished trial's observations for a GP over (point, fidelity): a completed trial at
     fidelity 1 with its final value, an early-stopped one at the fidelity of the step it reached
     with its score there; both with up to ``CURVE_POINTS`` earlier scores at the rule's steps
     (the steps a thinned curve keeps, so both shells give the same points). The horizon is
     ``_horizon``'s (asha's maxResource, else the longest completed curve, else the longest
     curve). Empty without ``spec.earlyStopping``. A trial with no finite score where it ended is
-    left out (the engine then gives the suggester what it gives without this view)."""
+    left out (the engine then gives the suggester what it gives without this view). With
+    ``running``, running trials are seen as stopped ones are, where their curves are now."""
     rule = spec.early_stopping
     if rule is None:
         return {}
@@ -551,7 +554,7 @@ def fidelity_views(spec: SearchSpec, trials: Sequence[Trial]) -> dict[str, Fidel
             continue
         if trial.phase is TrialPhase.SUCCEEDED and trial.value is not None:
             value, level = sign * trial.value, 1.0
-        elif trial.phase.value == EARLY_STOPPED:
+        elif trial.phase.value == EARLY_STOPPED or (running and trial.phase is TrialPhase.RUNNING):
             value, level = own.scores[-1], fidelity(own.last_step, horizon)
         else:
             continue

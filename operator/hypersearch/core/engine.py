@@ -49,6 +49,7 @@ import numpy as np
 
 from hypersearch.core.early_stopping import (
     EARLY_STOPPED,
+    EarlyStop,
     early_stops,
     fidelity_views,
     projected_values,
@@ -59,6 +60,7 @@ from hypersearch.core.ranking import best_of, scored_value
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest import suggester_for
 from hypersearch.core.suggest.base import Outcome, tried_keys
+from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, full_fidelity_bounds
 from hypersearch.core.trials import Prediction, Trial, TrialPhase, trial_name
 
 TARGET_REACHED = "TargetReached"
@@ -251,10 +253,11 @@ def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random
         if _timed_out(spec, t, now)
     )
     timed_out = {s.name for s in stop}
+    early = early_stops(spec, trials)
+    if MODEL_GUARD and early:
+        early = _model_guarded(spec, trials, early)
     stop += tuple(
-        StopTrial(early.name, EARLY_STOPPED, early.message)
-        for early in early_stops(spec, trials)
-        if early.name not in timed_out
+        StopTrial(e.name, EARLY_STOPPED, e.message) for e in early if e.name not in timed_out
     )
     stopping = {s.name for s in stop}
     still_active = [t for t in active if t.name not in stopping]
@@ -308,6 +311,39 @@ def _model_value(
     ):
         return sign * trial.value
     return None
+
+
+MODEL_GUARD = False
+"""Whether a trial the early-stopping rule would stop runs on while the fidelity model's upper
+bound at fidelity 1 (``gp_ucb.full_fidelity_bounds``) reaches the best completed value. A bench
+variant (bench/early_stopping.py, ``-g``); measured in docs/algorithms.md."""
+
+
+def _model_guarded(
+    spec: SearchSpec, trials: Sequence[Trial], early: list[EarlyStop]
+) -> list[EarlyStop]:
+    """The rule's stops less those the search's own model still expects could beat the best
+    completed trial (bayesian searches only; others, or no model yet, stop as the rule says)."""
+    suggester = suggester_for(spec.algorithm)
+    sign = _sign(spec)
+    done = [sign * t.value for t in trials if _has_value(t) and t.value is not None]
+    if not isinstance(suggester, GPUCBSuggester) or not done:
+        return early
+    views = fidelity_views(spec, trials, running=True)
+    history = [
+        Outcome(t.params, v.value, v.fidelity, v.curve)
+        for t in trials
+        if (v := views.get(t.name)) is not None
+    ]
+    by_name = {t.name: t for t in trials}
+    # Its own generator: the guard must not move the suggestions' random stream.
+    rng = np.random.default_rng(np.random.SeedSequence([spec.algorithm.seed % 2**64, 1]))
+    bounds = full_fidelity_bounds(
+        suggester, spec.space, history, [by_name[e.name].params for e in early], rng
+    )
+    if bounds is None:
+        return early
+    return [e for e, bound in zip(early, bounds, strict=True) if bound < max(done)]
 
 
 def _grid_done(spec: SearchSpec, trials: Sequence[Trial]) -> bool:

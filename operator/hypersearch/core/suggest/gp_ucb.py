@@ -364,6 +364,32 @@ class GPUCBSuggester:
         return model
 
 
+def full_fidelity_bounds(
+    suggester: GPUCBSuggester,
+    space: Space,
+    history: Sequence[Outcome],
+    points: Sequence[Params],
+    rng: np.random.Generator,
+) -> list[float] | None:
+    """UCB_t at fidelity 1 of each of ``points`` (objective units to maximise) under the model
+    ``suggest`` would fit to ``history``; None when there is no model yet (fewer than 2 usable
+    values). What an early-stopping rule may ask before stopping a trial: could a full trial
+    there still reach the incumbent, by the search's own model?"""
+    encoding = Encoding(space)
+    usable = [o for o in history if o.usable and key_of(space, o.params) is not None]
+    if len(usable) < 2:
+        return None
+    t = len({key_of(space, o.params) for o in history}) + 1
+    with gp.one_blas_thread():
+        model = suggester._model(encoding, usable, [], rng, t)
+        kappa = math.sqrt(suggester.beta_t(t, encoding.dim))
+        out: list[float] = []
+        for params in points:
+            prediction = model._prediction(encoding.encode(params), kappa)
+            out.append(math.inf if prediction is None else prediction.ucb)
+    return out
+
+
 def _with_fidelity(x: Array, y: Array, usable: Sequence[Outcome]) -> tuple[Array, Array]:
     """The observations of a multi-fidelity model: each trial's point with a fidelity column (its
     value at ``Outcome.fidelity``), then a row per point of its ``curve``. Running trials and
