@@ -41,7 +41,8 @@ directly, since the manifest offers it to the median rule only), hs+median[fidel
 hs+asha[fidelity] (every finished trial at the fidelity it reached, a few points of each curve,
 in a GP over (point, fidelity): ``STOPPED_IN_MODEL = "fidelity"``), hs+median-g[fidelity] and
 hs+asha-g[fidelity] (the same, and a trial the rule would stop runs on while that model's upper
-bound at fidelity 1 reaches the best completed value: ``engine.MODEL_GUARD``),
+bound at fidelity 1 reaches the best completed value: ``engine.MODEL_GUARD``), hs+median-g and
+hs+asha-g (the guard, while the suggester sees stopped trials projected),
 hs-random, hs-random+median, hs-random+asha, optuna (TPE, no pruning), optuna+median
 (MedianPruner), optuna+sha (SuccessiveHalvingPruner), optuna+hyperband (HyperbandPruner), each with
 its defaults. A benchmark, not a test: nothing here asserts.
@@ -103,6 +104,8 @@ EXTRA_METHODS = (
     "hs+asha[fidelity]",
     "hs+median-g[fidelity]",
     "hs+asha-g[fidelity]",
+    "hs+median-g",
+    "hs+asha-g",
 )
 
 

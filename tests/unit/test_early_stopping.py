@@ -632,10 +632,15 @@ def test_the_model_guard_keeps_a_trial_whose_full_fidelity_bound_reaches_the_bes
     # Both rank low at rung 3; one where the best trial ended (0.9), one where the worst did.
     near_best = dataclasses.replace(trial(s, 6, R, [0.12, 0.17, 0.2]), params={"x": 0.6})
     near_worst = dataclasses.replace(trial(s, 7, R, [0.03, 0.05, 0.06]), params={"x": 0.05})
-    ts = [*done, near_best, near_worst]
-    assert set(stopped(s, ts)) == {"cifar10-bayes-0006", "cifar10-bayes-0007"}
+    # A diverged trial could only fail: it stops wherever it is.
+    diverged = dataclasses.replace(trial(s, 8, R, [0.1, math.nan, math.nan]), params={"x": 0.6})
+    ts = [*done, near_best, near_worst, diverged]
+    assert set(stopped(s, ts)) == {"cifar10-bayes-0006", "cifar10-bayes-0007", "cifar10-bayes-0008"}
     monkeypatch.setattr(engine, "MODEL_GUARD", True)
-    assert [stop.name for stop in plan_for(s, ts).stop] == ["cifar10-bayes-0007"]
+    assert [stop.name for stop in plan_for(s, ts).stop] == [
+        "cifar10-bayes-0007",
+        "cifar10-bayes-0008",
+    ]
 
 
 # --- extrapolate -----------------------------------------------------------------------------

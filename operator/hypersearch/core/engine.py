@@ -343,7 +343,12 @@ def _model_guarded(
     )
     if bounds is None:
         return early
-    return [e for e, bound in zip(early, bounds, strict=True) if bound < max(done)]
+    # A trial without a finite score (diverged: no view) could only fail; it stops regardless.
+    return [
+        e
+        for e, bound in zip(early, bounds, strict=True)
+        if e.name not in views or bound < max(done)
+    ]
 
 
 def _grid_done(spec: SearchSpec, trials: Sequence[Trial]) -> bool:
