@@ -404,6 +404,7 @@ def _may_start(result: Result, left: int, args: argparse.Namespace, budget: int 
 @contextmanager
 def _policy(method: str) -> Iterator[None]:
     policy = _plain(method).partition("[")[2].rstrip("]") or "project"
+    # Explicit, so each method keeps its meaning whatever the engine's defaults are.
     guard = _plain(method).partition("[")[0].endswith("-g")
     with (
         mock.patch.object(engine, "STOPPED_IN_MODEL", policy),

@@ -636,6 +636,7 @@ def test_the_model_guard_keeps_a_trial_whose_full_fidelity_bound_reaches_the_bes
     diverged = dataclasses.replace(trial(s, 8, R, [0.1, math.nan, math.nan]), params={"x": 0.6})
     ts = [*done, near_best, near_worst, diverged]
     assert set(stopped(s, ts)) == {"cifar10-bayes-0006", "cifar10-bayes-0007", "cifar10-bayes-0008"}
+    assert len(plan_for(s, ts).stop) == 3  # the guard is off by default
     monkeypatch.setattr(engine, "MODEL_GUARD", True)
     assert [stop.name for stop in plan_for(s, ts).stop] == [
         "cifar10-bayes-0007",
