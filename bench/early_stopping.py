@@ -37,7 +37,12 @@ Methods: hs (bayesian, no stopping), hs+median, hs+asha (the GP sees an early-st
 projected to the end: ``engine.STOPPED_IN_MODEL = "project"``), hs+median[last] and
 hs+asha[last] (its last value), hs+median[exclude] and hs+asha[exclude] (tried, no value),
 hs+median-x and hs+asha-x (``extrapolate``: the curve-fit guard; for asha built on the core
-directly, since the manifest offers it to the median rule only),
+directly, since the manifest offers it to the median rule only), hs+median[fidelity] and
+hs+asha[fidelity] (every finished trial at the fidelity it reached, a few points of each curve,
+in a GP over (point, fidelity): ``STOPPED_IN_MODEL = "fidelity"``), hs+median-g[fidelity] and
+hs+asha-g[fidelity] (the same, and a trial the rule would stop runs on while that model's upper
+bound at fidelity 1 reaches the best completed value: ``engine.MODEL_GUARD``), hs+median-g and
+hs+asha-g (the guard, while the suggester sees stopped trials projected),
 hs-random, hs-random+median, hs-random+asha, optuna (TPE, no pruning), optuna+median
 (MedianPruner), optuna+sha (SuccessiveHalvingPruner), optuna+hyperband (HyperbandPruner), each with
 its defaults. A benchmark, not a test: nothing here asserts.
@@ -95,6 +100,12 @@ EXTRA_METHODS = (
     "hs+asha[last]",
     "hs+median-x",
     "hs+asha-x",
+    "hs+median[fidelity]",
+    "hs+asha[fidelity]",
+    "hs+median-g[fidelity]",
+    "hs+asha-g[fidelity]",
+    "hs+median-g",
+    "hs+asha-g",
 )
 
 
@@ -393,7 +404,12 @@ def _may_start(result: Result, left: int, args: argparse.Namespace, budget: int 
 @contextmanager
 def _policy(method: str) -> Iterator[None]:
     policy = _plain(method).partition("[")[2].rstrip("]") or "project"
-    with mock.patch.object(engine, "STOPPED_IN_MODEL", policy):
+    # Explicit, so each method keeps its meaning whatever the engine's defaults are.
+    guard = _plain(method).partition("[")[0].endswith("-g")
+    with (
+        mock.patch.object(engine, "STOPPED_IN_MODEL", policy),
+        mock.patch.object(engine, "MODEL_GUARD", guard),
+    ):
         yield
 
 

@@ -15,6 +15,8 @@ from hypersearch.core import engine
 from hypersearch.core.early_stopping import (
     early_stops,
     extrapolated,
+    fidelity,
+    fidelity_views,
     median_steps,
     projected_values,
     rule_steps,
@@ -523,6 +525,123 @@ def test_projection_is_in_units_to_maximise_when_minimising() -> None:
     done = [trial(s, 0, S, [0.9, 0.5], value=0.5)]
     found = projected_values(s, [*done, trial(s, 1, E, [0.8], value=0.8)])
     assert found == {"cifar10-bayes-0001": pytest.approx(-0.8 + 0.4)}
+
+
+# --- fidelity --------------------------------------------------------------------------------
+
+
+def test_fidelity_is_the_log_step_over_the_log_horizon() -> None:
+    assert fidelity(1, 27) == 0.0
+    assert fidelity(3, 27) == pytest.approx(1 / 3)
+    assert fidelity(27, 27) == 1.0
+    assert fidelity(40, 27) == 1.0
+    assert fidelity(5, 1) == 1.0
+
+
+def test_fidelity_views_put_completed_trials_at_1_and_stopped_ones_where_they_stopped() -> None:
+    s = spec(ASHA, objective={"metric": "loss", "goal": "minimize"})
+    done = trial(s, 0, S, [0.9 - 0.02 * k for k in range(27)], value=0.38)
+    stopped_at_3 = trial(s, 1, E, [0.95, 0.9, 0.85], value=0.85)
+    failed = trial(s, 2, F, [math.nan])
+    running = trial(s, 3, R, [0.5])
+    views = fidelity_views(s, [done, stopped_at_3, failed, running])
+    assert set(views) == {"cifar10-bayes-0000", "cifar10-bayes-0001"}
+    full, early = views["cifar10-bayes-0000"], views["cifar10-bayes-0001"]
+    # Units to maximise; the completed curve is seen at the rungs 1, 3 and 9 before its end.
+    assert (full.value, full.fidelity) == (pytest.approx(-0.38), 1.0)
+    np.testing.assert_allclose(full.curve, [(0.0, -0.9), (1 / 3, -0.86), (2 / 3, -0.74)])
+    assert (early.value, early.fidelity) == (pytest.approx(-0.85), pytest.approx(1 / 3))
+    np.testing.assert_allclose(early.curve, [(0.0, -0.95)])
+
+
+def test_fidelity_views_keep_at_most_curve_points_of_a_long_curve() -> None:
+    s = spec(MEDIAN)
+    done = trial(s, 0, S, [0.01 * k for k in range(1, 31)], value=0.3)
+    (view,) = fidelity_views(s, [done]).values()
+    # Check steps 3, 4, ..., 10, ..., 24, 29 before the end at 30: the first, middle and last.
+    assert [round(v, 2) for _, v in view.curve] == [0.03, 0.1, 0.29]
+    assert fidelity_views(spec(None), [done]) == {}
+
+
+def test_the_fidelity_policy_gives_the_suggester_each_trial_at_its_fidelity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[list[Outcome]] = []
+
+    class Spy:
+        def suggest(
+            self,
+            space: Space,
+            history: Sequence[Outcome],
+            pending: Sequence[Params],
+            n: int,
+            rng: np.random.Generator,
+        ) -> list[Suggestion]:
+            calls.append(list(history))
+            return []
+
+    monkeypatch.setattr(engine, "suggester_for", lambda _a: Spy())
+    monkeypatch.setattr(engine, "STOPPED_IN_MODEL", "fidelity")
+    s = spec(ASHA)
+    plan_for(
+        s,
+        [
+            trial(s, 0, S, [0.5] * 27, value=0.5),
+            trial(s, 1, E, [0.2, 0.3, 0.3], value=0.3),
+            trial(s, 2, F, [math.nan]),
+        ],
+    )
+    seen = [(o.value, o.fidelity, len(o.curve)) for o in calls[0]]
+    assert seen == [(0.5, 1.0, 3), (0.3, pytest.approx(1 / 3), 1), (None, 1.0, 0)]
+
+
+def test_without_early_stopping_the_fidelity_policy_suggests_bit_identical_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = spec(None, algorithm={"name": "bayesian", "seed": 3}, parallelism=3)
+    ts = [trial(s, i, S, [0.1 * i, 0.05 * i * i % 1], value=0.05 * i * i % 1) for i in range(8)]
+    ts.append(trial(s, 8, R, [0.2]))
+    plans = {}
+    for policy in ("project", "fidelity"):
+        monkeypatch.setattr(engine, "STOPPED_IN_MODEL", policy)
+        plans[policy] = plan_for(s, ts).start
+    assert len(plans["project"]) == 2
+    assert plans["fidelity"] == plans["project"]
+
+
+def test_the_model_guard_keeps_a_trial_whose_full_fidelity_bound_reaches_the_best(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "STOPPED_IN_MODEL", "fidelity")
+    s = spec(
+        ASHA,
+        algorithm={"name": "bayesian", "seed": 1},
+        parameters=[{"name": "x", "type": "float", "min": 0.0, "max": 1.0}],
+        trial={"template": {"spec": {"containers": [{"name": "t", "image": "i"}]}}},
+    )
+
+    def rising(final: float, steps: int) -> list[float]:
+        return [final * math.sqrt(k / 27) for k in range(1, steps + 1)]
+
+    done = [
+        dataclasses.replace(trial(s, i, S, rising(f, 27), value=f), params={"x": x})
+        for i, (f, x) in enumerate(
+            [(0.3, 0.05), (0.5, 0.25), (0.7, 0.45), (0.9, 0.6), (0.4, 0.85), (0.6, 0.95)]
+        )
+    ]
+    # Both rank low at rung 3; one where the best trial ended (0.9), one where the worst did.
+    near_best = dataclasses.replace(trial(s, 6, R, [0.12, 0.17, 0.2]), params={"x": 0.6})
+    near_worst = dataclasses.replace(trial(s, 7, R, [0.03, 0.05, 0.06]), params={"x": 0.05})
+    # A diverged trial could only fail: it stops wherever it is.
+    diverged = dataclasses.replace(trial(s, 8, R, [0.1, math.nan, math.nan]), params={"x": 0.6})
+    ts = [*done, near_best, near_worst, diverged]
+    assert set(stopped(s, ts)) == {"cifar10-bayes-0006", "cifar10-bayes-0007", "cifar10-bayes-0008"}
+    assert len(plan_for(s, ts).stop) == 3  # the guard is off by default
+    monkeypatch.setattr(engine, "MODEL_GUARD", True)
+    assert [stop.name for stop in plan_for(s, ts).stop] == [
+        "cifar10-bayes-0007",
+        "cifar10-bayes-0008",
+    ]
 
 
 # --- extrapolate -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from hypersearch.core.params import Params
 from hypersearch.core.space import Space
 from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import Outcome
+from hypersearch.core.suggest.encoding import Encoding
 from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, _Warping, beta
 
 LINE = space_of(float_param("x", -2.0, 3.0))
@@ -301,3 +302,44 @@ def test_a_prediction_beyond_the_best_value_of_a_skewed_objective_is_finite_and_
     assert np.all(np.isfinite(back))
     assert np.all(np.diff(back) > 0)
     np.testing.assert_allclose(back[:3], np.sort(y)[[10, 50, 90]], rtol=1e-8)
+
+
+def test_a_stopped_trial_at_a_lower_fidelity_is_not_taken_for_its_final_value() -> None:
+    """Every curve rises by 0.4 from fidelity 0 to 1; a trial stopped half way, on par with the
+    others there, is predicted near its own full value by the fidelity model, while taking its
+    last value as final (the ``last`` policy) condemns its region."""
+    space = space_of(float_param("x", 0.0, 1.0))
+
+    def full(x: float) -> float:
+        return 1.0 - (x - 0.6) ** 2
+
+    def curve(x: float) -> tuple[tuple[float, float], ...]:
+        return ((0.0, full(x) - 0.4), (0.5, full(x) - 0.2))
+
+    done = [Outcome({"x": x}, full(x), 1.0, curve(x)) for x in (0.1, 0.3, 0.5, 0.9, 1.0)]
+    at_half = full(0.7) - 0.2
+    multi = [*done, Outcome({"x": 0.7}, at_half, 0.5, curve(0.7)[:1])]
+    flat = [*(Outcome(o.params, o.value) for o in done), Outcome({"x": 0.7}, at_half)]
+    suggester = GPUCBSuggester(seed=3)
+    encoding = Encoding(space)
+    x = encoding.encode({"x": 0.7})
+
+    def mean_at_x(history: list[Outcome]) -> float:
+        model = suggester._model(encoding, history, [], np.random.default_rng(0), len(history))
+        prediction = model._prediction(x, 0.0)
+        assert prediction is not None
+        return prediction.mean
+
+    with_fidelity, as_final = mean_at_x(multi), mean_at_x(flat)
+    assert abs(with_fidelity - full(0.7)) < 0.05
+    assert as_final < full(0.7) - 0.1
+
+
+def test_outcomes_at_fidelity_1_without_curves_give_the_suggestions_of_plain_ones() -> None:
+    space = space_of(float_param("x", -2.0, 3.0), float_param("y", 0.0, 1.0))
+    plain = [Outcome({"x": 0.3 * i - 2, "y": (i * 0.37) % 1}, math.sin(i)) for i in range(8)]
+    explicit = [Outcome(o.params, o.value, 1.0, ()) for o in plain]
+    pending = [{"x": 1.0, "y": 0.5}]
+    first = GPUCBSuggester(seed=5).suggest(space, plain, pending, 2, np.random.default_rng(1))
+    second = GPUCBSuggester(seed=5).suggest(space, explicit, pending, 2, np.random.default_rng(1))
+    assert first == second

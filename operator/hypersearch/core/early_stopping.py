@@ -499,3 +499,83 @@ def _incumbent_of(trials: Sequence[Trial], curves: dict[str, _Curve | None]) -> 
     ]
     finite = [e for e in ends if math.isfinite(e)]
     return max(finite, default=None)
+
+
+# --- fidelity -------------------------------------------------------------------------------
+
+CURVE_POINTS = 3
+"""Most lower-fidelity points of one trial's curve the model sees (besides its last value): a
+few points per curve teach the GP how values rise with steps; more make the fit cost grow as
+(trials * points)^3 and add points that say little (neighbouring steps of one curve are close)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FidelityView:
+    """A finished trial as the multi-fidelity model sees it (values to maximise): its value at
+    ``fidelity`` (1 for a completed trial) and a few earlier points of its curve."""
+
+    value: float
+    fidelity: float
+    curve: tuple[tuple[float, float], ...]
+
+
+def fidelity(step: float, horizon: float) -> float:
+    """A step as a fidelity in [0, 1]: ``log(step) / log(horizon)``, so step 1 is 0 and the full
+    training 1. Log-scaled because learning curves change most early (epoch 3 against 6 is a
+    larger difference in what the model learns than epoch 23 against 26)."""
+    if horizon <= 1.0:
+        return 1.0
+    return min(max(math.log(max(step, 1.0)) / math.log(horizon), 0.0), 1.0)
+
+
+def fidelity_views(
+    spec: SearchSpec, trials: Sequence[Trial], *, running: bool = False
+) -> dict[str, FidelityView]:
+    """Each finished trial's observations for a GP over (point, fidelity): a completed trial at
+    fidelity 1 with its final value, an early-stopped one at the fidelity of the step it reached
+    with its score there; both with up to ``CURVE_POINTS`` earlier scores at the rule's steps
+    (the steps a thinned curve keeps, so both shells give the same points). The horizon is
+    ``_horizon``'s (asha's maxResource, else the longest completed curve, else the longest
+    curve). Empty without ``spec.earlyStopping``. A trial with no finite score where it ended is
+    left out (the engine then gives the suggester what it gives without this view). With
+    ``running``, running trials are seen as stopped ones are, where their curves are now."""
+    rule = spec.early_stopping
+    if rule is None:
+        return {}
+    curves = {t.name: _curve_of(t, spec) for t in trials}
+    horizon = _horizon(rule, trials, curves)
+    if horizon is None:
+        horizon = max((c.last_step for c in curves.values() if c is not None), default=1.0)
+    sign = 1.0 if spec.objective.goal == "maximize" else -1.0
+    out: dict[str, FidelityView] = {}
+    for trial in trials:
+        own = curves[trial.name]
+        if own is None:
+            continue
+        if trial.phase is TrialPhase.SUCCEEDED and trial.value is not None:
+            value, level = sign * trial.value, 1.0
+        elif trial.phase.value == EARLY_STOPPED or (running and trial.phase is TrialPhase.RUNNING):
+            value, level = own.scores[-1], fidelity(own.last_step, horizon)
+        else:
+            continue
+        if not math.isfinite(value):
+            continue
+        out[trial.name] = FidelityView(value, level, _curve_points(rule, own, horizon))
+    return out
+
+
+def _curve_points(
+    rule: EarlyStopping, own: _Curve, horizon: float
+) -> tuple[tuple[float, float], ...]:
+    """(fidelity, score) at up to ``CURVE_POINTS`` of the rule's steps before the curve's last
+    one, spread evenly over them (the steps are geometric, so evenly in log steps)."""
+    found: dict[float, float] = {}
+    for at in rule_steps(rule, own.last_step):
+        hit = own.first_at_or_after(at)
+        if hit is not None and hit[0] < own.last_step and math.isfinite(hit[1]):
+            found[hit[0]] = hit[1]
+    steps = sorted(found)
+    if len(steps) > CURVE_POINTS:
+        picks = {round(i * (len(steps) - 1) / (CURVE_POINTS - 1)) for i in range(CURVE_POINTS)}
+        steps = [steps[i] for i in sorted(picks)]
+    return tuple((fidelity(s, horizon), found[s]) for s in steps)

@@ -47,13 +47,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hypersearch.core.early_stopping import EARLY_STOPPED, early_stops, projected_values
+from hypersearch.core.early_stopping import (
+    EARLY_STOPPED,
+    EarlyStop,
+    early_stops,
+    fidelity_views,
+    projected_values,
+)
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.params import Params
 from hypersearch.core.ranking import best_of, scored_value
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest import suggester_for
 from hypersearch.core.suggest.base import Outcome, tried_keys
+from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, full_fidelity_bounds
 from hypersearch.core.trials import Prediction, Trial, TrialPhase, trial_name
 
 TARGET_REACHED = "TargetReached"
@@ -246,10 +253,11 @@ def decide(spec: SearchSpec, trials: Sequence[Trial], now: float, rng: np.random
         if _timed_out(spec, t, now)
     )
     timed_out = {s.name for s in stop}
+    early = early_stops(spec, trials)
+    if MODEL_GUARD and early:
+        early = _model_guarded(spec, trials, early)
     stop += tuple(
-        StopTrial(early.name, EARLY_STOPPED, early.message)
-        for early in early_stops(spec, trials)
-        if early.name not in timed_out
+        StopTrial(e.name, EARLY_STOPPED, e.message) for e in early if e.name not in timed_out
     )
     stopping = {s.name for s in stop}
     still_active = [t for t in active if t.name not in stopping]
@@ -281,7 +289,9 @@ STOPPED_IN_MODEL = "project"
 median gain the completed trials made from that step to their end
 (``early_stopping.projected_values``; its last value when no completed trial reached that step);
 ``last``, its value when it was stopped (a lower-fidelity observation, pessimistic for curves
-that still improve); or ``exclude`` (tried, no value, as a failed trial). Measured on
+that still improve); ``exclude`` (tried, no value, as a failed trial); or ``fidelity``, every
+finished trial at the fidelity it reached plus a few points of its curve, for a GP over (point,
+fidelity) that predicts at fidelity 1 (``early_stopping.fidelity_views``). Measured on
 bench/early_stopping.py (docs/benchmarks.md, docs/algorithms.md)."""
 
 
@@ -303,6 +313,44 @@ def _model_value(
     return None
 
 
+MODEL_GUARD = False
+"""Whether a trial the early-stopping rule would stop runs on while the fidelity model's upper
+bound at fidelity 1 (``gp_ucb.full_fidelity_bounds``) reaches the best completed value. A bench
+variant (bench/early_stopping.py, ``-g``); measured in docs/algorithms.md."""
+
+
+def _model_guarded(
+    spec: SearchSpec, trials: Sequence[Trial], early: list[EarlyStop]
+) -> list[EarlyStop]:
+    """The rule's stops less those the search's own model still expects could beat the best
+    completed trial (bayesian searches only; others, or no model yet, stop as the rule says)."""
+    suggester = suggester_for(spec.algorithm)
+    sign = _sign(spec)
+    done = [sign * t.value for t in trials if _has_value(t) and t.value is not None]
+    if not isinstance(suggester, GPUCBSuggester) or not done:
+        return early
+    views = fidelity_views(spec, trials, running=True)
+    history = [
+        Outcome(t.params, v.value, v.fidelity, v.curve)
+        for t in trials
+        if (v := views.get(t.name)) is not None
+    ]
+    by_name = {t.name: t for t in trials}
+    # Its own generator: the guard must not move the suggestions' random stream.
+    rng = np.random.default_rng(np.random.SeedSequence([spec.algorithm.seed % 2**64, 1]))
+    bounds = full_fidelity_bounds(
+        suggester, spec.space, history, [by_name[e.name].params for e in early], rng
+    )
+    if bounds is None:
+        return early
+    # A trial without a finite score (diverged: no view) could only fail; it stops regardless.
+    return [
+        e
+        for e, bound in zip(early, bounds, strict=True)
+        if e.name not in views or bound < max(done)
+    ]
+
+
 def _grid_done(spec: SearchSpec, trials: Sequence[Trial]) -> bool:
     """True when a grid search already created a trial for every grid point."""
     if spec.algorithm.name != "grid":
@@ -321,8 +369,13 @@ def _new_trials(
     """Ask the algorithm's suggester for up to ``n`` points and name them."""
     sign = _sign(spec)
     projected = projected_values(spec, trials) if STOPPED_IN_MODEL == "project" else None
+    views = fidelity_views(spec, trials) if STOPPED_IN_MODEL == "fidelity" else {}
     history = [
-        Outcome(t.params, _model_value(t, sign, projected)) for t in trials if t.phase.finished
+        Outcome(t.params, view.value, view.fidelity, view.curve)
+        if (view := views.get(t.name)) is not None
+        else Outcome(t.params, _model_value(t, sign, projected))
+        for t in trials
+        if t.phase.finished
     ]
     pending: list[Params] = [t.params for t in active]
     suggestions = suggester_for(spec.algorithm).suggest(spec.space, history, pending, n, rng)

@@ -36,10 +36,17 @@ class Outcome:
 
     ``value`` is None (or NaN/inf) when the trial failed or reported nothing usable; such points
     still count as tried, so a finite space never suggests them again.
+
+    ``fidelity`` (in [0, 1], 1 = a full trial) is how far the trial got when ``value`` was
+    observed, and ``curve`` holds (fidelity, value) points of its curve before that; a suggester
+    that models fidelity (GP-UCB) uses them, the others read ``value`` alone. Trials of a search
+    without early stopping are all at fidelity 1 with no curve.
     """
 
     params: Params
     value: float | None
+    fidelity: float = 1.0
+    curve: tuple[tuple[float, float], ...] = ()
 
     @property
     def usable(self) -> bool:

@@ -345,18 +345,64 @@ class GPUCBSuggester:
     ) -> _Model:
         x = encoding.encode_many([o.params for o in usable])
         y = np.array([float(o.value) for o in usable if o.value is not None])
+        multi = any(o.fidelity < 1.0 or o.curve for o in usable)
+        if multi:
+            x, y = _with_fidelity(x, y, usable)
         warping, z = _Warping.fit(y, self.warp)
         # The GP's prior mean is 0; shifting the values puts it at the chosen quantile.
         shift = 0.0 if self.prior_quantile is None else float(np.quantile(z, self.prior_quantile))
         groups = encoding.groups if self.categories == "hamming" else None
+        if multi and groups is not None:
+            groups = (*groups, max(groups, default=-1) + 1)  # the fidelity column's own scale
         # Every point up to the cap (conditioning.OBSERVED_CAP unless set), else a subset.
         keep = conditioning.observed_subset(x, z, rng, self.observed_cap)
         post = gp.fit(
             x[keep], z[keep] - shift, rng, restarts=self.restarts, ftol=self.ftol, groups=groups
         )
-        model = _Model(self, encoding, warping, post, z - shift, shift=shift)
+        model = _Model(self, encoding, warping, post, z - shift, shift=shift, fidelity=multi)
         model.add_running(pending, t)
         return model
+
+
+def full_fidelity_bounds(
+    suggester: GPUCBSuggester,
+    space: Space,
+    history: Sequence[Outcome],
+    points: Sequence[Params],
+    rng: np.random.Generator,
+) -> list[float] | None:
+    """UCB_t at fidelity 1 of each of ``points`` (objective units to maximise) under the model
+    ``suggest`` would fit to ``history``; None when there is no model yet (fewer than 2 usable
+    values). What an early-stopping rule may ask before stopping a trial: could a full trial
+    there still reach the incumbent, by the search's own model?"""
+    encoding = Encoding(space)
+    usable = [o for o in history if o.usable and key_of(space, o.params) is not None]
+    if len(usable) < 2:
+        return None
+    t = len({key_of(space, o.params) for o in history}) + 1
+    with gp.one_blas_thread():
+        model = suggester._model(encoding, usable, [], rng, t)
+        kappa = math.sqrt(suggester.beta_t(t, encoding.dim))
+        out: list[float] = []
+        for params in points:
+            prediction = model._prediction(encoding.encode(params), kappa)
+            out.append(math.inf if prediction is None else prediction.ucb)
+    return out
+
+
+def _with_fidelity(x: Array, y: Array, usable: Sequence[Outcome]) -> tuple[Array, Array]:
+    """The observations of a multi-fidelity model: each trial's point with a fidelity column (its
+    value at ``Outcome.fidelity``), then a row per point of its ``curve``. Running trials and
+    candidates are put at fidelity 1 (``_Model.lift``): the GP is asked what a full trial there
+    would reach, and a stopped trial informs it at the fidelity it reached (FABOLAS, Klein et al.
+    2017; BOCA, Kandasamy et al. 2017: the fidelity is one more input of the kernel)."""
+    rows = [np.append(xi, o.fidelity) for xi, o in zip(x, usable, strict=True)]
+    values = list(y)
+    for xi, o in zip(x, usable, strict=True):
+        for level, value in o.curve:
+            rows.append(np.append(xi, level))
+            values.append(value)
+    return np.array(rows), np.array(values, dtype=float)
 
 
 class _Model:
@@ -371,8 +417,11 @@ class _Model:
         z: Array,
         *,
         shift: float = 0.0,
+        fidelity: bool = False,
     ) -> None:
         self.owner = owner
+        self.fidelity = fidelity
+        """Whether the GP's inputs end with a fidelity column (``_with_fidelity``)."""
         self.encoding = encoding
         self.warping = warping
         self.observed = post
@@ -382,14 +431,20 @@ class _Model:
         """What was subtracted from the warped values before the fit (see PRIOR_QUANTILE)."""
         self.pending = np.zeros((0, encoding.dim))
 
+    def lift(self, xs: Array) -> Array:
+        """Feature rows as the GP's inputs: at fidelity 1 (a full trial) when it models one."""
+        if not self.fidelity:
+            return xs
+        return np.hstack([xs, np.ones((len(xs), 1))])
+
     def add_running(self, pending: Sequence[Params], t: int) -> None:
         """Hallucinate observations at the running trials' points, all at once (GP-BUCB: the
         posterior mean there, so adding them one by one would give the same values); above
         ``conditioning.PENDING_CAP`` only at those with the highest UCB_t."""
         if self.owner.pending == "ignore" or not pending:
             return
-        xs = self.encoding.encode_many(list(pending))
-        self.pending = np.vstack([self.pending, xs])
+        xs = self.lift(self.encoding.encode_many(list(pending)))
+        self.pending = np.vstack([self.pending, xs[:, : self.encoding.dim]])
         mu = gp.mean(self.post, xs)
         cap = self.owner.pending_cap
         if len(xs) > (conditioning.PENDING_CAP if cap is None else cap):
@@ -404,7 +459,8 @@ class _Model:
             return
         x = self.encoding.encode(params)[None, :]
         self.pending = np.vstack([self.pending, x])
-        self._hallucinate(x, gp.mean(self.post, x))
+        lifted = self.lift(x)
+        self._hallucinate(lifted, gp.mean(self.post, lifted))
 
     def _hallucinate(self, xs: Array, mu: Array) -> None:
         # GP-BUCB hallucinates the posterior mean; the constant liar the worst value seen.
@@ -437,6 +493,7 @@ class _Model:
         def ucb(xs: Array) -> Array:
             # The mean comes from the real observations (equal to the hallucinated one under
             # GP-BUCB, and not dragged down by a constant liar's lie); the variance from all.
+            xs = self.lift(xs)
             if self.owner.pending == "liar":
                 m2, s2 = gp.predict(post, xs)
                 return m2 + kappa * s2
@@ -449,10 +506,10 @@ class _Model:
 
             def acq(xs: Array) -> Array:
                 bound = ucb(xs)
-                spread = gp.predict(post, xs)[1]
+                spread = gp.predict(post, self.lift(xs))[1]
                 return np.where(bound >= floor, spread, bound - floor - 10.0)
 
-        anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]]
+        anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS], : enc.dim]
         combos = category_combos(enc) if owner.enumerate_categories else None
         xs, _ = _maximise(acq, enc, anchors, rng, combos)
         if len(self.pending):
@@ -479,8 +536,9 @@ class _Model:
 
     def _prediction(self, x: Array, kappa: float) -> Prediction | None:
         """Mean, std and UCB at ``x`` in objective units (through the inverse warp)."""
-        mean = float(gp.predict(self.observed, x[None, :])[0][0])
-        std = float(gp.predict(self.post, x[None, :])[1][0])
+        row = self.lift(x[None, :])
+        mean = float(gp.predict(self.observed, row)[0][0])
+        std = float(gp.predict(self.post, row)[1][0])
         z = np.array([mean, mean + kappa * std, mean + std, mean - std]) + self.shift
         m, u, hi, lo = self.warping.inverse(z)
         values = (float(m), float((hi - lo) / 2), float(u))
