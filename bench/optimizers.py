@@ -466,7 +466,7 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
     for r in results:
         by.setdefault((r.task, r.optimiser), []).append(r)
     names = optimisers
-    width = max(12, *(len(n) for n in names))
+    width = max([12, *(len(n) for n in names)])
     scores: dict[str, list[float]] = {n: [] for n in names}
     print(f"\n{'task':<18} " + " ".join(f"{n:>{width}}" for n in names) + "   (median score)")
     regrets: list[str] = []

@@ -73,7 +73,11 @@ from hypersearch.core.suggest.categories import (
     balanced_categories,
     best_categories,
     category_combos,
+    combo_bonus,
+    count_bonus,
+    least_tried_bonus,
     move_to_best,
+    value_counts,
 )
 from hypersearch.core.suggest.encoding import Array, Encoding
 from hypersearch.core.suggest.random import (
@@ -214,6 +218,9 @@ class GPUCBSuggester:
         enumerate_categories: bool = True,
         observed_cap: int | None = None,
         pending_cap: int | None = None,
+        category_bonus: float = 0.0,
+        category_every: int = 0,
+        bonus_per: Literal["value", "combo"] = "value",
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -232,6 +239,12 @@ class GPUCBSuggester:
         """Most finished points the posterior uses (None: conditioning.OBSERVED_CAP)."""
         self.pending_cap = pending_cap
         """Most running trials hallucinated (None: conditioning.PENDING_CAP)."""
+        self.category_bonus = category_bonus
+        """Scale of the count bonus for rarely tried categories (``categories.count_bonus``)."""
+        self.category_every = category_every
+        self.bonus_per = bonus_per
+        """What the count bonus counts: points per categorical value, or per combination."""
+        """Every this many trials (0: never), one restricted to the least tried categories."""
 
     def beta_t(self, t: int, dim: int) -> float:
         """The UCB's beta at trial ``t``: the fixed setting, else the scaled schedule."""
@@ -281,6 +294,7 @@ class GPUCBSuggester:
             else:
                 if model is None:
                     model = self._model(encoding, usable, [*pending], rng, t + 1)
+                    model.count_categories(history, pending)
                 # GP-UCB-PE (Contal et al. 2013): of a batch of K, one point by UCB and K - 1
                 # by pure exploration; asynchronously, with K = the running trials + this one,
                 # every K-th trial created is the UCB one (stateless: t decides).
@@ -381,6 +395,22 @@ class _Model:
         self.shift = shift
         """What was subtracted from the warped values before the fit (see PRIOR_QUANTILE)."""
         self.pending = np.zeros((0, encoding.dim))
+        self.counts: Array | None = None
+        self.tried_rows: Array | None = None
+        """Points tried per categorical value (``categories.value_counts``), when a category
+        rule is on and the space has a categorical."""
+
+    def count_categories(self, history: Sequence[Outcome], pending: Sequence[Params]) -> None:
+        """Count every finished, failed and running point per categorical value, for the
+        category rules (``category_bonus``, ``category_every``); nothing to do without them."""
+        owner, enc = self.owner, self.encoding
+        if not enc.categorical_blocks or not (owner.category_bonus or owner.category_every):
+            return
+        space = enc.space
+        points = [o.params for o in history if key_of(space, o.params) is not None]
+        rows = enc.encode_many([*points, *pending]) if points or pending else None
+        self.tried_rows = rows if rows is not None else np.zeros((0, enc.dim))
+        self.counts = value_counts(enc, self.tried_rows)
 
     def add_running(self, pending: Sequence[Params], t: int) -> None:
         """Hallucinate observations at the running trials' points, all at once (GP-BUCB: the
@@ -400,9 +430,12 @@ class _Model:
 
     def add_pending(self, params: Params) -> None:
         """Hallucinate an observation at a pending point (GP-BUCB: the posterior mean)."""
+        x = self.encoding.encode(params)[None, :]
+        if self.counts is not None and self.tried_rows is not None:
+            self.counts = self.counts + value_counts(self.encoding, x)
+            self.tried_rows = np.vstack([self.tried_rows, x])
         if self.owner.pending == "ignore":
             return
-        x = self.encoding.encode(params)[None, :]
         self.pending = np.vstack([self.pending, x])
         self._hallucinate(x, gp.mean(self.post, x))
 
@@ -442,7 +475,7 @@ class _Model:
                 return m2 + kappa * s2
             return gp.mean(observed, xs) + kappa * gp.predict(post, xs)[1]
 
-        acq = ucb
+        acq: Callable[[Array], Array] = ucb
         if explore:
             m0, s0 = gp.predict(observed, observed.x)
             floor = float(np.max(m0 - kappa * s0))
@@ -452,6 +485,7 @@ class _Model:
                 spread = gp.predict(post, xs)[1]
                 return np.where(bound >= floor, spread, bound - floor - 10.0)
 
+        acq = self._with_category_rule(acq, t)
         anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS]]
         combos = category_combos(enc) if owner.enumerate_categories else None
         xs, _ = _maximise(acq, enc, anchors, rng, combos)
@@ -476,6 +510,28 @@ class _Model:
             return None
         params = enc.decode(best)
         return Suggestion(params, self._prediction(enc.encode(params), kappa))
+
+    def _with_category_rule(
+        self, acq: Callable[[Array], Array], t: int
+    ) -> Callable[[Array], Array]:
+        """``acq`` plus the category rule in force at trial ``t``: every ``category_every``-th
+        trial restricted to the least tried categories, else the count bonus (if any)."""
+        owner, counts = self.owner, self.counts
+        if counts is None:
+            return acq
+        if owner.category_every and t % owner.category_every == 0:
+            rule = least_tried_bonus(self.encoding, counts)
+        elif owner.category_bonus and owner.bonus_per == "combo" and self.tried_rows is not None:
+            rule = combo_bonus(self.encoding, self.tried_rows, t, owner.category_bonus)
+        elif owner.category_bonus:
+            rule = count_bonus(self.encoding, counts, t, owner.category_bonus)
+        else:
+            return acq
+
+        def ruled(xs: Array) -> Array:
+            return acq(xs) + rule(xs)
+
+        return ruled
 
     def _prediction(self, x: Array, kappa: float) -> Prediction | None:
         """Mean, std and UCB at ``x`` in objective units (through the inverse warp)."""
