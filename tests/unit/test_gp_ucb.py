@@ -415,3 +415,46 @@ def test_the_category_rules_are_deterministic_given_the_seed_and_rng() -> None:
         first = run(GPUCBSuggester(5, **settings), TRAP, trap, 9)  # type: ignore[arg-type]
         again = run(GPUCBSuggester(5, **settings), TRAP, trap, 9)  # type: ignore[arg-type]
         assert [o.params for o in first] == [o.params for o in again]
+
+
+def test_the_category_split_gives_each_category_its_own_copy_of_the_numeric_columns() -> None:
+    from hypersearch.core.suggest.categories import CategorySplit
+    from hypersearch.core.suggest.encoding import Encoding
+
+    enc = Encoding(PIPELINE)
+    split = CategorySplit.of(enc, enc.groups)
+    x = enc.encode({"model": "tree", "scaler": "standard", "a": 0.25, "b": 0.75})[None, :]
+    lifted = split(x)[0]
+    # Original columns, then (a, b) per value: linear, tree, kernel, none, standard.
+    assert lifted[: enc.dim].tolist() == x[0].tolist()
+    copies = lifted[enc.dim :].reshape(5, 2).tolist()
+    assert copies == [[0.5, 0.5], [0.25, 0.75], [0.5, 0.5], [0.5, 0.5], [0.25, 0.75]]
+    assert len(split.groups) == len(lifted)
+    assert len(set(split.groups[enc.dim :])) == 10  # a length scale per copied column
+
+
+def test_a_split_gp_keeps_the_acquisition_features_and_interpolates_its_data() -> None:
+    from hypersearch.core.suggest.categories import CategorySplit
+    from hypersearch.core.suggest.encoding import Encoding
+
+    enc = Encoding(PIPELINE)
+    split = CategorySplit.of(enc, enc.groups)
+    rng = np.random.default_rng(4)
+    points = [
+        {"model": m, "scaler": s, "a": float(a), "b": float(b)}
+        for m, s, a, b in zip(
+            ["linear", "tree", "kernel"] * 4,
+            ["none", "standard"] * 6,
+            rng.random(12),
+            rng.random(12),
+            strict=True,
+        )
+    ]
+    x = enc.encode_many(points)
+    y = np.array([trap({**p, "c": 0.3, "d": 0.5}) for p in points])
+    y = (y - y.mean()) / y.std()
+    post = gp.fit(x, y, rng, groups=split.groups, lift=split)
+    assert post.x.shape == x.shape
+    mu, sd = gp.predict(post, x)
+    assert np.allclose(mu, y, atol=0.3)
+    assert np.all(sd < 0.5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -139,6 +140,45 @@ def value_counts(enc: Encoding, tried: Array) -> Array:
     for start, width in enc.categorical_blocks:
         counts[start : start + width] = tried[:, start : start + width].sum(axis=0)
     return counts
+
+
+@dataclass(frozen=True)
+class CategorySplit:
+    """Lifts features for a GP whose continuous part depends on the category: besides the
+    original columns, one copy of the numeric columns per value of each categorical, equal to
+    them where the point takes that value and to 0.5 elsewhere. Each copy gets its own length
+    scales, so the fit can learn that only b and c matter under ``tree`` while a and d matter
+    under ``kernel`` (a shared ARD kernel learns one relevance for all categories, from whichever
+    category has most points). Two points of one category differ only in the shared columns and
+    their own category's copies; points of different categories also in both copies (and the
+    Hamming term)."""
+
+    blocks: tuple[tuple[int, int], ...]
+    numeric: tuple[int, ...]
+    base_groups: tuple[int, ...]
+
+    @staticmethod
+    def of(enc: Encoding, groups: tuple[int, ...]) -> CategorySplit:
+        blocks = enc.categorical_blocks
+        in_blocks = {c for start, width in blocks for c in range(start, start + width)}
+        numeric = tuple(c for c in range(enc.dim) if c not in in_blocks)
+        return CategorySplit(blocks, numeric, groups)
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        """The lifted columns' length-scale groups: the original ones, then one per copy."""
+        first = max(self.base_groups) + 1
+        copies = sum(width for _, width in self.blocks) * len(self.numeric)
+        return (*self.base_groups, *range(first, first + copies))
+
+    def __call__(self, xs: Array) -> Array:
+        num = xs[:, list(self.numeric)]
+        parts = [xs]
+        for start, width in self.blocks:
+            for v in range(width):
+                on = xs[:, start + v : start + v + 1] > 0.5
+                parts.append(np.where(on, num, 0.5))
+        return np.hstack(parts)
 
 
 def combo_index(enc: Encoding, xs: Array) -> Array:

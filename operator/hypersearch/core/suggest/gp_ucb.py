@@ -38,6 +38,11 @@ One suggestion, given finished points with values (to maximise) and pending poin
    as deterministic, so a repeat would only spend a trial re-measuring a known value. When a finite
    space has no untried point left the suggester returns fewer points.
 
+Settings for the benchmark only (docs/algorithms.md, round 10; none beat the default on the
+confirmation seeds): ``category_bonus``/``bonus_per`` add a count bonus for rarely tried
+categories to the acquisition, ``category_every`` interleaves trials on the least tried ones,
+``split`` gives the GP length scales per (category, numeric parameter) pair.
+
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
 This module must not know about trials' phases, goals or time.
@@ -70,6 +75,7 @@ from hypersearch.core.suggest.base import (
     tried_keys,
 )
 from hypersearch.core.suggest.categories import (
+    CategorySplit,
     balanced_categories,
     best_categories,
     category_combos,
@@ -221,6 +227,7 @@ class GPUCBSuggester:
         category_bonus: float = 0.0,
         category_every: int = 0,
         bonus_per: Literal["value", "combo"] = "value",
+        split: bool = False,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -243,6 +250,8 @@ class GPUCBSuggester:
         """Scale of the count bonus for rarely tried categories (``categories.count_bonus``)."""
         self.category_every = category_every
         self.bonus_per = bonus_per
+        self.split = split
+        """Length scales per (category, numeric parameter) pair (``categories.CategorySplit``)."""
         """What the count bonus counts: points per categorical value, or per combination."""
         """Every this many trials (0: never), one restricted to the least tried categories."""
 
@@ -363,10 +372,20 @@ class GPUCBSuggester:
         # The GP's prior mean is 0; shifting the values puts it at the chosen quantile.
         shift = 0.0 if self.prior_quantile is None else float(np.quantile(z, self.prior_quantile))
         groups = encoding.groups if self.categories == "hamming" else None
+        lift: CategorySplit | None = None
+        if self.split and encoding.categorical_blocks:
+            lift = CategorySplit.of(encoding, groups or tuple(range(encoding.dim)))
+            groups = lift.groups
         # Every point up to the cap (conditioning.OBSERVED_CAP unless set), else a subset.
         keep = conditioning.observed_subset(x, z, rng, self.observed_cap)
         post = gp.fit(
-            x[keep], z[keep] - shift, rng, restarts=self.restarts, ftol=self.ftol, groups=groups
+            x[keep],
+            z[keep] - shift,
+            rng,
+            restarts=self.restarts,
+            ftol=self.ftol,
+            groups=groups,
+            lift=lift,
         )
         model = _Model(self, encoding, warping, post, z - shift, shift=shift)
         model.add_running(pending, t)
