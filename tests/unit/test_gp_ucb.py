@@ -411,9 +411,14 @@ def test_the_combination_bonus_keeps_every_combination_of_the_trap_in_play(seed:
 
 
 def test_the_category_rules_are_deterministic_given_the_seed_and_rng() -> None:
-    for settings in ({"category_bonus": 2.0, "bonus_per": "combo"}, {"category_every": 3}):
-        first = run(GPUCBSuggester(5, **settings), TRAP, trap, 9)  # type: ignore[arg-type]
-        again = run(GPUCBSuggester(5, **settings), TRAP, trap, 9)  # type: ignore[arg-type]
+    rules: tuple[dict[str, Any], ...] = (
+        {"category_bonus": 2.0, "bonus_per": "combo"},
+        {"category_every": 3},
+        {"interleave": 3, "split": True},
+    )
+    for settings in rules:
+        first = run(GPUCBSuggester(5, **settings), TRAP, trap, 9)
+        again = run(GPUCBSuggester(5, **settings), TRAP, trap, 9)
         assert [o.params for o in first] == [o.params for o in again]
 
 
@@ -458,3 +463,18 @@ def test_a_split_gp_keeps_the_acquisition_features_and_interpolates_its_data() -
     mu, sd = gp.predict(post, x)
     assert np.allclose(mu, y, atol=0.3)
     assert np.all(sd < 0.5)
+
+
+def test_an_interleaved_trial_takes_the_rarest_combination_of_categories() -> None:
+    """With interleave=3, trials 3, 6, 9, ... after the initial points are uniform points in the
+    combination tried least so far: the trap's 6 combinations are all measured by trial 12, none
+    of its points repeated."""
+    history = run(GPUCBSuggester(2, interleave=3), TRAP, trap, 12)
+    counts = collections.Counter((o.params["model"], o.params["scaler"]) for o in history[:8])
+    rarest = min(
+        counts.get((m, s), 0) for m in ("linear", "tree", "kernel") for s in ("none", "standard")
+    )
+    ninth = history[8].params
+    assert counts.get((ninth["model"], ninth["scaler"]), 0) == rarest
+    assert len({(o.params["model"], o.params["scaler"]) for o in history}) == 6
+    assert len({TRAP.canonical(o.params) for o in history}) == 12

@@ -244,3 +244,21 @@ def least_tried_bonus(enc: Encoding, counts: Array) -> Callable[[Array], Array]:
         return np.where(hits == len(blocks), 1e3, 0.0)
 
     return bonus
+
+
+def rarest_combination(
+    enc: Encoding, tried: Array, point: Params, rng: np.random.Generator
+) -> Params:
+    """``point`` with its categorical values replaced by the combination tried least often (ties
+    drawn with ``rng``): SMAC's interleaved random trial, aimed at the rarest categories."""
+    blocks = enc.categorical_blocks
+    sizes = [width for _, width in blocks]
+    counts = np.bincount(combo_index(enc, tried), minlength=math.prod(sizes))
+    rarest = np.flatnonzero(counts == counts.min())
+    index = int(rarest[rng.integers(len(rarest))])
+    out = dict(point)
+    names = [q for q in enc.space.params if isinstance(q, CategoricalParam)]
+    for q, width in zip(reversed(names), reversed(sizes), strict=True):
+        out[q.name] = q.values[index % width]
+        index //= width
+    return out

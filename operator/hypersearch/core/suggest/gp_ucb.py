@@ -38,10 +38,11 @@ One suggestion, given finished points with values (to maximise) and pending poin
    as deterministic, so a repeat would only spend a trial re-measuring a known value. When a finite
    space has no untried point left the suggester returns fewer points.
 
-Settings for the benchmark only (docs/algorithms.md, round 10; none beat the default on the
-confirmation seeds): ``category_bonus``/``bonus_per`` add a count bonus for rarely tried
-categories to the acquisition, ``category_every`` interleaves trials on the least tried ones,
-``split`` gives the GP length scales per (category, numeric parameter) pair.
+Settings for the benchmark only (docs/algorithms.md, round 10; measured, none adopted as the
+default): ``category_bonus``/``bonus_per`` add a count bonus for rarely tried
+categories to the acquisition, ``category_every`` interleaves trials on the least tried ones
+(``interleave``: uniform points in the rarest combination), ``split`` gives the GP length
+scales per (category, numeric parameter) pair.
 
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
@@ -83,6 +84,7 @@ from hypersearch.core.suggest.categories import (
     count_bonus,
     least_tried_bonus,
     move_to_best,
+    rarest_combination,
     value_counts,
 )
 from hypersearch.core.suggest.encoding import Array, Encoding
@@ -228,6 +230,7 @@ class GPUCBSuggester:
         category_every: int = 0,
         bonus_per: Literal["value", "combo"] = "value",
         split: bool = False,
+        interleave: int = 0,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -251,6 +254,8 @@ class GPUCBSuggester:
         self.category_every = category_every
         self.bonus_per = bonus_per
         self.split = split
+        self.interleave = interleave
+        """Every this many trials (0: never), a uniform point in the rarest combination."""
         """Length scales per (category, numeric parameter) pair (``categories.CategorySplit``)."""
         """What the count bonus counts: points per categorical value, or per combination."""
         """Every this many trials (0: never), one restricted to the least tried categories."""
@@ -294,7 +299,17 @@ class GPUCBSuggester:
             t = created + i
             if size is not None and len(tried) >= size:
                 break
-            if t < self.initial_points or len(usable) < 2:
+            if self._interleaved(encoding, t, usable):
+                busy = [*pending, *(s.params for s in out)]
+                drawn = self._fresh(encoding, history, busy, tried, rng)
+                rows = encoding.encode_many(
+                    [*(o.params for o, k in zip(history, keys, strict=True) if k), *busy]
+                )
+                drawn = rarest_combination(encoding, rows, drawn, rng)
+                if key_of(space, drawn) in tried:
+                    drawn = self._fresh(encoding, history, busy, tried, rng)
+                out.append(Suggestion(drawn))
+            elif t < self.initial_points or len(usable) < 2:
                 busy = [*pending, *(s.params for s in out)]
                 point = self._initial(encoding, history, busy, t, tried=tried, rng=rng)
                 if point is None:
@@ -321,6 +336,17 @@ class GPUCBSuggester:
             if model is not None and i < n - 1:  # the last point needs no hallucination
                 model.add_pending(out[-1].params)
         return out
+
+    def _interleaved(self, encoding: Encoding, t: int, usable: Sequence[Outcome]) -> bool:
+        """Whether trial ``t`` is an interleaved one (``interleave``; categorical spaces only)."""
+        k = self.interleave
+        return bool(
+            k
+            and encoding.categorical_blocks
+            and t >= self.initial_points
+            and len(usable) >= 2
+            and (t + 1) % k == 0
+        )
 
     def _initial(
         self,
