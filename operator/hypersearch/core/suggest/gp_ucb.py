@@ -252,13 +252,13 @@ class GPUCBSuggester:
         self.category_bonus = category_bonus
         """Scale of the count bonus for rarely tried categories (``categories.count_bonus``)."""
         self.category_every = category_every
+        """Every this many trials (0: never), one restricted to the least tried categories."""
         self.bonus_per = bonus_per
+        """What the count bonus counts: points per categorical value, or per combination."""
         self.split = split
+        """Length scales per (category, numeric parameter) pair (``categories.CategorySplit``)."""
         self.interleave = interleave
         """Every this many trials (0: never), a uniform point in the rarest combination."""
-        """Length scales per (category, numeric parameter) pair (``categories.CategorySplit``)."""
-        """What the count bonus counts: points per categorical value, or per combination."""
-        """Every this many trials (0: never), one restricted to the least tried categories."""
 
     def beta_t(self, t: int, dim: int) -> float:
         """The UCB's beta at trial ``t``: the fixed setting, else the scaled schedule."""
@@ -441,9 +441,10 @@ class _Model:
         """What was subtracted from the warped values before the fit (see PRIOR_QUANTILE)."""
         self.pending = np.zeros((0, encoding.dim))
         self.counts: Array | None = None
-        self.tried_rows: Array | None = None
         """Points tried per categorical value (``categories.value_counts``), when a category
         rule is on and the space has a categorical."""
+        self.tried_rows: Array | None = None
+        """The features of those points (for the per-combination bonus)."""
 
     def count_categories(self, history: Sequence[Outcome], pending: Sequence[Params]) -> None:
         """Count every finished, failed and running point per categorical value, for the
