@@ -16,7 +16,8 @@ hypersearch suggestion at 100 and 500 observations in 6-D.
 Optimisers: hs-bayes, hs-random, hs-quasi, optuna-tpe, optuna-gp (needs torch), skopt-gp,
 hyperopt-tpe, hebo (out of process, in its own virtual environment: ``--hebo-python PATH``, see
 bench/hebo_worker.py); ``hs-bayes[warp=none,pending=ignore]`` passes GPUCBSuggester settings
-(variants).
+(variants: ``hs-bayes[categories=onehot,balanced=0,enumerate_categories=0]`` is the default
+before round 8, ``hs-bayes[split=1,category_bonus=2.0,bonus_per=combo]`` round 10's candidate).
 A peer that is not installed is skipped with a note. This is a benchmark, not a test: nothing here
 asserts.
 """
@@ -466,7 +467,7 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
     for r in results:
         by.setdefault((r.task, r.optimiser), []).append(r)
     names = optimisers
-    width = max(12, *(len(n) for n in names))
+    width = max([12, *(len(n) for n in names)])
     scores: dict[str, list[float]] = {n: [] for n in names}
     print(f"\n{'task':<18} " + " ".join(f"{n:>{width}}" for n in names) + "   (median score)")
     regrets: list[str] = []

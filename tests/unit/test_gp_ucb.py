@@ -3,6 +3,7 @@ keeps unusable values out of the model, and its GP and schedule behave as docume
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Callable
 from typing import Any
@@ -343,3 +344,179 @@ def test_outcomes_at_fidelity_1_without_curves_give_the_suggestions_of_plain_one
     first = GPUCBSuggester(seed=5).suggest(space, plain, pending, 2, np.random.default_rng(1))
     second = GPUCBSuggester(seed=5).suggest(space, explicit, pending, 2, np.random.default_rng(1))
     assert first == second
+
+
+PIPELINE = space_of(
+    categorical_param("model", "linear", "tree", "kernel"),
+    categorical_param("scaler", "none", "standard"),
+    float_param("a", 0.0, 1.0),
+    float_param("b", 0.0, 1.0),
+)
+
+
+def test_the_count_bonus_favours_rarely_tried_categories_and_fades_with_trials() -> None:
+    from hypersearch.core.suggest.categories import count_bonus, value_counts
+    from hypersearch.core.suggest.encoding import Encoding
+
+    enc = Encoding(PIPELINE)
+    tried = enc.encode_many(
+        [{"model": "tree", "scaler": "none", "a": 0.5, "b": 0.5}] * 6
+        + [{"model": "kernel", "scaler": "none", "a": 0.5, "b": 0.5}]
+    )
+    counts = value_counts(enc, tried)
+    assert counts[enc.categorical_blocks[0][0] : enc.categorical_blocks[0][0] + 3].tolist() == [
+        0,
+        6,
+        1,
+    ]
+    rows = enc.encode_many(
+        [{"model": m, "scaler": "none", "a": 0.5, "b": 0.5} for m in ("linear", "tree", "kernel")]
+    )
+    early = count_bonus(enc, counts, 8, 1.0)(rows)
+    assert early[0] > early[2] > early[1]  # never tried > tried once > tried six times
+    late = count_bonus(enc, counts + 40 * (counts > 0), 50, 1.0)(rows)
+    assert late[2] < early[2]
+
+
+def test_the_combination_bonus_counts_whole_combinations() -> None:
+    from hypersearch.core.suggest.categories import combo_bonus
+    from hypersearch.core.suggest.encoding import Encoding
+
+    enc = Encoding(PIPELINE)
+    tried = enc.encode_many(
+        [{"model": "kernel", "scaler": "none", "a": 0.1, "b": 0.2}] * 3
+        + [{"model": "tree", "scaler": "standard", "a": 0.1, "b": 0.2}] * 3
+    )
+    rows = enc.encode_many(
+        [
+            {"model": "kernel", "scaler": "standard", "a": 0.5, "b": 0.5},
+            {"model": "kernel", "scaler": "none", "a": 0.5, "b": 0.5},
+        ]
+    )
+    bonus = combo_bonus(enc, tried, 7, 1.0)(rows)
+    # kernel and standard were each tried three times, but never together.
+    assert bonus[0] == pytest.approx(math.sqrt(math.log(7)))
+    assert bonus[1] == pytest.approx(math.sqrt(math.log(7) / 4))
+
+
+def test_the_interleaved_trial_outweighs_the_gp_only_for_the_least_tried_categories() -> None:
+    from hypersearch.core.suggest.categories import least_tried_bonus, value_counts
+    from hypersearch.core.suggest.encoding import Encoding
+
+    enc = Encoding(PIPELINE)
+    tried = enc.encode_many(
+        [
+            {"model": "linear", "scaler": "standard", "a": 0.1, "b": 0.2},
+            {"model": "tree", "scaler": "standard", "a": 0.1, "b": 0.2},
+            {"model": "tree", "scaler": "none", "a": 0.1, "b": 0.2},
+        ]
+    )
+    rows = enc.encode_many(
+        [
+            {"model": "kernel", "scaler": "none", "a": 0.5, "b": 0.5},
+            {"model": "kernel", "scaler": "standard", "a": 0.5, "b": 0.5},
+            {"model": "linear", "scaler": "none", "a": 0.5, "b": 0.5},
+        ]
+    )
+    assert least_tried_bonus(enc, value_counts(enc, tried))(rows).tolist() == [1e3, 0.0, 0.0]
+
+
+TRAP = space_of(
+    categorical_param("model", "linear", "tree", "kernel"),
+    categorical_param("scaler", "none", "standard"),
+    *(float_param(k, 0.0, 1.0) for k in "abcd"),
+)
+
+
+def trap(p: Params) -> float:
+    """bench/tasks.py's conditional_pipeline, maximised: the model decides which of a, b, c, d
+    matter; the best is kernel+standard (-0.15), tree (-0.20) and linear (-0.25) are traps."""
+    a, b, c, d = (float(p[k]) for k in "abcd")
+    standard = p["scaler"] == "standard"
+    if p["model"] == "linear":
+        return -(0.35 + 0.5 * (a - 0.2) ** 2 - 0.1 * standard)
+    if p["model"] == "kernel":
+        return -(0.30 + (a - 0.8) ** 2 + (d - 0.5) ** 2 - 0.15 * standard)
+    return -(0.20 + (b - 0.7) ** 2 + (c - 0.3) ** 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_combination_bonus_keeps_every_combination_of_the_trap_in_play(seed: int) -> None:
+    """With the count bonus per combination, 21 trials of the trap measure all 6 (model, scaler)
+    combinations and no combination takes more than 14 of them (without it, one pair took
+    16-17 trials and others had one), with no point asked twice."""
+    history = run(GPUCBSuggester(seed, category_bonus=2.0, bonus_per="combo"), TRAP, trap, 21)
+    pairs = collections.Counter((o.params["model"], o.params["scaler"]) for o in history)
+    assert len(pairs) == 6
+    assert max(pairs.values()) <= 14
+    assert len({TRAP.canonical(o.params) for o in history}) == 21
+
+
+def test_the_category_rules_are_deterministic_given_the_seed_and_rng() -> None:
+    rules: tuple[dict[str, Any], ...] = (
+        {"category_bonus": 2.0, "bonus_per": "combo"},
+        {"category_every": 3},
+        {"interleave": 3, "split": True},
+    )
+    for settings in rules:
+        first = run(GPUCBSuggester(5, **settings), TRAP, trap, 9)
+        again = run(GPUCBSuggester(5, **settings), TRAP, trap, 9)
+        assert [o.params for o in first] == [o.params for o in again]
+
+
+def test_the_category_split_gives_each_category_its_own_copy_of_the_numeric_columns() -> None:
+    from hypersearch.core.suggest.categories import CategorySplit
+    from hypersearch.core.suggest.encoding import Encoding
+
+    enc = Encoding(PIPELINE)
+    split = CategorySplit.of(enc, enc.groups)
+    x = enc.encode({"model": "tree", "scaler": "standard", "a": 0.25, "b": 0.75})[None, :]
+    lifted = split(x)[0]
+    # Original columns, then (a, b) per value: linear, tree, kernel, none, standard.
+    assert lifted[: enc.dim].tolist() == x[0].tolist()
+    copies = lifted[enc.dim :].reshape(5, 2).tolist()
+    assert copies == [[0.5, 0.5], [0.25, 0.75], [0.5, 0.5], [0.5, 0.5], [0.25, 0.75]]
+    assert len(split.groups) == len(lifted)
+    assert len(set(split.groups[enc.dim :])) == 10  # a length scale per copied column
+
+
+def test_a_split_gp_keeps_the_acquisition_features_and_interpolates_its_data() -> None:
+    from hypersearch.core.suggest.categories import CategorySplit
+    from hypersearch.core.suggest.encoding import Encoding
+
+    enc = Encoding(PIPELINE)
+    split = CategorySplit.of(enc, enc.groups)
+    rng = np.random.default_rng(4)
+    points = [
+        {"model": m, "scaler": s, "a": float(a), "b": float(b)}
+        for m, s, a, b in zip(
+            ["linear", "tree", "kernel"] * 4,
+            ["none", "standard"] * 6,
+            rng.random(12),
+            rng.random(12),
+            strict=True,
+        )
+    ]
+    x = enc.encode_many(points)
+    y = np.array([trap({**p, "c": 0.3, "d": 0.5}) for p in points])
+    y = (y - y.mean()) / y.std()
+    post = gp.fit(x, y, rng, groups=split.groups, lift=split)
+    assert post.x.shape == x.shape
+    mu, sd = gp.predict(post, x)
+    assert np.allclose(mu, y, atol=0.3)
+    assert np.all(sd < 0.5)
+
+
+def test_an_interleaved_trial_takes_the_rarest_combination_of_categories() -> None:
+    """With interleave=3, trials 3, 6, 9, ... after the initial points are uniform points in the
+    combination tried least so far: the trap's 6 combinations are all measured by trial 12, none
+    of its points repeated."""
+    history = run(GPUCBSuggester(2, interleave=3), TRAP, trap, 12)
+    counts = collections.Counter((o.params["model"], o.params["scaler"]) for o in history[:8])
+    rarest = min(
+        counts.get((m, s), 0) for m in ("linear", "tree", "kernel") for s in ("none", "standard")
+    )
+    ninth = history[8].params
+    assert counts.get((ninth["model"], ninth["scaler"]), 0) == rarest
+    assert len({(o.params["model"], o.params["scaler"]) for o in history}) == 6
+    assert len({TRAP.canonical(o.params) for o in history}) == 12

@@ -33,12 +33,15 @@ SUGGESTERS: dict[str, Factory] = {
     "quasi": lambda: QuasiRandomSuggester(seed=11),
     # initial_points=2 so that small histories already reach the GP.
     "bayesian": lambda: GPUCBSuggester(seed=11, initial_points=2),
+    "bayesian-split": lambda: GPUCBSuggester(
+        seed=11, initial_points=2, split=True, category_bonus=2.0, bonus_per="combo"
+    ),
 }
 ALL = pytest.mark.parametrize("make", SUGGESTERS.values(), ids=SUGGESTERS.keys())
 SAMPLERS = pytest.mark.parametrize(
     "make",
-    [SUGGESTERS[k] for k in ("random", "quasi", "bayesian")],
-    ids=["random", "quasi", "bayesian"],
+    [SUGGESTERS[k] for k in ("random", "quasi", "bayesian", "bayesian-split")],
+    ids=["random", "quasi", "bayesian", "bayesian-split"],
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -130,3 +131,134 @@ def move_to_best(
     better = best > start_scores
     moved = trial.reshape(k, scores.shape[1], -1)[np.arange(k), winner]
     return np.where(better[:, None], moved, starts), np.where(better, best, start_scores)
+
+
+def value_counts(enc: Encoding, tried: Array) -> Array:
+    """How many of the ``tried`` feature rows (finished, running and already chosen points) hold
+    each categorical value: one entry per feature column, 0 outside the categorical blocks."""
+    counts = np.zeros(enc.dim)
+    for start, width in enc.categorical_blocks:
+        counts[start : start + width] = tried[:, start : start + width].sum(axis=0)
+    return counts
+
+
+@dataclass(frozen=True)
+class CategorySplit:
+    """Lifts features for a GP whose continuous part depends on the category: besides the
+    original columns, one copy of the numeric columns per value of each categorical, equal to
+    them where the point takes that value and to 0.5 elsewhere. Each copy gets its own length
+    scales, so the fit can learn that only b and c matter under ``tree`` while a and d matter
+    under ``kernel`` (a shared ARD kernel learns one relevance for all categories, from whichever
+    category has most points). Two points of one category differ only in the shared columns and
+    their own category's copies; points of different categories also in both copies (and the
+    Hamming term)."""
+
+    blocks: tuple[tuple[int, int], ...]
+    numeric: tuple[int, ...]
+    base_groups: tuple[int, ...]
+
+    @staticmethod
+    def of(enc: Encoding, groups: tuple[int, ...]) -> CategorySplit:
+        blocks = enc.categorical_blocks
+        in_blocks = {c for start, width in blocks for c in range(start, start + width)}
+        numeric = tuple(c for c in range(enc.dim) if c not in in_blocks)
+        return CategorySplit(blocks, numeric, groups)
+
+    @property
+    def groups(self) -> tuple[int, ...]:
+        """The lifted columns' length-scale groups: the original ones, then one per copy."""
+        first = max(self.base_groups) + 1
+        copies = sum(width for _, width in self.blocks) * len(self.numeric)
+        return (*self.base_groups, *range(first, first + copies))
+
+    def __call__(self, xs: Array) -> Array:
+        num = xs[:, list(self.numeric)]
+        parts = [xs]
+        for start, width in self.blocks:
+            for v in range(width):
+                on = xs[:, start + v : start + v + 1] > 0.5
+                parts.append(np.where(on, num, 0.5))
+        return np.hstack(parts)
+
+
+def combo_index(enc: Encoding, xs: Array) -> Array:
+    """Each snapped feature row's combination of categorical values, as one integer."""
+    index = np.zeros(len(xs), dtype=int)
+    for start, width in enc.categorical_blocks:
+        index = index * width + np.argmax(xs[:, start : start + width], axis=1)
+    return index
+
+
+def combo_bonus(enc: Encoding, tried: Array, t: int, scale: float) -> Callable[[Array], Array]:
+    """``count_bonus`` per combination of categorical values instead of per value: n counts the
+    tried points with the candidate's whole combination."""
+    sizes = [width for _, width in enc.categorical_blocks]
+    counts = np.bincount(combo_index(enc, tried), minlength=math.prod(sizes)).astype(float)
+    per_combo = scale * np.sqrt(math.log(max(t, 2)) / (1.0 + counts))
+
+    def bonus(xs: Array) -> Array:
+        return np.asarray(per_combo[combo_index(enc, xs)], dtype=float)
+
+    return bonus
+
+
+def count_bonus(enc: Encoding, counts: Array, t: int, scale: float) -> Callable[[Array], Array]:
+    """An optimistic bonus for rarely tried categories, added to the acquisition.
+
+    A count-based bound as in UCB1 (Auer, Cesa-Bianchi & Fischer 2002), the bandit over
+    categories of CoCaBO (Ru et al. 2020) in a deterministic form: each categorical value earns
+    ``scale * sqrt(log t / (1 + n))``, n the points tried with it, averaged over the categorical
+    parameters. Why: the GP shares its continuous length scales across categories, so where one
+    category decides which continuous parameters matter (only b and c under ``tree``) the points
+    of the category tried most teach the model that the others' parameters do not matter, and a
+    category with a few poor points at random positions is never revisited. The bonus keeps such
+    a category in play until it has enough points for its own shape to show; it fades as log t /
+    n does, so a category measured often competes on the GP's UCB alone."""
+    blocks = enc.categorical_blocks
+    per_value = scale * np.sqrt(math.log(max(t, 2)) / (1.0 + counts))
+
+    def bonus(xs: Array) -> Array:
+        total = np.zeros(len(xs))
+        for start, width in blocks:
+            cols = slice(start, start + width)
+            total += xs[:, cols] @ per_value[cols]
+        return total / len(blocks)
+
+    return bonus
+
+
+def least_tried_bonus(enc: Encoding, counts: Array) -> Callable[[Array], Array]:
+    """A bonus that outweighs any UCB for points whose every categorical takes one of its least
+    tried values: a trial interleaved to sample the rarest categories (SMAC's interleaving of
+    random trials, with the continuous part still chosen by the GP)."""
+    blocks = enc.categorical_blocks
+    rare = np.zeros(enc.dim)
+    for start, width in blocks:
+        block = counts[start : start + width]
+        rare[start : start + width] = block == block.min()
+
+    def bonus(xs: Array) -> Array:
+        hits = np.zeros(len(xs))
+        for start, width in blocks:
+            hits += xs[:, start : start + width] @ rare[start : start + width]
+        return np.where(hits == len(blocks), 1e3, 0.0)
+
+    return bonus
+
+
+def rarest_combination(
+    enc: Encoding, tried: Array, point: Params, rng: np.random.Generator
+) -> Params:
+    """``point`` with its categorical values replaced by the combination tried least often (ties
+    drawn with ``rng``): SMAC's interleaved random trial, aimed at the rarest categories."""
+    blocks = enc.categorical_blocks
+    sizes = [width for _, width in blocks]
+    counts = np.bincount(combo_index(enc, tried), minlength=math.prod(sizes))
+    rarest = np.flatnonzero(counts == counts.min())
+    index = int(rarest[rng.integers(len(rarest))])
+    out = dict(point)
+    names = [q for q in enc.space.params if isinstance(q, CategoricalParam)]
+    for q, width in zip(reversed(names), reversed(sizes), strict=True):
+        out[q.name] = q.values[index % width]
+        index //= width
+    return out

@@ -133,6 +133,37 @@ class GroupedMatern(Matern):  # type: ignore[misc]
         return np.ones(len(X))
 
 
+class LiftedKernel(Kernel):  # type: ignore[misc]
+    """A kernel evaluated on ``lift(x)`` instead of ``x``: the posterior keeps the features the
+    acquisition works in, while the covariance sees extra derived columns (``lift`` must be a
+    fixed, deterministic map; the GP-UCB use is ``categories.CategorySplit``)."""
+
+    def __init__(self, inner: Kernel, lift: Callable[[Array], Array]) -> None:
+        self.inner = inner
+        self.lift = lift
+
+    @property
+    def k2(self) -> Kernel:
+        """The Matern part, as on the plain ``ConstantKernel * Matern`` (for length_scales)."""
+        return self.inner.k2
+
+    def __call__(
+        self,
+        X: Array,  # noqa: N803 (scikit-learn's Kernel signature)
+        Y: Array | None = None,  # noqa: N803
+        eval_gradient: bool = False,
+    ) -> Array:
+        gram: Array = self.inner(self.lift(X), None if Y is None else self.lift(Y))
+        return gram
+
+    def diag(self, X: Array) -> Array:  # noqa: N803
+        out: Array = self.inner.diag(self.lift(X))
+        return out
+
+    def is_stationary(self) -> bool:
+        return False
+
+
 @dataclass(frozen=True)
 class Posterior:
     """A GP conditioned on points ``x`` with values ``y`` under a fixed kernel.
@@ -241,27 +272,33 @@ def fit(
     ftol: float = FTOL,
     *,
     groups: tuple[int, ...] | None = None,
+    lift: Callable[[Array], Array] | None = None,
 ) -> Posterior:
     """Fit kernel hyperparameters to (x, y) by MAP and return the posterior on all points.
 
     ``y`` should be standardised (mean 0, variance 1). ``rng`` only picks the subset when there
     are more than FIT_CAP points. ``groups`` ties length scales (``GroupedMatern``); None gives
-    every column its own.
+    every column its own. ``lift`` (``LiftedKernel``): the kernel sees ``lift(x)``, whose columns
+    ``groups`` then describes.
     """
-    n, d = x.shape
+    n = len(x)
+    d = (lift(x[:1]) if lift is not None else x).shape[1]
     n_groups = d if groups is None else max(groups) + 1
     rows = np.sort(rng.choice(n, FIT_CAP, replace=False)) if n > FIT_CAP else np.arange(n)
     # scikit-learn's starting point and bounds for ConstantKernel(1) * Matern(0.5) + White(1e-2)
     theta0 = np.log(np.array([1.0, *([0.5] * n_groups), 1e-2]))
     bounds = np.log(np.array([AMPLITUDE_BOUNDS, *([LENGTH_SCALE_BOUNDS] * n_groups), NOISE_BOUNDS]))
-    objective = NegativeLogLikelihood(x[rows], y[rows], groups, JITTER)
+    fit_x = x[rows] if lift is None else lift(x[rows])
+    objective = NegativeLogLikelihood(fit_x, y[rows], groups, JITTER)
     theta, _ = _map_optimizer(restarts, ftol)(objective, theta0, bounds)
     scales = np.exp(theta[1:-1])
     if groups is None or len(set(groups)) == d:
         matern: Matern = Matern(scales, LENGTH_SCALE_BOUNDS, nu=2.5)
     else:
         matern = GroupedMatern(scales, LENGTH_SCALE_BOUNDS, 2.5, groups)
-    kernel = ConstantKernel(math.exp(theta[0]), AMPLITUDE_BOUNDS) * matern
+    kernel: Kernel = ConstantKernel(math.exp(theta[0]), AMPLITUDE_BOUNDS) * matern
+    if lift is not None:
+        kernel = LiftedKernel(kernel, lift)
     return _posterior(kernel, math.exp(theta[-1]), x, y)
 
 

@@ -38,6 +38,12 @@ One suggestion, given finished points with values (to maximise) and pending poin
    as deterministic, so a repeat would only spend a trial re-measuring a known value. When a finite
    space has no untried point left the suggester returns fewer points.
 
+Settings for the benchmark only (docs/algorithms.md, round 10; measured, none adopted as the
+default): ``category_bonus``/``bonus_per`` add a count bonus for rarely tried
+categories to the acquisition, ``category_every`` interleaves trials on the least tried ones
+(``interleave``: uniform points in the rarest combination), ``split`` gives the GP length
+scales per (category, numeric parameter) pair.
+
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
 This module must not know about trials' phases, goals or time.
@@ -70,10 +76,16 @@ from hypersearch.core.suggest.base import (
     tried_keys,
 )
 from hypersearch.core.suggest.categories import (
+    CategorySplit,
     balanced_categories,
     best_categories,
     category_combos,
+    combo_bonus,
+    count_bonus,
+    least_tried_bonus,
     move_to_best,
+    rarest_combination,
+    value_counts,
 )
 from hypersearch.core.suggest.encoding import Array, Encoding
 from hypersearch.core.suggest.random import (
@@ -214,6 +226,11 @@ class GPUCBSuggester:
         enumerate_categories: bool = True,
         observed_cap: int | None = None,
         pending_cap: int | None = None,
+        category_bonus: float = 0.0,
+        category_every: int = 0,
+        bonus_per: Literal["value", "combo"] = "value",
+        split: bool = False,
+        interleave: int = 0,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -232,6 +249,16 @@ class GPUCBSuggester:
         """Most finished points the posterior uses (None: conditioning.OBSERVED_CAP)."""
         self.pending_cap = pending_cap
         """Most running trials hallucinated (None: conditioning.PENDING_CAP)."""
+        self.category_bonus = category_bonus
+        """Scale of the count bonus for rarely tried categories (``categories.count_bonus``)."""
+        self.category_every = category_every
+        """Every this many trials (0: never), one restricted to the least tried categories."""
+        self.bonus_per = bonus_per
+        """What the count bonus counts: points per categorical value, or per combination."""
+        self.split = split
+        """Length scales per (category, numeric parameter) pair (``categories.CategorySplit``)."""
+        self.interleave = interleave
+        """Every this many trials (0: never), a uniform point in the rarest combination."""
 
     def beta_t(self, t: int, dim: int) -> float:
         """The UCB's beta at trial ``t``: the fixed setting, else the scaled schedule."""
@@ -272,7 +299,17 @@ class GPUCBSuggester:
             t = created + i
             if size is not None and len(tried) >= size:
                 break
-            if t < self.initial_points or len(usable) < 2:
+            if self._interleaved(encoding, t, usable):
+                busy = [*pending, *(s.params for s in out)]
+                drawn = self._fresh(encoding, history, busy, tried, rng)
+                rows = encoding.encode_many(
+                    [*(o.params for o, k in zip(history, keys, strict=True) if k), *busy]
+                )
+                drawn = rarest_combination(encoding, rows, drawn, rng)
+                if key_of(space, drawn) in tried:
+                    drawn = self._fresh(encoding, history, busy, tried, rng)
+                out.append(Suggestion(drawn))
+            elif t < self.initial_points or len(usable) < 2:
                 busy = [*pending, *(s.params for s in out)]
                 point = self._initial(encoding, history, busy, t, tried=tried, rng=rng)
                 if point is None:
@@ -281,6 +318,7 @@ class GPUCBSuggester:
             else:
                 if model is None:
                     model = self._model(encoding, usable, [*pending], rng, t + 1)
+                    model.count_categories(history, pending)
                 # GP-UCB-PE (Contal et al. 2013): of a batch of K, one point by UCB and K - 1
                 # by pure exploration; asynchronously, with K = the running trials + this one,
                 # every K-th trial created is the UCB one (stateless: t decides).
@@ -298,6 +336,17 @@ class GPUCBSuggester:
             if model is not None and i < n - 1:  # the last point needs no hallucination
                 model.add_pending(out[-1].params)
         return out
+
+    def _interleaved(self, encoding: Encoding, t: int, usable: Sequence[Outcome]) -> bool:
+        """Whether trial ``t`` is an interleaved one (``interleave``; categorical spaces only)."""
+        k = self.interleave
+        return bool(
+            k
+            and encoding.categorical_blocks
+            and t >= self.initial_points
+            and len(usable) >= 2
+            and (t + 1) % k == 0
+        )
 
     def _initial(
         self,
@@ -354,10 +403,22 @@ class GPUCBSuggester:
         groups = encoding.groups if self.categories == "hamming" else None
         if multi and groups is not None:
             groups = (*groups, max(groups, default=-1) + 1)  # the fidelity column's own scale
+        lift: CategorySplit | None = None
+        if self.split and encoding.categorical_blocks:
+            if multi:
+                raise ValueError("split=1 and the fidelity model (early stopping) do not combine")
+            lift = CategorySplit.of(encoding, groups or tuple(range(encoding.dim)))
+            groups = lift.groups
         # Every point up to the cap (conditioning.OBSERVED_CAP unless set), else a subset.
         keep = conditioning.observed_subset(x, z, rng, self.observed_cap)
         post = gp.fit(
-            x[keep], z[keep] - shift, rng, restarts=self.restarts, ftol=self.ftol, groups=groups
+            x[keep],
+            z[keep] - shift,
+            rng,
+            restarts=self.restarts,
+            ftol=self.ftol,
+            groups=groups,
+            lift=lift,
         )
         model = _Model(self, encoding, warping, post, z - shift, shift=shift, fidelity=multi)
         model.add_running(pending, t)
@@ -430,6 +491,23 @@ class _Model:
         self.shift = shift
         """What was subtracted from the warped values before the fit (see PRIOR_QUANTILE)."""
         self.pending = np.zeros((0, encoding.dim))
+        self.counts: Array | None = None
+        """Points tried per categorical value (``categories.value_counts``), when a category
+        rule is on and the space has a categorical."""
+        self.tried_rows: Array | None = None
+        """The features of those points (for the per-combination bonus)."""
+
+    def count_categories(self, history: Sequence[Outcome], pending: Sequence[Params]) -> None:
+        """Count every finished, failed and running point per categorical value, for the
+        category rules (``category_bonus``, ``category_every``); nothing to do without them."""
+        owner, enc = self.owner, self.encoding
+        if not enc.categorical_blocks or not (owner.category_bonus or owner.category_every):
+            return
+        space = enc.space
+        points = [o.params for o in history if key_of(space, o.params) is not None]
+        rows = enc.encode_many([*points, *pending]) if points or pending else None
+        self.tried_rows = rows if rows is not None else np.zeros((0, enc.dim))
+        self.counts = value_counts(enc, self.tried_rows)
 
     def lift(self, xs: Array) -> Array:
         """Feature rows as the GP's inputs: at fidelity 1 (a full trial) when it models one."""
@@ -455,9 +533,12 @@ class _Model:
 
     def add_pending(self, params: Params) -> None:
         """Hallucinate an observation at a pending point (GP-BUCB: the posterior mean)."""
+        x = self.encoding.encode(params)[None, :]
+        if self.counts is not None and self.tried_rows is not None:
+            self.counts = self.counts + value_counts(self.encoding, x)
+            self.tried_rows = np.vstack([self.tried_rows, x])
         if self.owner.pending == "ignore":
             return
-        x = self.encoding.encode(params)[None, :]
         self.pending = np.vstack([self.pending, x])
         lifted = self.lift(x)
         self._hallucinate(lifted, gp.mean(self.post, lifted))
@@ -499,7 +580,7 @@ class _Model:
                 return m2 + kappa * s2
             return gp.mean(observed, xs) + kappa * gp.predict(post, xs)[1]
 
-        acq = ucb
+        acq: Callable[[Array], Array] = ucb
         if explore:
             m0, s0 = gp.predict(observed, observed.x)
             floor = float(np.max(m0 - kappa * s0))
@@ -509,6 +590,7 @@ class _Model:
                 spread = gp.predict(post, self.lift(xs))[1]
                 return np.where(bound >= floor, spread, bound - floor - 10.0)
 
+        acq = self._with_category_rule(acq, t)
         anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS], : enc.dim]
         combos = category_combos(enc) if owner.enumerate_categories else None
         xs, _ = _maximise(acq, enc, anchors, rng, combos)
@@ -533,6 +615,28 @@ class _Model:
             return None
         params = enc.decode(best)
         return Suggestion(params, self._prediction(enc.encode(params), kappa))
+
+    def _with_category_rule(
+        self, acq: Callable[[Array], Array], t: int
+    ) -> Callable[[Array], Array]:
+        """``acq`` plus the category rule in force at trial ``t``: every ``category_every``-th
+        trial restricted to the least tried categories, else the count bonus (if any)."""
+        owner, counts = self.owner, self.counts
+        if counts is None:
+            return acq
+        if owner.category_every and t % owner.category_every == 0:
+            rule = least_tried_bonus(self.encoding, counts)
+        elif owner.category_bonus and owner.bonus_per == "combo" and self.tried_rows is not None:
+            rule = combo_bonus(self.encoding, self.tried_rows, t, owner.category_bonus)
+        elif owner.category_bonus:
+            rule = count_bonus(self.encoding, counts, t, owner.category_bonus)
+        else:
+            return acq
+
+        def ruled(xs: Array) -> Array:
+            return acq(xs) + rule(xs)
+
+        return ruled
 
     def _prediction(self, x: Array, kappa: float) -> Prediction | None:
         """Mean, std and UCB at ``x`` in objective units (through the inverse warp)."""
