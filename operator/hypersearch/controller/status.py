@@ -29,6 +29,9 @@ OPERATOR_TRIAL_FIELDS: Final = (
     "prediction",
     "startedAt",
     "finishedAt",
+    "requeues",
+    "queuedSeconds",
+    "queuedAt",
 )
 SIDECAR_MANAGER_PREFIX: Final = names.sidecar_manager("")
 RECENT_TRIALS: Final = schema_status.RECENT_TRIALS
@@ -43,6 +46,7 @@ def counts_dict(counts: Counts) -> dict[str, int]:
     """``status.counts``."""
     return {
         "trials": counts.total,
+        "queued": counts.queued,
         "pending": counts.pending,
         "running": counts.running,
         "succeeded": counts.succeeded,
@@ -55,8 +59,10 @@ def progress_message(spec: SearchSpec, counts: Counts, best: Trial | None) -> st
     """``status.message`` of a running search: how far it is, and the best so far."""
     done = counts.succeeded + counts.failed + counts.early_stopped
     planned = max(spec.max_trials, counts.total)
-    active = counts.pending + counts.running
+    active = counts.queued + counts.pending + counts.running
     text = f"{done} of {planned} trials finished, {active} active"
+    if counts.queued:
+        text += f" ({counts.queued} waiting in the queue)"
     if best is not None and best.value is not None:
         text += f"; best {spec.objective.metric} {best.value:g} from trial {best.name}"
     return text
