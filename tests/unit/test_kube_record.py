@@ -89,7 +89,7 @@ def test_encoding_the_decoded_previous_entry_gives_it_back() -> None:
             started_at=T0,
             requeues=1,
             queued_seconds=30.0,
-        ),  # fmt: skip
+        ),
     ],
     ids=["pending", "running", "failed", "early-stopped", "queued", "requeued", "readmitted"],
 )
