@@ -345,3 +345,12 @@ def stalled(namespace: str, name: str, stalled: bool) -> None:
 def event_dropped(reason: str) -> None:
     """See ``OperatorMetrics.event_dropped``."""
     METRICS.event_dropped(reason)
+
+
+def queue_moves(waits: list[float], requeues: int) -> None:
+    """Trials admitted after these waits, and ``requeues`` trials evicted (``queue_moves`` of
+    ``controller.events``)."""
+    for wait in waits:
+        METRICS.admitted(wait)
+    for _ in range(requeues):
+        METRICS.requeued()

@@ -17,7 +17,7 @@ from hypersearch.core.edits import objective_record, recorded_objective
 from hypersearch.core.engine import Counts, Plan
 from hypersearch.core.spec import Objective, SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
-from hypersearch.kube import names, record, schema_status
+from hypersearch.kube import names, queueing, record, schema_status
 
 OPERATOR_TRIAL_FIELDS: Final = (
     "name",
@@ -146,8 +146,12 @@ def desired_status(
     objective: Objective | None = None,
     records: Mapping[str, Mapping[str, Any]] | None = None,
     legacy: Collection[str] = (),
+    queue: str | None = None,
 ) -> dict[str, Any]:
     """The operator's whole part of status (server-side apply drops what it leaves out).
+
+    ``queue`` (``spec.trial.queueName``): the search's trials wait for that LocalQueue's
+    admission, and the ``Queued`` condition says whether any does and why.
 
     ``objective`` (the spec's, None for an invalid spec) becomes ``status.objective`` until a
     trial has a value; from then on the recorded one stays (``check_objective_kept``).
@@ -170,6 +174,11 @@ def desired_status(
         generation=generation,
         now=now,
     )
+    if queue is not None:
+        waiting = queueing.waiting_summary(trials, queue)
+        conds = conditions.set_condition(
+            conds, conditions.queue_condition(waiting, queue, generation), now
+        )
     phase = SearchPhase.RUNNING
     if finished:
         phase = SearchPhase.SUCCEEDED if succeeded else SearchPhase.FAILED
