@@ -265,3 +265,40 @@ def early_stoppings(draw: st.DrawFn) -> EarlyStopping:
             "maxResource": draw(st.integers(low + 1, 1000)),
         },
     )
+
+
+def pod_template(*args: str, image: str = "example/ddp:1") -> dict[str, Any]:
+    """A Pod template with one training container running ``python train.py ARGS``."""
+    return {
+        "spec": {
+            "containers": [
+                {"name": "trainer", "image": image, "command": ["python", "train.py", *args]}
+            ]
+        }
+    }
+
+
+def job_trial(pods: int = 2, **trial: Any) -> dict[str, Any]:
+    """``spec.trial`` of an Indexed Job trial with ``pods`` Pods (``trial`` adds fields)."""
+    job_spec: dict[str, Any] = {"template": pod_template("--lr", ":lr:")}
+    if pods > 1:
+        job_spec.update(completions=pods, parallelism=pods, completionMode="Indexed")
+    return {"jobTemplate": {"spec": job_spec}, **trial}
+
+
+def jobset_trial(workers: int = 1, **trial: Any) -> dict[str, Any]:
+    """``spec.trial`` of a JobSet trial: a ``leader`` and ``workers`` ``worker`` Jobs."""
+
+    def rjob(name: str, replicas: int) -> dict[str, Any]:
+        return {
+            "name": name,
+            "replicas": replicas,
+            "template": {"spec": {"template": pod_template("--role", name, "--lr", ":lr:")}},
+        }
+
+    return {
+        "jobSetTemplate": {
+            "spec": {"replicatedJobs": [rjob("leader", 1), rjob("worker", workers)]}
+        },
+        **trial,
+    }

@@ -18,7 +18,7 @@ from typing import Any
 from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.params import CategoricalParam, DiscreteParam, IntParam, Param
 from hypersearch.core.resource import API_GROUP, API_VERSION, KIND
-from hypersearch.core.spec import SearchSpec
+from hypersearch.core.spec import JOB_TEMPLATE, JOBSET_TEMPLATE, Reporter, SearchSpec
 from hypersearch.core.spec_parser import SpecParser
 
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -111,7 +111,21 @@ def spec_to_manifest(spec: SearchSpec) -> dict[str, Any]:
         trial["timeoutSeconds"] = spec.trial.timeout_seconds
     if spec.trial.container is not None:
         trial["container"] = spec.trial.container
-    trial["template"] = copy.deepcopy(dict(spec.trial.template))
+    workload = spec.trial.workload
+    if workload is None:
+        trial["template"] = copy.deepcopy(dict(spec.trial.template))
+    else:
+        key = JOB_TEMPLATE if workload.kind == "Job" else JOBSET_TEMPLATE
+        trial[key] = copy.deepcopy(dict(workload.template))
+        if workload.reporter != Reporter():
+            reporter = workload.reporter
+            trial["reporter"] = {
+                **({"replicatedJob": reporter.replicated_job} if reporter.replicated_job else {}),
+                "jobIndex": reporter.job_index,
+                "podIndex": reporter.pod_index,
+            }
+    if spec.trial.queue_name is not None:
+        trial["queueName"] = spec.trial.queue_name
     body: dict[str, Any] = {
         "algorithm": algorithm,
         "objective": objective,

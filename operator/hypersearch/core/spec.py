@@ -243,15 +243,77 @@ class Objective:
     unit: str | None = None
 
 
+WorkloadKind: TypeAlias = Literal["Job", "JobSet"]
+JOB_TEMPLATE = "jobTemplate"
+JOBSET_TEMPLATE = "jobSetTemplate"
+
+
+@dataclass(frozen=True, slots=True)
+class Reporter:
+    """Which Pod of a Job or JobSet trial reports the trial's metrics: the Pod of completion
+    index ``pod_index`` in the Job of index ``job_index`` of replicated job ``replicated_job``
+    (a JobSet's; None for a Job, and for a JobSet the first replicated job)."""
+
+    replicated_job: str | None = None
+    job_index: int = 0
+    pod_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A trial that runs as a ``batch/v1`` Job or a JobSet rather than one Pod: ``template`` is
+    the Job's or JobSet's ``{metadata, spec}`` as the user wrote it; ``reporter`` says which Pod
+    reports (its Pod template is ``TrialTemplate.template``)."""
+
+    kind: WorkloadKind
+    template: Mapping[str, Any]
+    reporter: Reporter = field(default_factory=Reporter)
+
+
 @dataclass(frozen=True, slots=True)
 class TrialTemplate:
     """How to run one trial: a Pod template (its training container's command/args/env carry
-    ``:name:`` placeholders), an optional machine type and a timeout."""
+    ``:name:`` placeholders), an optional machine type and a timeout.
+
+    For a Job or JobSet trial (``workload``), ``template`` is the Pod template of the Pod that
+    reports (so the rules about the training container read one place for every kind);
+    ``queue_name`` is the Kueue LocalQueue its workload is labelled with."""
 
     template: Mapping[str, Any]
     machine_type: str | None = None
     timeout_seconds: float | None = None
     container: str | None = None
+    workload: Workload | None = None
+    queue_name: str | None = None
+
+
+def pod_templates(trial: TrialTemplate) -> list[tuple[str, str | None, Mapping[str, Any]]]:
+    """Every Pod template of a trial as (field path, replicated job name or None, template):
+    the Pod template itself, a Job's ``spec.template``, or each replicated job's."""
+    workload = trial.workload
+    if workload is None:
+        return [("spec.trial.template", None, trial.template)]
+    spec: Mapping[str, Any] = workload.template["spec"]
+    if workload.kind == "Job":
+        return [(f"spec.trial.{JOB_TEMPLATE}.spec.template", None, spec["template"])]
+    return [
+        (
+            f"spec.trial.{JOBSET_TEMPLATE}.spec.replicatedJobs[{i}].template.spec.template",
+            str(rjob["name"]),
+            rjob["template"]["spec"]["template"],
+        )
+        for i, rjob in enumerate(spec["replicatedJobs"])
+    ]
+
+
+def reporter_job(trial: TrialTemplate) -> str | None:
+    """The replicated job whose Pods report (a JobSet trial's; None otherwise)."""
+    workload = trial.workload
+    if workload is None or workload.kind != "JobSet":
+        return None
+    if workload.reporter.replicated_job is not None:
+        return workload.reporter.replicated_job
+    return str(workload.template["spec"]["replicatedJobs"][0]["name"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +355,9 @@ def training_container(trial: TrialTemplate) -> Mapping[str, Any]:
 
 def training_path(trial: TrialTemplate) -> str:
     """The field path of the training container, for messages."""
-    return f"spec.trial.template.spec.containers[{training_index(trial)}]"
+    wanted = reporter_job(trial)
+    base = next(path for path, rjob, _ in pod_templates(trial) if rjob == wanted)
+    return f"{base}.spec.containers[{training_index(trial)}]"
 
 
 def training_command(trial: TrialTemplate, why: str) -> list[str]:

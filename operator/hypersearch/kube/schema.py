@@ -342,9 +342,14 @@ def _trial_template() -> Schema:
                 maxLength=spec.MAX_TEXT_LENGTH,
             ),
             "template": schema_trial.template(),
+            **schema_trial.workload_fields(),
         },
-        required=["template"],
-        **{"x-kubernetes-validations": schema_trial.trial_rules()},
+        **{
+            "x-kubernetes-validations": [
+                schema_trial.one_workload_rule(),
+                *schema_trial.trial_rules(),
+            ]
+        },
     )
 
 

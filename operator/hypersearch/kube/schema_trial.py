@@ -216,3 +216,72 @@ def placeholder_rule(field: str) -> dict[str, Any]:
 def placeholder_rules() -> list[dict[str, Any]]:
     """One rule per field, so each has its own cost budget (command, args, env)."""
     return [placeholder_rule(field) for field in _TEXT_FIELDS]
+
+
+def _workload_template(kind: str, spec_description: str) -> Schema:
+    return {
+        "type": "object",
+        "description": f"A {kind} template ({{metadata, spec}}) for one trial, instead of "
+        "template: the operator creates one per trial, owned by the search.",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "required": ["spec"],
+        "properties": {
+            "metadata": {
+                "type": "object",
+                "description": f"Labels and annotations for the trial's {kind}.",
+                "x-kubernetes-preserve-unknown-fields": True,
+            },
+            "spec": {
+                "type": "object",
+                "description": spec_description,
+                "x-kubernetes-preserve-unknown-fields": True,
+            },
+        },
+    }
+
+
+def workload_fields() -> dict[str, Schema]:
+    """``spec.trial``'s fields for trials that outgrow one Pod: a Job or JobSet template, which
+    of its Pods reports, and the Kueue LocalQueue. The templates are free-form here (the Job
+    and JobSet APIs validate them when the operator creates them); ``spec_parser`` checks what
+    the operator relies on (Pod templates with containers, placeholders, the reporter)."""
+    index = {"type": "integer", "minimum": 0, "format": "int32"}
+    return {
+        spec.JOB_TEMPLATE: _workload_template(
+            "batch/v1 Job",
+            "The Job spec (any field of a Kubernetes Job spec); template is the Pod template, "
+            "completionMode Indexed when it runs several Pods.",
+        ),
+        spec.JOBSET_TEMPLATE: _workload_template(
+            "jobset.x-k8s.io/v1alpha2 JobSet",
+            "The JobSet spec (any field of a JobSet spec); replicatedJobs lists the Jobs.",
+        ),
+        "reporter": {
+            "type": "object",
+            "description": "Which Pod of a Job or JobSet trial reports its metrics (default: "
+            "the first replicated job, its Job of index 0, its Pod of completion index 0).",
+            "properties": {
+                "replicatedJob": string(
+                    "Name of the replicated job (JobSet only).", minLength=1, maxLength=63
+                ),
+                "jobIndex": {**index, "description": "Job index in the replicated job."},
+                "podIndex": {**index, "description": "Completion index of the Pod."},
+            },
+        },
+        "queueName": string(
+            "The Kueue LocalQueue that admits this search's trial workloads (Job or JobSet "
+            "trials): they are created suspended with the kueue.x-k8s.io/queue-name label.",
+            minLength=1,
+            maxLength=63,
+        ),
+    }
+
+
+def one_workload_rule() -> dict[str, Any]:
+    """``spec.trial`` sets exactly one of template, jobTemplate and jobSetTemplate."""
+    kinds = f"[has(self.template), has(self.{spec.JOB_TEMPLATE}), has(self.{spec.JOBSET_TEMPLATE})]"
+    return rule(
+        f"size({kinds}.filter(x, x)) == 1",
+        "must set exactly one of template (one Pod per trial), jobTemplate (a batch/v1 Job) or "
+        "jobSetTemplate (a JobSet)",
+    )

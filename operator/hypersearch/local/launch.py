@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hypersearch.core.errors import Problem, SpecError
 from hypersearch.core.params import Params
 from hypersearch.core.placeholders import substitute, substitute_text
 from hypersearch.core.spec import SearchSpec, training_command, training_container
@@ -35,7 +36,22 @@ class TrialCommand:
 
 
 def trial_command(spec: SearchSpec) -> TrialCommand:
-    """Read the training container; raises SpecError when it has nothing to run locally."""
+    """Read the training container; raises SpecError when it has nothing to run locally (or
+    the trial is a Job or JobSet: its Pods talk to each other, which local processes cannot
+    stand in for)."""
+    workload = spec.trial.workload
+    if workload is not None:
+        key = "jobTemplate" if workload.kind == "Job" else "jobSetTemplate"
+        raise SpecError(
+            [
+                Problem(
+                    f"spec.trial.{key}",
+                    f"is a {workload.kind} trial, which runs only on a cluster (kubectl apply "
+                    "it); hyper run starts one process per trial: give it a "
+                    "manifest with a Pod template (spec.trial.template) instead",
+                )
+            ]
+        )
     container = training_container(spec.trial)
     command = training_command(
         spec.trial,
