@@ -291,8 +291,10 @@ def run_sidecar(
     workdir: Path,
     output: str,
     exit_code: int | None,
+    pod: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Play the trainer's part and run the real sidecar with the search's own identity."""
+    """Play the trainer's part and run the real sidecar with the search's own identity (its
+    token bound to ``pod``, by default the Pod named after the trial)."""
     args = _sidecar_args(
         plane,
         namespace,
@@ -301,6 +303,7 @@ def run_sidecar(
         workdir=workdir,
         output=output,
         exit_code=exit_code,
+        pod=pod,
     )
     return subprocess.run(
         args, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
@@ -340,10 +343,11 @@ def _sidecar_args(
     workdir: Path,
     output: str,
     exit_code: int | None,
+    pod: str | None = None,
 ) -> list[str]:
     """The trainer's files written into ``workdir``, and the sidecar's command line."""
     workdir.mkdir(parents=True, exist_ok=True)
-    token = sidecar_token(plane, namespace, search=search, trial=trial)
+    token = sidecar_token(plane, namespace, search=search, trial=pod or trial)
     (workdir / "token").write_text(token)
     (workdir / "output.log").write_text(output)
     if exit_code is not None:

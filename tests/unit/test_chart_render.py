@@ -6,6 +6,7 @@ Runs the real helm (fetched once by charts/get-helm into the cache) on charts/hy
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from functools import cache
@@ -104,6 +105,11 @@ OPERATOR_GRANTS = {
     ("", "pods", "watch"),
     ("", "pods", "delete"),
     ("", "events", "create"),
+    *(
+        (group, plural, verb)
+        for group, plural in (("batch", "jobs"), ("jobset.x-k8s.io", "jobsets"))
+        for verb in ("create", "get", "list", "watch", "delete")
+    ),
     ("", "serviceaccounts", "create"),
     ("", "serviceaccounts", "get"),
     ("", "serviceaccounts", "patch"),
@@ -464,7 +470,40 @@ def test_the_sidecar_policy_admits_a_sidecar_only_to_the_trial_of_its_pod() -> N
     assert "-hypersearch-sidecar$" in condition["expression"]
     assert "authentication.kubernetes.io/pod-name" in spec["variables"][0]["expression"]
     (validation,) = spec["validations"]
-    assert validation["expression"] == "variables.pod != '' && variables.pod == request.name"
+    assert validation["expression"] == (
+        "variables.pod != '' && (variables.pod == request.name || "
+        "(variables.workloadPod && variables.ownSearch))"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pod", "trial", "admitted"),
+    [
+        ("s-0001-0-x7k2p", "s-0001", True),  # a Job's Pod of completion index 0
+        ("s-0001-12-x7k2p", "s-0001", True),
+        ("s-0001-leader-0-0-x7k2p", "s-0001", True),  # a JobSet's Pod
+        ("s-0001-workers-1-3-x7k2p", "s-0001", True),
+        ("s-0001-0-x7k2p", "s-00010", False),  # trial 1's Pod, trial 10's object
+        ("s-00010-0-x7k2p", "s-0001", False),
+        ("s-0001", "s-0001-0", False),
+        ("s-0001-0-x7k2", "s-0001", False),  # not a generated Pod name
+        ("s-0001-0-x7k2p-1", "s-0001", False),
+    ],
+)
+def test_the_sidecar_policy_reads_job_and_jobset_pod_names_of_exactly_one_trial(
+    pod: str, trial: str, admitted: bool
+) -> None:
+    """The name part of the rule, in Python's re (the pattern is in the RE2 subset both read);
+    the search part (the ServiceAccount) is proved on the plane."""
+    (variable,) = [
+        v
+        for v in one(render(), "ValidatingAdmissionPolicy")["spec"]["variables"]
+        if v["name"] == "workloadPod"
+    ]
+    pattern = re.search(r"matches\('([^']+)'\)", variable["expression"])
+    assert pattern is not None
+    rest = pod[len(trial) + 1 :] if pod.startswith(trial + "-") else None
+    assert (rest is not None and re.search(pattern.group(1), rest) is not None) is admitted
 
 
 def test_no_sidecar_policy_without_rbac() -> None:

@@ -219,3 +219,53 @@ def test_file_tail_reads_a_large_file_in_bounded_chunks(tmp_path: Path) -> None:
     with path.open("a") as handle:
         handle.write("val_acc=1\n")
     assert "".join(tail.drain()) == "val_acc=1\n"
+
+
+BASE_ARGS = ["--namespace=ml", "--search=s", "--trial=s-0001", "--metric=val_acc"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "reports"),
+    [
+        ([], {}, True),  # a Pod trial's sidecar always reports
+        (["--report-if-pod-index=0"], {"HYPERSEARCH_POD_INDEX": "0"}, True),
+        (["--report-if-pod-index=0"], {"HYPERSEARCH_POD_INDEX": "1"}, False),
+        (["--report-if-pod-index=0"], {"HYPERSEARCH_POD_INDEX": ""}, True),  # not Indexed
+        (["--report-if-pod-index=2"], {"HYPERSEARCH_POD_INDEX": "2"}, True),
+        (
+            ["--report-if-pod-index=0", "--report-if-job-index=1"],
+            {"HYPERSEARCH_POD_INDEX": "0", "HYPERSEARCH_JOB_INDEX": "0"},
+            False,
+        ),
+        (
+            ["--report-if-pod-index=0", "--report-if-job-index=1"],
+            {"HYPERSEARCH_POD_INDEX": "0", "HYPERSEARCH_JOB_INDEX": "1"},
+            True,
+        ),
+    ],
+)
+def test_only_the_reporter_pod_of_a_job_or_jobset_reports(
+    flags: list[str], environ: dict[str, str], reports: bool
+) -> None:
+    args = sidecar_main.parse_args([*BASE_ARGS, *flags])
+    assert sidecar_main.is_reporter(args, environ) is reports
+
+
+def test_a_sidecar_that_does_not_report_idles_until_sigterm_and_exits_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYPERSEARCH_POD_INDEX", "1")
+    handlers: dict[int, Any] = {}
+    monkeypatch.setattr(sidecar_main.signal, "signal", handlers.__setitem__)
+    result: list[int] = []
+    thread = threading.Thread(
+        target=lambda: result.append(
+            sidecar_main.main([*BASE_ARGS, "--report-if-pod-index=0", f"--token-dir={tmp_path}"])
+        )
+    )
+    thread.start()
+    thread.join(0.3)
+    assert thread.is_alive() and not result  # no API server needed, and no early exit
+    handlers[sidecar_main.signal.SIGTERM](sidecar_main.signal.SIGTERM, None)
+    thread.join(5)
+    assert result == [0]

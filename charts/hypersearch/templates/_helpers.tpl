@@ -83,6 +83,14 @@ patch hypersearches/status) rather than the `escalate` or `bind` verbs.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+# Job and JobSet trials (spec.trial.jobTemplate / jobSetTemplate): created, watched, deleted
+# (foreground) like trial Pods. Their Pods are read through the pods rule above.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "get", "list", "watch", "delete"]
+- apiGroups: ["jobset.x-k8s.io"]
+  resources: ["jobsets"]
+  verbs: ["create", "get", "list", "watch", "delete"]
 # The sidecar identity is written by server-side apply: a PATCH that creates the object when it
 # is missing, so it needs both create and patch.
 - apiGroups: [""]

@@ -2,8 +2,9 @@
 
 Which kopf features are used, and why (docs/architecture.md has the longer story):
 
-- Only raw event handlers (``kopf.on.event``) for HyperSearches, and for the Pods and
-  HyperSearchTrials labelled ``hypersearch.io/search``. They store no progress and no
+- Only raw event handlers (``kopf.on.event``) for HyperSearches, and for the Pods, Jobs,
+  JobSets (when their CRD is installed) and HyperSearchTrials labelled
+  ``hypersearch.io/search``. They store no progress and no
   last-handled configuration, add no finalizer and never patch the object, so kopf writes
   nothing into a HyperSearch: GitOps tools see no drift, and kopf never sends a merge patch
   that would replace ``status.trials``. Progress storage is still pointed at our own
@@ -83,6 +84,8 @@ class OperatorState:
     clock: Callable[[], float] = time.time
     """Wall-clock seconds (tests pass their own)."""
     pod_states: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    workload_states: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    """(namespace, kind/name) of each trial Job or JobSet -> its last ``workload_signature``."""
     logged_in_with: str | None = None
     """The Authorization kopf was last given: when kopf asks again (after a 401 or an expiry)
     and the connection still holds it, the connection renews it first."""
@@ -200,8 +203,29 @@ def pod_signature(pod: Any) -> tuple[str, ...]:
     )
 
 
-def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
-    """A registry with our handlers (a fresh one: nothing registers at import time)."""
+def workload_signature(body: Any) -> tuple[str, ...]:
+    """What about a trial's Job or JobSet can change a reconcile's outcome: its deletion, its
+    suspension, whether it started, and its true conditions (Complete, Failed, ...); the
+    counts of ready and active Pods, which change often, are left out."""
+    meta = body.get("metadata", {})
+    status = body.get("status") or {}
+    true = sorted(
+        str(c.get("type")) for c in status.get("conditions") or [] if c.get("status") == "True"
+    )
+    return (
+        str(bool(meta.get("deletionTimestamp"))),
+        str(bool((body.get("spec") or {}).get("suspend"))),
+        str(status.get("startTime") or ""),
+        *true,
+    )
+
+
+def build_registry(state: OperatorState, *, jobsets: bool = False) -> kopf.OperatorRegistry:
+    """A registry with our handlers (a fresh one: nothing registers at import time).
+
+    ``jobsets``: the API server serves JobSets (its CRD is installed), so the JobSets of
+    JobSet trials are watched; without it no JobSet handler is registered (kopf would keep
+    warning about a resource it cannot find)."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -289,4 +313,27 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
             state.pod_states[pod] = signature
         state.scheduler.trigger((namespace, search))
 
+    async def workload_event(
+        event: kopf.RawEvent, body: kopf.Body, labels: kopf.Labels, namespace: str | None, **_: Any
+    ) -> None:
+        """A trial's Job or JobSet was created, started, suspended, ended or deleted."""
+        search = labels.get(names.SEARCH_LABEL)
+        if state.scheduler is None or not search or not namespace:
+            return
+        key = (namespace, f"{body.get('kind')}/{body.get('metadata', {}).get('name')}")
+        if event.get("type") == "DELETED":
+            state.workload_states.pop(key, None)
+        else:
+            signature = workload_signature(body)
+            if state.workload_states.get(key) == signature:
+                return
+            state.workload_states[key] = signature
+        state.scheduler.trigger((namespace, search))
+
+    labelled = {names.SEARCH_LABEL: kopf.PRESENT}
+    kopf.on.event("batch", "v1", "jobs", labels=labelled, registry=registry)(workload_event)
+    if jobsets:
+        kopf.on.event("jobset.x-k8s.io", "v1alpha2", "jobsets", labels=labelled, registry=registry)(
+            workload_event
+        )
     return registry

@@ -14,6 +14,10 @@ Pod leaves a Pod that is adopted. A Pod without an object (started by an earlier
 next write. Finished trial objects do not change: they are read once (a paginated LIST) into a
 per-search cache of Trials, and each reconcile lists only the unfinished ones (a label selector).
 
+A trial runs as a Pod, or as a Job or JobSet (``spec.trial.jobTemplate``/``jobSetTemplate``):
+``controller.trial_runs`` renders, creates, reads and deletes either, and a workload is read as
+the same ``PodView`` a Pod is, so what is said here of "the Pod" holds for the workload too.
+
 Orchestration only: the status document is ``controller.status``, the Events it tells of
 ``controller.events``, when to look again ``controller.requeue`` (all pure), the trials
 ``kube.convert``. Must not sleep, poll or count trials (the engine counts); it returns when to
@@ -31,7 +35,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from hypersearch.controller import metrics
+from hypersearch.controller import metrics, trial_runs
 from hypersearch.controller import status as status_doc
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.events import transition_events
@@ -181,7 +185,11 @@ class Reconciler:
             (e for e in entries if str(e.get("name")) not in cached.finished),
             {trial: record.object_entry(obj) for trial, obj in objects.items()},
         )
-        views = [pod_view(p) for p in self._pods(namespace, name, merged)]
+        kind = trial_runs.kind_of(body)
+        if kind is None:
+            views = [pod_view(p) for p in self._pods(namespace, name, merged)]
+        else:
+            views = trial_runs.workload_views(self.api, namespace, name, kind, merged)
         pods = [p for p in views if p.owner_uid == owner.uid]
         unborn = convert.unborn_trials(merged, objects, pods, now=now)
         born = {t.name for t in unborn}
@@ -267,7 +275,7 @@ class Reconciler:
                 body, before=before, after=after, started=started, plan=plan, now=now
             ):
                 self._post(body, event.kind, event.reason, event.message, event.at)
-        self._delete_pods(namespace, early, pods)
+        self._delete_pods(namespace, early, pods, trial_runs.spec_kind(spec))
         self._refused_for_now(body, (namespace, name), refusal, now)
         self._release_reports(current, desired)
         metrics.observe_search(
@@ -355,15 +363,18 @@ class Reconciler:
                     )
                 )
         finished = {t.name for t in out if t.phase.finished} - early
-        self._delete_pods(namespace, finished, pods)
+        self._delete_pods(namespace, finished, pods, trial_runs.spec_kind(spec))
         return out, early
 
-    def _delete_pods(self, namespace: str, trials: set[str], pods: Sequence[PodView]) -> None:
-        """Delete the still active Pods of ``trials`` (with the Pod's own grace period, so the
-        trainer gets SIGTERM and the sidecar pushes its last report)."""
+    def _delete_pods(
+        self, namespace: str, trials: set[str], pods: Sequence[PodView], kind: str | None
+    ) -> None:
+        """Delete the still active Pods (or Jobs, JobSets: ``kind``) of ``trials`` (with the
+        Pod's own grace period, so the trainer gets SIGTERM and the sidecar pushes its last
+        report)."""
         for pod in pods:
             if pod.name in trials and pod.active and not pod.deleting:
-                self.api.delete_pod(namespace, pod.name)
+                trial_runs.delete(self.api, kind, namespace, pod.name)
 
     def _start(
         self,
@@ -385,7 +396,7 @@ class Reconciler:
         starts): the third value is its message, and asks for a retry. Raising instead left a
         search whose quota held one Pod fewer than ``parallelism`` without any status at all."""
         try:
-            rendered = [manifests.trial_pod(spec, owner, t, self.config.pods) for t in new]
+            rendered = [trial_runs.render(spec, owner, t, self.config.pods) for t in new]
         except SpecError as err:
             return [], err, None
         self._ensure_identity(spec, owner, legacy=legacy)
@@ -404,10 +415,11 @@ class Reconciler:
                 if trial.name not in objects:
                     obj = record.trial_object(made, owner.name, owner.namespace, reference)
                     objects[trial.name] = self.trial_records.create(obj)
-                self.api.create_pod(pod)
+                trial_runs.create(self.api, pod)
             except ApiError as err:
+                what = f"trial {pod['kind']} {trial.name}"
                 if err.transient and err.status != 0:  # unreachable: status cannot be written
-                    refusal = f"could not create trial Pod {trial.name}, will retry: {err.message}"
+                    refusal = f"could not create {what}, will retry: {err.message}"
                     log.info("HyperSearch %s/%s: %s", owner.namespace, owner.name, refusal)
                     return started, None, refusal
                 if err.transient:
@@ -416,7 +428,7 @@ class Reconciler:
                     made,
                     phase=TrialPhase.FAILED,
                     reason=reasons.POD_REJECTED,
-                    message=f"the API server refused trial Pod {trial.name}: {err.message}",
+                    message=f"the API server refused {what}: {err.message}",
                     finished_at=now,
                 )
             started.append(made)

@@ -18,8 +18,12 @@ from typing import TYPE_CHECKING
 
 from hypersearch.controller.config import OperatorConfig, load_config
 from hypersearch.core.errors import SpecError
+from hypersearch.kube.wire import ApiError
+
+log = logging.getLogger("hypersearch.operator")
 
 if TYPE_CHECKING:
+    from hypersearch.kube.api import KubeApi
     from hypersearch.kube.client import Connection
 
 
@@ -88,6 +92,16 @@ def command(args: argparse.Namespace) -> int:
     return serve(config, connection, args)
 
 
+def serves_jobsets(api: KubeApi) -> bool:
+    """Whether the cluster serves JobSets (probed once at start: the operator watches them only
+    then, and JobSet trials fail to be created, with the API's own message, without them)."""
+    try:
+        return api.serves("jobset.x-k8s.io/v1alpha2", "jobsets")
+    except ApiError as err:
+        log.warning("could not tell whether JobSets are served (%s); not watching them", err)
+        return False
+
+
 def serve(
     config: OperatorConfig,
     connection: Connection,
@@ -106,7 +120,7 @@ def serve(
     api = KubeApi(connection)
     events = ThreadPoolExecutor(max_workers=2, thread_name_prefix="events")
     state = OperatorState(reconciler=Reconciler(api, config, events), connection=connection)
-    registry = build_registry(state)
+    registry = build_registry(state, jobsets=serves_jobsets(api))
     server = metrics.start_metrics_server(args.metrics_port) if args.metrics_port else None
     namespaces = list(args.namespaces or [])
 

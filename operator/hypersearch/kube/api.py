@@ -41,6 +41,13 @@ _KINDS: Final[Mapping[tuple[str, str], tuple[str, str]]] = {
 }
 
 
+_WORKLOADS: Final[Mapping[str, tuple[str, str]]] = {
+    "Job": ("/apis/batch/v1", "jobs"),
+    "JobSet": ("/apis/jobset.x-k8s.io/v1alpha2", "jobsets"),
+}
+"""kind -> (path prefix, plural) of the workloads a trial may run as."""
+
+
 def _q(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
@@ -160,6 +167,78 @@ class KubeApi:
         except ApiError as err:
             if not err.not_found:
                 raise
+
+    def list_trial_workloads(self, kind: str, namespace: str, search: str) -> list[dict[str, Any]]:
+        """The Jobs or JobSets (``kind``) labelled as trials of ``search``, page by page (each
+        item gets its ``kind``: a LIST leaves it out)."""
+        items = self._pages(self._workloads(kind, namespace), f"{names.SEARCH_LABEL}={search}")
+        return [{**item, "kind": kind} for item in items]
+
+    def get_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One Job or JobSet, or None when it is gone."""
+        try:
+            found: dict[str, Any] = self.client.request(
+                "GET", f"{self._workloads(kind, namespace)}/{_q(name)}"
+            )
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+        return found
+
+    def create_workload(self, obj: Mapping[str, Any]) -> bool:
+        """Create a Job or JobSet; False when one of that name exists already (a derived name:
+        the same trial)."""
+        path = self._workloads(str(obj["kind"]), str(obj["metadata"]["namespace"]))
+        try:
+            self.client.request(
+                "POST",
+                path,
+                query={"fieldManager": names.OPERATOR_MANAGER},
+                body=obj,
+                idempotent=True,  # a derived name: a repeat answers AlreadyExists
+            )
+        except ApiError as err:
+            if err.conflict:
+                return False
+            raise
+        return True
+
+    def delete_workload(self, kind: str, namespace: str, name: str) -> None:
+        """Delete a Job or JobSet in the foreground: it goes once its Pods (and a JobSet's Jobs)
+        are gone, so a stopped trial's resources are free when it disappears (already gone is
+        fine)."""
+        try:
+            self.client.request(
+                "DELETE",
+                f"{self._workloads(kind, namespace)}/{_q(name)}",
+                query={"propagationPolicy": "Foreground"},
+            )
+        except ApiError as err:
+            if not err.not_found:
+                raise
+
+    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The Pods of ``namespace`` that ``selector`` (a label selector) picks."""
+        found = self.client.request(
+            "GET", f"/api/v1/namespaces/{_q(namespace)}/pods", query={"labelSelector": selector}
+        )
+        return list(found.get("items") or [])
+
+    def serves(self, group_version: str, plural: str) -> bool:
+        """Whether the API server serves ``plural`` in ``group_version`` (a CRD installed)."""
+        try:
+            found = self.client.request("GET", f"/apis/{group_version}")
+        except ApiError as err:
+            if err.not_found:
+                return False
+            raise
+        return any(r.get("name") == plural for r in found.get("resources") or [])
+
+    @staticmethod
+    def _workloads(kind: str, namespace: str) -> str:
+        prefix, plural = _WORKLOADS[kind]
+        return f"{prefix}/namespaces/{_q(namespace)}/{plural}"
 
     def list_trials(
         self, namespace: str, search: str, *, unfinished_only: bool = False

@@ -133,6 +133,55 @@ def trial_pod(
 ) -> dict[str, Any]:
     """The Pod that runs ``trial``; its name is the trial name, so creating it twice is harmless."""
     template = copy.deepcopy(dict(spec.trial.template))
+    pod_spec = reporting_pod_spec(spec, owner, trial, settings, template)
+    meta: dict[str, Any] = dict(template.get("metadata") or {})
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": trial.name,
+            "namespace": owner.namespace,
+            "labels": {**(meta.get("labels") or {}), **trial_labels(owner, trial)},
+            "annotations": {**(meta.get("annotations") or {}), **trial_annotations(trial)},
+            "ownerReferences": [owner.reference()],
+        },
+        "spec": pod_spec,
+    }
+
+
+def trial_labels(owner: Owner, trial: NewTrial) -> dict[str, str]:
+    """The labels of the object that runs a trial (a Pod, a Job or a JobSet)."""
+    return {
+        names.SEARCH_LABEL: owner.name,
+        names.TRIAL_LABEL: trial.name,
+        names.MANAGED_BY_LABEL: names.MANAGED_BY,
+    }
+
+
+def trial_annotations(trial: NewTrial) -> dict[str, str]:
+    """The annotations a trial is adopted from after a crash: its values, index, prediction."""
+    annotations = {
+        names.PARAMS_ANNOTATION: json.dumps(trial.params, separators=(",", ":")),
+        names.INDEX_ANNOTATION: str(trial.index),
+    }
+    if trial.prediction is not None:
+        annotations[names.PREDICTION_ANNOTATION] = record.prediction_annotation(trial.prediction)
+    return annotations
+
+
+def reporting_pod_spec(
+    spec: SearchSpec,
+    owner: Owner,
+    trial: NewTrial,
+    settings: PodSettings,
+    template: Mapping[str, Any],
+    *,
+    sidecar_extra: Sequence[str] = (),
+    sidecar_env: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The Pod spec of a Pod that reports: the training container substituted and wrapped, the
+    metrics sidecar (``sidecar_extra`` arguments, ``sidecar_env`` variables added), the shared
+    and token volumes, the security settings and the machine type."""
     index = training_index(spec.trial)
     machine = machine_type(spec, settings)
     pod_spec: dict[str, Any] = dict(template.get("spec") or {})
@@ -142,12 +191,13 @@ def trial_pod(
         "the operator wraps it to capture the training output (the image's entrypoint is not "
         "visible to it)",
     )
-    containers[index] = _trainer(containers[index], command, trial, machine)
+    containers[index] = _trainer(dict(containers[index]), command, trial, machine)
     pod_spec["containers"] = containers
-    pod_spec["initContainers"] = [
-        *(pod_spec.get("initContainers") or []),
-        _sidecar(spec, owner, trial.name, settings),
-    ]
+    sidecar = _sidecar(spec, owner, trial.name, settings)
+    sidecar["command"] = [*sidecar["command"], *sidecar_extra]
+    if sidecar_env:
+        sidecar["env"] = [dict(e) for e in sidecar_env]
+    pod_spec["initContainers"] = [*(pod_spec.get("initContainers") or []), sidecar]
     pod_spec["volumes"] = [
         *(pod_spec.get("volumes") or []),
         {"name": names.SHARED_VOLUME, "emptyDir": {}},
@@ -159,6 +209,12 @@ def trial_pod(
     pod_spec["serviceAccountName"] = pod_spec.get("serviceAccountName") or names.sidecar_account(
         owner.name
     )
+    return place(pod_spec, machine)
+
+
+def place(pod_spec: dict[str, Any], machine: MachineType | None) -> dict[str, Any]:
+    """``pod_spec`` with the machine type's node selector and tolerations (the template's own
+    node selector keys win)."""
     if machine is not None:
         pod_spec["nodeSelector"] = {
             **machine.node_selector,
@@ -168,31 +224,32 @@ def trial_pod(
             *(pod_spec.get("tolerations") or []),
             *(dict(t) for t in machine.tolerations),
         ]
-    meta: dict[str, Any] = dict(template.get("metadata") or {})
-    annotations = {
-        **(meta.get("annotations") or {}),
-        names.PARAMS_ANNOTATION: json.dumps(trial.params, separators=(",", ":")),
-        names.INDEX_ANNOTATION: str(trial.index),
-    }
-    if trial.prediction is not None:
-        annotations[names.PREDICTION_ANNOTATION] = record.prediction_annotation(trial.prediction)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": trial.name,
-            "namespace": owner.namespace,
-            "labels": {
-                **(meta.get("labels") or {}),
-                names.SEARCH_LABEL: owner.name,
-                names.TRIAL_LABEL: trial.name,
-                names.MANAGED_BY_LABEL: names.MANAGED_BY,
-            },
-            "annotations": annotations,
-            "ownerReferences": [owner.reference()],
-        },
-        "spec": pod_spec,
-    }
+    return pod_spec
+
+
+def machine_resources(container: dict[str, Any], machine: MachineType | None) -> dict[str, Any]:
+    """``container`` with the machine type's limits and requests (its own values win)."""
+    if machine is not None:
+        resources = dict(container.get("resources") or {})
+        for kind, defaults in (("limits", machine.limits), ("requests", machine.requests)):
+            merged = {**defaults, **(resources.get(kind) or {})}
+            if merged:
+                resources[kind] = merged
+        container["resources"] = resources
+    return container
+
+
+def substitute_env(container: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """``container`` with placeholders replaced in its env values."""
+    env = []
+    for original in container.get("env") or []:
+        item = dict(original)
+        if isinstance(item.get("value"), str):
+            item["value"] = substitute_text(item["value"], params)
+        env.append(item)
+    if env:
+        container["env"] = env
+    return container
 
 
 def _trainer(
@@ -202,26 +259,12 @@ def _trainer(
     argv = substitute(command + [str(a) for a in container.get("args") or []], trial.params)
     container["command"] = ["/bin/sh", "-c", WRAPPER, WRAPPER_NAME, *argv]
     container.pop("args", None)
-    env = []
-    for original in container.get("env") or []:
-        item = dict(original)
-        if isinstance(item.get("value"), str):
-            item["value"] = substitute_text(item["value"], trial.params)
-        env.append(item)
-    if env:
-        container["env"] = env
+    substitute_env(container, trial.params)
     container["volumeMounts"] = [
         *(container.get("volumeMounts") or []),
         {"name": names.SHARED_VOLUME, "mountPath": names.SHARED_DIR},
     ]
-    if machine is not None:
-        resources = dict(container.get("resources") or {})
-        for kind, defaults in (("limits", machine.limits), ("requests", machine.requests)):
-            merged = {**defaults, **(resources.get(kind) or {})}
-            if merged:
-                resources[kind] = merged
-        container["resources"] = resources
-    return container
+    return machine_resources(container, machine)
 
 
 def _keep_steps(spec: SearchSpec) -> list[str]:

@@ -41,6 +41,10 @@ SHARED_DIR: Final = "/hypersearch"
 TOKEN_DIR: Final = "/var/run/secrets/hypersearch"
 OUTPUT_FILE: Final = SHARED_DIR + "/output.log"
 EXIT_CODE_FILE: Final = SHARED_DIR + "/exit-code"
+POD_INDEX_ENV: Final = "HYPERSEARCH_POD_INDEX"
+"""The sidecar's view of its Pod's completion index (downward API; Job and JobSet trials)."""
+JOB_INDEX_ENV: Final = "HYPERSEARCH_JOB_INDEX"
+"""The sidecar's view of the index of its Pod's Job in its replicated job (JobSet trials)."""
 
 
 # Fields of a trial's status entry that the sidecar owns (server-side apply, its own manager).

@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import codecs
 import logging
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -183,7 +184,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between file reads")
     parser.add_argument("--push-interval", type=float, default=2.0)
     parser.add_argument("--final-deadline", type=float, default=120.0)
+    parser.add_argument(
+        "--report-if-pod-index",
+        type=int,
+        help=f"report only in the Pod of this completion index (${names.POD_INDEX_ENV}); in the "
+        "other Pods of a Job or JobSet trial, wait quietly until terminated",
+    )
+    parser.add_argument(
+        "--report-if-job-index",
+        type=int,
+        help=f"report only in a Pod of the Job of this index (${names.JOB_INDEX_ENV}; JobSet)",
+    )
     return parser.parse_args(argv)
+
+
+def is_reporter(args: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    """Whether this Pod reports its trial: every Pod of a Pod trial; in a Job or JobSet trial
+    only the one whose completion index (and job index) are the ones asked for. An index the
+    Pod does not know (empty: a Job that is not Indexed) counts as 0."""
+    for wanted, variable in (
+        (args.report_if_pod_index, names.POD_INDEX_ENV),
+        (args.report_if_job_index, names.JOB_INDEX_ENV),
+    ):
+        if wanted is None:
+            continue
+        text = environ.get(variable, "").strip() or "0"
+        if not text.isdigit() or int(text) != wanted:
+            return False
+    return True
 
 
 def endpoint(args: argparse.Namespace) -> Endpoint:
@@ -206,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    if not is_reporter(args, os.environ):
+        # A native sidecar that exits is restarted: stay, idle, until the Pod stops.
+        log.info("not the reporting Pod of trial %s: idle until terminated", args.trial)
+        stop.wait()
+        return 0
     try:
         transport = Transport(endpoint(args), timeout=10.0, pool_size=1)
     except (ApiError, OSError, ValueError) as err:

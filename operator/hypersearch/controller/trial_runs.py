@@ -1,0 +1,87 @@
+"""What runs a trial, whatever its kind: a Pod, a ``batch/v1`` Job or a JobSet.
+
+The reconcile speaks of one trial run per trial (rendered, created, seen, deleted); this module
+picks the Pod or the workload calls for each, so ``reconcile`` stays orchestration. A workload
+is seen as the ``PodView`` the trial verdict reads (``kube.workloads.trial_view``); a failed
+one is read together with its failed Pod, whose reason says why.
+
+Must not decide anything about the search (the engine does) or the trial's verdict
+(``kube.failures``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hypersearch.core.engine import NewTrial
+from hypersearch.core.spec import JOB_TEMPLATE, JOBSET_TEMPLATE, SearchSpec
+from hypersearch.kube import manifests, record, workloads
+from hypersearch.kube.api import KubeApi
+from hypersearch.kube.pods import PodView, pod_view
+
+
+def kind_of(body: Mapping[str, Any]) -> str | None:
+    """``Job`` or ``JobSet`` for a search whose trials run as workloads, None for Pods (read
+    from the raw manifest: the trials are gathered before the spec is parsed)."""
+    trial = (body.get("spec") or {}).get("trial") or {}
+    if not isinstance(trial, Mapping):
+        return None
+    if trial.get(JOB_TEMPLATE) is not None:
+        return "Job"
+    if trial.get(JOBSET_TEMPLATE) is not None:
+        return "JobSet"
+    return None
+
+
+def spec_kind(spec: SearchSpec) -> str | None:
+    """``kind_of`` for a parsed spec."""
+    return None if spec.trial.workload is None else spec.trial.workload.kind
+
+
+def render(
+    spec: SearchSpec,
+    owner: manifests.Owner,
+    trial: NewTrial,
+    settings: manifests.PodSettings,
+) -> dict[str, Any]:
+    """The Pod, Job or JobSet that runs ``trial``."""
+    if spec.trial.workload is None:
+        return manifests.trial_pod(spec, owner, trial, settings)
+    return workloads.trial_workload(spec, owner, trial, settings)
+
+
+def create(api: KubeApi, obj: Mapping[str, Any]) -> bool:
+    """Create a rendered trial run (False: it exists already)."""
+    if obj["kind"] == "Pod":
+        return api.create_pod(obj)
+    return api.create_workload(obj)
+
+
+def delete(api: KubeApi, kind: str | None, namespace: str, name: str) -> None:
+    """Delete a trial's run: the Pod, or the whole workload in the foreground."""
+    if kind is None:
+        api.delete_pod(namespace, name)
+    else:
+        api.delete_workload(kind, namespace, name)
+
+
+def workload_views(
+    api: KubeApi,
+    namespace: str,
+    search: str,
+    kind: str,
+    entries: Mapping[str, Mapping[str, Any]],
+) -> list[PodView]:
+    """The search's trial workloads as PodViews. A failed workload of a trial whose record is
+    not final yet is read with its Pods, for the failed Pod's reason and message."""
+    views = []
+    for obj in api.list_trial_workloads(kind, namespace, search):
+        view = workloads.workload_view(obj)
+        failing = None
+        entry = entries.get(view.name) or {}
+        if view.outcome == "Failed" and entry.get("phase") not in record.FINISHED_PHASES:
+            pods = [pod_view(p) for p in api.list_pods(namespace, workloads.pods_selector(view))]
+            failing = next((p for p in pods if p.phase == "Failed"), None)
+        views.append(workloads.trial_view(view, failing))
+    return views
