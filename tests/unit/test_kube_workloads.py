@@ -164,6 +164,30 @@ def test_a_suspended_job_waits_and_has_no_start() -> None:
     )
 
 
+def queued_job(suspend: bool, conditions: list[dict[str, Any]], **status: Any) -> dict[str, Any]:
+    obj = job(conditions, **status)
+    obj["metadata"]["labels"] = {workloads.QUEUE_LABEL: "trials"}
+    obj["spec"]["suspend"] = suspend
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("obj", "queued"),
+    [
+        (job([]), None),  # no queue: not Kueue's
+        (queued_job(True, []), True),  # created suspended, waiting
+        (queued_job(False, [], startTime="2026-12-06T10:01:00Z"), False),  # admitted
+        (queued_job(True, [cond("Suspended", "JobSuspended")]), True),  # evicted
+        (queued_job(True, [cond("Complete")]), False),  # ended: nothing to wait for
+    ],
+    ids=["no-queue", "waiting", "admitted", "evicted", "ended"],
+)
+def test_a_queue_workload_says_whether_it_waits_for_admission(
+    obj: dict[str, Any], queued: bool | None
+) -> None:
+    assert workloads.trial_view(workloads.workload_view(obj)).queued is queued
+
+
 def test_a_failed_job_says_why_with_its_failed_pod() -> None:
     failed_pod = pod_view(
         {
