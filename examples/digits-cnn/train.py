@@ -11,11 +11,18 @@ of ``--dense_layer`` units and dropout ``--dropout_3``. Each epoch prints Keras-
 so a search reads ``val_acc`` (or ``keras/val_acc``) from its output. It runs on the GPU that
 ``CUDA_VISIBLE_DEVICES`` names when there is one, else on the CPU (``--epochs 2 --limit 400`` is a
 quick check of a few seconds).
+
+Started by ``torchrun`` (``WORLD_SIZE`` > 1) it trains data-parallel (DistributedDataParallel,
+NCCL on GPUs, else Gloo): each process takes its share of every epoch's shuffled samples and
+the gradients are averaged, so all processes hold the same weights; the first process of every
+node (``LOCAL_RANK`` 0) prints the progress and validation lines, so whichever node's output a
+search reads carries ``val_acc`` (examples/k8s/ddp-jobset.yaml).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -99,6 +106,19 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return loss, acc
 
 
+def distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank) under torchrun, (0, 1, 0) otherwise; joins the group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local)
+    torch.distributed.init_process_group(backend)
+    return torch.distributed.get_rank(), world, local
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=25)
@@ -115,21 +135,36 @@ def main() -> None:
     if not 2 <= args.conv2_kernel <= 8:
         parser.error(f"--conv2_kernel must be between 2 and 8, got {args.conv2_kernel}")
 
-    torch.manual_seed(args.seed)
+    rank, world, local = distributed()
+    torch.manual_seed(args.seed)  # the same shuffles and initial weights in every process
     device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+        (f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+        if args.device == "auto"
+        else args.device
     )
     x_train, y_train, x_val, y_val = (t.to(device) for t in load(args.limit, args.seed))
-    model = DigitsCNN(args.conv2_filter, args.conv2_kernel, args.dense_layer, args.dropout_3)
-    model.to(device)
+    net = DigitsCNN(args.conv2_filter, args.conv2_kernel, args.dense_layer, args.dropout_3)
+    net.to(device)
+    model: nn.Module = net
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            net, device_ids=[local] if device.type == "cuda" else None
+        )
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    n = len(y_train)
-    print(f"Train on {n} samples, validate on {len(y_val)} samples ({device})", flush=True)
+    # Every process runs the same number of steps (DDP averages each step across them).
+    n = len(y_train) // world
+
+    def say(*parts: object, end: str = "\n") -> None:
+        if local == 0:  # one copy of the output per node
+            print(*parts, end=end, flush=True)
+
+    where = f"{device}, rank {rank} of {world}" if world > 1 else str(device)
+    say(f"Train on {n} samples, validate on {len(y_val)} samples ({where})")
     for epoch in range(1, args.epochs + 1):
-        print(f"Epoch {epoch}/{args.epochs}", flush=True)
+        say(f"Epoch {epoch}/{args.epochs}")
         start = time.perf_counter()
         model.train()
-        order = torch.randperm(n, device=device)
+        order = torch.randperm(len(y_train), device=device)[: n * world][rank::world]
         seen, loss_sum, correct = 0, 0.0, 0
         for first in range(0, n, args.batch_size):
             batch = order[first : first + args.batch_size]
@@ -148,14 +183,15 @@ def main() -> None:
                 f" - acc: {correct / seen:.4f}"
             )
             if seen < n:
-                print(line, end="\r", flush=True)
-        val_loss, val_acc = evaluate(model, x_val, y_val)
+                say(line, end="\r")
+        val_loss, val_acc = evaluate(net, x_val, y_val)
         seconds = time.perf_counter() - start
-        print(
+        say(
             f"{n}/{n} [{'=' * BAR_WIDTH}] - {seconds:.0f}s - loss: {loss_sum / n:.4f}"
-            f" - acc: {correct / n:.4f} - val_loss: {val_loss:.4f} - val_acc: {val_acc:.4f}",
-            flush=True,
+            f" - acc: {correct / n:.4f} - val_loss: {val_loss:.4f} - val_acc: {val_acc:.4f}"
         )
+    if world > 1:
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

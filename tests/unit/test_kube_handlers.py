@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from hypersearch.controller.config import OperatorConfig
-from hypersearch.controller.handlers import CREATED, OperatorState, pod_signature
+from hypersearch.controller.handlers import (
+    CREATED,
+    OperatorState,
+    pod_signature,
+    workload_signature,
+)
 from hypersearch.controller.reconcile import Reconciled, Reconciler
 from hypersearch.kube.client import connect
 from hypersearch.kube.wire import ApiError
@@ -212,3 +217,19 @@ def test_one_reconcile_retrying_past_the_threshold_is_a_stall_once_the_next_one_
         "reconciles failed for 12s from 1970-01-01T00:16:40Z (1 error; last: GET /x: 0 "
         "Timeout: read timed out); then writes worked again"
     ]
+
+
+def test_a_job_event_matters_when_it_starts_suspends_ends_or_goes_not_when_pods_get_ready() -> None:
+    job: dict[str, Any] = {"metadata": {"name": "s-0000"}, "spec": {}, "status": {}}
+    signatures = [workload_signature(job)]
+    job["status"] = {"startTime": "2026-12-06T10:00:00Z", "active": 2}
+    signatures.append(workload_signature(job))
+    job["status"]["ready"] = 2
+    assert workload_signature(job) == signatures[-1]
+    job["status"]["conditions"] = [{"type": "Complete", "status": "True"}]
+    signatures.append(workload_signature(job))
+    job["spec"]["suspend"] = True
+    signatures.append(workload_signature(job))
+    job["metadata"]["deletionTimestamp"] = "2026-12-06T10:01:00Z"
+    signatures.append(workload_signature(job))
+    assert len(set(signatures)) == len(signatures)

@@ -3,9 +3,11 @@ trial verdict uses."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from builders import job_trial, jobset_trial, manifest
 
 from hypersearch.core.engine import NewTrial
@@ -209,3 +211,37 @@ def test_a_failed_job_says_why_with_its_failed_pod() -> None:
         "Job ddp-0003 failed: Job has reached the specified backoff limit; Pod ddp-0003-1-abcde: "
         "TrainingFailed: container trainer exited with code 3"
     )
+
+
+def test_the_ddp_jobset_example_renders_two_nodes_that_meet_at_the_leader() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "k8s" / "ddp-jobset.yaml"
+    spec = parse_manifest(yaml.safe_load(path.read_text()))
+    trial = NewTrial(
+        name="ddp-jobset-0003",
+        index=3,
+        params={
+            "conv2_filter": 32,
+            "dense_layer": 256,
+            "lr": 0.001,
+        },
+    )
+    jobset = workloads.trial_workload(
+        spec, Owner("ddp-jobset", "ml", "uid-2"), trial, PodSettings()
+    )
+    assert jobset["spec"]["network"] == {"enableDNSHostnames": True}
+    leader, worker = (
+        r["template"]["spec"]["template"]["spec"] for r in jobset["spec"]["replicatedJobs"]
+    )
+    leader_argv = leader["containers"][0]["command"]
+    assert leader_argv[:2] == ["/bin/sh", "-c"] and sidecar(leader) is not None
+    assert sidecar(worker) is None
+    worker_argv = [*worker["containers"][0]["command"], *worker["containers"][0]["args"]]
+    for argv in (leader_argv, worker_argv):
+        assert "--rdzv-endpoint=$(JOBSET_NAME)-leader-0-0.$(JOBSET_NAME):29500" in argv
+        assert [a for a in argv if a.startswith(("--conv2", "--dense", "--lr"))] == [
+            "--conv2_filter=32",
+            "--dense_layer=256",
+            "--lr=0.001",
+        ]
+    for pod in (leader, worker):
+        assert pod["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}

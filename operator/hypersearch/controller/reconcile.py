@@ -189,7 +189,9 @@ class Reconciler:
         if kind is None:
             views = [pod_view(p) for p in self._pods(namespace, name, merged)]
         else:
-            views = trial_runs.workload_views(self.api, namespace, name, kind, merged)
+            views = trial_runs.workload_views(
+                self.api, namespace, name, kind, merged, synced=(namespace, name) in self._synced
+            )
         pods = [p for p in views if p.owner_uid == owner.uid]
         # Kueue's words (why a trial waits, why it was evicted), read only while one waits.
         kueue = self._admissions(namespace) if any(p.queued for p in pods) else {}

@@ -72,11 +72,26 @@ def workload_views(
     search: str,
     kind: str,
     entries: Mapping[str, Mapping[str, Any]],
+    *,
+    synced: bool,
 ) -> list[PodView]:
-    """The search's trial workloads as PodViews. A failed workload of a trial whose record is
-    not final yet is read with its Pods, for the failed Pod's reason and message."""
+    """The search's trial workloads that can matter, as PodViews: all of them on the first look
+    after a start or an error (one created just before a crash may be in no record yet), else
+    those of the trials recorded unfinished, one GET each (at most about ``parallelism``; a
+    LIST would read every finished trial's workload again and again: Jobs have no field
+    selector for "still running"). A failed workload of a trial whose record is not final yet
+    is read with its Pods, for the failed Pod's reason and message."""
+    if synced:
+        found = [
+            api.get_workload(kind, namespace, trial)
+            for trial, entry in entries.items()
+            if entry.get("phase") not in record.FINISHED_PHASES
+        ]
+        objs = [{**obj, "kind": kind} for obj in found if obj is not None]
+    else:
+        objs = api.list_trial_workloads(kind, namespace, search)
     views = []
-    for obj in api.list_trial_workloads(kind, namespace, search):
+    for obj in objs:
         view = workloads.workload_view(obj)
         failing = None
         entry = entries.get(view.name) or {}
