@@ -25,13 +25,21 @@ from .operator_harness import (
     HOLD_RUNNING,
     condition,
     entries,
+    get_search,
     operator_with,
     search_manifest,
     search_when,
     wait_for,
 )
 from .plane import ControlPlane
-from .test_operator_workloads import JOB_NAME_LABEL, finish_pods, pods_of, report
+from .test_operator_workloads import (
+    JOB_NAME_LABEL,
+    JOBSET_NAME_LABEL,
+    finish_pods,
+    jobset_search,
+    pods_of,
+    report,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 
@@ -97,11 +105,14 @@ def phases(search: dict[str, Any]) -> dict[str, str]:
     return {name: str(e.get("phase")) for name, e in entries(search).items()}
 
 
+def running(pod: dict[str, Any]) -> bool:
+    return pod["status"].get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")
+
+
 def running_pod(plane: ControlPlane, namespace: str, trial: str) -> dict[str, Any] | None:
-    for pod in pods_of(plane, namespace, f"{JOB_NAME_LABEL}={trial}"):
-        if pod["status"].get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp"):
-            return pod
-    return None
+    return next(
+        (p for p in pods_of(plane, namespace, f"{JOB_NAME_LABEL}={trial}") if running(p)), None
+    )
 
 
 def finish_trial(
@@ -363,3 +374,79 @@ def test_a_trial_queued_longer_than_its_timeout_is_not_timed_out(
     record = entries(done)[trial]
     assert (record["phase"], record.get("reason")) == ("Succeeded", None), record
     assert record["queuedSeconds"] > timeout
+
+
+def test_a_preempted_jobset_trial_is_requeued_and_its_leader_reports_after_readmission(
+    kueue_plane: ControlPlane, gpu_queue: Queue, tmp_path: Path
+) -> None:
+    """A JobSet trial (leader + 1 worker, 1 GPU each: the whole quota) preempted by a
+    higher-priority Job: the JobSet is suspended with its child Jobs kept, the trial waits
+    Queued with one requeue, and resumes with the same parameters."""
+    ns = gpu_queue.namespace
+    selector = f"{JOBSET_NAME_LABEL}=jsp-0000"
+    with priority_classes(kueue_plane, gpu_queue) as (low, high):
+        doc = jobset_search("jsp")
+        trial_spec = doc["spec"]["trial"]
+        trial_spec["queueName"] = gpu_queue.local_queue
+        trial_spec["jobSetTemplate"]["metadata"] = {"labels": {PRIORITY_LABEL: low}}
+        worker = trial_spec["jobSetTemplate"]["spec"]["replicatedJobs"][1]["template"]["spec"]
+        worker.update(completions=1, parallelism=1)
+        with operator_with(kueue_plane, ns, tmp_path, doc):
+            wait_for(
+                lambda: len([p for p in pods_of(kueue_plane, ns, selector) if running(p)]) == 2,
+                "the trial JobSet's two Pods Running",
+                timeout=90,
+            )
+            params = entries(get_search(kueue_plane, ns, "jsp"))["jsp-0000"]["params"]
+            kueue_plane.apply(plain_job("urgent", gpu_queue, gpus=2, priority=high), ns)
+            requeued = search_when(
+                kueue_plane,
+                ns,
+                "jsp",
+                lambda s: (
+                    entries(s)["jsp-0000"].get("phase") == "Queued"
+                    and entries(s)["jsp-0000"].get("requeues") == 1
+                ),
+                "the preempted JobSet trial Queued again with one requeue",
+                timeout=90,
+            )
+            assert requeued["status"]["counts"]["failed"] == 0
+            jobset = kueue_plane.get_json("jobset", "jsp-0000", "-n", ns)
+            assert jobset["spec"]["suspend"] is True
+            finish_pods(kueue_plane, ns, pods_of(kueue_plane, ns, f"{JOB_NAME_LABEL}=urgent"))
+            pods = wait_for(
+                lambda: (
+                    p
+                    if len(p := [x for x in pods_of(kueue_plane, ns, selector) if running(x)]) == 2
+                    else None
+                ),
+                "the readmitted JobSet's two Pods Running again",
+                timeout=90,
+            )
+            leader = next(
+                p["metadata"]["name"]
+                for p in pods
+                if p["metadata"]["labels"]["jobset.sigs.k8s.io/replicatedjob-name"] == "leader"
+            )
+            report(
+                kueue_plane,
+                ns,
+                search="jsp",
+                trial="jsp-0000",
+                pod=leader,
+                value=0.75,
+                tmp_path=tmp_path,
+            )
+            finish_pods(kueue_plane, ns, pods)
+            done = search_when(
+                kueue_plane,
+                ns,
+                "jsp",
+                lambda s: (s.get("status") or {}).get("phase") == "Succeeded",
+                "the search Succeeded",
+                timeout=90,
+            )
+    record = entries(done)["jsp-0000"]
+    assert (record["phase"], record["value"], record["params"]) == ("Succeeded", 0.75, params)
+    assert record["requeues"] == 1
+    assert done["status"]["counts"]["failed"] == 0

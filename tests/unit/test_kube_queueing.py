@@ -4,12 +4,20 @@ facts", is what the Workloads below are shaped after)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hypersearch.core.times import format_time
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import queueing, record
-from hypersearch.kube.queueing import Admission, account, admissions, waiting_summary
+from hypersearch.kube.pods import PodView
+from hypersearch.kube.queueing import (
+    Admission,
+    account,
+    admissions,
+    needs_admissions,
+    waiting_summary,
+)
 
 T0 = 1_800_000_000.0
 QUOTA = (
@@ -137,16 +145,22 @@ def test_a_started_trial_whose_workload_is_suspended_again_is_requeued_not_faile
 
 
 def test_a_requeued_trial_is_counted_once_however_often_it_is_looked_at() -> None:
+    kueue = Admission(
+        "s-0001", "wl", admitted=False, waiting=QUOTA, evicted=PREEMPTED, evicted_at=T0 + 100
+    )
     again = account(
         judged(),
         recorded(phase="Queued", requeues=1, queuedAt=format_time(T0 + 100), queuedSeconds=40.0),
         waiting=True,
         started_at=None,
         created_at=T0,
-        kueue=None,
+        kueue=kueue,
         now=T0 + 200,
     )
     assert (again.requeues, again.queued_at, again.queued_seconds) == (1, T0 + 100, 40.0)
+    assert again.message == (  # why it waits again, for as long as it waits
+        f"evicted by its queue ({PREEMPTED}); waiting for the queue's admission: {QUOTA}"
+    )
 
 
 def test_a_trial_evicted_and_readmitted_between_two_looks_counts_one_requeue() -> None:
@@ -161,6 +175,33 @@ def test_a_trial_evicted_and_readmitted_between_two_looks_counts_one_requeue() -
         now=T0 + 170,
     )
     assert (trial.requeues, trial.queued_seconds, trial.started_at) == (1, 60.0, T0 + 160)
+
+
+def test_a_later_start_without_kueues_eviction_between_is_not_a_requeue() -> None:
+    for kueue in (None, Admission("s-0001", "wl", admitted=True)):
+        trial = account(
+            judged(TrialPhase.RUNNING, started_at=T0 + 40),
+            recorded(phase="Running", startedAt=format_time(T0 + 40)),
+            waiting=False,
+            started_at=T0 + 160,
+            created_at=T0,
+            kueue=kueue,
+            now=T0 + 170,
+        )
+        assert (trial.requeues, trial.queued_seconds) == (0, 0.0)
+
+
+def test_kueues_workloads_are_read_only_while_a_trial_waits_or_restarted_unseen() -> None:
+    base = PodView(
+        "s-0001", "Running", "u", False, 1, {}, None, T0, T0 + 40, None, None, "", "", ""
+    )
+    entries = {"s-0001": {"startedAt": format_time(T0 + 40)}}
+    assert not needs_admissions([base], entries)  # a Pod trial: never
+    admitted = dataclasses.replace(base, queued=False)
+    assert not needs_admissions([admitted], entries)
+    assert needs_admissions([dataclasses.replace(base, queued=True, started_at=None)], entries)
+    restarted = dataclasses.replace(admitted, started_at=T0 + 160)
+    assert needs_admissions([restarted], entries)
 
 
 def test_a_trial_stopped_while_it_waits_keeps_the_wait_it_had() -> None:

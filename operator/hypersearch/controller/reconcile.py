@@ -193,8 +193,8 @@ class Reconciler:
                 self.api, namespace, name, kind, merged, synced=(namespace, name) in self._synced
             )
         pods = [p for p in views if p.owner_uid == owner.uid]
-        # Kueue's words (why a trial waits, why it was evicted), read only while one waits.
-        kueue = self._admissions(namespace) if any(p.queued for p in pods) else {}
+        # Kueue's words (why a trial waits, why it was evicted), read only when they matter.
+        kueue = self._admissions(namespace) if queueing.needs_admissions(pods, merged) else {}
         unborn = convert.unborn_trials(merged, objects, pods, now=now)
         born = {t.name for t in unborn}
         timing = self.config.timing

@@ -16,7 +16,8 @@ record keeps from one reconcile to the next:
   Workload's ``Evicted`` transition (else since now), its message Kueue's eviction message;
 - a trial recorded as Queued whose workload runs was admitted: its wait (to the workload's
   start) is added to ``queued_seconds``; a start later than the recorded one without a wait
-  seen in between (evicted and readmitted between two looks) counts as a requeue too.
+  seen in between counts as a requeue too when the Workload's ``Evicted`` transition lies
+  between the two starts (evicted and readmitted between two looks).
 
 ``started_at`` follows the workload's latest start (a Job's ``status.startTime`` is removed on
 eviction and set anew), so the engine times a requeued trial from its readmission. Trials that
@@ -32,6 +33,7 @@ from typing import Any, Final
 
 from hypersearch.core.times import parse_time
 from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.kube.pods import PodView
 from hypersearch.kube.record import Entry
 
 WAITING: Final = "waiting for the queue's admission"
@@ -130,10 +132,10 @@ def account(
         if was_started and queued_at is None:
             requeues += 1
             queued_at = kueue.evicted_at if kueue and kueue.evicted_at else now
-            if kueue and kueue.evicted:
-                message = f"evicted by its queue ({kueue.evicted}); {message}"
         elif queued_at is None:
             queued_at = created_at if created_at is not None else now
+        if requeues and kueue and kueue.evicted:  # said for as long as it waits again
+            message = f"evicted by its queue ({kueue.evicted}); {message}"
         queued = _with(trial, requeues, queued_seconds, queued_at, None)
         return dataclasses.replace(queued, phase=TrialPhase.QUEUED, reason=None, message=message)
     if queued_at is not None:  # admitted since the last look
@@ -143,11 +145,12 @@ def account(
         was_started
         and started_at is not None
         and recorded.started_at is not None
-        and started_at > recorded.started_at
-    ):  # evicted and admitted again between two looks
+        and kueue is not None
+        and kueue.evicted_at is not None
+        and recorded.started_at < kueue.evicted_at < started_at
+    ):  # evicted and admitted again between two looks (Kueue says when)
         requeues += 1
-        if kueue and kueue.evicted_at and recorded.started_at < kueue.evicted_at < started_at:
-            queued_seconds += started_at - kueue.evicted_at
+        queued_seconds += started_at - kueue.evicted_at
         return _with(trial, requeues, queued_seconds, None, started_at)
     if requeues or queued_seconds:
         return _with(trial, requeues, queued_seconds, None, started_at or trial.started_at)
@@ -168,6 +171,20 @@ def _with(
         queued_at=queued_at,
         started_at=started_at,
     )
+
+
+def needs_admissions(views: Iterable[PodView], entries: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether Kueue's Workloads are worth a read: a queue workload (``PodView.queued`` not
+    None) waits, or started later than its record says (evicted and readmitted between looks).
+    Otherwise the read is skipped: a search whose trials all run costs no extra LIST."""
+    for view in views:
+        if view.queued:
+            return True
+        if view.queued is False and view.started_at is not None:
+            recorded = parse_time((entries.get(view.name) or {}).get("startedAt"))
+            if recorded is not None and view.started_at > recorded:
+                return True
+    return False
 
 
 def waiting_summary(trials: Iterable[Trial], queue: str | None) -> str:

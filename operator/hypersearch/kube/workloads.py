@@ -256,12 +256,12 @@ def workload_view(obj: Mapping[str, Any]) -> WorkloadView:
     if kind == "Job":
         started_at = parse_time(status.get("startTime"))
     else:
-        resumed = [
-            c
-            for c in status.get("conditions") or []
-            if c.get("type") == "Suspended" and c.get("status") == "False"
-        ]
-        if suspended:
+        said = [c for c in status.get("conditions") or [] if c.get("type") == "Suspended"]
+        resumed = [c for c in said if c.get("status") == "False"]
+        if suspended or (said and not resumed):
+            # Unsuspended but not yet said so (the JobSet controller's condition lags the
+            # spec): the start is not known yet, and its creation is not it (a queue's JobSet
+            # was created suspended; taking its creation would make a new start appear later).
             started_at = None
         elif resumed:
             started_at = parse_time(resumed[-1].get("lastTransitionTime"))
