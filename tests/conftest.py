@@ -5,6 +5,7 @@ tests share one session-scoped plane (one `e2e/testplane up` per run) instead of
 that imports them getting its own copy.
 """
 
+from integration.kueue import gpu_queue
 from integration.plane import kueue_plane, namespace, testplane
 
-__all__ = ["kueue_plane", "namespace", "testplane"]
+__all__ = ["gpu_queue", "kueue_plane", "namespace", "testplane"]

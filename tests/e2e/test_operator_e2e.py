@@ -130,6 +130,7 @@ def test_cifar10_example_runs_21_trials_three_at_a_time_across_an_operator_kill(
     assert {name: t["value"] for name, t in trials.items()} == done
     assert status["counts"] == {
         "trials": 21,
+        "queued": 0,
         "pending": 0,
         "running": 0,
         "succeeded": 21,

@@ -130,6 +130,8 @@ class OperatorProcess:
     starts: int = 0
     kubeconfig: Path | None = None
     """Another kubeconfig than the plane's admin one (e.g. an exec plugin's)."""
+    extra_args: tuple[str, ...] = ()
+    """More flags of ``hyper operator`` (e.g. ``--metrics-port=N``)."""
 
     def start(self) -> None:
         args = [
@@ -144,6 +146,7 @@ class OperatorProcess:
         ]
         if self.config is not None:
             args += ["--config", str(self.config)]
+        args += self.extra_args
         self.starts += 1
         with self.log.open("ab") as out:
             out.write(f"--- start {self.starts}\n".encode())
@@ -181,13 +184,19 @@ class OperatorProcess:
 
 @contextmanager
 def running_operator(
-    plane: ControlPlane, namespace: str, tmp_path: Path, config: str | None = None
+    plane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    config: str | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[OperatorProcess]:
     config_file = None
     if config is not None:
         config_file = tmp_path / "operator-config.yaml"
         config_file.write_text(config)
-    operator = OperatorProcess(plane, namespace, tmp_path / "operator.log", config_file)
+    operator = OperatorProcess(
+        plane, namespace, tmp_path / "operator.log", config_file, extra_args=args
+    )
     operator.start()
     try:
         yield operator
@@ -202,13 +211,14 @@ def operator_with(
     tmp_path: Path,
     *manifests: dict[str, Any],
     config: str | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[OperatorProcess]:
-    """The CRD installed, ``manifests`` applied and ``hyper operator`` running in ``namespace``;
-    when the block ends without an error the operator must still be running."""
+    """The CRD installed, ``manifests`` applied and ``hyper operator`` running in ``namespace``
+    (with ``args``); when the block ends without an error the operator must still be running."""
     install_crd(plane)
     for manifest in manifests:
         plane.apply(manifest, namespace)
-    with running_operator(plane, namespace, tmp_path, config) as operator:
+    with running_operator(plane, namespace, tmp_path, config, args) as operator:
         yield operator
         operator.assert_alive()
 

@@ -14,21 +14,17 @@ annotation; shortening that annotation on a running Pod makes it finish now.
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .kueue import PRIORITY_LABEL, QUEUE_LABEL, Queue, condition, is_true, workload_of
 from .plane import ControlPlane, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kueue]
 
 VERSIONS = Path(__file__).resolve().parents[2] / "e2e" / "versions.env"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 RUN_DURATION = "hypersearch.io/kwok-run-duration"
 LONG_RUN = "600s"
 
@@ -37,109 +33,6 @@ def _pinned(name: str) -> str:
     match = re.search(rf"^{name}=(\S+)$", VERSIONS.read_text(), re.MULTILINE)
     assert match, f"{name} missing from {VERSIONS}"
     return match.group(1)
-
-
-@dataclass(frozen=True)
-class Queue:
-    """A ResourceFlavor, a ClusterQueue with a GPU quota over it, and a LocalQueue in one
-    namespace: the cluster-scoped names carry a random suffix (tests of several sessions share
-    one plane)."""
-
-    flavor: str
-    cluster_queue: str
-    local_queue: str
-    namespace: str
-
-
-def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for cond in obj.get("status", {}).get("conditions") or []:
-        if cond["type"] == kind:
-            return dict(cond)
-    return None
-
-
-def _is_true(obj: dict[str, Any], kind: str) -> bool:
-    cond = _condition(obj, kind)
-    return cond is not None and cond["status"] == "True"
-
-
-@pytest.fixture
-def gpu_queue(kueue_plane: ControlPlane, namespace: str) -> Iterator[Queue]:
-    """2 GPUs of quota (on the K80 nodes, which have 8 together), preemption of lower-priority
-    workloads within the ClusterQueue."""
-    suffix = uuid.uuid4().hex[:6]
-    queue = Queue(f"k80-{suffix}", f"gpus-{suffix}", "trials", namespace)
-    kueue_plane.apply(
-        {
-            "apiVersion": "kueue.x-k8s.io/v1beta1",
-            "kind": "ResourceFlavor",
-            "metadata": {"name": queue.flavor},
-            "spec": {"nodeLabels": {"hypersearch.io/machine-type": "K80"}},
-        }
-    )
-    kueue_plane.apply(
-        {
-            "apiVersion": "kueue.x-k8s.io/v1beta1",
-            "kind": "ClusterQueue",
-            "metadata": {"name": queue.cluster_queue},
-            "spec": {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-                "queueingStrategy": "BestEffortFIFO",
-                "preemption": {"withinClusterQueue": "LowerPriority"},
-                "resourceGroups": [
-                    {
-                        "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
-                        "flavors": [
-                            {
-                                "name": queue.flavor,
-                                "resources": [
-                                    {"name": "cpu", "nominalQuota": "64"},
-                                    {"name": "memory", "nominalQuota": "256Gi"},
-                                    {"name": "nvidia.com/gpu", "nominalQuota": "2"},
-                                ],
-                            }
-                        ],
-                    }
-                ],
-            },
-        }
-    )
-    kueue_plane.apply(
-        {
-            "apiVersion": "kueue.x-k8s.io/v1beta1",
-            "kind": "LocalQueue",
-            "metadata": {"name": queue.local_queue},
-            "spec": {"clusterQueue": queue.cluster_queue},
-        },
-        namespace,
-    )
-
-    def cluster_queue_active() -> bool:
-        cq = kueue_plane.get_json("clusterqueue", queue.cluster_queue)
-        return _is_true(cq, "Active")
-
-    wait_until(cluster_queue_active, f"ClusterQueue {queue.cluster_queue} Active", timeout=60)
-    try:
-        yield queue
-    finally:
-        # Namespaced objects go with the namespace; Kueue's finalizers hold these two until
-        # the namespace's workloads are gone.
-        kueue_plane.kubectl(
-            "delete",
-            "clusterqueue",
-            queue.cluster_queue,
-            "--wait=false",
-            "--ignore-not-found",
-            check=False,
-        )
-        kueue_plane.kubectl(
-            "delete",
-            "resourceflavor",
-            queue.flavor,
-            "--wait=false",
-            "--ignore-not-found",
-            check=False,
-        )
 
 
 def _pod_spec(gpus: int) -> dict[str, Any]:
@@ -181,15 +74,6 @@ def _job(
             },
         },
     }
-
-
-def _workload_of(plane: ControlPlane, namespace: str, kind: str, name: str) -> dict[str, Any]:
-    """The Kueue Workload owned by the Job or JobSet `name` ({} while there is none)."""
-    for wl in plane.get_json("workloads", "-n", namespace)["items"]:
-        for ref in wl["metadata"].get("ownerReferences") or []:
-            if ref["kind"] == kind and ref["name"] == name:
-                return dict(wl)
-    return {}
 
 
 def _suspended(plane: ControlPlane, namespace: str, kind: str, name: str) -> bool:
@@ -245,8 +129,8 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
     kueue_plane.apply(_job("third", gpu_queue.local_queue), ns)
 
     def third_waits() -> dict[str, Any] | None:
-        wl = _workload_of(kueue_plane, ns, "Job", "third")
-        cond = _condition(wl, "QuotaReserved") if wl else None
+        wl = workload_of(kueue_plane, ns, "Job", "third")
+        cond = condition(wl, "QuotaReserved") if wl else None
         return cond if cond and cond["status"] == "False" else None
 
     waiting = wait_until(third_waits, "the third Job's Workload to say why it waits", timeout=60)
@@ -263,13 +147,13 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
         )
         node = kueue_plane.get_json("node", pods[0]["spec"]["nodeName"])
         assert node["metadata"]["labels"]["hypersearch.io/machine-type"] == "K80"
-        admitted = _workload_of(kueue_plane, ns, "Job", name)
-        assert _is_true(admitted, "Admitted")
+        admitted = workload_of(kueue_plane, ns, "Job", name)
+        assert is_true(admitted, "Admitted")
         assert admitted["status"]["admission"]["clusterQueue"] == gpu_queue.cluster_queue
 
     _finish_pods(kueue_plane, ns, "job-name=first")
     wait_until(
-        lambda: _is_true(kueue_plane.get_json("job", "first", "-n", ns), "Complete"),
+        lambda: is_true(kueue_plane.get_json("job", "first", "-n", ns), "Complete"),
         "the first Job to complete",
         timeout=60,
     )
@@ -278,8 +162,8 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
         "Kueue to admit the third Job once the first released its GPU",
         timeout=60,
     )
-    assert _is_true(_workload_of(kueue_plane, ns, "Job", "first"), "Finished")
-    assert _is_true(_workload_of(kueue_plane, ns, "Job", "third"), "Admitted")
+    assert is_true(workload_of(kueue_plane, ns, "Job", "first"), "Finished")
+    assert is_true(workload_of(kueue_plane, ns, "Job", "third"), "Admitted")
     assert not _suspended(kueue_plane, ns, "job", "second")
 
 
@@ -351,7 +235,7 @@ def test_jobset_creates_a_job_per_replicated_job_and_completes(
     )
     assert by_job == [("leader", "0"), ("workers", "0"), ("workers", "1")]
     wait_until(
-        lambda: _is_true(kueue_plane.get_json("jobset", "ddp", "-n", namespace), "Completed"),
+        lambda: is_true(kueue_plane.get_json("jobset", "ddp", "-n", namespace), "Completed"),
         "JobSet ddp Completed",
         timeout=90,
     )
@@ -362,7 +246,7 @@ def test_kueue_admits_a_jobset_from_its_queue(kueue_plane: ControlPlane, gpu_que
     # Created without spec.suspend: Kueue's webhook suspends a JobSet that names a queue.
     kueue_plane.apply(_jobset("queued", {QUEUE_LABEL: gpu_queue.local_queue}, workers=1), ns)
     wl = wait_until(
-        lambda: _workload_of(kueue_plane, ns, "JobSet", "queued") or None,
+        lambda: workload_of(kueue_plane, ns, "JobSet", "queued") or None,
         "the JobSet's Workload",
         timeout=60,
     )
@@ -370,8 +254,8 @@ def test_kueue_admits_a_jobset_from_its_queue(kueue_plane: ControlPlane, gpu_que
     assert [ps["count"] for ps in wl["spec"]["podSets"]] == [1, 1]
 
     def admitted_workload() -> dict[str, Any] | None:
-        wl = _workload_of(kueue_plane, ns, "JobSet", "queued")
-        return wl if _is_true(wl, "Admitted") else None
+        wl = workload_of(kueue_plane, ns, "JobSet", "queued")
+        return wl if is_true(wl, "Admitted") else None
 
     admitted = wait_until(admitted_workload, "Kueue to admit the JobSet", timeout=60)
     gpus = [
@@ -380,11 +264,11 @@ def test_kueue_admits_a_jobset_from_its_queue(kueue_plane: ControlPlane, gpu_que
     ]
     assert gpus == ["1", "1"]
     wait_until(
-        lambda: _is_true(kueue_plane.get_json("jobset", "queued", "-n", ns), "Completed"),
+        lambda: is_true(kueue_plane.get_json("jobset", "queued", "-n", ns), "Completed"),
         "the admitted JobSet to complete",
         timeout=90,
     )
-    assert _is_true(_workload_of(kueue_plane, ns, "JobSet", "queued"), "Finished")
+    assert is_true(workload_of(kueue_plane, ns, "JobSet", "queued"), "Finished")
 
 
 def _priority_class(plane: ControlPlane, name: str, value: int) -> None:
@@ -418,7 +302,7 @@ def test_higher_priority_job_preempts_a_lower_one_which_is_suspended_and_readmit
             timeout=60,
         )
         job_before = kueue_plane.get_json("job", "background", "-n", ns)
-        wl_before = _workload_of(kueue_plane, ns, "Job", "background")
+        wl_before = workload_of(kueue_plane, ns, "Job", "background")
         assert wl_before["spec"]["priority"] == 100
         assert job_before["status"]["startTime"]
 
@@ -433,13 +317,13 @@ def test_higher_priority_job_preempts_a_lower_one_which_is_suspended_and_readmit
         job = kueue_plane.get_json("job", "background", "-n", ns)
         assert job["metadata"]["uid"] == job_before["metadata"]["uid"]
         assert job["spec"]["suspend"] is True
-        suspended = _condition(job, "Suspended")
+        suspended = condition(job, "Suspended")
         assert suspended and (suspended["status"], suspended["reason"]) == ("True", "JobSuspended")
         assert "startTime" not in job["status"]
         assert not kueue_plane.get_json("pods", "-n", ns, "-l", "job-name=background")["items"]
 
         # Its Workload: same object, no admission, and why.
-        wl = _workload_of(kueue_plane, ns, "Job", "background")
+        wl = workload_of(kueue_plane, ns, "Job", "background")
         assert wl["metadata"]["uid"] == wl_before["metadata"]["uid"]
         assert "admission" not in wl["status"]
         conds = {c["type"]: c for c in wl["status"]["conditions"]}
@@ -469,7 +353,7 @@ def test_higher_priority_job_preempts_a_lower_one_which_is_suspended_and_readmit
             "the preempted Job to be admitted again",
             timeout=60,
         )
-        again = _workload_of(kueue_plane, ns, "Job", "background")
+        again = workload_of(kueue_plane, ns, "Job", "background")
         assert again["metadata"]["uid"] == wl_before["metadata"]["uid"]
         conds = {c["type"]: c for c in again["status"]["conditions"]}
         assert conds["Admitted"]["status"] == "True"
@@ -522,7 +406,7 @@ def test_a_preempted_jobset_keeps_its_child_jobs_suspended_and_resumes_them(
 
         jobset = kueue_plane.get_json("jobset", "ddp", "-n", ns)
         assert jobset["spec"]["suspend"] is True
-        suspended = _condition(jobset, "Suspended")
+        suspended = condition(jobset, "Suspended")
         assert suspended and (suspended["status"], suspended["reason"]) == ("True", "SuspendedJobs")
         assert jobset["status"].get("restarts", 0) == 0
         children = kueue_plane.get_json("jobs", "-n", ns, "-l", selector)["items"]
@@ -533,7 +417,7 @@ def test_a_preempted_jobset_keeps_its_child_jobs_suspended_and_resumes_them(
             "the preempted JobSet's Pods deleted",
             timeout=60,
         )
-        wl = _workload_of(kueue_plane, ns, "JobSet", "ddp")
+        wl = workload_of(kueue_plane, ns, "JobSet", "ddp")
         conds = {c["type"]: c for c in wl["status"]["conditions"]}
         assert (conds["Evicted"]["status"], conds["Evicted"]["reason"]) == ("True", "Preempted")
         assert (conds["Requeued"]["status"], conds["Requeued"]["reason"]) == ("True", "Preempted")
@@ -547,7 +431,7 @@ def test_a_preempted_jobset_keeps_its_child_jobs_suspended_and_resumes_them(
             timeout=90,
         )
         jobset = kueue_plane.get_json("jobset", "ddp", "-n", ns)
-        resumed = _condition(jobset, "Suspended")
+        resumed = condition(jobset, "Suspended")
         assert resumed and (resumed["status"], resumed["reason"]) == ("False", "ResumeJobs")
         assert jobset["status"].get("restarts", 0) == 0
         children = kueue_plane.get_json("jobs", "-n", ns, "-l", selector)["items"]

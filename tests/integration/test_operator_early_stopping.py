@@ -171,6 +171,7 @@ def test_a_bad_curve_is_stopped_early_its_pod_deleted_and_the_search_still_succe
         final = get_search(testplane, namespace, "es")
         assert final["status"]["counts"] == {
             "trials": 3,
+            "queued": 0,
             "pending": 0,
             "running": 0,
             "succeeded": 2,

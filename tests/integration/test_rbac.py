@@ -193,6 +193,8 @@ OPERATOR_RIGHTS = [
     ("patch", "jobs.batch", (), False),
     ("create", "jobsets.jobset.x-k8s.io", (), True),
     ("delete", "jobsets.jobset.x-k8s.io", (), True),
+    ("list", "workloads.kueue.x-k8s.io", (), True),
+    ("patch", "workloads.kueue.x-k8s.io", (), False),
     ("create", "serviceaccounts", (), True),
     ("patch", "serviceaccounts", (), True),
     ("create", "roles.rbac.authorization.k8s.io", (), True),

@@ -138,6 +138,7 @@ def test_the_cluster_web_view_serves_the_namespace_searches(
         thread.join()
     assert response.status == 200
     assert body["counts"] == {
+        "Queued": 0,
         "Pending": 0,
         "Running": 1,
         "Succeeded": 1,

@@ -110,6 +110,8 @@ OPERATOR_GRANTS = {
         for group, plural in (("batch", "jobs"), ("jobset.x-k8s.io", "jobsets"))
         for verb in ("create", "get", "list", "watch", "delete")
     ),
+    ("kueue.x-k8s.io", "workloads", "get"),
+    ("kueue.x-k8s.io", "workloads", "list"),
     ("", "serviceaccounts", "create"),
     ("", "serviceaccounts", "get"),
     ("", "serviceaccounts", "patch"),

@@ -141,6 +141,13 @@ def test_the_progress_line_counts_early_stopped_trials_as_done_and_not_as_best()
     )
 
 
+def test_the_progress_line_counts_trials_waiting_in_the_queue() -> None:
+    view = view_from_object(searched(entry(0, "Running"), entry(1, "Queued"), entry(2, "Queued")))
+    assert progress_line(view) == (
+        "[0/3 done, 2 queued, 1 running, 0 failed, best val_acc -, Running]"
+    )
+
+
 def test_follow_prints_each_change_once_and_returns_the_finished_search() -> None:
     states = [
         searched(),

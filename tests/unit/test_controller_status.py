@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypersearch.controller.events import Event, transition_events
+from hypersearch.controller.events import Event, queue_moves, transition_events
 from hypersearch.controller.status import (
     RELEASE_BATCH,
+    desired_status,
     differs,
     legacy_trials,
     recent_trials,
     reports_to_release,
 )
-from hypersearch.core.engine import Counts, Plan
+from hypersearch.core.engine import Counts, Plan, count_trials
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import names
 
@@ -128,3 +129,123 @@ def test_the_list_of_an_earlier_version_stays_while_its_trials_run_or_sidecars_o
     body["metadata"]["managedFields"].append({"manager": names.sidecar_manager("s-0000")})
     assert legacy_trials(body, done) == {"s-0000"}
     assert legacy_trials({"metadata": {}, "status": {}}, running) == set()
+
+
+# --- trials admitted by a queue (Kueue) --------------------------------------------------------
+
+QUOTA = "insufficient unused quota for nvidia.com/gpu in flavor k80, 2 more needed"
+
+
+def queued(index: int, **fields: Any) -> Trial:
+    fields.setdefault("message", f"waiting for the queue's admission: {QUOTA}")
+    return Trial(f"s-{index:04d}", index, {}, TrialPhase.QUEUED, **fields)
+
+
+def test_a_trial_created_queued_is_told_queued_not_started() -> None:
+    new = queued(0, message="waiting for the queue's admission")
+    events = transition_events(
+        {"status": {}}, before=[], after=[new], started=[new], plan=plan(), now=T0
+    )
+    assert events == [
+        Event(
+            "Normal",
+            "TrialQueued",
+            "created trial s-0000, which waits for its queue's admission",
+            T0,
+        )
+    ]
+
+
+def test_waiting_admission_and_eviction_are_each_told_once_with_kueues_words() -> None:
+    evicted = queued(
+        2, requeues=1, message=f"evicted by its queue (Preempted to accommodate ...); {QUOTA}"
+    )
+    admitted = Trial("s-0001", 1, {}, TrialPhase.RUNNING, queued_seconds=42.0)
+    events = transition_events(
+        {"status": {}},
+        before=[
+            {"name": "s-0000", "phase": "Pending"},
+            {"name": "s-0001", "phase": "Queued"},
+            {"name": "s-0002", "phase": "Running"},
+            {"name": "s-0003", "phase": "Queued"},
+        ],
+        after=[queued(0), admitted, evicted, queued(3)],
+        started=[],
+        plan=plan(),
+        now=T0,
+    )
+    assert [(e.reason, e.message) for e in events] == [
+        (
+            "TrialQueued",
+            f"trial s-0000 waiting for the queue's admission: {QUOTA}",
+        ),
+        ("TrialAdmitted", "trial s-0001 was admitted by its queue after waiting 42s in all"),
+        (
+            "TrialRequeued",
+            "trial s-0002 was evicted by its queue and runs again with the same parameters "
+            f"once admitted (requeue 1): evicted by its queue (Preempted to accommodate ...); "
+            f"{QUOTA}",
+        ),
+    ]
+
+
+def test_queue_moves_give_each_admitted_trials_wait_and_the_evictions() -> None:
+    before = [
+        {"name": "s-0000", "phase": "Queued", "queuedSeconds": 10.0},
+        {"name": "s-0001", "phase": "Running", "requeues": 1},
+        {"name": "s-0002", "phase": "Queued"},
+    ]
+    after = [
+        Trial("s-0000", 0, {}, TrialPhase.RUNNING, queued_seconds=25.0),
+        queued(1, requeues=2),
+        queued(2),
+    ]
+    assert queue_moves(before, after) == ([15.0], 1)
+
+
+def test_a_search_with_a_queue_says_in_a_condition_which_trials_wait_and_why() -> None:
+    body: dict[str, Any] = {"metadata": {"generation": 2}, "status": {}}
+    trials = [Trial("s-0000", 0, {}, TrialPhase.RUNNING), queued(1), queued(2)]
+    desired = desired_status(
+        body,
+        trials=trials,
+        counts=count_trials(trials),
+        plan=plan(),
+        reason="TrialsRunning",
+        message="",
+        now=T0,
+        queue="trials",
+    )
+    (cond,) = [c for c in desired["conditions"] if c["type"] == "Queued"]
+    assert (cond["status"], cond["reason"]) == ("True", "WaitingForAdmission")
+    assert cond["message"] == f"2 trials wait for admission by LocalQueue trials; s-0001: {QUOTA}"
+    assert desired["counts"]["queued"] == 2
+    admitted = [Trial("s-0000", 0, {}, TrialPhase.RUNNING)]
+    later = desired_status(
+        {**body, "status": desired},
+        trials=admitted,
+        counts=count_trials(admitted),
+        plan=plan(),
+        reason="TrialsRunning",
+        message="",
+        now=T0 + 60,
+        queue="trials",
+    )
+    (cond,) = [c for c in later["conditions"] if c["type"] == "Queued"]
+    assert (cond["status"], cond["reason"]) == ("False", "NoneWaiting")
+    assert cond["message"] == "no trial waits for admission by LocalQueue trials"
+
+
+def test_a_search_without_a_queue_has_no_queued_condition() -> None:
+    body: dict[str, Any] = {"metadata": {"generation": 1}, "status": {}}
+    trials = [Trial("s-0000", 0, {}, TrialPhase.RUNNING)]
+    desired = desired_status(
+        body,
+        trials=trials,
+        counts=count_trials(trials),
+        plan=plan(),
+        reason="TrialsRunning",
+        message="",
+        now=T0,
+    )
+    assert [c["type"] for c in desired["conditions"]] == ["Running", "Succeeded", "Failed"]

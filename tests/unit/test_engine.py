@@ -16,9 +16,10 @@ from hypersearch.core.params import Params
 from hypersearch.core.space import Space
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest.base import Outcome, Suggestion
-from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.core.trials import Trial, TrialPhase, queue_seconds
 
 P, R, S, F = TrialPhase.PENDING, TrialPhase.RUNNING, TrialPhase.SUCCEEDED, TrialPhase.FAILED
+Q = TrialPhase.QUEUED
 NOW = 1_000.0
 GRID_PARAMETERS = [
     # The builders' template references these four placeholders; three get a single value.
@@ -339,14 +340,113 @@ def test_a_minimised_objective_gets_predictions_in_its_own_units() -> None:
 
 def test_counts_tally_each_phase() -> None:
     s = spec()
-    counts = plan_for(s, trials(s, (S, 1.0), (F, None), (F, None), (R, None), (P, None))).counts
-    assert (counts.total, counts.pending, counts.running, counts.succeeded, counts.failed) == (
-        5,
-        1,
-        1,
-        1,
-        2,
+    counts = plan_for(
+        s, trials(s, (S, 1.0), (F, None), (F, None), (R, None), (P, None), (Q, None), (Q, None))
+    ).counts
+    tally = (counts.total, counts.queued, counts.pending, counts.running)
+    assert (*tally, counts.succeeded, counts.failed) == (7, 2, 1, 1, 1, 2)
+
+
+# --- trials waiting for a queue's admission (Kueue) ---------------------------------------------
+
+
+def _queued(s: SearchSpec, index: int, **fields: Any) -> Trial:
+    return dataclasses.replace(trial(s, index, Q), **fields)
+
+
+def test_queued_trials_hold_their_slots_so_no_more_than_parallelism_can_be_admitted() -> None:
+    s = spec(parallelism=3, maxTrials=20)
+    ts = [trial(s, 0, R), _queued(s, 1), _queued(s, 2)]
+    plan = plan_for(s, ts)
+    assert plan.start == ()
+    assert plan.stop == ()
+    assert not plan.finished
+
+
+def test_a_finished_admitted_trial_frees_one_slot_however_many_wait_in_the_queue() -> None:
+    s = spec(parallelism=3, maxTrials=20)
+    ts = [trial(s, 0, S, 0.5), _queued(s, 1), _queued(s, 2)]
+    plan = plan_for(s, ts)
+    assert [t.index for t in plan.start] == [3]
+
+
+def test_queued_points_are_pending_for_the_suggester(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = spec(parallelism=2, maxTrials=5)
+    ts = [_queued(s, 0)]
+    seen: list[list[Params]] = []
+
+    class Recording:
+        def suggest(
+            self,
+            space: Space,
+            history: Sequence[Outcome],
+            pending: Sequence[Params],
+            n: int,
+            rng: np.random.Generator,
+        ) -> list[Suggestion]:
+            seen.append(list(pending))
+            return []
+
+    monkeypatch.setattr(engine, "suggester_for", lambda algorithm: Recording())
+    plan_for(s, ts)
+    assert seen == [[ts[0].params]]
+
+
+def test_a_trial_queued_longer_than_its_timeout_is_not_timed_out() -> None:
+    s = spec(trial={**_template(), "timeoutSeconds": 60}, parallelism=1)
+    waiting = _queued(s, 0, created_at=NOW - 3600, queued_at=NOW - 3600)
+    plan = plan_for(s, [waiting])
+    assert plan.stop == ()
+    assert plan.start == ()
+
+
+def test_a_requeued_trial_times_out_from_its_latest_start_not_its_creation() -> None:
+    s = spec(trial={**_template(), "timeoutSeconds": 60}, parallelism=2)
+    restarted = dataclasses.replace(
+        trial(s, 0, R, started_at=NOW - 30), created_at=NOW - 3600, requeues=1
     )
+    overdue = dataclasses.replace(
+        trial(s, 1, R, started_at=NOW - 61), created_at=NOW - 3600, requeues=1
+    )
+    plan = plan_for(s, [restarted, overdue])
+    assert [stop.name for stop in plan.stop] == [overdue.name]
+
+
+def test_a_running_trial_that_waited_in_a_queue_without_a_known_start_is_not_timed_out() -> None:
+    s = spec(trial={**_template(), "timeoutSeconds": 60}, parallelism=1)
+    waited = dataclasses.replace(trial(s, 0, R), created_at=NOW - 3600, queued_seconds=3000.0)
+    assert plan_for(s, [waited]).stop == ()
+
+
+def test_requeues_are_not_failures_and_do_not_use_up_max_failed_trials() -> None:
+    s = spec(parallelism=2, maxTrials=10, maxFailedTrials=0)
+    ts = [_queued(s, 0, requeues=5), dataclasses.replace(trial(s, 1, R), requeues=3)]
+    plan = plan_for(s, ts)
+    assert not plan.finished
+    assert plan.counts.failed == 0
+
+
+def test_a_finished_search_stops_its_queued_trials_too() -> None:
+    s = spec(parallelism=2, objective={"metric": "val_acc", "goal": "maximize", "target": 0.9})
+    ts = [trial(s, 0, S, 0.95), _queued(s, 1)]
+    plan = plan_for(s, ts)
+    assert plan.reason == "TargetReached"
+    assert [stop.name for stop in plan.stop] == [ts[1].name]
+
+
+def test_the_last_trials_waiting_in_a_queue_keep_the_search_going() -> None:
+    s = spec(parallelism=2, maxTrials=2)
+    plan = plan_for(s, [trial(s, 0, S, 0.5), _queued(s, 1)])
+    assert not plan.finished
+    assert plan.start == ()
+
+
+def test_queue_seconds_add_the_current_wait_to_the_finished_ones() -> None:
+    s = spec()
+    waiting = _queued(s, 0, queued_seconds=30.0, queued_at=NOW - 12, requeues=1)
+    assert queue_seconds(waiting, NOW) == 42.0
+    admitted = dataclasses.replace(trial(s, 1, R), queued_seconds=30.0)
+    assert queue_seconds(admitted, NOW) == 30.0
 
 
 # --- an edited spec must still hold the trials already run ------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -13,7 +14,8 @@ from hypersearch.core.times import format_time, parse_time
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, failures, names, record
 from hypersearch.kube.failures import Timing
-from hypersearch.kube.pods import pod_view
+from hypersearch.kube.pods import PodView, pod_view
+from hypersearch.kube.queueing import Admission
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 TIMING = Timing(unschedulable_seconds=300, metric_grace_seconds=30)
@@ -353,3 +355,42 @@ def test_a_null_curve_value_is_nan_so_a_diverged_report_reaches_the_rule() -> No
     assert [o.step for o in trial.observations] == [1, 2]
     assert trial.observations[0].value == 0.5
     assert math.isnan(trial.observations[1].value)
+
+
+# --- workloads a queue admits (Kueue): the workload seen as a PodView with ``queued`` ----------
+
+
+def workload(queued: bool, started: float | None) -> PodView:
+    """A trial's Job as the operator sees it: suspended and waiting, or admitted and running."""
+    view = pod_view(pod("s-0000", "Pending" if queued else "Running"))
+    return dataclasses.replace(view, queued=queued, started_at=started)
+
+
+def test_a_started_trial_whose_job_kueue_suspended_again_is_requeued_not_pod_deleted() -> None:
+    kueue = {"s-0000": Admission("s-0000", "job-s-0000-x", False, "2 more needed", "Preempted")}
+    (trial,) = convert.gather_trials(
+        [entry(startedAt=iso(T0))],
+        [workload(queued=True, started=None)],
+        metric="val_acc",
+        now=T0 + 90,
+        timing=TIMING,
+        admissions=kueue,
+    )
+    assert (trial.phase, trial.reason, trial.requeues) == (TrialPhase.QUEUED, None, 1)
+    assert trial.params == {"x": 1}
+    assert trial.queued_at == T0 + 90
+    assert trial.message == (
+        "evicted by its queue (Preempted); waiting for the queue's admission: 2 more needed"
+    )
+
+
+def test_a_queued_trial_admitted_since_runs_from_its_jobs_start() -> None:
+    (trial,) = convert.gather_trials(
+        [entry(phase="Queued", queuedAt=iso(T0), requeues=1, queuedSeconds=10.0)],
+        [workload(queued=False, started=T0 + 30)],
+        metric="val_acc",
+        now=T0 + 35,
+        timing=TIMING,
+    )
+    assert (trial.phase, trial.started_at) == (TrialPhase.RUNNING, T0 + 30)
+    assert (trial.requeues, trial.queued_seconds, trial.queued_at) == (1, 40.0, None)

@@ -206,6 +206,7 @@ def test_a_new_search_starts_trials_up_to_the_parallelism_cap() -> None:
     status = api.search["status"]
     assert status["counts"] == {
         "trials": 2,
+        "queued": 0,
         "pending": 2,
         "running": 0,
         "succeeded": 0,

@@ -71,11 +71,38 @@ def test_encoding_the_decoded_previous_entry_gives_it_back() -> None:
             finished_at=T0 + 60,
         ),
         Trial("s-0003", 3, {"lr": 0.4}, TrialPhase.EARLY_STOPPED, value=0.4, finished_at=T0),
+        Trial("s-0004", 4, {"lr": 0.5}, TrialPhase.QUEUED, queued_at=T0),
+        Trial(
+            "s-0005",
+            5,
+            {"lr": 0.6},
+            TrialPhase.QUEUED,
+            requeues=2,
+            queued_seconds=125.5,
+            queued_at=T0 + 600,
+        ),
+        Trial(
+            "s-0006",
+            6,
+            {"lr": 0.7},
+            TrialPhase.RUNNING,
+            started_at=T0,
+            requeues=1,
+            queued_seconds=30.0,
+        ),
     ],
-    ids=["pending", "running", "failed", "early-stopped"],
+    ids=["pending", "running", "failed", "early-stopped", "queued", "requeued", "readmitted"],
 )
 def test_a_trial_survives_encoding_and_decoding(trial: Trial) -> None:
     assert record.trial_from_entry(record.trial_entry(trial, None), "m") == trial
+
+
+def test_odd_queue_fields_read_as_a_trial_that_never_waited() -> None:
+    read = record.read_entry(
+        {"name": "s-0001", "requeues": -3, "queuedSeconds": "long", "queuedAt": 5}, "m"
+    )
+    assert (read.requeues, read.queued_seconds, read.queued_at) == (0, 0.0, None)
+    assert record.read_entry({"requeues": True, "queuedSeconds": -2.0}, "m").requeues == 0
 
 
 def test_the_read_ignores_fields_of_the_wrong_type_instead_of_raising() -> None:

@@ -13,6 +13,7 @@ from builders import job_trial, jobset_trial, manifest
 from hypersearch.core.engine import NewTrial
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.spec import SearchSpec
+from hypersearch.core.times import parse_time
 from hypersearch.kube import names, workloads
 from hypersearch.kube.manifests import Owner, PodSettings
 from hypersearch.kube.pods import PodView, pod_view
@@ -164,6 +165,44 @@ def test_a_suspended_job_waits_and_has_no_start() -> None:
         None,
         "Pending",
     )
+
+
+def queued_job(suspend: bool, conditions: list[dict[str, Any]], **status: Any) -> dict[str, Any]:
+    obj = job(conditions, **status)
+    obj["metadata"]["labels"] = {workloads.QUEUE_LABEL: "trials"}
+    obj["spec"]["suspend"] = suspend
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("obj", "queued"),
+    [
+        (job([]), None),  # no queue: not Kueue's
+        (queued_job(True, []), True),  # created suspended, waiting
+        (queued_job(False, [], startTime="2026-12-06T10:01:00Z"), False),  # admitted
+        (queued_job(True, [cond("Suspended", "JobSuspended")]), True),  # evicted
+        (queued_job(True, [cond("Complete")]), False),  # ended: nothing to wait for
+    ],
+    ids=["no-queue", "waiting", "admitted", "evicted", "ended"],
+)
+def test_a_queue_workload_says_whether_it_waits_for_admission(
+    obj: dict[str, Any], queued: bool | None
+) -> None:
+    assert workloads.trial_view(workloads.workload_view(obj)).queued is queued
+
+
+def test_a_jobset_unsuspended_before_its_condition_says_so_has_no_start_yet() -> None:
+    """Readmitted by Kueue, the JobSet's spec is unsuspended before the JobSet controller turns
+    its Suspended condition False: its start is unknown then, not its creation."""
+    suspended = {**cond("Suspended", "SuspendedJobs"), "lastTransitionTime": "2026-12-06T10:04:00Z"}
+    obj = {**queued_job(False, [suspended]), "kind": "JobSet"}
+    assert workloads.workload_view(obj).started_at is None
+    resumed = {**suspended, "status": "False", "reason": "ResumeJobs"}
+    obj = {**queued_job(False, [resumed]), "kind": "JobSet"}
+    assert workloads.workload_view(obj).started_at == parse_time("2026-12-06T10:04:00Z")
+    assert workloads.workload_view({**job([]), "kind": "JobSet"}).started_at == parse_time(
+        "2026-12-06T10:00:00Z"
+    )  # never suspended: it started when created
 
 
 def test_a_failed_job_says_why_with_its_failed_pod() -> None:

@@ -60,6 +60,19 @@ def test_table_row_shows_status_value_params_duration_and_reason() -> None:
     assert lines[4].split() == ["s-0001", "Failed", "-", "0.2", "adam", "2.5", "ProcessFailed"]
 
 
+def test_trials_that_waited_in_a_cluster_queue_show_queue_time_apart_from_run_time() -> None:
+    requeued = dataclasses.replace(TRIALS[0], queued_seconds=40.0, requeues=2)
+    lines = render_table([requeued, TRIALS[1]], "acc", "maximize", ["lr"]).splitlines()
+    assert lines[0].split() == ["trial", "status", "acc", "lr", "seconds", "queued", "requeues",
+                                "reason"]  # fmt: skip
+    assert lines[1].split() == ["s-0000", "Succeeded", "0.5", "0.1", "2.5", "40.0", "2"]
+    doc = json.loads(render_json(result_document([requeued, TRIALS[1]], requeued)))
+    assert [(t.get("queuedSeconds"), t.get("requeues")) for t in doc["trials"]] == [
+        (40.0, 2),
+        (None, None),
+    ]
+
+
 def test_journal_statuses_override_the_phase_in_the_table() -> None:
     pending = trial(4, TrialPhase.PENDING, None, "Interrupted")
     table = render_table([pending], "acc", "maximize", [], {"s-0004": "Interrupted"})

@@ -245,3 +245,19 @@ def test_early_stopped_trials_have_their_own_phase_series() -> None:
     assert value(m, "hypersearch_search_trials", **labels, phase="Failed") == 0
     m.forget_search("ml", "cifar")
     assert series_with_label(m, "search", "cifar") == []
+
+
+def test_queued_trials_have_their_own_phase_series_and_waits_their_histogram() -> None:
+    m = OperatorMetrics()
+    waiting = Counts(total=5, pending=0, running=2, succeeded=0, failed=0, queued=3)
+    m.observe_search("ml", "gpu", "Running", waiting, None)
+    labels = {"namespace": "ml", "search": "gpu"}
+    assert value(m, "hypersearch_search_trials", **labels, phase="Queued") == 3
+    assert value(m, "hypersearch_trial_pods_active") == 2  # queued trials have no Pods
+    m.admitted(40.0)
+    m.admitted(4000.0)
+    m.requeued()
+    assert value(m, "hypersearch_trial_queue_seconds_count") == 2
+    assert value(m, "hypersearch_trial_queue_seconds_sum") == 4040.0
+    assert value(m, "hypersearch_trial_queue_seconds_bucket", le="60.0") == 1
+    assert value(m, "hypersearch_trial_requeues_total") == 1

@@ -3,6 +3,7 @@ tests/unit/test_ranking.py, one table for the core, the engine and the report)."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -26,6 +27,7 @@ OK, FAILED, RUNNING, PENDING = (
     TrialPhase.RUNNING,
     TrialPhase.PENDING,
 )
+QUEUED = TrialPhase.QUEUED
 
 
 def trial(
@@ -80,9 +82,25 @@ def test_best_so_far_goes_down_when_minimizing() -> None:
     assert [p["best"] for p in best_so_far(v)] == [3.0, 1.0, 1.0]
 
 
+def test_queue_time_is_shown_apart_from_run_time_with_the_requeues() -> None:
+    requeued = dataclasses.replace(
+        trial(0, value=0.9), started_at=1_100.0, finished_at=1_160.0, queued_seconds=40.0,
+        requeues=1,
+    )  # fmt: skip
+    waiting = dataclasses.replace(trial(1, QUEUED), queued_seconds=5.0, queued_at=1_190.0)
+    never = trial(2, value=0.5)
+    v = dataclasses.replace(view(requeued, waiting, never), updated_at=1_200.0)
+    rows = {t["name"]: t for t in search_payload(v)["trials"]}
+    assert (rows["s-0000"]["duration"], rows["s-0000"]["queued"]) == (60.0, 40.0)
+    assert rows["s-0000"]["requeues"] == 1
+    assert (rows["s-0001"]["queued"], rows["s-0001"]["requeues"]) == (15.0, 0)
+    assert rows["s-0002"]["queued"] is None
+
+
 def test_counts_hold_every_phase_and_the_total() -> None:
     v = view(trial(0, value=1.0), trial(1, FAILED), trial(2, RUNNING), trial(3, PENDING))
     assert counts(v) == {
+        "Queued": 0,
         "Pending": 1,
         "Running": 1,
         "Succeeded": 1,

@@ -91,6 +91,10 @@ patch hypersearches/status) rather than the `escalate` or `bind` verbs.
 - apiGroups: ["jobset.x-k8s.io"]
   resources: ["jobsets"]
   verbs: ["create", "get", "list", "watch", "delete"]
+# Kueue's Workloads, read (never written) for why a queued trial waits or was evicted.
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["get", "list"]
 # The sidecar identity is written by server-side apply: a PATCH that creates the object when it
 # is missing, so it needs both create and patch.
 - apiGroups: [""]

@@ -160,7 +160,8 @@ def read_search(api: KubeApi, namespace: str, name: str) -> ClusterSearch:
 
 
 def progress_line(view: SearchView) -> str:
-    """``[5/21 done, 3 running, 1 failed, best val_acc 0.91 (x-0004), Running]``: what changes
+    """``[5/21 done, 3 running, 1 failed, best val_acc 0.91 (x-0004), Running]`` (``2 queued,``
+    after ``done,`` while trials wait for a queue's admission): what changes
     as the search goes on (a line is printed only when it differs from the last one)."""
     phases = [t.phase.value for t in view.trials]
     done = sum(1 for t in view.trials if t.phase.finished)
@@ -169,8 +170,10 @@ def progress_line(view: SearchView) -> str:
     budget = view.max_trials if view.max_trials is not None else "?"
     stopped = phases.count(TrialPhase.EARLY_STOPPED.value)
     early = f" {stopped} early-stopped," if stopped else ""
+    queued = phases.count(TrialPhase.QUEUED.value)
+    waiting = f" {queued} queued," if queued else ""
     return (
-        f"[{done}/{budget} done, {phases.count('Running')} running, "
+        f"[{done}/{budget} done,{waiting} {phases.count('Running')} running, "
         f"{phases.count('Failed')} failed,{early} best {view.metric} {best_text}, {view.phase}]"
     )
 

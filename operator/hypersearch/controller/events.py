@@ -9,7 +9,7 @@ NewBest, ...) are public API: users' alerts match them. Must not post anything i
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -29,6 +29,9 @@ class EventReason(StrEnum):
     TRIAL_SUCCEEDED = "TrialSucceeded"
     TRIAL_FAILED = "TrialFailed"
     TRIAL_EARLY_STOPPED = "TrialEarlyStopped"
+    TRIAL_QUEUED = "TrialQueued"
+    TRIAL_ADMITTED = "TrialAdmitted"
+    TRIAL_REQUEUED = "TrialRequeued"
     NEW_BEST = "NewBest"
 
 
@@ -60,6 +63,8 @@ def transition_events(
         found.append(Event(kind, reason, message, now + next(ticks) * 1e-6))
 
     was = {str(e.get("name")): str(e.get("phase") or "") for e in before}
+    for trial in after:
+        _queue_events(trial, was.get(trial.name), _requeues(before, trial.name), add)
     for trial in after:
         if not trial.phase.finished or was.get(trial.name) in record.FINISHED_PHASES:
             continue
@@ -93,6 +98,12 @@ def transition_events(
     for trial in started:
         if trial.phase is TrialPhase.FAILED:
             add("Warning", EventReason.TRIAL_FAILED, str(trial.message))
+        elif trial.phase is TrialPhase.QUEUED:
+            add(
+                "Normal",
+                EventReason.TRIAL_QUEUED,
+                f"created trial {trial.name}, which waits for its queue's admission",
+            )
         else:
             add("Normal", EventReason.TRIAL_STARTED, f"started trial {trial.name}")
     was_finished = (body.get("status") or {}).get("phase") in FINAL_PHASES
@@ -101,3 +112,63 @@ def transition_events(
             "Normal" if plan.succeeded else "Warning", plan.reason or "Finished", plan.message or ""
         )
     return found
+
+
+def _requeues(before: Sequence[Mapping[str, Any]], name: str) -> int:
+    for entry in before:
+        if str(entry.get("name")) == name:
+            value = entry.get("requeues")
+            return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return 0
+
+
+def _queue_events(
+    trial: Trial,
+    was: str | None,
+    requeues_before: int,
+    add: Callable[[str, str, str], None],
+) -> None:
+    """A trial's queue transitions (Kueue): evicted and waiting again (TrialRequeued, with
+    Kueue's message), waiting after its creation was recorded (TrialQueued, once: a trial
+    created Queued told it as it was created), admitted (TrialAdmitted, with its wait)."""
+    if trial.phase.finished or was is None:
+        return
+    queued = TrialPhase.QUEUED.value
+    if trial.requeues > requeues_before:
+        why = f": {trial.message}" if trial.message else ""
+        add(
+            "Normal",
+            EventReason.TRIAL_REQUEUED,
+            f"trial {trial.name} was evicted by its queue and runs again with the same "
+            f"parameters once admitted (requeue {trial.requeues}){why}",
+        )
+    elif trial.phase is TrialPhase.QUEUED and was != queued and trial.requeues == 0:
+        add("Normal", EventReason.TRIAL_QUEUED, f"trial {trial.name} {trial.message}")
+    elif trial.phase is not TrialPhase.QUEUED and was == queued:
+        add(
+            "Normal",
+            EventReason.TRIAL_ADMITTED,
+            f"trial {trial.name} was admitted by its queue after waiting "
+            f"{trial.queued_seconds:.0f}s in all",
+        )
+
+
+def queue_moves(
+    before: Sequence[Mapping[str, Any]], after: Sequence[Trial]
+) -> tuple[list[float], int]:
+    """What the queue did since the records ``before`` (for the metrics): the waits of the
+    trials admitted (seconds each waited this time) and how many trials were evicted."""
+    old = {str(e.get("name")): e for e in before}
+    waits: list[float] = []
+    evicted = 0
+    for trial in after:
+        entry = old.get(trial.name)
+        if entry is None:
+            continue
+        evicted += max(0, trial.requeues - _requeues([entry], trial.name))
+        if entry.get("phase") == TrialPhase.QUEUED.value and trial.phase not in (
+            TrialPhase.QUEUED,
+            *(p for p in TrialPhase if p.finished),
+        ):
+            waits.append(trial.queued_seconds - (record.number(entry.get("queuedSeconds")) or 0.0))
+    return waits, evicted

@@ -39,6 +39,10 @@ TRIAL_PHASES: tuple[str, ...] = tuple(phase.value for phase in TrialPhase)
 SUGGESTION_BUCKETS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
+#: Queue wait buckets: Kueue admits at once when quota is free; a busy GPU cluster takes hours.
+QUEUE_BUCKETS: tuple[float, ...] = (
+    1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0,
+)  # fmt: skip
 _REASON = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
 #: The ``reason`` label of reconcile errors whose reason is not one CamelCase word.
 OTHER_REASON = "Other"
@@ -98,6 +102,18 @@ class OperatorMetrics:
             "Time to compute new trial suggestions, by algorithm.",
             ["algorithm"],
             buckets=SUGGESTION_BUCKETS,
+            registry=r,
+        )
+        self.queue_seconds = Histogram(
+            "hypersearch_trial_queue_seconds",
+            "Time a trial waited for its queue's admission (spec.trial.queueName, Kueue), "
+            "observed each time one is admitted (a requeued trial once per wait).",
+            buckets=QUEUE_BUCKETS,
+            registry=r,
+        )
+        self.requeues = Counter(
+            "hypersearch_trial_requeues",
+            "Trials the queue (Kueue) evicted after they had started and that wait again.",
             registry=r,
         )
         self.reconcile_errors = Counter(
@@ -161,20 +177,30 @@ class OperatorMetrics:
             self._searches[(namespace, name)] = _SearchState(phase=phase, active_pods=pods)
             for each in SEARCH_PHASES:
                 self.search_phase.labels(namespace, name, each).set(1 if each == phase else 0)
-            per_phase = (
-                counts.pending,
-                counts.running,
-                counts.succeeded,
-                counts.failed,
-                counts.early_stopped,
-            )
-            for trial_phase, number in zip(TRIAL_PHASES, per_phase, strict=True):
-                self.search_trials.labels(namespace, name, trial_phase).set(number)
+            per_phase = {
+                TrialPhase.QUEUED: counts.queued,
+                TrialPhase.PENDING: counts.pending,
+                TrialPhase.RUNNING: counts.running,
+                TrialPhase.SUCCEEDED: counts.succeeded,
+                TrialPhase.FAILED: counts.failed,
+                TrialPhase.EARLY_STOPPED: counts.early_stopped,
+            }
+            for trial_phase in TrialPhase:
+                number = per_phase[trial_phase]
+                self.search_trials.labels(namespace, name, trial_phase.value).set(number)
             if best is None:
                 _remove(self.search_best, namespace, name)
             else:
                 self.search_best.labels(namespace, name).set(best)
             self._recount()
+
+    def admitted(self, queued_seconds: float) -> None:
+        """One trial left its queue after waiting ``queued_seconds``."""
+        self.queue_seconds.observe(max(0.0, queued_seconds))
+
+    def requeued(self) -> None:
+        """The queue evicted one started trial, which waits again."""
+        self.requeues.inc()
 
     def forget_search(self, namespace: str, name: str) -> None:
         """Drop every series of a deleted search (unknown searches are ignored)."""
@@ -319,3 +345,12 @@ def stalled(namespace: str, name: str, stalled: bool) -> None:
 def event_dropped(reason: str) -> None:
     """See ``OperatorMetrics.event_dropped``."""
     METRICS.event_dropped(reason)
+
+
+def queue_moves(waits: list[float], requeues: int) -> None:
+    """Trials admitted after these waits, and ``requeues`` trials evicted (``queue_moves`` of
+    ``controller.events``)."""
+    for wait in waits:
+        METRICS.admitted(wait)
+    for _ in range(requeues):
+        METRICS.requeued()

@@ -38,7 +38,7 @@ from typing import Any
 from hypersearch.controller import metrics, trial_runs
 from hypersearch.controller import status as status_doc
 from hypersearch.controller.config import OperatorConfig
-from hypersearch.controller.events import transition_events
+from hypersearch.controller.events import queue_moves, transition_events
 from hypersearch.controller.records import TrialRecordStore
 from hypersearch.controller.requeue import CREATE_RETRY, RELOOK, next_look
 from hypersearch.core import conditions, reasons
@@ -57,7 +57,7 @@ from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import final_value
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
-from hypersearch.kube import convert, manifests, names, record
+from hypersearch.kube import convert, manifests, names, queueing, record
 from hypersearch.kube.api import KubeApi
 from hypersearch.kube.pods import PodView, pod_view
 from hypersearch.kube.wire import ApiError
@@ -193,6 +193,8 @@ class Reconciler:
                 self.api, namespace, name, kind, merged, synced=(namespace, name) in self._synced
             )
         pods = [p for p in views if p.owner_uid == owner.uid]
+        # Kueue's words (why a trial waits, why it was evicted), read only when they matter.
+        kueue = self._admissions(namespace) if queueing.needs_admissions(pods, merged) else {}
         unborn = convert.unborn_trials(merged, objects, pods, now=now)
         born = {t.name for t in unborn}
         timing = self.config.timing
@@ -205,6 +207,7 @@ class Reconciler:
                 metric=metric,
                 now=now,
                 timing=timing,
+                admissions=kueue,
             ),
         ]
         trials.sort(key=lambda t: t.index)
@@ -258,6 +261,7 @@ class Reconciler:
             objective=spec.objective,
             records=merged,
             legacy=legacy,
+            queue=spec.trial.queue_name if spec.trial.workload is not None else None,
         )
         if recovered is not None:
             desired = status_doc.with_condition(desired, stall_condition(recovered, meta), now)
@@ -277,6 +281,7 @@ class Reconciler:
                 body, before=before, after=after, started=started, plan=plan, now=now
             ):
                 self._post(body, event.kind, event.reason, event.message, event.at)
+            metrics.queue_moves(*queue_moves(before, after))
         self._delete_pods(namespace, early, pods, trial_runs.spec_kind(spec))
         self._refused_for_now(body, (namespace, name), refusal, now)
         self._release_reports(current, desired)
@@ -405,13 +410,17 @@ class Reconciler:
         started: list[Trial] = []
         reference = owner.reference()
         for trial, pod in zip(new, rendered, strict=True):
+            queued = spec.trial.workload is not None and spec.trial.queue_name is not None
             made = Trial(
                 name=trial.name,
                 index=trial.index,
                 params=dict(trial.params),
-                phase=TrialPhase.PENDING,
+                # Created suspended, it waits for Kueue from its first moment.
+                phase=TrialPhase.QUEUED if queued else TrialPhase.PENDING,
                 prediction=trial.prediction,
                 created_at=now,
+                queued_at=now if queued else None,
+                message=queueing.WAITING if queued else None,
             )
             try:
                 if trial.name not in objects:
@@ -435,6 +444,17 @@ class Reconciler:
                 )
             started.append(made)
         return started, None, None
+
+    def _admissions(self, namespace: str) -> dict[str, queueing.Admission]:
+        """Kueue's Workloads of ``namespace`` by trial; none when they cannot be read (Kueue
+        absent, or no right to: they only add Kueue's messages)."""
+        try:
+            return queueing.admissions(self.api.list_kueue_workloads(namespace))
+        except ApiError as err:
+            if err.transient:
+                raise
+            log.info("cannot read Kueue's Workloads in %s: %s", namespace, err.message)
+            return {}
 
     def _ensure_identity(self, spec: SearchSpec, owner: manifests.Owner, *, legacy: bool) -> None:
         """Apply the search's sidecar ServiceAccount, Role and RoleBinding once per process and

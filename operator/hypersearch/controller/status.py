@@ -17,7 +17,7 @@ from hypersearch.core.edits import objective_record, recorded_objective
 from hypersearch.core.engine import Counts, Plan
 from hypersearch.core.spec import Objective, SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
-from hypersearch.kube import names, record, schema_status
+from hypersearch.kube import names, queueing, record, schema_status
 
 OPERATOR_TRIAL_FIELDS: Final = (
     "name",
@@ -29,6 +29,9 @@ OPERATOR_TRIAL_FIELDS: Final = (
     "prediction",
     "startedAt",
     "finishedAt",
+    "requeues",
+    "queuedSeconds",
+    "queuedAt",
 )
 SIDECAR_MANAGER_PREFIX: Final = names.sidecar_manager("")
 RECENT_TRIALS: Final = schema_status.RECENT_TRIALS
@@ -43,6 +46,7 @@ def counts_dict(counts: Counts) -> dict[str, int]:
     """``status.counts``."""
     return {
         "trials": counts.total,
+        "queued": counts.queued,
         "pending": counts.pending,
         "running": counts.running,
         "succeeded": counts.succeeded,
@@ -55,8 +59,10 @@ def progress_message(spec: SearchSpec, counts: Counts, best: Trial | None) -> st
     """``status.message`` of a running search: how far it is, and the best so far."""
     done = counts.succeeded + counts.failed + counts.early_stopped
     planned = max(spec.max_trials, counts.total)
-    active = counts.pending + counts.running
+    active = counts.queued + counts.pending + counts.running
     text = f"{done} of {planned} trials finished, {active} active"
+    if counts.queued:
+        text += f" ({counts.queued} waiting in the queue)"
     if best is not None and best.value is not None:
         text += f"; best {spec.objective.metric} {best.value:g} from trial {best.name}"
     return text
@@ -140,8 +146,12 @@ def desired_status(
     objective: Objective | None = None,
     records: Mapping[str, Mapping[str, Any]] | None = None,
     legacy: Collection[str] = (),
+    queue: str | None = None,
 ) -> dict[str, Any]:
     """The operator's whole part of status (server-side apply drops what it leaves out).
+
+    ``queue`` (``spec.trial.queueName``): the search's trials wait for that LocalQueue's
+    admission, and the ``Queued`` condition says whether any does and why.
 
     ``objective`` (the spec's, None for an invalid spec) becomes ``status.objective`` until a
     trial has a value; from then on the recorded one stays (``check_objective_kept``).
@@ -164,6 +174,11 @@ def desired_status(
         generation=generation,
         now=now,
     )
+    if queue is not None:
+        waiting = queueing.waiting_summary(trials, queue)
+        conds = conditions.set_condition(
+            conds, conditions.queue_condition(waiting, queue, generation), now
+        )
     phase = SearchPhase.RUNNING
     if finished:
         phase = SearchPhase.SUCCEEDED if succeeded else SearchPhase.FAILED

@@ -58,6 +58,14 @@ longer than its stall threshold, because the API server failed or did not answer
 RECOVERED: Final = "Recovered"
 """Reason of ``Stalled`` False: reconciles work again; the message says when and how long."""
 
+QUEUED: Final = "Queued"
+"""Condition type of a search whose trials a queue admits (``spec.trial.queueName``): True while
+trials wait for the queue's admission (for quota, say), the message saying how many and why."""
+WAITING_FOR_ADMISSION: Final = "WaitingForAdmission"
+"""Reason of ``Queued`` True."""
+NONE_WAITING: Final = "NoneWaiting"
+"""Reason of ``Queued`` False: every trial that exists has been admitted (or has ended)."""
+
 REASON_PATTERN: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 """What Kubernetes accepts as a condition reason (metav1.Condition); CamelCase by convention."""
 MAX_REASON_LENGTH: Final = 1024
@@ -175,6 +183,14 @@ def search_conditions(
             now,
         )
     return result
+
+
+def queue_condition(waiting: str, queue: str, generation: int | None) -> Condition:
+    """The ``Queued`` condition: ``waiting`` says which trials wait and why ('' when none)."""
+    if waiting:
+        return Condition(QUEUED, "True", WAITING_FOR_ADMISSION, waiting, "", generation)
+    message = f"no trial waits for admission by LocalQueue {queue}"
+    return Condition(QUEUED, "False", NONE_WAITING, message, "", generation)
 
 
 def to_dicts(conditions: Iterable[Condition]) -> list[dict[str, Any]]:

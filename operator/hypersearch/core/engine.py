@@ -17,15 +17,21 @@ How ``decide`` reads the trials (in this order; the first that applies ends the 
 2. ``MaxFailedTrialsExceeded`` (not succeeded): more than ``maxFailedTrials`` trials failed
    (timeouts included); pending and running trials are stopped. Checked after the target, so the
    trials a finished search stops (marked failed) never turn a success into a failure later.
-3. Running trials past ``trial.timeout_seconds`` (from ``started_at``, else ``created_at``) are
-   stopped with reason ``Timeout``; that frees their slots in the same plan.
+3. Running trials past ``trial.timeout_seconds`` (from ``started_at``, their latest start; else
+   ``created_at`` for a trial that never waited in a queue) are stopped with reason ``Timeout``;
+   that frees their slots in the same plan. Queued and pending trials never time out.
    Running trials that ``spec.earlyStopping``'s rule stops (``core.early_stopping``) are stopped
    with reason ``EarlyStopped``, and free their slots the same way. Early-stopped trials count
    toward ``maxTrials`` (they were created), never toward ``maxFailedTrials``, and never rank as
    the best; the suggester sees them as ``STOPPED_IN_MODEL`` says.
 4. New trials fill the free slots: ``min(parallelism - active, maxTrials - created)``, where
-   ``created`` counts every trial that ever existed. The suggester is called only when that number
-   is positive; indices continue from the largest existing one.
+   ``created`` counts every trial that ever existed. ``active`` includes Queued trials (a
+   workload waiting for a queue's admission, `spec.trial.queueName`): the queue (Kueue), not the
+   engine, decides when a created workload is admitted, and it may admit every one it holds at
+   once, so capping what exists is the only way ``parallelism`` caps what is admitted. A trial
+   the queue evicts is Queued again with its parameters: it is neither failed nor new. The
+   suggester is called only when that number is positive; indices continue from the largest
+   existing one.
 5. ``SpaceExhausted`` (succeeded when a trial has a value): nothing is active and the suggester
    had nothing new (a finite space is used up), or a grid's every point was created.
    ``MaxTrialsReached`` (likewise): ``maxTrials`` trials were created and all have finished.
@@ -99,6 +105,7 @@ class Counts:
     succeeded: int
     failed: int
     early_stopped: int = 0
+    queued: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +177,7 @@ def count_trials(trials: Sequence[Trial]) -> Counts:
         succeeded=phases.count(TrialPhase.SUCCEEDED),
         failed=phases.count(TrialPhase.FAILED),
         early_stopped=phases.count(TrialPhase.EARLY_STOPPED),
+        queued=phases.count(TrialPhase.QUEUED),
     )
 
 
@@ -181,8 +189,11 @@ def _reached(spec: SearchSpec, best: Trial | None) -> bool:
 
 
 def _timed_out(spec: SearchSpec, trial: Trial, now: float) -> bool:
+    """A running trial past ``trial.timeoutSeconds`` since its (latest) start. A trial that
+    waited in a queue never falls back to its creation time: the wait is not its run."""
     limit = spec.trial.timeout_seconds
-    since = trial.started_at if trial.started_at is not None else trial.created_at
+    waited = trial.requeues > 0 or trial.queued_seconds > 0 or trial.queued_at is not None
+    since = trial.started_at if trial.started_at is not None or waited else trial.created_at
     return (
         trial.phase is TrialPhase.RUNNING
         and limit is not None

@@ -48,6 +48,10 @@ _WORKLOADS: Final[Mapping[str, tuple[str, str]]] = {
 """kind -> (path prefix, plural) of the workloads a trial may run as."""
 
 
+KUEUE_WORKLOADS: Final = "/apis/kueue.x-k8s.io/v1beta1"
+"""Where Kueue serves its Workloads (v0.13)."""
+
+
 def _q(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
@@ -224,6 +228,16 @@ class KubeApi:
             "GET", f"/api/v1/namespaces/{_q(namespace)}/pods", query={"labelSelector": selector}
         )
         return list(found.get("items") or [])
+
+    def list_kueue_workloads(self, namespace: str) -> list[dict[str, Any]]:
+        """Kueue's Workloads in ``namespace`` (why a trial waits or was evicted); none when
+        Kueue is not installed."""
+        try:
+            return self._pages(f"{KUEUE_WORKLOADS}/namespaces/{_q(namespace)}/workloads", "")
+        except ApiError as err:
+            if err.not_found:
+                return []
+            raise
 
     def serves(self, group_version: str, plural: str) -> bool:
         """Whether the API server serves ``plural`` in ``group_version`` (a CRD installed)."""

@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hypersearch.core.trials import Trial, TrialPhase
-from hypersearch.kube import failures, record
+from hypersearch.kube import failures, queueing, record
 from hypersearch.kube.failures import Timing
 from hypersearch.kube.pods import PodView
+from hypersearch.kube.queueing import Admission
 
 
 def merge_entries(
@@ -65,11 +66,14 @@ def gather_trials(
     metric: str,
     now: float,
     timing: Timing,
+    admissions: Mapping[str, Admission] | None = None,
 ) -> list[Trial]:
     """Every trial of a search, from its status entries and its Pods (see the module docstring).
 
     Entries with no Pod and no index/params (a sidecar's entry whose Pod never got recorded and
-    is gone) cannot be rebuilt and are left out.
+    is gone) cannot be rebuilt and are left out. A workload a queue admits (``PodView.queued``
+    is not None) is read with ``kube.queueing`` too: Queued, admitted or requeued, with Kueue's
+    words from ``admissions`` (its Workloads by trial name) when known.
     """
     by_name = {str(e.get("name")): e for e in entries if e.get("name")}
     pod_by_name = {p.name: p for p in pods}
@@ -77,7 +81,9 @@ def gather_trials(
     for name in sorted(set(by_name) | set(pod_by_name)):
         entry = by_name.get(name, {})
         pod = pod_by_name.get(name)
-        trial = _trial(name, entry, pod, metric=metric, now=now, timing=timing)
+        trial = _trial(
+            name, entry, pod, metric=metric, now=now, timing=timing, admissions=admissions or {}
+        )
         if trial is not None:
             trials.append(trial)
     trials.sort(key=lambda t: t.index)
@@ -92,6 +98,7 @@ def _trial(
     metric: str,
     now: float,
     timing: Timing,
+    admissions: Mapping[str, Admission],
 ) -> Trial | None:
     recorded = record.read_entry(entry, metric)
     index = recorded.index if recorded.index is not None else (pod.index if pod else None)
@@ -109,12 +116,15 @@ def _trial(
         created_at=pod.created_at if pod else None,
         started_at=recorded.started_at or (pod.started_at if pod else None),
         finished_at=recorded.finished_at,
+        requeues=recorded.requeues,
+        queued_seconds=recorded.queued_seconds,
+        queued_at=recorded.queued_at,
     )
     if recorded.phase is not None and recorded.finished:
         return dataclasses.replace(
             base, phase=recorded.phase, reason=recorded.reason, message=recorded.message
         )
-    return failures.judge(
+    judged = failures.judge(
         base,
         pod,
         exit_code=recorded.exit_code,
@@ -122,4 +132,15 @@ def _trial(
         metric=metric,
         now=now,
         timing=timing,
+    )
+    if pod is None or pod.queued is None:
+        return judged
+    return queueing.account(
+        judged,
+        recorded,
+        waiting=pod.queued,
+        started_at=pod.started_at,
+        created_at=pod.created_at,
+        kueue=admissions.get(name),
+        now=now,
     )

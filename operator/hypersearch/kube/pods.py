@@ -39,6 +39,9 @@ class PodView:
     or ''."""
     stuck_reason: str = ""
     stuck_message: str = ""
+    queued: bool | None = None
+    """For a Job or JobSet admitted by a queue (Kueue): True while it waits for admission
+    (suspended, not ended), False once admitted; None for everything else (a Pod)."""
 
     @property
     def active(self) -> bool:
@@ -77,6 +80,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         )
     phase = str(status.get("phase") or "Pending")
     reason, message = failures.pod_failure(status) if phase == "Failed" else ("", "")
+    stuck = failures.stuck_container(status) or ("", "", "")
     return PodView(
         name=str(meta.get("name")),
         phase=phase,
@@ -93,13 +97,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         failure_reason=reason,
         failure_message=message,
         scheduled_at=scheduled_at,
-        **_stuck_fields(status),
+        stuck_container=stuck[0],
+        stuck_reason=stuck[1],
+        stuck_message=stuck[2],
     )
-
-
-def _stuck_fields(status: Mapping[str, Any]) -> dict[str, str]:
-    found = failures.stuck_container(status)
-    if found is None:
-        return {}
-    container, reason, message = found
-    return {"stuck_container": container, "stuck_reason": reason, "stuck_message": message}

@@ -123,6 +123,9 @@ class Entry:
     finished_at: float | None
     exit_code: int | None
     metric_message: str | None
+    requeues: int = 0
+    queued_seconds: float = 0.0
+    queued_at: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -133,6 +136,7 @@ class Entry:
 def read_entry(entry: Mapping[str, Any], metric: str) -> Entry:
     """Decode one entry (see the module docstring on tolerance)."""
     index, params, exit_code = entry.get("index"), entry.get("params"), entry.get("exitCode")
+    requeues = entry.get("requeues")
     try:
         phase: TrialPhase | None = TrialPhase(str(entry.get("phase")))
     except ValueError:
@@ -153,6 +157,11 @@ def read_entry(entry: Mapping[str, Any], metric: str) -> Entry:
         if isinstance(exit_code, int) and not isinstance(exit_code, bool)
         else None,
         metric_message=_text(entry.get("metricMessage")),
+        requeues=requeues
+        if isinstance(requeues, int) and not isinstance(requeues, bool) and requeues > 0
+        else 0,
+        queued_seconds=max(0.0, number(entry.get("queuedSeconds")) or 0.0),
+        queued_at=parse_time(entry.get("queuedAt")),
     )
 
 
@@ -175,6 +184,9 @@ def trial_from_entry(entry: Mapping[str, Any], metric: str) -> Trial | None:
         prediction=read.prediction,
         started_at=read.started_at,
         finished_at=read.finished_at,
+        requeues=read.requeues,
+        queued_seconds=read.queued_seconds,
+        queued_at=read.queued_at,
     )
 
 
@@ -198,6 +210,12 @@ def trial_entry(trial: Trial, recorded: Mapping[str, Any] | None) -> dict[str, A
         entry["startedAt"] = format_time(trial.started_at)
     if trial.finished_at is not None and trial.phase.finished:
         entry["finishedAt"] = format_time(trial.finished_at)
+    if trial.requeues:
+        entry["requeues"] = trial.requeues
+    if trial.queued_seconds:
+        entry["queuedSeconds"] = round(trial.queued_seconds, 3)
+    if trial.queued_at is not None and trial.phase is TrialPhase.QUEUED:
+        entry["queuedAt"] = format_time(trial.queued_at)
     if trial.phase.finished and recorded:
         for key in names.REPORT_FIELDS:
             if key in recorded:

@@ -448,6 +448,7 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "Algorithm", "type": "string", "jsonPath": ".spec.algorithm.name"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Trials", "type": "integer", "jsonPath": ".status.counts.trials"},
+        {"name": "Queued", "type": "integer", "jsonPath": ".status.counts.queued"},
         {"name": "Running", "type": "integer", "jsonPath": ".status.counts.running"},
         {"name": "Max", "type": "integer", "jsonPath": ".spec.maxTrials"},
         {"name": "Failed", "type": "integer", "jsonPath": ".status.counts.failed"},

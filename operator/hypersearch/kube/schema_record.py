@@ -25,6 +25,9 @@ STATUS_FIELDS: Final = (
     "message",
     "startedAt",
     "finishedAt",
+    "requeues",
+    "queuedSeconds",
+    "queuedAt",
     "curve",
     "exitCode",
     "observed",
@@ -61,7 +64,8 @@ def openapi_schema() -> Schema:
             "status": obj(
                 "The trial's metrics sidecar writes value, curve, exitCode, observed, "
                 "metricMessage and reportedAt; the operator writes phase, reason, message, "
-                "startedAt and finishedAt (and, once the trial is finished, keeps the report).",
+                "startedAt, finishedAt and the queue's requeues, queuedSeconds and queuedAt "
+                "(and, once the trial is finished, keeps the report).",
                 {key: entry[key] for key in STATUS_FIELDS},
             ),
         },
@@ -76,6 +80,7 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "Value", "type": "number", "jsonPath": ".status.value"},
         {"name": "Params", "type": "string", "jsonPath": ".spec.summary"},
         {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+        {"name": "Requeues", "type": "integer", "jsonPath": ".status.requeues", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
 

@@ -21,7 +21,9 @@ MAX_MESSAGE_LENGTH = 32768
 PHASES = conditions.SEARCH_PHASES
 """A search's phases."""
 TRIAL_PHASES = tuple(phase.value for phase in TrialPhase)
-"""A trial's phases: a search's, and EarlyStopped (stopped by spec.earlyStopping's rule)."""
+"""A trial's phases: a search's, Queued (waiting for a queue's admission, spec.trial.queueName)
+and EarlyStopped (stopped by spec.earlyStopping's rule)."""
+TRIAL_PHASE_TEXT = "Queued, Pending, Running, Succeeded, Failed or EarlyStopped."
 
 
 def _condition() -> Schema:
@@ -54,9 +56,7 @@ def trial_entry() -> Schema:
             "name": string("Name of the trial and of its Pod.", maxLength=spec.MAX_TEXT_LENGTH),
             "index": integer("Position of the trial in the search, from 0.", minimum=0),
             "params": free("The parameter values of the trial, by parameter name."),
-            "phase": string(
-                "Pending, Running, Succeeded, Failed or EarlyStopped.", enum=list(TRIAL_PHASES)
-            ),
+            "phase": string(TRIAL_PHASE_TEXT, enum=list(TRIAL_PHASES)),
             "value": number(
                 "The trial's objective value (aggregated over its reports; for an EarlyStopped "
                 "trial, over the reports before it was stopped)."
@@ -68,6 +68,19 @@ def trial_entry() -> Schema:
             "message": string("Why the trial failed, for people.", maxLength=MAX_MESSAGE_LENGTH),
             "startedAt": string("When the trial started.", format="date-time"),
             "finishedAt": string("When the trial finished.", format="date-time"),
+            "requeues": integer(
+                "How often the queue (Kueue) evicted the trial after it had started; it then "
+                "waited again with the same parameters (not a failure).",
+                minimum=0,
+            ),
+            "queuedSeconds": number(
+                "Seconds the trial waited for the queue's admission, its current wait excluded.",
+                minimum=0,
+            ),
+            "queuedAt": string(
+                "When the trial's current wait for admission began (only while Queued).",
+                format="date-time",
+            ),
             "curve": {
                 "type": "array",
                 "description": "The objective metric over the trial, as [step, value] pairs, "
@@ -130,6 +143,10 @@ def status_schema() -> Schema:
                 "How many trials are in each state.",
                 {
                     "trials": integer(count.format("created so far"), minimum=0),
+                    "queued": integer(
+                        count.format("waiting for the queue's admission (spec.trial.queueName)"),
+                        minimum=0,
+                    ),
                     "pending": integer(count.format("waiting to run"), minimum=0),
                     "running": integer(count.format("running"), minimum=0),
                     "succeeded": integer(count.format("that reported a value"), minimum=0),
@@ -172,7 +189,7 @@ def status_schema() -> Schema:
                         ),
                         "index": integer("Position of the trial in the search, from 0.", minimum=0),
                         "phase": string(
-                            "Pending, Running, Succeeded, Failed or EarlyStopped.",
+                            TRIAL_PHASE_TEXT,
                             enum=list(TRIAL_PHASES),
                         ),
                         "value": number("The trial's objective value, once known."),

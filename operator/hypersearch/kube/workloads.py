@@ -215,6 +215,8 @@ class WorkloadView:
     """``Succeeded``, ``Failed`` or '' while it runs or waits."""
     reason: str = ""
     message: str = ""
+    queue: str | None = None
+    """The LocalQueue of its ``kueue.x-k8s.io/queue-name`` label: Kueue admits it."""
 
     @property
     def active(self) -> bool:
@@ -254,12 +256,12 @@ def workload_view(obj: Mapping[str, Any]) -> WorkloadView:
     if kind == "Job":
         started_at = parse_time(status.get("startTime"))
     else:
-        resumed = [
-            c
-            for c in status.get("conditions") or []
-            if c.get("type") == "Suspended" and c.get("status") == "False"
-        ]
-        if suspended:
+        said = [c for c in status.get("conditions") or [] if c.get("type") == "Suspended"]
+        resumed = [c for c in said if c.get("status") == "False"]
+        if suspended or (said and not resumed):
+            # Unsuspended but not yet said so (the JobSet controller's condition lags the
+            # spec): the start is not known yet, and its creation is not it (a queue's JobSet
+            # was created suspended; taking its creation would make a new start appear later).
             started_at = None
         elif resumed:
             started_at = parse_time(resumed[-1].get("lastTransitionTime"))
@@ -280,13 +282,15 @@ def workload_view(obj: Mapping[str, Any]) -> WorkloadView:
         outcome=outcome,
         reason=reason,
         message=message,
+        queue=(meta.get("labels") or {}).get(QUEUE_LABEL),
     )
 
 
 def trial_view(view: WorkloadView, failing_pod: PodView | None = None) -> PodView:
     """The workload as the PodView the trial verdict reads (``failures.judge``): Pending while
     suspended or not started, Running, then Succeeded or Failed with the workload's own reason
-    and message, followed by the failing Pod's when one is known."""
+    and message, followed by the failing Pod's when one is known. A workload Kueue admits (it
+    has a queue) says whether it waits for admission (``queued``: ``kube.queueing`` reads it)."""
     if view.outcome:
         phase = view.outcome
     elif view.suspended or view.started_at is None:
@@ -316,6 +320,7 @@ def trial_view(view: WorkloadView, failing_pod: PodView | None = None) -> PodVie
         unschedulable_message="",
         failure_reason=view.reason if view.outcome == "Failed" else "",
         failure_message=message,
+        queued=(view.suspended and view.active) if view.queue else None,
     )
 
 

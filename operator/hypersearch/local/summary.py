@@ -75,13 +75,19 @@ def render_table(
     param_names: Sequence[str],
     statuses: dict[str, str] | None = None,
 ) -> str:
-    """A plain-text table of every trial, sorted by the metric (see ``sort_trials``)."""
-    header = ["trial", "status", metric, *param_names, "seconds", "reason"]
+    """A plain-text table of every trial, sorted by the metric (see ``sort_trials``). ``seconds``
+    is the (latest) run; when trials waited for a cluster queue's admission, ``queued`` (their
+    finished waits, in seconds) and ``requeues`` show apart from it."""
+    queue = any(_waited(t) for t in trials)
+    header = ["trial", "status", metric, *param_names, "seconds"]
+    header += ["queued", "requeues"] if queue else []
+    header.append("reason")
     rows = [header]
     for trial in sort_trials(trials, goal):
         seconds = "-"
         if trial.started_at is not None and trial.finished_at is not None:
             seconds = f"{trial.finished_at - trial.started_at:.1f}"
+        waits = [f"{trial.queued_seconds:.1f}", str(trial.requeues)] if queue else []
         rows.append(
             [
                 trial.name,
@@ -89,6 +95,7 @@ def render_table(
                 format_value(trial.value),
                 *(format_value(trial.params.get(name)) for name in param_names),
                 seconds,
+                *waits,
                 trial.reason or "",
             ]
         )
@@ -98,6 +105,11 @@ def render_table(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
     return "\n".join(lines)
+
+
+def _waited(trial: Trial) -> bool:
+    """Whether a trial ever waited for a cluster queue (never true of a local trial)."""
+    return bool(trial.queued_seconds or trial.requeues or trial.queued_at is not None)
 
 
 def render_best(best: Trial | None, metric: str) -> str:
@@ -145,7 +157,8 @@ def result_document(
 ) -> dict[str, Any]:
     """``{"search": {name, finished, succeeded, reason, message}, "best": {name, params, value} |
     null, "trials": [{name, params, status, value, reason, message, prediction}]}`` with every
-    trial in index order; ``prediction`` is the GP's {mean, std, ucb} when the trial was suggested
+    trial in index order (a trial that waited for a cluster queue also has ``queuedSeconds`` and
+    ``requeues``); ``prediction`` is the GP's {mean, std, ucb} when the trial was suggested
     (Bayesian trials after the initial points; null otherwise), so a program can see why a trial
     was chosen. Non-finite values become null (JSON has no NaN). ``search`` only when given."""
     best_doc = None
@@ -165,6 +178,11 @@ def result_document(
         "best": best_doc,
         "trials": [
             {
+                **(
+                    {"queuedSeconds": t.queued_seconds, "requeues": t.requeues}
+                    if _waited(t)
+                    else {}
+                ),
                 "name": t.name,
                 "params": t.params,
                 "status": status_of(t, statuses),

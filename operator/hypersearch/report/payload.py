@@ -14,7 +14,7 @@ from typing import Any
 
 from hypersearch.core.params import Value
 from hypersearch.core.ranking import best_of, is_better, scored_value
-from hypersearch.core.trials import Trial, TrialPhase
+from hypersearch.core.trials import Trial, TrialPhase, queue_seconds
 from hypersearch.report.model import SearchView
 
 PAYLOAD_VERSION = 1
@@ -74,8 +74,18 @@ def _duration(trial: Trial) -> float | None:
     return _finite(trial.finished_at - trial.started_at)
 
 
-def trial_payload(trial: Trial, best: Trial | None) -> dict[str, Any]:
-    """One trial as the page reads it."""
+def _queued(trial: Trial, now: float | None) -> float | None:
+    """Seconds the trial waited for its queue's admission (None when it never waited); a wait
+    still going on counts until ``now`` (the view's time)."""
+    if trial.queued_at is None and not trial.queued_seconds and not trial.requeues:
+        return None
+    at = now if now is not None else trial.queued_at
+    return _finite(queue_seconds(trial, at if at is not None else 0.0))
+
+
+def trial_payload(trial: Trial, best: Trial | None, now: float | None = None) -> dict[str, Any]:
+    """One trial as the page reads it: ``duration`` is its (latest) run, ``queued`` apart the
+    seconds it waited for admission, ``requeues`` how often the queue evicted it."""
     prediction = None
     if trial.prediction is not None:
         prediction = {
@@ -94,6 +104,8 @@ def trial_payload(trial: Trial, best: Trial | None) -> dict[str, Any]:
         "curves": _curves(trial),
         "prediction": prediction,
         "duration": _duration(trial),
+        "queued": _queued(trial, now),
+        "requeues": trial.requeues,
         "best": best is not None and trial.name == best.name,
     }
 
@@ -158,6 +170,6 @@ def search_payload(view: SearchView) -> dict[str, Any]:
             }
             for p in view.params
         ],
-        "trials": [trial_payload(t, best) for t in ordered],
+        "trials": [trial_payload(t, best, view.updated_at) for t in ordered],
         "bestSoFar": best_so_far(view),
     }

@@ -432,6 +432,10 @@
     cols.push({ key: "gp-std", title: "GP ± std", get: (t) => t.prediction ? t.prediction.std : null });
     cols.push({ key: "gp-ucb", title: "UCB", get: (t) => t.prediction ? t.prediction.ucb : null });
     cols.push({ key: "duration", title: "duration (s)", get: (t) => t.duration });
+    if (data.trials.some((t) => isNum(t.queued) || t.requeues)) {
+      cols.push({ key: "queued", title: "queued (s)", get: (t) => t.queued });
+      cols.push({ key: "requeues", title: "requeues", get: (t) => t.requeues || 0 });
+    }
     cols.push({ key: "reason", title: "reason", text: true, get: (t) => t.reason ? t.reason + (t.message ? ": " + t.message : "") : null });
     return cols;
   }
@@ -568,8 +572,8 @@
     h("p", { class: "sub" }, left, bits.join(" · "));
     const chips = h("div", { class: "chips" }, left);
     for (const [k, label] of [["Succeeded", "succeeded"], ["Failed", "failed"], ["EarlyStopped", "early-stopped"],
-      ["Running", "running"], ["Pending", "pending"]]) {
-      if (k !== "EarlyStopped" || c[k]) h("span", { class: "chip" }, chips, c[k] + " " + label);
+      ["Running", "running"], ["Pending", "pending"], ["Queued", "queued"]]) {
+      if ((k !== "EarlyStopped" && k !== "Queued") || c[k]) h("span", { class: "chip" }, chips, c[k] + " " + label);
     }
     if (data.message) h("p", { class: "message" }, left, data.message);
     const best = data.trials.find((t) => t.best);
