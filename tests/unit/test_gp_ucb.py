@@ -17,7 +17,9 @@ from hypersearch.core.space import Space
 from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import Outcome
 from hypersearch.core.suggest.encoding import Encoding
-from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, _Warping, beta
+from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, beta
+from hypersearch.core.suggest.model import fit_model
+from hypersearch.core.suggest.warping import Warping
 
 LINE = space_of(float_param("x", -2.0, 3.0))
 
@@ -295,7 +297,7 @@ def test_a_prediction_beyond_the_best_value_of_a_skewed_objective_is_finite_and_
     # Hartmann-6-like values: most near 0, a few high; Yeo-Johnson's lambda is negative and its
     # inverse is undefined just above the best value seen.
     y = np.random.default_rng(100).exponential(0.3, size=100) ** 2
-    warping, z = _Warping.fit(y, "yeo-johnson")
+    warping, z = Warping.fit(y, "yeo-johnson")
     assert warping.kind == "yeo-johnson"
     inside = np.sort(z)[[10, 50, 90]]
     beyond = z.max() + np.array([0.5, 1.0, 2.0, 4.0])
@@ -326,8 +328,9 @@ def test_a_stopped_trial_at_a_lower_fidelity_is_not_taken_for_its_final_value() 
     x = encoding.encode({"x": 0.7})
 
     def mean_at_x(history: list[Outcome]) -> float:
-        model = suggester._model(encoding, history, [], np.random.default_rng(0), len(history))
-        prediction = model._prediction(x, 0.0)
+        rng = np.random.default_rng(0)
+        model = fit_model(suggester, encoding, history, [], rng=rng, t=len(history))
+        prediction = model.prediction(x, 0.0)
         assert prediction is not None
         return prediction.mean
 

@@ -66,7 +66,8 @@ from hypersearch.core.ranking import best_of, scored_value
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest import suggester_for
 from hypersearch.core.suggest.base import Outcome, tried_keys
-from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, full_fidelity_bounds
+from hypersearch.core.suggest.gp_ucb import GPUCBSuggester
+from hypersearch.core.suggest.model import full_fidelity_bounds
 from hypersearch.core.trials import Prediction, Trial, TrialPhase, trial_name
 
 TARGET_REACHED = "TargetReached"
@@ -326,7 +327,7 @@ def _model_value(
 
 MODEL_GUARD = False
 """Whether a trial the early-stopping rule would stop runs on while the fidelity model's upper
-bound at fidelity 1 (``gp_ucb.full_fidelity_bounds``) reaches the best completed value. A bench
+bound at fidelity 1 (``model.full_fidelity_bounds``) reaches the best completed value. A bench
 variant (bench/early_stopping.py, ``-g``); measured in docs/algorithms.md."""
 
 

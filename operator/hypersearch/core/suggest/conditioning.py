@@ -13,7 +13,7 @@ acquisition is decided rather than at random):
   variance far from the best points stays honest);
 - pending: those with the highest UCB under the observed posterior, i.e. where the next point
   would otherwise go; the others are still tried points (never suggested again) and still keep
-  candidates at a distance (``gp_ucb.SEPARATION``).
+  candidates at a distance (``model.SEPARATION``).
 
 Below the caps nothing changes: every point is used. The hyperparameters are fitted on at most
 ``gp.FIT_CAP`` of the kept points, as before. Pure and deterministic (the sample comes from the
