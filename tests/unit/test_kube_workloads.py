@@ -66,6 +66,16 @@ def test_an_indexed_job_trial_is_owned_labelled_and_every_pod_may_report_index_z
     ]
 
 
+def test_a_single_pod_job_trial_is_made_indexed_so_its_pod_is_named_by_index() -> None:
+    # The sidecar policy admits a Job Pod named <trial>-<index>-<random>; a NonIndexed Job's
+    # Pods are <trial>-<random> and could never report.
+    job = render(job_trial(pods=1))
+    assert job["spec"]["completionMode"] == "Indexed"
+    found = sidecar(job["spec"]["template"]["spec"])
+    assert found is not None
+    assert found["command"][-1] == "--report-if-pod-index=0"
+
+
 def test_a_queued_job_is_suspended_with_the_queue_label_and_keeps_its_backoff_limit() -> None:
     trial = job_trial(pods=1, queueName="team-a")
     trial["jobTemplate"]["spec"]["backoffLimit"] = 2
@@ -73,7 +83,7 @@ def test_a_queued_job_is_suspended_with_the_queue_label_and_keeps_its_backoff_li
     assert job["metadata"]["labels"][workloads.QUEUE_LABEL] == "team-a"
     assert (job["spec"]["suspend"], job["spec"]["backoffLimit"]) == (True, 2)
     found = sidecar(job["spec"]["template"]["spec"])
-    assert found is not None and not any("--report-if" in a for a in found["command"])
+    assert found is not None and found["command"][-1] == "--report-if-pod-index=0"
 
 
 def test_a_jobset_trial_has_the_sidecar_only_in_the_reporter_replicated_job() -> None:

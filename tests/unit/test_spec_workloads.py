@@ -62,10 +62,11 @@ def test_jobset_reporter_names_its_replicated_job_and_indexes() -> None:
             "trial), jobTemplate (a batch/v1 Job) or jobSetTemplate (a JobSet)",
         ),
         (
-            {"jobTemplate": {"spec": {"completions": 2, "template": pod_template()}}},
-            "spec.trial.jobTemplate.spec.completionMode must be Indexed when the Job runs "
-            "several Pods (completions 2, parallelism 1), got null: the Pod that reports "
-            "the trial's metrics is picked by its completion index; set completionMode: Indexed",
+            {"jobTemplate": {"spec": {"completionMode": "NonIndexed", "template": pod_template()}}},
+            "spec.trial.jobTemplate.spec.completionMode must be Indexed (the default for "
+            "trials), got 'NonIndexed' (completions 1, parallelism 1): the Pod that reports the "
+            "trial's metrics is picked, and admitted to its trial's record, by its completion "
+            "index; remove completionMode or set it to Indexed",
         ),
         (
             job_trial(pods=2, reporter={"podIndex": 2}),

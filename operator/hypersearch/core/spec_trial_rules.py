@@ -156,12 +156,13 @@ class TrialRules(FieldReader):
         parallelism = self.integer(spec, "parallelism", path, minimum=1)
         pods = completions or 1
         mode = spec.get("completionMode")
-        if max(pods, parallelism or 1) > 1 and mode != "Indexed":
+        if mode not in (None, "Indexed"):
             self.fail(
                 f"{path}.completionMode",
-                f"must be Indexed when the Job runs several Pods (completions {pods}, "
-                f"parallelism {parallelism or 1}), got {show(mode)}: the Pod that reports the "
-                "trial's metrics is picked by its completion index; set completionMode: Indexed",
+                f"must be Indexed (the default for trials), got {show(mode)} (completions "
+                f"{pods}, parallelism {parallelism or 1}): the Pod that reports the trial's "
+                "metrics is picked, and admitted to its trial's record, by its completion index; "
+                "remove completionMode or set it to Indexed",
             )
         if pod_index >= pods:
             self.fail(

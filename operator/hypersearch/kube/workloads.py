@@ -122,6 +122,11 @@ def _job_spec(
     run again by the Job), its Pod template rendered: with the sidecar where ``reporter`` is
     given (the Pods of this template may report), else plain."""
     job_spec.setdefault("backoffLimit", 0)
+    if not jobset:
+        # Indexed always (the parser refuses NonIndexed): the reporter is found by its completion
+        # index, and the sidecar policy admits a Job Pod by its name, <job>-<index>-<random>,
+        # which a NonIndexed Job's Pods (<job>-<random>) do not have.
+        job_spec.setdefault("completionMode", "Indexed")
     pod = dict(job_spec["template"])
     pod_meta = dict(pod.get("metadata") or {})
     # The trial label and no search label: the trial's Pods are the workload's business, and
