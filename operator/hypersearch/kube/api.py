@@ -108,13 +108,7 @@ class KubeApi:
 
     def get_search(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The HyperSearch, or None when it is gone."""
-        try:
-            found: dict[str, Any] = self.client.request("GET", search_path(namespace, name))
-        except ApiError as err:
-            if err.not_found:
-                return None
-            raise
-        return found
+        return self._get_or_none(search_path(namespace, name))
 
     def list_searches(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """Every HyperSearch in ``namespace`` (all namespaces when None)."""
@@ -136,15 +130,7 @@ class KubeApi:
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         """One Pod, or None when it is gone."""
-        try:
-            found: dict[str, Any] = self.client.request(
-                "GET", f"/api/v1/namespaces/{_q(namespace)}/pods/{_q(name)}"
-            )
-        except ApiError as err:
-            if err.not_found:
-                return None
-            raise
-        return found
+        return self._get_or_none(f"/api/v1/namespaces/{_q(namespace)}/pods/{_q(name)}")
 
     def create_pod(self, pod: Mapping[str, Any]) -> bool:
         """Create a Pod; False when one of that name exists already (derived names make that
@@ -180,15 +166,7 @@ class KubeApi:
 
     def get_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One Job or JobSet, or None when it is gone."""
-        try:
-            found: dict[str, Any] = self.client.request(
-                "GET", f"{self._workloads(kind, namespace)}/{_q(name)}"
-            )
-        except ApiError as err:
-            if err.not_found:
-                return None
-            raise
-        return found
+        return self._get_or_none(f"{self._workloads(kind, namespace)}/{_q(name)}")
 
     def create_workload(self, obj: Mapping[str, Any]) -> bool:
         """Create a Job or JobSet; False when one of that name exists already (a derived name:
@@ -248,6 +226,16 @@ class KubeApi:
                 return False
             raise
         return any(r.get("name") == plural for r in found.get("resources") or [])
+
+    def _get_or_none(self, path: str) -> dict[str, Any] | None:
+        """GET ``path``; None when it is not there (gone, or never made)."""
+        try:
+            found: dict[str, Any] = self.client.request("GET", path)
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+        return found
 
     @staticmethod
     def _workloads(kind: str, namespace: str) -> str:
