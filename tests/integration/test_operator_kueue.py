@@ -450,3 +450,63 @@ def test_a_preempted_jobset_trial_is_requeued_and_its_leader_reports_after_readm
     assert (record["phase"], record["value"], record["params"]) == ("Succeeded", 0.75, params)
     assert record["requeues"] == 1
     assert done["status"]["counts"]["failed"] == 0
+
+
+def test_a_search_without_a_queue_name_goes_through_the_namespace_default_local_queue(
+    kueue_plane: ControlPlane, gpu_queue: Queue, tmp_path: Path
+) -> None:
+    """The issue's "or the namespace's default LocalQueue": Kueue (LocalQueueDefaulting, on by
+    default) labels and suspends a Job created without a queue name in a namespace that has a
+    LocalQueue named `default`; the operator reads the queue from the Job, so its trials wait
+    Queued and are admitted as with `spec.trial.queueName`."""
+    ns = gpu_queue.namespace
+    kueue_plane.apply(
+        {
+            "apiVersion": "kueue.x-k8s.io/v1beta1",
+            "kind": "LocalQueue",
+            "metadata": {"name": "default"},
+            "spec": {"clusterQueue": gpu_queue.cluster_queue},
+        },
+        ns,
+    )
+    doc = queue_search("dq", gpu_queue, parallelism=3, max_trials=3)
+    del doc["spec"]["trial"]["queueName"]
+    with operator_with(kueue_plane, ns, tmp_path, doc):
+        waiting = search_when(
+            kueue_plane,
+            ns,
+            "dq",
+            lambda s: sorted(phases(s).values()) == ["Queued", "Running", "Running"],
+            "two trials Running and the third Queued",
+            timeout=90,
+        )
+        queued = next(n for n, p in phases(waiting).items() if p == "Queued")
+        job = kueue_plane.get_json("job", queued, "-n", ns)
+        assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "default"
+        assert job["spec"]["suspend"] is True
+        finished: set[str] = set()
+        for value in (0.5, 0.6, 0.7):
+            search = search_when(
+                kueue_plane,
+                ns,
+                "dq",
+                lambda s: any(p == "Running" and n not in finished for n, p in phases(s).items()),
+                "a trial Running that has not been finished",
+                timeout=90,
+            )
+            trial = min(
+                n for n, p in phases(search).items() if p == "Running" and n not in finished
+            )
+            finish_trial(kueue_plane, ns, "dq", trial, value=value, tmp_path=tmp_path)
+            finished.add(trial)
+        done = search_when(
+            kueue_plane,
+            ns,
+            "dq",
+            lambda s: (s.get("status") or {}).get("phase") == "Succeeded",
+            "the search Succeeded",
+            timeout=90,
+        )
+    records = entries(done)
+    assert sorted(e["phase"] for e in records.values()) == ["Succeeded"] * 3
+    assert records[queued]["queuedSeconds"] > 0
