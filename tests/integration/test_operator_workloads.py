@@ -280,6 +280,36 @@ def test_a_jobset_trial_runs_leader_and_workers_and_the_leader_reports(
     assert (entry["phase"], entry["value"]) == ("Succeeded", 0.7)
 
 
+def test_a_job_whose_pod_cannot_be_scheduled_fails_unschedulable_and_is_deleted(
+    testplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    # The Job controller leaves an unschedulable Pod Pending for ever: the operator reads the
+    # running Job's Pending Pods and applies the trial Pod's rule (unschedulableSeconds).
+    config = "machineTypes:\n  K80x16: {gpus: 16}\ntimeouts: {unschedulableSeconds: 2}\n"
+    doc = job_search("wlu", pods=2, max_trials=1)
+    doc["spec"]["trial"]["machineType"] = "K80x16"
+    with operator_with(testplane, namespace, tmp_path, doc, config=config):
+        search = search_when(
+            testplane,
+            namespace,
+            "wlu",
+            lambda s: trial_phase(s, "wlu-0000") == "Failed",
+            "the unschedulable Job trial to fail",
+            timeout=90,
+        )
+        wait_for(
+            lambda: workloads(testplane, "job", namespace, "wlu") == [] or None,
+            "the trial's Job to be deleted",
+            timeout=60,
+        )
+    trial = entries(search)["wlu-0000"]
+    assert trial["reason"] == "Unschedulable"
+    assert trial["message"].startswith(
+        "trial Pod wlu-0000 could not be scheduled for 2s: Pod wlu-0000-"
+    )
+    assert "Insufficient nvidia.com/gpu" in trial["message"]
+
+
 def test_a_failed_job_fails_its_trial_with_the_job_reason_and_counts_as_a_failure(
     testplane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:

@@ -35,6 +35,8 @@ class WorkloadApi(FakeApi):
         self.deleted_jobs: list[tuple[str, str]] = []
         self.job_lists = 0
         self.job_gets: list[str] = []
+        self.pending: list[dict[str, Any]] = []
+        """The namespace's Pending trial Pods (what the scheduler or kubelet left waiting)."""
 
     def create_workload(self, obj: dict[str, Any]) -> bool:
         name = obj["metadata"]["name"]
@@ -58,7 +60,12 @@ class WorkloadApi(FakeApi):
         self.deleted_jobs.append((kind, name))
         self.jobs.pop(name, None)
 
-    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+    def list_pods(
+        self, namespace: str, selector: str, *, pending_only: bool = False
+    ) -> list[dict[str, Any]]:
+        if pending_only:
+            assert selector == "hypersearch.io/trial"
+            return copy.deepcopy(self.pending)
         job = selector.split("=", 1)[1]
         return [
             {
@@ -153,3 +160,43 @@ def test_after_the_first_look_only_the_unfinished_trials_jobs_are_read() -> None
     rec.reconcile("ml", "s", T0 + 3)
     assert api.job_lists == 1
     assert api.job_gets == ["s-0001"]
+
+
+def unschedulable_pod(trial: str, since: float) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"{trial}-1-fghij", "labels": {"hypersearch.io/trial": trial}},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                    "lastTransitionTime": format_time(since),
+                }
+            ],
+        },
+    }
+
+
+def test_a_job_whose_pod_cannot_be_scheduled_fails_unschedulable_and_is_deleted() -> None:
+    # The Job controller never fails a Pending Pod: without this the trial would hold its slot
+    # until its timeout, or for ever without one.
+    api = WorkloadApi(job_manifest(max_trials=1, parallelism=1))
+    rec = reconciler(api)
+    rec.reconcile("ml", "s", T0)
+    api.start("s-0000")
+    api.pending = [unschedulable_pod("s-0000", T0), unschedulable_pod("other-0003", T0)]
+    waiting = rec.reconcile("ml", "s", T0 + 10)
+    trial = status_trials(api)["s-0000"]
+    assert trial["phase"] == "Pending"  # as a trial Pod that waits for a node
+    assert trial["message"].startswith(
+        "trial Pod s-0000 cannot be scheduled yet: Pod s-0000-1-fghij: 0/3 nodes are available"
+    )
+    assert waiting.requeue_after is not None and abs(waiting.requeue_after - 290) < 1
+    rec.reconcile("ml", "s", T0 + 301)
+    trial = status_trials(api)["s-0000"]
+    assert (trial["phase"], trial["reason"]) == ("Failed", "Unschedulable")
+    assert "Pod s-0000-1-fghij: 0/3 nodes are available" in trial["message"]
+    assert api.deleted_jobs == [("Job", "s-0000")]

@@ -16,7 +16,7 @@ from typing import Any
 
 from hypersearch.core.engine import NewTrial
 from hypersearch.core.spec import JOB_TEMPLATE, JOBSET_TEMPLATE, SearchSpec
-from hypersearch.kube import manifests, record, workloads
+from hypersearch.kube import manifests, names, record, workloads
 from hypersearch.kube.api import KubeApi
 from hypersearch.kube.pods import PodView, pod_view
 
@@ -90,13 +90,31 @@ def workload_views(
         objs = [{**obj, "kind": kind} for obj in found if obj is not None]
     else:
         objs = api.list_trial_workloads(kind, namespace, search)
+    found_views = [workloads.workload_view(obj) for obj in objs]
+    pending = _pending_pods(api, namespace, found_views)
     views = []
-    for obj in objs:
-        view = workloads.workload_view(obj)
+    for view in found_views:
         failing = None
         entry = entries.get(view.name) or {}
         if view.outcome == "Failed" and entry.get("phase") not in record.FINISHED_PHASES:
             pods = [pod_view(p) for p in api.list_pods(namespace, workloads.pods_selector(view))]
             failing = next((p for p in pods if p.phase == "Failed"), None)
-        views.append(workloads.trial_view(view, failing))
+        stuck = workloads.stuck_pod(pending.get(view.name, []))
+        views.append(workloads.trial_view(view, failing, stuck))
     return views
+
+
+def _pending_pods(
+    api: KubeApi, namespace: str, views: list[workloads.WorkloadView]
+) -> dict[str, list[PodView]]:
+    """The Pending Pods of the running workloads, by trial: one LIST of the namespace's Pending
+    trial Pods (label and field selector), and only when a workload runs unfinished."""
+    running = {v.name for v in views if not v.outcome and not v.suspended and v.started_at}
+    if not running:
+        return {}
+    out: dict[str, list[PodView]] = {}
+    for pod in api.list_pods(namespace, names.TRIAL_LABEL, pending_only=True):
+        trial = str((pod["metadata"].get("labels") or {}).get(names.TRIAL_LABEL))
+        if trial in running:
+            out.setdefault(trial, []).append(pod_view(pod))
+    return out

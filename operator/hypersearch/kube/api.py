@@ -200,11 +200,15 @@ class KubeApi:
             if not err.not_found:
                 raise
 
-    def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        """The Pods of ``namespace`` that ``selector`` (a label selector) picks."""
-        found = self.client.request(
-            "GET", f"/api/v1/namespaces/{_q(namespace)}/pods", query={"labelSelector": selector}
-        )
+    def list_pods(
+        self, namespace: str, selector: str, *, pending_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """The Pods of ``namespace`` that ``selector`` (a label selector) picks; with
+        ``pending_only`` only those in phase Pending (a field selector)."""
+        query = {"labelSelector": selector}
+        if pending_only:
+            query["fieldSelector"] = "status.phase=Pending"
+        found = self.client.request("GET", f"/api/v1/namespaces/{_q(namespace)}/pods", query=query)
         return list(found.get("items") or [])
 
     def list_kueue_workloads(self, namespace: str) -> list[dict[str, Any]]:

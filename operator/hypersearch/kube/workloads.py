@@ -20,7 +20,8 @@ Must not call the API server (``kube.api`` does) or decide anything about the se
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -291,17 +292,44 @@ def workload_view(obj: Mapping[str, Any]) -> WorkloadView:
     )
 
 
-def trial_view(view: WorkloadView, failing_pod: PodView | None = None) -> PodView:
+def stuck_pod(pods: Sequence[PodView]) -> PodView | None:
+    """The first of a running workload's Pending Pods that cannot be scheduled or whose
+    container cannot start (``failures`` decides when that fails the trial), else None."""
+    return next(
+        (p for p in pods if p.phase == "Pending" and (p.unschedulable_since or p.stuck_reason)),
+        None,
+    )
+
+
+def trial_view(
+    view: WorkloadView, failing_pod: PodView | None = None, stuck: PodView | None = None
+) -> PodView:
     """The workload as the PodView the trial verdict reads (``failures.judge``): Pending while
     suspended or not started, Running, then Succeeded or Failed with the workload's own reason
     and message, followed by the failing Pod's when one is known. A workload Kueue admits (it
-    has a queue) says whether it waits for admission (``queued``: ``kube.queueing`` reads it)."""
+    has a queue) says whether it waits for admission (``queued``: ``kube.queueing`` reads it).
+
+    A started workload with a ``stuck`` Pod (``stuck_pod``) reads as that Pod, Pending with its
+    scheduling or container trouble, so a Job whose Pod can never be placed or started fails as
+    a trial Pod would (Unschedulable, ErrImagePull, ...) instead of running until its timeout:
+    the Job controller itself never fails a Pending Pod."""
     if view.outcome:
         phase = view.outcome
     elif view.suspended or view.started_at is None:
         phase = "Pending"
     else:
         phase = "Running"
+    if phase == "Running" and stuck is not None:
+        return dataclasses.replace(
+            trial_view(view, failing_pod),
+            phase="Pending",
+            unschedulable_since=stuck.unschedulable_since,
+            unschedulable_message=f"Pod {stuck.name}: {stuck.unschedulable_message}",
+            scheduled_at=stuck.scheduled_at,
+            stuck_container=stuck.stuck_container,
+            stuck_reason=stuck.stuck_reason,
+            stuck_message=f"Pod {stuck.name}: {stuck.stuck_message}",
+        )
     message = ""
     if view.outcome == "Failed":
         message = f"{view.kind} {view.name} failed: {view.message or view.reason}"
