@@ -136,19 +136,7 @@ class KubeApi:
         """Create a Pod; False when one of that name exists already (derived names make that
         the same trial, so it counts as done, also when a timed-out create is sent again)."""
         namespace = str(pod["metadata"]["namespace"])
-        try:
-            self.client.request(
-                "POST",
-                f"/api/v1/namespaces/{_q(namespace)}/pods",
-                query={"fieldManager": names.OPERATOR_MANAGER},
-                body=pod,
-                idempotent=True,  # a derived name: a repeat answers AlreadyExists
-            )
-        except ApiError as err:
-            if err.conflict:
-                return False
-            raise
-        return True
+        return self._create_named(f"/api/v1/namespaces/{_q(namespace)}/pods", pod) is not None
 
     def delete_pod(self, namespace: str, name: str) -> None:
         """Delete a Pod (already gone is fine)."""
@@ -172,19 +160,7 @@ class KubeApi:
         """Create a Job or JobSet; False when one of that name exists already (a derived name:
         the same trial)."""
         path = self._workloads(str(obj["kind"]), str(obj["metadata"]["namespace"]))
-        try:
-            self.client.request(
-                "POST",
-                path,
-                query={"fieldManager": names.OPERATOR_MANAGER},
-                body=obj,
-                idempotent=True,  # a derived name: a repeat answers AlreadyExists
-            )
-        except ApiError as err:
-            if err.conflict:
-                return False
-            raise
-        return True
+        return self._create_named(path, obj) is not None
 
     def delete_workload(self, kind: str, namespace: str, name: str) -> None:
         """Delete a Job or JobSet in the foreground: it goes once its Pods (and a JobSet's Jobs)
@@ -230,6 +206,23 @@ class KubeApi:
                 return False
             raise
         return any(r.get("name") == plural for r in found.get("resources") or [])
+
+    def _create_named(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """POST an object of a derived name: the object created, or None when it exists already
+        (the same trial, so it counts as done, also when a timed-out create is sent again)."""
+        try:
+            created: dict[str, Any] = self.client.request(
+                "POST",
+                path,
+                query={"fieldManager": names.OPERATOR_MANAGER},
+                body=obj,
+                idempotent=True,  # a derived name: a repeat answers AlreadyExists
+            )
+        except ApiError as err:
+            if err.conflict:
+                return None
+            raise
+        return created
 
     def _get_or_none(self, path: str) -> dict[str, Any] | None:
         """GET ``path``; None when it is not there (gone, or never made)."""
@@ -277,20 +270,7 @@ class KubeApi:
     def create_trial(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         """Create a HyperSearchTrial; None when one of that name exists already (a derived
         name: the same trial, so it counts as done)."""
-        namespace = str(obj["metadata"]["namespace"])
-        try:
-            created: dict[str, Any] = self.client.request(
-                "POST",
-                trials_path(namespace),
-                query={"fieldManager": names.OPERATOR_MANAGER},
-                body=obj,
-                idempotent=True,  # a derived name: a repeat answers AlreadyExists
-            )
-        except ApiError as err:
-            if err.conflict:
-                return None
-            raise
-        return created
+        return self._create_named(trials_path(str(obj["metadata"]["namespace"])), obj)
 
     def apply_trial_status(
         self, namespace: str, name: str, status: Mapping[str, Any]
