@@ -49,10 +49,19 @@ class PodView:
         return self.phase not in ("Succeeded", "Failed")
 
 
-def pod_view(pod: Mapping[str, Any]) -> PodView:
-    """Read a Pod dict into a PodView."""
-    meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
+@dataclass(frozen=True, slots=True)
+class TrialMarks:
+    """What the operator wrote on a trial's Pod or workload (``manifests.trial_annotations``
+    and the owner reference), read back: enough to adopt it after a crash."""
+
+    owner_uid: str | None
+    index: int | None
+    params: dict[str, Any] | None
+    prediction: Prediction | None
+
+
+def trial_marks(meta: Mapping[str, Any]) -> TrialMarks:
+    """Read a trial Pod's or workload's metadata into TrialMarks (tolerant of missing fields)."""
     annotations = meta.get("annotations") or {}
     owners = [o for o in meta.get("ownerReferences") or [] if o.get("kind") == names.KIND]
     params = record.json_annotation(annotations.get(names.PARAMS_ANNOTATION))
@@ -60,6 +69,19 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         index: int | None = int(annotations[names.INDEX_ANNOTATION])
     except (KeyError, ValueError):
         index = None
+    return TrialMarks(
+        owner_uid=str(owners[0].get("uid")) if owners else None,
+        index=index,
+        params=params if isinstance(params, dict) else None,
+        prediction=record.prediction_from_annotation(annotations.get(names.PREDICTION_ANNOTATION)),
+    )
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    """Read a Pod dict into a PodView."""
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    marks = trial_marks(meta)
     unschedulable_since, unschedulable_message = None, ""
     scheduled_at = None
     for cond in status.get("conditions") or []:
@@ -84,11 +106,11 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     return PodView(
         name=str(meta.get("name")),
         phase=phase,
-        owner_uid=str(owners[0].get("uid")) if owners else None,
+        owner_uid=marks.owner_uid,
         deleting=bool(meta.get("deletionTimestamp")),
-        index=index,
-        params=params if isinstance(params, dict) else None,
-        prediction=record.prediction_from_annotation(annotations.get(names.PREDICTION_ANNOTATION)),
+        index=marks.index,
+        params=marks.params,
+        prediction=marks.prediction,
         created_at=parse_time(meta.get("creationTimestamp")),
         started_at=parse_time(status.get("startTime")),
         finished_at=finished_at,

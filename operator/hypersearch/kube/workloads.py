@@ -30,7 +30,7 @@ from hypersearch.core.placeholders import substitute
 from hypersearch.core.spec import Reporter, SearchSpec, reporter_job
 from hypersearch.core.times import parse_time
 from hypersearch.core.trials import Prediction
-from hypersearch.kube import names, record
+from hypersearch.kube import names
 from hypersearch.kube.manifests import (
     Owner,
     PodSettings,
@@ -42,7 +42,7 @@ from hypersearch.kube.manifests import (
     trial_annotations,
     trial_labels,
 )
-from hypersearch.kube.pods import PodView
+from hypersearch.kube.pods import PodView, trial_marks
 
 JOB_API: Final = "batch/v1"
 JOBSET_GROUP: Final = "jobset.x-k8s.io"
@@ -235,13 +235,7 @@ def workload_view(obj: Mapping[str, Any]) -> WorkloadView:
     meta = obj.get("metadata") or {}
     status = obj.get("status") or {}
     kind = str(obj.get("kind") or "Job")
-    annotations = meta.get("annotations") or {}
-    owners = [o for o in meta.get("ownerReferences") or [] if o.get("kind") == names.KIND]
-    params = record.json_annotation(annotations.get(names.PARAMS_ANNOTATION))
-    try:
-        index: int | None = int(annotations[names.INDEX_ANNOTATION])
-    except (KeyError, ValueError):
-        index = None
+    marks = trial_marks(meta)
     conditions = {
         str(c.get("type")): c for c in status.get("conditions") or [] if c.get("status") == "True"
     }
@@ -276,12 +270,12 @@ def workload_view(obj: Mapping[str, Any]) -> WorkloadView:
     return WorkloadView(
         name=str(meta.get("name")),
         kind=kind,
-        owner_uid=str(owners[0].get("uid")) if owners else None,
+        owner_uid=marks.owner_uid,
         deleting=bool(meta.get("deletionTimestamp")),
         suspended=suspended,
-        index=index,
-        params=params if isinstance(params, dict) else None,
-        prediction=record.prediction_from_annotation(annotations.get(names.PREDICTION_ANNOTATION)),
+        index=marks.index,
+        params=marks.params,
+        prediction=marks.prediction,
         created_at=created_at,
         started_at=started_at,
         finished_at=finished_at,
