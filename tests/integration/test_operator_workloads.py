@@ -305,7 +305,7 @@ def test_a_job_whose_pod_cannot_be_scheduled_fails_unschedulable_and_is_deleted(
     trial = entries(search)["wlu-0000"]
     assert trial["reason"] == "Unschedulable"
     assert trial["message"].startswith(
-        "trial Pod wlu-0000 could not be scheduled for 2s: Pod wlu-0000-"
+        "trial Job wlu-0000 could not be scheduled for 2s: Pod wlu-0000-"
     )
     assert "Insufficient nvidia.com/gpu" in trial["message"]
 

@@ -219,6 +219,13 @@ def test_failure_messages_say_what_happened(pods: list[dict[str, Any]], message:
     assert one([entry()], pods).message == message
 
 
+def test_a_job_trial_whose_job_is_gone_names_the_job_not_a_pod() -> None:
+    (trial,) = convert.gather_trials(
+        [entry()], [], metric="val_acc", now=T0 + 60, timing=TIMING, kind="Job"
+    )
+    assert trial.message == "trial Job s-0000 was deleted before the trial finished"
+
+
 def test_metric_not_found_message_carries_the_sidecars_reason() -> None:
     trial = one(
         [

@@ -192,11 +192,13 @@ def test_a_job_whose_pod_cannot_be_scheduled_fails_unschedulable_and_is_deleted(
     trial = status_trials(api)["s-0000"]
     assert trial["phase"] == "Pending"  # as a trial Pod that waits for a node
     assert trial["message"].startswith(
-        "trial Pod s-0000 cannot be scheduled yet: Pod s-0000-1-fghij: 0/3 nodes are available"
+        "trial Job s-0000 cannot be scheduled yet: Pod s-0000-1-fghij: 0/3 nodes are available"
     )
     assert waiting.requeue_after is not None and abs(waiting.requeue_after - 290) < 1
     rec.reconcile("ml", "s", T0 + 301)
     trial = status_trials(api)["s-0000"]
     assert (trial["phase"], trial["reason"]) == ("Failed", "Unschedulable")
-    assert "Pod s-0000-1-fghij: 0/3 nodes are available" in trial["message"]
+    assert trial["message"].startswith(
+        "trial Job s-0000 could not be scheduled for 300s: Pod s-0000-1-fghij: 0/3 nodes"
+    )
     assert api.deleted_jobs == [("Job", "s-0000")]

@@ -208,6 +208,7 @@ class Reconciler:
                 now=now,
                 timing=timing,
                 admissions=kueue,
+                kind=kind or "Pod",
             ),
         ]
         trials.sort(key=lambda t: t.index)

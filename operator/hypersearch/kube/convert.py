@@ -67,6 +67,7 @@ def gather_trials(
     now: float,
     timing: Timing,
     admissions: Mapping[str, Admission] | None = None,
+    kind: str = "Pod",
 ) -> list[Trial]:
     """Every trial of a search, from its status entries and its Pods (see the module docstring).
 
@@ -82,7 +83,14 @@ def gather_trials(
         entry = by_name.get(name, {})
         pod = pod_by_name.get(name)
         trial = _trial(
-            name, entry, pod, metric=metric, now=now, timing=timing, admissions=admissions or {}
+            name,
+            entry,
+            pod,
+            metric=metric,
+            now=now,
+            timing=timing,
+            admissions=admissions or {},
+            kind=kind,
         )
         if trial is not None:
             trials.append(trial)
@@ -99,6 +107,7 @@ def _trial(
     now: float,
     timing: Timing,
     admissions: Mapping[str, Admission],
+    kind: str,
 ) -> Trial | None:
     recorded = record.read_entry(entry, metric)
     index = recorded.index if recorded.index is not None else (pod.index if pod else None)
@@ -132,6 +141,7 @@ def _trial(
         metric=metric,
         now=now,
         timing=timing,
+        kind=kind,
     )
     if pod is None or pod.queued is None:
         return judged

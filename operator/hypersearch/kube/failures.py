@@ -102,10 +102,13 @@ def judge(
     metric: str,
     now: float,
     timing: Timing,
+    kind: str = "Pod",
 ) -> Trial:
     """``base`` (an unfinished trial as status records it) as its Pod and the sidecar's final
-    report (``exit_code``, ``metric_message``) say it stands now."""
+    report (``exit_code``, ``metric_message``) say it stands now. ``kind`` (Pod, Job or JobSet)
+    names what ran the trial in the messages users read, where no ``pod`` says it."""
     name = base.name
+    what = f"trial {pod.kind if pod else kind} {name}"
     finished_at = base.finished_at or (pod.finished_at if pod else None) or now
     if pod is None or (pod.deleting and pod.active):
         if exit_code == 0 and base.value is not None:
@@ -113,7 +116,7 @@ def judge(
         return _failed(
             base,
             POD_DELETED,
-            f"trial Pod {name} was deleted before the trial finished",
+            f"{what} was deleted before the trial finished",
             finished_at,
         )
     if pod.phase == "Pending":
@@ -122,7 +125,7 @@ def judge(
             return _failed(
                 base,
                 UNSCHEDULABLE,
-                f"trial Pod {name} could not be scheduled for "
+                f"{what} could not be scheduled for "
                 f"{timing.unschedulable_seconds:.0f}s: {pod.unschedulable_message}",
                 now,
             )
@@ -132,7 +135,7 @@ def judge(
             return _failed(
                 base,
                 pod.stuck_reason,
-                f"trial Pod {name} could not start container {pod.stuck_container} for "
+                f"{what} could not start container {pod.stuck_container} for "
                 f"{timing.unschedulable_seconds:.0f}s: {pod.stuck_reason}{detail}; check the "
                 "image name, the registry and imagePullSecrets, or the container's "
                 "configuration",
@@ -142,14 +145,14 @@ def judge(
         if since is not None:
             return _replace(
                 base,
-                message=f"trial Pod {name} cannot be scheduled yet: {pod.unschedulable_message} "
+                message=f"{what} cannot be scheduled yet: {pod.unschedulable_message} "
                 f"(fails as {UNSCHEDULABLE} after {timing.unschedulable_seconds:.0f}s)",
             )
         if pod.stuck_reason:
             detail = f": {pod.stuck_message}" if pod.stuck_message else ""
             return _replace(
                 base,
-                message=f"container {pod.stuck_container} of trial Pod {name} cannot start yet: "
+                message=f"container {pod.stuck_container} of {what} cannot start yet: "
                 f"{pod.stuck_reason}{detail}",
             )
         return base
@@ -171,7 +174,7 @@ def judge(
         return _failed(
             base,
             METRIC_NOT_REPORTED,
-            f"trial Pod {name} succeeded but its metrics sidecar reported no final value within "
+            f"{what} succeeded but its metrics sidecar reported no final value within "
             f"{timing.metric_grace_seconds:.0f}s; see the logs of container "
             f"{names.SIDECAR_CONTAINER}",
             finished_at,

@@ -39,6 +39,8 @@ class PodView:
     or ''."""
     stuck_reason: str = ""
     stuck_message: str = ""
+    kind: str = "Pod"
+    """What runs the trial: Pod, or Job / JobSet for a workload read as a PodView (messages)."""
     queued: bool | None = None
     """For a Job or JobSet admitted by a queue (Kueue): True while it waits for admission
     (suspended, not ended), False once admitted; None for everything else (a Pod)."""

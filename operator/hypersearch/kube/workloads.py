@@ -347,6 +347,7 @@ def trial_view(
         unschedulable_message="",
         failure_reason=view.reason if view.outcome == "Failed" else "",
         failure_message=message,
+        kind=view.kind,
         queued=(view.suspended and view.active) if view.queue else None,
     )
 
