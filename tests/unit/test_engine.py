@@ -16,7 +16,8 @@ from hypersearch.core.params import Params
 from hypersearch.core.space import Space
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest.base import Outcome, Suggestion
-from hypersearch.core.trials import Trial, TrialPhase, queue_seconds
+from hypersearch.core.early_stopping import EARLY_STOPPED
+from hypersearch.core.trials import Observation, Trial, TrialPhase, queue_seconds
 
 P, R, S, F = TrialPhase.PENDING, TrialPhase.RUNNING, TrialPhase.SUCCEEDED, TrialPhase.FAILED
 Q = TrialPhase.QUEUED
@@ -472,3 +473,26 @@ def test_a_trial_outside_the_edited_space_is_refused_naming_it_and_the_fix() -> 
         "restore the parameters, or create a new HyperSearch under another name for the new "
         "space (widening a range or adding values keeps the trials valid)"
     )
+
+
+def test_stops_early_stop_a_running_trial_with_its_curve_value_and_fail_the_rest() -> None:
+    s = spec()
+    metric = s.objective.metric
+    curve = (Observation(metric, 0.61, 1), Observation(metric, 0.64, 2))
+    running = dataclasses.replace(trial(s, 0, R, started_at=NOW - 60), observations=curve)
+    slow = trial(s, 1, R, started_at=NOW - 900)
+    waiting = trial(s, 2, P)
+    untouched = trial(s, 3, R)
+    stops = [
+        StopTrial(running.name, EARLY_STOPPED, "below the median at step 2"),
+        StopTrial(slow.name, "Timeout", "ran longer than 600s"),
+        StopTrial(waiting.name, EARLY_STOPPED, "stopped before it ran"),
+    ]
+    out, early = engine.apply_stops(s, [running, slow, waiting, untouched], stops, NOW)
+    assert early == {running.name}
+    got = {t.name: (t.phase, t.value, t.reason, t.finished_at) for t in out}
+    assert got[running.name] == (TrialPhase.EARLY_STOPPED, 0.64, EARLY_STOPPED, NOW)
+    assert got[slow.name] == (F, None, "Timeout", NOW)
+    # Only a running trial has a curve to be judged by: anything else stopped is a failure.
+    assert got[waiting.name] == (F, None, EARLY_STOPPED, NOW)
+    assert out[3] is untouched

@@ -15,8 +15,9 @@ from test_kube_reconcile import FakeApi, manifest
 
 from hypersearch.controller import metrics
 from hypersearch.controller.config import OperatorConfig
+from hypersearch.controller.event_poster import EVENT_BACKLOG
 from hypersearch.controller.handlers import OperatorState
-from hypersearch.controller.reconcile import EVENT_BACKLOG, Reconciler
+from hypersearch.controller.reconcile import Reconciler
 from hypersearch.controller.scheduler import Scheduler
 from hypersearch.kube.failures import Timing
 

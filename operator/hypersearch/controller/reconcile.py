@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -38,15 +37,16 @@ from typing import Any
 from hypersearch.controller import metrics, trial_runs
 from hypersearch.controller import status as status_doc
 from hypersearch.controller.config import OperatorConfig
+from hypersearch.controller.event_poster import EventPoster
 from hypersearch.controller.events import queue_moves, transition_events
 from hypersearch.controller.records import TrialRecordStore
 from hypersearch.controller.requeue import CREATE_RETRY, RELOOK, next_look
 from hypersearch.core import conditions, reasons
-from hypersearch.core.early_stopping import EARLY_STOPPED
 from hypersearch.core.edits import check_objective_kept, recorded_objective
 from hypersearch.core.engine import (
     NewTrial,
     Plan,
+    apply_stops,
     check_trials_fit,
     count_trials,
     decide,
@@ -54,7 +54,6 @@ from hypersearch.core.engine import (
 )
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
-from hypersearch.core.metrics import final_value
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, manifests, names, queueing, record
@@ -63,10 +62,6 @@ from hypersearch.kube.pods import PodView, pod_view
 from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
-
-EVENT_BACKLOG = 1000
-"""Events waiting to be posted at most; more are dropped and counted (client-go's recorder
-drops at 1,000 too). Unbounded, a slow API server let them pile up by the thousand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +74,6 @@ class Reconciled:
     finished: bool = False
     gone: bool = False
     """The search is deleted (or being deleted): nothing is kept about it any more."""
-
-
-def involved_object(body: Mapping[str, Any]) -> dict[str, Any]:
-    """What an Event needs of its search: kind, name, namespace and uid, nothing more."""
-    meta = body.get("metadata") or {}
-    return {"metadata": {k: meta.get(k) for k in ("name", "namespace", "uid")}}
 
 
 def stall_condition(message: str, meta: Mapping[str, Any]) -> conditions.Condition:
@@ -106,8 +95,7 @@ class Reconciler:
     def __init__(self, api: KubeApi, config: OperatorConfig, events: Executor | None = None):
         self.api = api
         self.config = config
-        self.events = events
-        self._backlog = threading.BoundedSemaphore(EVENT_BACKLOG)
+        self.poster = EventPoster(api, events)
         self._identities: dict[str, bool] = {}
         self._uids: dict[tuple[str, str], str] = {}
         """The uid of each search whose identity was applied (``forget`` drops both)."""
@@ -281,7 +269,7 @@ class Reconciler:
             for event in transition_events(
                 body, before=before, after=after, started=started, plan=plan, now=now
             ):
-                self._post(body, event.kind, event.reason, event.message, event.at)
+                self.post(body, event.kind, event.reason, event.message, event.at)
             metrics.queue_moves(*queue_moves(before, after))
         self._delete_pods(namespace, early, pods, trial_runs.spec_kind(spec))
         self._refused_for_now(body, (namespace, name), refusal, now)
@@ -340,36 +328,7 @@ class Reconciler:
         status write: deleting first, a crash before the write would leave a trial whose Pod
         went away unfinished (PodDeleted, a failure) instead of the decision made again. Returns
         the trials and those names."""
-        stops = {s.name: s for s in plan.stop}
-        out = []
-        early: set[str] = set()
-        for trial in trials:
-            stop = stops.get(trial.name)
-            if stop is None:
-                out.append(trial)
-            elif stop.reason == EARLY_STOPPED and trial.phase is TrialPhase.RUNNING:
-                value, _ = final_value(trial.observations, spec.objective)
-                early.add(trial.name)
-                out.append(
-                    dataclasses.replace(
-                        trial,
-                        phase=TrialPhase.EARLY_STOPPED,
-                        value=value,
-                        reason=stop.reason,
-                        message=stop.message,
-                        finished_at=trial.finished_at or now,
-                    )
-                )
-            else:
-                out.append(
-                    dataclasses.replace(
-                        trial,
-                        phase=TrialPhase.FAILED,
-                        reason=stop.reason,
-                        message=stop.message,
-                        finished_at=trial.finished_at or now,
-                    )
-                )
+        out, early = apply_stops(spec, trials, plan.stop, now)
         finished = {t.name for t in out if t.phase.finished} - early
         self._delete_pods(namespace, finished, pods, trial_runs.spec_kind(spec))
         return out, early
@@ -480,7 +439,7 @@ class Reconciler:
             self._refusals.pop(key, None)
         elif self._refusals.get(key) != refusal:
             self._refusals[key] = refusal
-            self._post(body, "Warning", "FailedCreate", refusal, now + 0.001)
+            self.post(body, "Warning", "FailedCreate", refusal, now + 0.001)
 
     def _invalid(
         self, body: Mapping[str, Any], trials: Sequence[Trial], err: SpecError, now: float
@@ -506,7 +465,7 @@ class Reconciler:
         if status_doc.differs(status, desired):
             self.api.apply_status(meta["namespace"], meta["name"], desired, names.OPERATOR_MANAGER)
             wrote = True
-            self._post(body, "Warning", conditions.INVALID_SPEC, message, now)
+            self.post(body, "Warning", conditions.INVALID_SPEC, message, now)
         log.warning("HyperSearch %s/%s is invalid: %s", meta["namespace"], meta["name"], message)
         metrics.observe_search(
             meta["namespace"],
@@ -520,40 +479,8 @@ class Reconciler:
     def post(
         self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
     ) -> None:
-        """Post an Event about a search (``_post``; for the shell's own Events)."""
-        self._post(body, kind, reason, message, now)
-
-    def _post(
-        self, body: Mapping[str, Any], kind: str, reason: str, message: str, now: float
-    ) -> None:
-        """Events are best effort: a failure to post one must not fail the reconcile. With an
-        ``events`` executor they are posted off the reconcile's path (a search's next trial
-        need not wait for the Events of the last one), at most ``EVENT_BACKLOG`` waiting, each
-        holding only the search's name and uid (never its body: a waiting Event kept a whole
-        search, status and all, alive)."""
-        involved = involved_object(body)
-        if self.events is None:
-            self._send_event(involved, kind, reason, message, now)
-        elif self._backlog.acquire(blocking=False):
-            self.events.submit(self._send_queued, involved, kind, reason, message, now)
-        else:
-            metrics.event_dropped(reason)
-
-    def _send_queued(
-        self, involved: Mapping[str, Any], kind: str, reason: str, message: str, now: float
-    ) -> None:
-        try:
-            self._send_event(involved, kind, reason, message, now)
-        finally:
-            self._backlog.release()
-
-    def _send_event(
-        self, involved: Mapping[str, Any], kind: str, reason: str, message: str, now: float
-    ) -> None:
-        try:
-            self.api.post_event(involved, kind, reason, message, now)
-        except ApiError as err:
-            log.info("could not post event %s: %s", reason, err)
+        """Post an Event about a search (best effort; ``controller.event_poster``)."""
+        self.poster.post(body, kind, reason, message, now)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop what is kept about a deleted search (the shell calls it on DELETED)."""

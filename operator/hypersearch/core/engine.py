@@ -46,6 +46,7 @@ generator, and every new trial count a fresh stream.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -61,6 +62,7 @@ from hypersearch.core.early_stopping import (
     projected_values,
 )
 from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.metrics import final_value
 from hypersearch.core.params import Params
 from hypersearch.core.ranking import best_of, scored_value
 from hypersearch.core.spec import SearchSpec
@@ -180,6 +182,42 @@ def count_trials(trials: Sequence[Trial]) -> Counts:
         early_stopped=phases.count(TrialPhase.EARLY_STOPPED),
         queued=phases.count(TrialPhase.QUEUED),
     )
+
+
+def apply_stops(
+    spec: SearchSpec, trials: Sequence[Trial], stops: Sequence[StopTrial], now: float
+) -> tuple[list[Trial], set[str]]:
+    """The trials as the plan's ``stops`` leave them: an early-stopped running trial is
+    EarlyStopped with the value its curve has so far (it ranks and informs the model by it),
+    any other stopped trial Failed with the stop's reason. Also returns the names of the
+    early-stopped ones, whose runs a shell stops only after recording this (so a crash in
+    between makes the same decision again rather than losing the trial)."""
+    by_name = {s.name: s for s in stops}
+    out: list[Trial] = []
+    early: set[str] = set()
+    for trial in trials:
+        stop = by_name.get(trial.name)
+        if stop is None:
+            out.append(trial)
+            continue
+        finished_at = trial.finished_at or now
+        if stop.reason == EARLY_STOPPED and trial.phase is TrialPhase.RUNNING:
+            value, _ = final_value(trial.observations, spec.objective)
+            early.add(trial.name)
+            phase, kept = TrialPhase.EARLY_STOPPED, value
+        else:
+            phase, kept = TrialPhase.FAILED, trial.value
+        out.append(
+            dataclasses.replace(
+                trial,
+                phase=phase,
+                value=kept,
+                reason=stop.reason,
+                message=stop.message,
+                finished_at=finished_at,
+            )
+        )
+    return out, early
 
 
 def _reached(spec: SearchSpec, best: Trial | None) -> bool:
