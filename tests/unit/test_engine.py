@@ -11,12 +11,12 @@ import pytest
 from builders import search_spec
 
 from hypersearch.core import engine
+from hypersearch.core.early_stopping import EARLY_STOPPED
 from hypersearch.core.engine import Plan, StopTrial, decide, rng_for
 from hypersearch.core.params import Params
 from hypersearch.core.space import Space
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.suggest.base import Outcome, Suggestion
-from hypersearch.core.early_stopping import EARLY_STOPPED
 from hypersearch.core.trials import Observation, Trial, TrialPhase, queue_seconds
 
 P, R, S, F = TrialPhase.PENDING, TrialPhase.RUNNING, TrialPhase.SUCCEEDED, TrialPhase.FAILED
