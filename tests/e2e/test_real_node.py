@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hypersearch.kube import record
+from hypersearch.kube import names, record
 from integration.plane import ControlPlane, wait_until
 
 # A cold first run builds the images (~6 min on 2 busy cores) inside the first test's setup.
@@ -293,6 +293,48 @@ def test_operator_pod_runs_digits_svm_trials_as_real_pods_that_train_and_report(
     hyper("report", "hs/digits-svm", "-o", str(report), *kube)
     html = report.read_text()
     assert all(t["name"] in html for t in entries)
+
+
+def test_an_indexed_job_trial_runs_two_real_pods_and_only_index_zero_reports(
+    real: RealPlane, operator_ns: str, namespace_real: str
+) -> None:
+    """A Job trial on a real kubelet: both Pods train, the completion index reaches each
+    sidecar through the downward API, only index 0's reports, the other's idles until the
+    kubelet stops it with its Pod, and the Job completes (kwok runs no container: only here)."""
+    ns = namespace_real
+    objective = {"metric": "fold_accuracy", "goal": "maximize", "aggregation": "avg"}
+    manifest = search("two-pods", real.trainer_image, objective=objective, maxTrials=2)
+    trial = manifest["spec"]["trial"]
+    pod_template = trial.pop("template")
+    trial["jobTemplate"] = {"spec": {"completions": 2, "parallelism": 2, "template": pod_template}}
+    manifest["spec"]["parallelism"] = 1  # two Pods at once on the node's 2 cores
+    real.plane.apply(manifest, ns)
+    wait_finished(real, ns, "two-pods", 600)
+    entries = trials(real, ns, "two-pods")
+    assert [t["phase"] for t in entries] == ["Succeeded"] * 2, entries
+    for entry in entries:
+        # One reporter: its 3 folds, not both Pods' 6.
+        assert [step for step, _ in entry["curve"]] == [1, 2, 3], entry
+        assert 0.05 < entry["value"] <= 1.0, entry
+    jobs = real.plane.get_json("jobs", "-n", ns, "-l", "hypersearch.io/search=two-pods")
+    assert len(jobs["items"]) == 2
+    for job in jobs["items"]:
+        assert job["spec"]["completionMode"] == "Indexed"
+        assert job["status"].get("succeeded") == 2, job["status"]
+    pods = real.plane.get_json("pods", "-n", ns)  # a namespace of its own: only the Jobs' Pods
+    assert len(pods["items"]) == 4
+    idle = 0
+    for pod in pods["items"]:
+        assert pod["spec"]["nodeName"] == NODE
+        assert pod["status"]["phase"] == "Succeeded", pod["status"]
+        index = pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+        sidecar = real.logs(ns, pod["metadata"]["name"], names.SIDECAR_CONTAINER)
+        if index == "1":
+            assert "not the reporting Pod" in sidecar, sidecar
+            idle += 1
+        else:
+            assert "not the reporting Pod" not in sidecar, sidecar
+    assert idle == 2
 
 
 CASES = """
