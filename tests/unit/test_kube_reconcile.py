@@ -362,7 +362,7 @@ def test_status_of_1000_trials_of_100_epochs_stays_under_one_mebibyte() -> None:
     output = "".join(
         f"epoch={e} loss={1 / e:.6f} val_acc={0.5 + e / 250:.6f}\n" for e in range(1, 101)
     )
-    trials = []
+    trials: list[dict[str, Any]] = []
     for i in range(1000):
         collector = Collector(f"cifar10-bayes-{i:04d}", Objective("val_acc", "last"))
         collector.feed(output)
@@ -386,7 +386,7 @@ def test_status_of_1000_trials_of_100_epochs_stays_under_one_mebibyte() -> None:
         )
     assert len(trials[0]["curve"]) == CURVE_LIMIT
     status = {"trials": trials, "best": {"trial": "x", "params": trials[0]["params"], "value": 0.9}}
-    fields = {
+    fields: dict[str, Any] = {
         f"k:{json.dumps({'name': t['name']}, separators=(',', ':'))}": {
             ".": {},
             **{
@@ -712,7 +712,7 @@ def test_a_crash_before_the_status_write_stops_the_trial_again_once_with_its_pod
     reconciler(api).reconcile("ml", "s", T0)
     two_done_one_bad(api)
 
-    def crash(*_args: Any) -> dict[str, Any]:
+    def crash(namespace: str, name: str, status: dict[str, Any], manager: str) -> dict[str, Any]:
         raise RuntimeError("the operator died here")
 
     write = api.apply_status
@@ -815,7 +815,7 @@ def test_finished_trials_are_listed_once_then_only_the_unfinished_ones() -> None
 def test_an_object_created_just_before_a_crash_gets_its_pod_not_a_new_trial() -> None:
     api = FakeApi(manifest(max_trials=2, parallelism=2))
     create = api.create_pod
-    api.create_pod = lambda pod: False  # type: ignore[method-assign,assignment]
+    api.create_pod = lambda pod: False  # type: ignore[method-assign]
     crashed = reconciler(api)
     crashed.reconcile("ml", "s", T0)  # objects made, Pods "not made", status written
     for obj in api.trials.values():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.params import Params
 from hypersearch.core.trials import Observation, Prediction, TrialPhase
 from hypersearch.local.journal import INTERRUPTED, Journal, TrialRecord
 from hypersearch.local.state import SPEC_FILE, AlreadyRunningError, SpecChangedError, open_state
@@ -19,7 +20,7 @@ SPEC = {"algorithm": {"name": "random"}, "maxTrials": 3}
 
 def test_trial_round_trips_with_params_prediction_and_observations(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    params = {"lr": 0.001, "layers": 3, "opt": "a b;rm -rf x"}
+    params: Params = {"lr": 0.001, "layers": 3, "opt": "a b;rm -rf x"}
     journal.add_trial("s-0000", 0, params, Prediction(0.5, 0.1, 0.7), now=10.0)
     journal.start_trial("s-0000", now=11.0)
     journal.add_observation("s-0000", Observation("acc", 0.5, step=1))

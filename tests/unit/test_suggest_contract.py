@@ -156,7 +156,9 @@ def test_a_finite_space_never_repeats_a_tried_or_running_point(make: Factory) ->
 @ALL
 def test_a_nearly_used_up_space_gives_only_what_is_left(make: Factory) -> None:
     space = small_finite_space()
-    points = [{"units": u, "optimizer": o} for u in (1, 2, 3) for o in ("adam", "sgd")]
+    points: list[Params] = [
+        {"units": u, "optimizer": o} for u in (1, 2, 3) for o in ("adam", "sgd")
+    ]
     history = [Outcome(p, score(p)) for p in points[:4]]
     got = make().suggest(space, history, [points[4]], 3, np.random.default_rng(0))
     assert [s.params for s in got] == [points[5]]
