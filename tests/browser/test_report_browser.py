@@ -255,9 +255,9 @@ class Searches:
         with self.lock:
             return [self.view]
 
-    def update(self, **changes: object) -> None:
+    def update(self, view: SearchView) -> None:
         with self.lock:
-            self.view = dataclasses.replace(self.view, **changes)  # type: ignore[arg-type]
+            self.view = view
 
 
 @pytest.fixture
@@ -302,7 +302,9 @@ def test_the_web_view_redraws_while_a_search_runs_and_stops_when_it_finishes(
     running = searches.view.trials[-1]
     done = dataclasses.replace(running, phase=TrialPhase.SUCCEEDED, value=0.99)
     extra = Trial("live-search-0014", 14, dict(running.params), TrialPhase.RUNNING)
-    searches.update(trials=(*searches.view.trials[:-1], done, extra))
+    searches.update(
+        dataclasses.replace(searches.view, trials=(*searches.view.trials[:-1], done, extra))
+    )
     # Waits go through selectors: the page's Content-Security-Policy forbids eval, which
     # Playwright's string predicates would need.
     expect(browser.page.locator("table.trials tbody tr")).to_have_count(TOTAL + 1)
@@ -310,7 +312,7 @@ def test_the_web_view_redraws_while_a_search_runs_and_stops_when_it_finishes(
     best = browser.page.locator('[data-chart="progress"] .pt.best')
     assert best.get_attribute("data-trial") == done.name
 
-    searches.update(phase="Succeeded")
+    searches.update(dataclasses.replace(searches.view, phase="Succeeded"))
     expect(browser.page.locator('[data-role="phase"]')).to_have_text("Succeeded")
     expect(browser.page.locator("#live")).to_have_text("finished")
     browser.screenshot("web-view-search-finished")

@@ -19,7 +19,7 @@ from hypersearch.core.suggest.base import Outcome
 from hypersearch.core.suggest.encoding import Encoding
 from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, beta
 from hypersearch.core.suggest.model import fit_model
-from hypersearch.core.suggest.warping import Warping
+from hypersearch.core.suggest.warping import Warp, Warping
 
 LINE = space_of(float_param("x", -2.0, 3.0))
 
@@ -128,11 +128,9 @@ def test_a_categorical_optimum_is_found() -> None:
 
 
 @pytest.mark.parametrize("warp", ["yeo-johnson", "rank", "none"])
-def test_every_value_warp_fits_and_predicts(warp: str) -> None:
+def test_every_value_warp_fits_and_predicts(warp: Warp) -> None:
     history = run(GPUCBSuggester(seed=2), LINE, lambda p: math.exp(3 * float(p["x"])), 6)
-    (s,) = GPUCBSuggester(seed=2, warp=warp).suggest(  # type: ignore[arg-type]
-        LINE, history, [], 1, np.random.default_rng(0)
-    )
+    (s,) = GPUCBSuggester(seed=2, warp=warp).suggest(LINE, history, [], 1, np.random.default_rng(0))
     assert s.prediction is not None
     assert math.isfinite(s.prediction.mean)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_reopening_the_same_spec_resumes(tmp_path: Path) -> None:
 def test_a_different_container_image_still_resumes_because_images_are_ignored_locally(
     tmp_path: Path,
 ) -> None:
-    def with_image(image: str) -> dict[str, object]:
+    def with_image(image: str) -> dict[str, Any]:
         container = {"name": "trainer", "image": image, "command": ["python", "t.py"]}
         return {**SPEC, "trial": {"template": {"spec": {"containers": [container]}}}}
 
@@ -109,7 +110,7 @@ def test_a_different_container_image_still_resumes_because_images_are_ignored_lo
     assert resumed
     with pytest.raises(SpecChangedError):
         changed = with_image("a:1")
-        changed["trial"]["template"]["spec"]["containers"][0]["command"] = ["python", "u.py"]  # type: ignore[index]
+        changed["trial"]["template"]["spec"]["containers"][0]["command"] = ["python", "u.py"]
         open_state(tmp_path / "s", "s", changed)
 
 

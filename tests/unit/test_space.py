@@ -160,7 +160,9 @@ def test_wide_ranges_enumerate_lazily_and_index_directly() -> None:
         {"a": 0, "b": 1, "c": 1e-9},
     ]
     assert space.grid_point(10**9 + 2) == {"a": 0, "b": 11, "c": 1e-9}
-    last = space.grid_size() - 1  # type: ignore[operator]
+    size = space.grid_size()
+    assert size is not None
+    last = size - 1
     assert space.grid_point(last) == {"a": 10**9, "b": 999999991, "c": 1.0}
     with pytest.raises(IndexError, match="grid point -1 of a grid of"):
         space.grid_point(-1)
@@ -352,7 +354,7 @@ def test_get_finds_a_parameter_by_name() -> None:
             ],
         ),
         (
-            IntParam("k", 0.5, 3),  # type: ignore[arg-type]
+            IntParam("k", 0.5, 3),  # type: ignore[arg-type]  # a float bound, as YAML may give
             [
                 Problem(
                     "p.min",
@@ -397,7 +399,7 @@ def test_get_finds_a_parameter_by_name() -> None:
         ),
         (CategoricalParam("o", ("1", 1)), []),
         (
-            DiscreteParam("r", (0.1, "x", 0.1, math.nan)),  # type: ignore[arg-type]
+            DiscreteParam("r", (0.1, "x", 0.1, math.nan)),  # type: ignore[arg-type]  # a str, as YAML may give
             [
                 Problem(
                     "p.values[1]", "must be a number, got 'x' (use type: categorical for names)"

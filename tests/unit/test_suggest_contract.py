@@ -16,7 +16,7 @@ from builders import (
     space_of,
 )
 
-from hypersearch.core.params import Params
+from hypersearch.core.params import CategoricalParam, IntParam, Params
 from hypersearch.core.space import Space
 from hypersearch.core.spec import Algorithm
 from hypersearch.core.suggest import suggester_for
@@ -93,10 +93,10 @@ def test_points_are_in_the_space_with_their_types(make: Factory) -> None:
         assert list(suggestion.params) == list(space.names)
         for param in space.params:
             value = suggestion.params[param.name]
-            if type(param).__name__ == "IntParam":
+            if isinstance(param, IntParam):
                 assert type(value) is int
-            elif type(param).__name__ == "CategoricalParam":
-                assert value in param.values  # type: ignore[union-attr]
+            elif isinstance(param, CategoricalParam):
+                assert value in param.values
 
 
 @ALL
