@@ -33,6 +33,7 @@ from hypersearch.core import engine
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.params import FloatParam, IntParam, Params
 from hypersearch.core.space import Space
+from hypersearch.core.spec import AlgorithmName
 from hypersearch.core.suggest.base import Outcome
 from hypersearch.core.suggest.gp_ucb import GPUCBSuggester
 from hypersearch.core.trials import Trial, TrialPhase
@@ -45,8 +46,8 @@ def _load() -> str:
 
 FULL_MAX = 3_500
 """Largest N + P the exact GP is timed at (at 10,000 it takes minutes per suggestion)."""
-UNCAPPED = {"observed_cap": 10**9, "pending_cap": 10**9}
-"""The exact GP: every observation and every running trial, as before issue 14."""
+UNCAPPED = 10**9
+"""Both caps for the exact GP: every observation and every running trial, as before issue 14."""
 
 
 def _seconds(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
@@ -78,15 +79,15 @@ def suggest_costs(sizes: list[int], pendings: list[int], repeats: int, full: boo
                     space: Space = space,
                     history: list[Outcome] = history,
                     pending: list[Params] = pending,
-                    caps: dict[str, int] | None = None,
+                    cap: int | None = None,
                 ) -> None:
-                    suggester = GPUCBSuggester(0, **(caps or {}))
+                    suggester = GPUCBSuggester(0, observed_cap=cap, pending_cap=cap)
                     suggester.suggest(space, history, pending, 1, np.random.default_rng(0))
 
                 ours, ours_cpu = _seconds(ask, repeats)
                 line = f"{label:>20}  N={n:>6}  P={p:>4}  {ours:7.3f} s (CPU {ours_cpu:.3f} s)"
                 if full and n + p <= FULL_MAX:
-                    exact, exact_cpu = _seconds(lambda: ask(caps=UNCAPPED), 1)
+                    exact, exact_cpu = _seconds(lambda: ask(cap=UNCAPPED), 1)
                     line += (
                         f"  exact GP {exact:8.3f} s (CPU {exact_cpu:.3f} s)"
                         f"  ratio {ours_cpu / exact_cpu:.3f}"
@@ -124,12 +125,13 @@ _MANIFEST: dict[str, Any] = {
 
 def decide_costs(trials: int, parallelism: int, repeats: int) -> None:
     base = parse_manifest(_MANIFEST)
-    for name, settings in (
+    cases: tuple[tuple[AlgorithmName, dict[str, Any]], ...] = (
         ("random", {}),
         ("random", {"quasiRandom": True}),
         ("grid", {}),
         ("bayesian", {}),
-    ):
+    )
+    for name, settings in cases:
         algorithm = dataclasses.replace(base.algorithm, name=name, settings=settings)
         space = base.space
         if name == "grid":  # a grid with more points than trials: 101 x 101 integers

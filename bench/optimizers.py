@@ -235,7 +235,10 @@ class HeboOpt:
             self.log.seek(0)
             tail = self.log.read().decode(errors="replace")[-2000:]
             raise RuntimeError(f"hebo_worker exited ({self.proc.wait()}):\n{tail}")
-        return json.loads(line)
+        reply = json.loads(line)
+        if not isinstance(reply, dict):
+            raise RuntimeError(f"hebo_worker answered {line.strip()!r}, not a JSON object")
+        return reply
 
     def ask(self) -> tuple[Any, Params]:
         reply = self._call({"ask": True})
@@ -483,8 +486,8 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
         for n in names:
             runs = by[(t, n)]
             span = base - best
-            s = [100.0 * (base - r.best) / span if span > 0 else 100.0 for r in runs]
-            med = statistics.median(s)
+            normalised = [100.0 * (base - r.best) / span if span > 0 else 100.0 for r in runs]
+            med = statistics.median(normalised)
             scores[n].append(med)
             row.append(f"{med:>{width}.0f}")
             reg.append(f"{statistics.median(r.best - best for r in runs):>{width}.4g}")

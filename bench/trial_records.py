@@ -41,6 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 
+from hypersearch.core.params import Params  # noqa: E402
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase  # noqa: E402
 from hypersearch.kube import names, record  # noqa: E402
 from hypersearch.kube.api import KubeApi  # noqa: E402
@@ -86,7 +87,7 @@ def search_manifest(name: str, namespace: str) -> dict[str, Any]:
 
 
 def trial(search: str, index: int) -> Trial:
-    params = {p: round((index * 0.6180339 + k / 7) % 1, 6) for k, p in enumerate("abcd")}
+    params: Params = {p: round((index * 0.6180339 + k / 7) % 1, 6) for k, p in enumerate("abcd")}
     return Trial(
         name=f"{search}-{index:04d}",
         index=index,

@@ -10,7 +10,13 @@ from __future__ import annotations
 import math
 import random
 
-from hypersearch.core.params import CategoricalParam, DiscreteParam, FloatParam, IntParam
+from hypersearch.core.params import (
+    CategoricalParam,
+    DiscreteParam,
+    FloatParam,
+    IntParam,
+    Params,
+)
 from hypersearch.core.space import Space
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
 from hypersearch.report.model import SearchView, params_from_space
@@ -37,9 +43,9 @@ SILENT_FAILED_INDEX = 9
 RUNNING_INDEX = 13
 
 
-def _accuracy(params: dict[str, object]) -> float:
-    c = math.log10(float(params["C"]))  # type: ignore[arg-type]
-    g = math.log10(float(params["gamma"]))  # type: ignore[arg-type]
+def _accuracy(params: Params) -> float:
+    c = math.log10(float(params["C"]))
+    g = math.log10(float(params["gamma"]))
     bonus = {"rbf": 0.05, "poly": 0.0, "sigmoid": -0.08}[str(params["kernel"])]
     return 0.93 - 0.012 * (c - 1.0) ** 2 - 0.02 * (g + 3.0) ** 2 + bonus
 
@@ -49,7 +55,7 @@ def known_search(name: str = "digits-svm", phase: str = "Running") -> SearchView
     rng = random.Random(7)
     trials: list[Trial] = []
     for index in range(TOTAL):
-        params = {
+        params: Params = {
             "C": round(10 ** rng.uniform(-3, 3), 6),
             "gamma": round(10 ** rng.uniform(-5, -1), 8),
             "kernel": rng.choice(["rbf", "poly", "sigmoid"]),

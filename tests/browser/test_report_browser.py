@@ -30,8 +30,15 @@ from hypersearch.report.serve import make_server
 
 WITH_PREDICTION = sum(1 for t in known_search().trials if t.prediction is not None)
 WITH_CURVE = TOTAL - 1  # the silent failed trial reported nothing
-BEST = best_trial(known_search())
-assert BEST is not None
+
+
+def the_best_trial() -> Trial:
+    best = best_trial(known_search())
+    assert best is not None, "the known search has succeeded trials, so it has a best one"
+    return best
+
+
+BEST = the_best_trial()
 
 
 def count(browser: Browser, selector: str) -> int:
@@ -248,9 +255,9 @@ class Searches:
         with self.lock:
             return [self.view]
 
-    def update(self, **changes: object) -> None:
+    def update(self, view: SearchView) -> None:
         with self.lock:
-            self.view = dataclasses.replace(self.view, **changes)  # type: ignore[arg-type]
+            self.view = view
 
 
 @pytest.fixture
@@ -295,7 +302,9 @@ def test_the_web_view_redraws_while_a_search_runs_and_stops_when_it_finishes(
     running = searches.view.trials[-1]
     done = dataclasses.replace(running, phase=TrialPhase.SUCCEEDED, value=0.99)
     extra = Trial("live-search-0014", 14, dict(running.params), TrialPhase.RUNNING)
-    searches.update(trials=(*searches.view.trials[:-1], done, extra))
+    searches.update(
+        dataclasses.replace(searches.view, trials=(*searches.view.trials[:-1], done, extra))
+    )
     # Waits go through selectors: the page's Content-Security-Policy forbids eval, which
     # Playwright's string predicates would need.
     expect(browser.page.locator("table.trials tbody tr")).to_have_count(TOTAL + 1)
@@ -303,7 +312,7 @@ def test_the_web_view_redraws_while_a_search_runs_and_stops_when_it_finishes(
     best = browser.page.locator('[data-chart="progress"] .pt.best')
     assert best.get_attribute("data-trial") == done.name
 
-    searches.update(phase="Succeeded")
+    searches.update(dataclasses.replace(searches.view, phase="Succeeded"))
     expect(browser.page.locator('[data-role="phase"]')).to_have_text("Succeeded")
     expect(browser.page.locator("#live")).to_have_text("finished")
     browser.screenshot("web-view-search-finished")

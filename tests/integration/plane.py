@@ -92,6 +92,7 @@ class ControlPlane:
         """A `kubernetes` client for this plane (imported lazily: only some tests need it)."""
         from kubernetes import config
 
+        # The kubernetes package ships no annotations, so strict mode calls this untyped.
         client = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(self.kubeconfig)
         )

@@ -169,7 +169,7 @@ def test_monitoring_objects_apply_once_the_prometheus_operator_crds_exist(
         ("ServiceMonitor", "servicemonitors"),
         ("PrometheusRule", "prometheusrules"),
     ):
-        crd = {
+        crd: dict[str, Any] = {
             "apiVersion": "apiextensions.k8s.io/v1",
             "kind": "CustomResourceDefinition",
             "metadata": {"name": f"{plural}.monitoring.coreos.com"},

@@ -46,7 +46,8 @@ def cluster(testplane: ControlPlane, namespace: str) -> list[str]:
 
 def same_spec(obj: dict[str, Any]) -> dict[str, Any]:
     """The spec as the parser reads it (the API server adds defaults the manifest leaves out)."""
-    return spec_to_manifest(parse_manifest(obj))["spec"]  # type: ignore[no-any-return]
+    spec: dict[str, Any] = spec_to_manifest(parse_manifest(obj))["spec"]
+    return spec
 
 
 def test_submit_detach_creates_the_search_that_manifest_prints(

@@ -258,23 +258,29 @@ def test_expiring_exec_tokens_are_renewed_by_the_operator_and_by_a_submit_follow
         wait_until(submitted, "the search submitted through the plugin's token", timeout=120)
         for index in range(3):
             trial = f"renewed-{index:04d}"
+
+            def running(search: dict[str, Any], trial: str = trial) -> bool:
+                return trial_phase(search, trial) == "Running"
+
             search_when(
                 testplane,
                 namespace,
                 "renewed",
-                lambda s, trial=trial: trial_phase(s, trial) == "Running",
+                running,
                 f"the operator running {trial}",
                 timeout=120,
             )
+
+            def renewed(index: int = index) -> bool:
+                both_alive()
+                return all(
+                    revoker.count(state) >= index + 1 and len(issued(state)) >= index + 2
+                    for state in (operator_state, cli_state)
+                )
+
             # Before each trial ends, more tokens of both clients expire and are revoked.
             wait_until(
-                lambda index=index: (
-                    both_alive()
-                    or all(
-                        revoker.count(state) >= index + 1 and len(issued(state)) >= index + 2
-                        for state in (operator_state, cli_state)
-                    )
-                ),
+                renewed,
                 f"token {index + 1} of both plugins expired and revoked, token {index + 2} issued",
                 timeout=LIFETIME * 6,
             )

@@ -121,11 +121,11 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
     ns = gpu_queue.namespace
     for name in ("first", "second"):
         kueue_plane.apply(_job(name, gpu_queue.local_queue), ns)
-        wait_until(
-            lambda n=name: not _suspended(kueue_plane, ns, "job", n),  # type: ignore[misc]
-            f"Kueue to admit (unsuspend) job {name}",
-            timeout=60,
-        )
+
+        def unsuspended(name: str = name) -> bool:
+            return not _suspended(kueue_plane, ns, "job", name)
+
+        wait_until(unsuspended, f"Kueue to admit (unsuspend) job {name}", timeout=60)
     kueue_plane.apply(_job("third", gpu_queue.local_queue), ns)
 
     def third_waits() -> dict[str, Any] | None:
@@ -140,11 +140,11 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
 
     # Both admitted Jobs run on K80 nodes: the flavor's node labels were injected.
     for name in ("first", "second"):
-        pods = wait_until(
-            lambda n=name: _running_pods(kueue_plane, ns, f"job-name={n}"),  # type: ignore[misc]
-            f"job {name}'s Pod Running",
-            timeout=60,
-        )
+
+        def running(name: str = name) -> list[dict[str, Any]]:
+            return _running_pods(kueue_plane, ns, f"job-name={name}")
+
+        pods = wait_until(running, f"job {name}'s Pod Running", timeout=60)
         node = kueue_plane.get_json("node", pods[0]["spec"]["nodeName"])
         assert node["metadata"]["labels"]["hypersearch.io/machine-type"] == "K80"
         admitted = workload_of(kueue_plane, ns, "Job", name)

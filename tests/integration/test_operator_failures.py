@@ -89,7 +89,9 @@ def test_a_failed_or_oom_killed_trainer_fails_its_trial_with_the_reason(
         "TrainingFailed",
         "container trainer exited with code 3",
     )
-    assert condition(search, "Failed")["reason"] == "MaxTrialsReached"  # type: ignore[index]
+    failed = condition(search, "Failed")
+    assert failed is not None
+    assert failed["reason"] == "MaxTrialsReached"
 
 
 def _unknown_machine() -> dict[str, Any]:

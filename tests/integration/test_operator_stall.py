@@ -70,12 +70,14 @@ def test_a_search_stalled_by_a_frozen_api_server_goes_on_and_says_so(
         assert "then writes worked again" in stalled["message"]
         assert "recovered: reconciles failed for" in operator.tail(400)
         for name in ("stall-0000", "stall-0001", "stall-0002", "stall-0003"):
-            wait_for(
-                lambda n=name: any(
-                    p["metadata"]["name"] == n for p in running_pods(testplane, namespace, "stall")
-                ),
-                f"{name} running",
-            )
+
+            def pod_running(name: str = name) -> bool:
+                return any(
+                    p["metadata"]["name"] == name
+                    for p in running_pods(testplane, namespace, "stall")
+                )
+
+            wait_for(pod_running, f"{name} running")
             finish_trial(
                 testplane, namespace, search="stall", pod=name, value=0.5, workdir=tmp_path
             )

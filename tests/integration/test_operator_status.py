@@ -6,6 +6,7 @@ merge patch from any writer would replace the list whole.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,7 @@ def test_a_sidecar_writes_only_its_own_trial_object(
         TrialReporter(as_sidecar, namespace, "mine-0000").apply(
             {"name": "mine-0000", "observed": 1, "curve": [[1, 0.5]]}
         )
-        attempts = {
+        attempts: dict[str, Callable[[], object]] = {
             "the other trial of its search": lambda: TrialReporter(
                 as_sidecar, namespace, "mine-0001"
             ).apply({"name": "mine-0001", "value": 1.0}),

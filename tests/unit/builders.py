@@ -8,12 +8,14 @@ mutate what it gets.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
 
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.params import (
+    SCALES,
     CategoricalParam,
     DiscreteParam,
     FloatParam,
@@ -25,7 +27,9 @@ from hypersearch.core.params import (
 )
 from hypersearch.core.space import Space
 from hypersearch.core.spec import (
+    ALGORITHMS,
     Algorithm,
+    AlgorithmName,
     EarlyStopping,
     Objective,
     SearchSpec,
@@ -65,6 +69,12 @@ def discrete_param(name: str = "rate", *values: float | int) -> DiscreteParam:
     return DiscreteParam(name, tuple(values) if values else (0.001, 0.01, 0.1))
 
 
+def number(value: Value) -> float:
+    """A numeric parameter's sampled value; a string here means the space sampled the wrong kind."""
+    assert not isinstance(value, str), f"a numeric parameter got the string {value!r}"
+    return value
+
+
 def space_of(*params: Param) -> Space:
     return Space(tuple(params))
 
@@ -86,7 +96,7 @@ def mixed_space() -> Space:
 
 @st.composite
 def int_params(draw: st.DrawFn, name: str) -> IntParam:
-    scale = draw(st.sampled_from(["linear", "log"]))
+    scale = draw(st.sampled_from(SCALES))
     lo = draw(st.integers(1 if scale == "log" else -1000, 1000))
     hi = draw(st.integers(lo + 1, lo + 2000))
     step = None if scale == "log" else draw(st.none() | st.integers(1, 50))
@@ -96,7 +106,7 @@ def int_params(draw: st.DrawFn, name: str) -> IntParam:
 
 @st.composite
 def float_params(draw: st.DrawFn, name: str) -> FloatParam:
-    scale = draw(st.sampled_from(["linear", "log"]))
+    scale = draw(st.sampled_from(SCALES))
     if scale == "log":
         lo = 10 ** draw(st.floats(-8, 3))
         hi = lo * 10 ** draw(st.floats(0.01, 6))
@@ -122,8 +132,9 @@ def list_params(draw: st.DrawFn, name: str) -> CategoricalParam | DiscreteParam:
 def spaces(draw: st.DrawFn, max_params: int = 4) -> Space:
     n = draw(st.integers(1, max_params))
     params: list[Param] = []
+    kinds: list[Callable[[str], st.SearchStrategy[Param]]] = [int_params, float_params, list_params]
     for i in range(n):
-        kind = draw(st.sampled_from([int_params, float_params, list_params]))
+        kind = draw(st.sampled_from(kinds))
         params.append(draw(kind(f"p{i}")))
     return Space(tuple(params))
 
@@ -203,9 +214,8 @@ def search_specs(draw: st.DrawFn) -> SearchSpec:
     """Valid SearchSpecs of every algorithm, with placeholders of declared names in the command."""
     space = draw(spaces())
     grid_ok = space.grid_size() is not None
-    name = draw(
-        st.sampled_from(["grid", "random", "bayesian"] if grid_ok else ["random", "bayesian"])
-    )
+    names: list[AlgorithmName] = [a for a in ALGORITHMS if grid_ok or a != "grid"]
+    name = draw(st.sampled_from(names))
     settings: dict[str, Any] = {}
     if name == "random":
         settings = {"quasiRandom": draw(st.booleans())}

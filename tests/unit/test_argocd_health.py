@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pytest
 import yaml
@@ -20,11 +20,19 @@ ARGOCD = REPO / "deploy" / "argocd"
 SCRIPT = (ARGOCD / "health-hypersearch.lua").read_text()
 
 
+@runtime_checkable
+class LuaTable(Protocol):
+    """What a Lua table returned to Python offers: lupa types ``execute``'s result as object."""
+
+    def __getitem__(self, key: str) -> object: ...
+
+
 def verdict(obj: dict[str, Any]) -> tuple[str, str]:
     """(status, message) the health script returns for ``obj``."""
     lua = LuaRuntime(unpack_returned_tuples=True)
-    lua.globals().obj = lua.table_from(obj, recursive=True)
+    lua.globals()["obj"] = lua.table_from(obj, recursive=True)
     result = lua.execute(SCRIPT)
+    assert isinstance(result, LuaTable), f"the health script returned {result!r}, not a table"
     return str(result["status"]), str(result["message"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -65,21 +66,21 @@ def searched(*trials: dict[str, Any], finished: str | None = None, message: str 
 
 
 class FakeApi:
-    def __init__(self, *objects: Any, error: ApiError | None = None) -> None:
+    def __init__(self, *objects: dict[str, Any] | None, error: ApiError | None = None) -> None:
         self.objects = list(objects)
-        self.applied: list[tuple[Any, str]] = []
+        self.applied: list[tuple[Mapping[str, Any], str]] = []
         self.error = error
-        self.records: list[Any] = []
+        self.records: list[dict[str, Any]] = []
 
-    def list_trials(self, namespace: str, search: str) -> list[Any]:
+    def list_trials(self, namespace: str, search: str) -> list[dict[str, Any]]:
         return self.records
 
-    def apply(self, obj: Any, manager: str) -> None:
+    def apply(self, obj: Mapping[str, Any], manager: str) -> None:
         if self.error:
             raise self.error
         self.applied.append((obj, manager))
 
-    def get_search(self, namespace: str, name: str) -> Any:
+    def get_search(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self.error:
             raise self.error
         return self.objects.pop(0) if len(self.objects) > 1 else self.objects[0]
@@ -87,7 +88,7 @@ class FakeApi:
 
 def test_submit_applies_the_manifest_in_the_namespace_as_the_cli() -> None:
     api = FakeApi()
-    submit(api, MANIFEST, "team-a")  # type: ignore[arg-type]
+    submit(api, MANIFEST, "team-a")
     [(obj, manager)] = api.applied
     assert manager == CLI_MANAGER
     assert obj["metadata"] == {"name": "lr-search", "namespace": "team-a"}
@@ -108,14 +109,14 @@ def test_submit_applies_the_manifest_in_the_namespace_as_the_cli() -> None:
 def test_a_refused_submit_says_what_to_check(status: int, says: str) -> None:
     api = FakeApi(error=ApiError(status, "Reason", "no", "PATCH", "/apis/x"))
     with pytest.raises(ClusterError) as err:
-        submit(api, MANIFEST, "team-a")  # type: ignore[arg-type]
+        submit(api, MANIFEST, "team-a")
     assert says in str(err.value)
 
 
 def test_a_missing_search_names_where_it_looked() -> None:
     api = FakeApi(None)
     with pytest.raises(ClusterError) as err:
-        read_search(api, "team-a", "nope")  # type: ignore[arg-type]
+        read_search(api, "team-a", "nope")
     assert str(err.value) == (
         "HyperSearch team-a/nope not found; check the name with 'kubectl get hs -n team-a' or "
         "pass --namespace"
@@ -216,7 +217,7 @@ def test_show_as_json_says_how_the_search_ended() -> None:
 class Outage:
     """read_search through a FakeApi that fails with ``errors`` first, then answers ``obj``."""
 
-    def __init__(self, errors: list[ApiError], obj: Any) -> None:
+    def __init__(self, errors: list[ApiError], obj: dict[str, Any]) -> None:
         self.errors = errors
         self.api = FakeApi(obj)
 
@@ -225,7 +226,7 @@ class Outage:
             self.api.error = self.errors.pop(0)
         else:
             self.api.error = None
-        return read_search(self.api, "team-a", "lr-search")  # type: ignore[arg-type]
+        return read_search(self.api, "team-a", "lr-search")
 
 
 def test_follow_rides_out_a_short_outage_and_says_so_once() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 from pathlib import Path
 
@@ -10,7 +11,12 @@ import yaml
 from builders import manifest
 
 from hypersearch.cli import SUBCOMMANDS, build_parser, main, split_command
-from hypersearch.cli.dialect import LOCAL_IMAGE, default_search_name, dialect_spec
+from hypersearch.cli.dialect import (
+    DIALECT_ALGORITHMS,
+    LOCAL_IMAGE,
+    default_search_name,
+    dialect_spec,
+)
 from hypersearch.core.errors import SpecError
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.params import FloatParam, IntParam
@@ -40,7 +46,7 @@ CNN = [
 ]
 
 
-def parse(argv: list[str]):  # type: ignore[no-untyped-def]
+def parse(argv: list[str]) -> argparse.Namespace:
     flags, command = split_command(argv)
     args = build_parser().parse_args(flags)
     args.command = command
@@ -142,7 +148,7 @@ def test_default_search_name_comes_from_the_script_and_algorithm(
 )
 def test_dialect_mistakes_name_the_flag(argv: list[str], message: str) -> None:
     with pytest.raises(SpecError) as err:
-        dialect_spec(parse(argv), argv[0])  # type: ignore[arg-type]
+        dialect_spec(parse(argv), next(a for a in DIALECT_ALGORITHMS if a == argv[0]))
     assert str(err.value) == message
 
 

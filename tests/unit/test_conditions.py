@@ -97,11 +97,19 @@ def test_search_conditions_always_hold_running_succeeded_and_failed(
 
 
 def test_search_conditions_are_unchanged_when_the_state_is_unchanged() -> None:
-    kwargs = dict(
-        finished=False, succeeded=False, reason=TRIALS_RUNNING, message="1 of 4", generation=1
-    )
-    first = search_conditions((), now=T0, **kwargs)  # type: ignore[arg-type]
-    again = search_conditions(first, now=T1, **kwargs)  # type: ignore[arg-type]
+    def running(previous: tuple[Condition, ...], now: float) -> tuple[Condition, ...]:
+        return search_conditions(
+            previous,
+            finished=False,
+            succeeded=False,
+            reason=TRIALS_RUNNING,
+            message="1 of 4",
+            generation=1,
+            now=now,
+        )
+
+    first = running((), T0)
+    again = running(first, T1)
     assert again == first
 
 
@@ -183,7 +191,7 @@ def test_condition_refuses_values_kubernetes_would_reject(
     status: str, reason: str, message: str
 ) -> None:
     with pytest.raises(ValueError) as caught:
-        Condition("Running", status, reason)  # type: ignore[arg-type]
+        Condition("Running", status, reason)  # type: ignore[arg-type]  # statuses it must refuse
     assert str(caught.value) == message
 
 

@@ -190,7 +190,7 @@ def test_waiting_admission_and_eviction_are_each_told_once_with_kueues_words() -
 
 
 def test_queue_moves_give_each_admitted_trials_wait_and_the_evictions() -> None:
-    before = [
+    before: list[dict[str, Any]] = [
         {"name": "s-0000", "phase": "Queued", "queuedSeconds": 10.0},
         {"name": "s-0001", "phase": "Running", "requeues": 1},
         {"name": "s-0002", "phase": "Queued"},

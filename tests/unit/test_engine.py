@@ -13,6 +13,7 @@ from builders import search_spec
 from hypersearch.core import engine
 from hypersearch.core.early_stopping import EARLY_STOPPED
 from hypersearch.core.engine import Plan, StopTrial, decide, rng_for
+from hypersearch.core.errors import SpecError
 from hypersearch.core.params import Params
 from hypersearch.core.space import Space
 from hypersearch.core.spec import SearchSpec
@@ -461,7 +462,7 @@ def test_trials_that_fit_the_edited_space_pass_the_check() -> None:
 def test_a_trial_outside_the_edited_space_is_refused_naming_it_and_the_fix() -> None:
     s = grid_spec()
     ran = trial(s, 0, S, 0.5, params={**point(s.space, 0), "optimizer": "rmsprop"})
-    with pytest.raises(engine.SpecError) as err:
+    with pytest.raises(SpecError) as err:
         engine.check_trials_fit(s, [ran, trial(s, 1, S, 0.4)])
     [problem] = err.value.problems
     assert problem.path == "spec.parameters"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
@@ -12,7 +14,9 @@ from hypersearch.core.suggest.gp import GroupedMatern, map_objective
 from hypersearch.core.suggest.likelihood import NegativeLogLikelihood
 
 
-def _likelihood(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+def _likelihood(
+    x: np.ndarray, y: np.ndarray
+) -> tuple[Callable[[np.ndarray, bool], tuple[float, np.ndarray]], np.ndarray]:
     """scikit-learn's negative log marginal likelihood and its gradient, as its optimizer sees."""
     kernel = ConstantKernel(1.0) * Matern(length_scale=np.full(x.shape[1], 0.5), nu=2.5)
     gpr = GaussianProcessRegressor(kernel + WhiteKernel(1e-2), alpha=1e-8, optimizer=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import number
 
 from hypersearch.core.params import FloatParam
 from hypersearch.core.space import Space
@@ -82,7 +83,7 @@ def test_a_search_of_thousands_of_points_and_hundreds_running_conditions_on_at_m
     space = Space(tuple(FloatParam(f"x{i}", 0.0, 1.0) for i in range(3)))
     rng = np.random.default_rng(0)
     points = space.sample(rng, 1_300)
-    history = [Outcome(p, -sum((v - 0.5) ** 2 for v in p.values())) for p in points[:1_000]]
+    history = [Outcome(p, -sum((number(v) - 0.5) ** 2 for v in p.values())) for p in points[:1_000]]
     pending = points[1_000:]
     out = GPUCBSuggester(0).suggest(space, history, pending, 3, np.random.default_rng(1))
     keys = {space.canonical(p) for p in points}
@@ -104,7 +105,7 @@ def test_the_caps_are_settings_of_the_suggester(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(gp, "condition", condition)
     space = Space(tuple(FloatParam(f"x{i}", 0.0, 1.0) for i in range(2)))
     points = space.sample(np.random.default_rng(0), 220)
-    history = [Outcome(p, -sum(p.values())) for p in points[:200]]
+    history = [Outcome(p, -sum(number(v) for v in p.values())) for p in points[:200]]
     suggester = GPUCBSuggester(0, observed_cap=50, pending_cap=5)
     suggester.suggest(space, history, points[200:], 1, np.random.default_rng(1))
     assert sizes == [50]  # the observed points before the 5 running trials were added

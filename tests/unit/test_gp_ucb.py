@@ -19,7 +19,7 @@ from hypersearch.core.suggest.base import Outcome
 from hypersearch.core.suggest.encoding import Encoding
 from hypersearch.core.suggest.gp_ucb import GPUCBSuggester, beta
 from hypersearch.core.suggest.model import fit_model
-from hypersearch.core.suggest.warping import Warping
+from hypersearch.core.suggest.warping import Warp, Warping
 
 LINE = space_of(float_param("x", -2.0, 3.0))
 
@@ -128,11 +128,9 @@ def test_a_categorical_optimum_is_found() -> None:
 
 
 @pytest.mark.parametrize("warp", ["yeo-johnson", "rank", "none"])
-def test_every_value_warp_fits_and_predicts(warp: str) -> None:
+def test_every_value_warp_fits_and_predicts(warp: Warp) -> None:
     history = run(GPUCBSuggester(seed=2), LINE, lambda p: math.exp(3 * float(p["x"])), 6)
-    (s,) = GPUCBSuggester(seed=2, warp=warp).suggest(  # type: ignore[arg-type]
-        LINE, history, [], 1, np.random.default_rng(0)
-    )
+    (s,) = GPUCBSuggester(seed=2, warp=warp).suggest(LINE, history, [], 1, np.random.default_rng(0))
     assert s.prediction is not None
     assert math.isfinite(s.prediction.mean)
 
@@ -343,7 +341,7 @@ def test_outcomes_at_fidelity_1_without_curves_give_the_suggestions_of_plain_one
     space = space_of(float_param("x", -2.0, 3.0), float_param("y", 0.0, 1.0))
     plain = [Outcome({"x": 0.3 * i - 2, "y": (i * 0.37) % 1}, math.sin(i)) for i in range(8)]
     explicit = [Outcome(o.params, o.value, 1.0, ()) for o in plain]
-    pending = [{"x": 1.0, "y": 0.5}]
+    pending: list[Params] = [{"x": 1.0, "y": 0.5}]
     first = GPUCBSuggester(seed=5).suggest(space, plain, pending, 2, np.random.default_rng(1))
     second = GPUCBSuggester(seed=5).suggest(space, explicit, pending, 2, np.random.default_rng(1))
     assert first == second
@@ -362,19 +360,19 @@ def test_the_count_bonus_favours_rarely_tried_categories_and_fades_with_trials()
     from hypersearch.core.suggest.encoding import Encoding
 
     enc = Encoding(PIPELINE)
-    tried = enc.encode_many(
-        [{"model": "tree", "scaler": "none", "a": 0.5, "b": 0.5}] * 6
-        + [{"model": "kernel", "scaler": "none", "a": 0.5, "b": 0.5}]
-    )
+    tree: Params = {"model": "tree", "scaler": "none", "a": 0.5, "b": 0.5}
+    kernel: Params = {"model": "kernel", "scaler": "none", "a": 0.5, "b": 0.5}
+    tried = enc.encode_many([tree] * 6 + [kernel])
     counts = value_counts(enc, tried)
     assert counts[enc.categorical_blocks[0][0] : enc.categorical_blocks[0][0] + 3].tolist() == [
         0,
         6,
         1,
     ]
-    rows = enc.encode_many(
-        [{"model": m, "scaler": "none", "a": 0.5, "b": 0.5} for m in ("linear", "tree", "kernel")]
-    )
+    each_model: list[Params] = [
+        {"model": m, "scaler": "none", "a": 0.5, "b": 0.5} for m in ("linear", "tree", "kernel")
+    ]
+    rows = enc.encode_many(each_model)
     early = count_bonus(enc, counts, 8, 1.0)(rows)
     assert early[0] > early[2] > early[1]  # never tried > tried once > tried six times
     late = count_bonus(enc, counts + 40 * (counts > 0), 50, 1.0)(rows)
@@ -386,16 +384,14 @@ def test_the_combination_bonus_counts_whole_combinations() -> None:
     from hypersearch.core.suggest.encoding import Encoding
 
     enc = Encoding(PIPELINE)
-    tried = enc.encode_many(
-        [{"model": "kernel", "scaler": "none", "a": 0.1, "b": 0.2}] * 3
-        + [{"model": "tree", "scaler": "standard", "a": 0.1, "b": 0.2}] * 3
-    )
-    rows = enc.encode_many(
-        [
-            {"model": "kernel", "scaler": "standard", "a": 0.5, "b": 0.5},
-            {"model": "kernel", "scaler": "none", "a": 0.5, "b": 0.5},
-        ]
-    )
+    kernel_none: Params = {"model": "kernel", "scaler": "none", "a": 0.1, "b": 0.2}
+    tree_standard: Params = {"model": "tree", "scaler": "standard", "a": 0.1, "b": 0.2}
+    tried = enc.encode_many([kernel_none] * 3 + [tree_standard] * 3)
+    candidates: list[Params] = [
+        {"model": "kernel", "scaler": "standard", "a": 0.5, "b": 0.5},
+        {"model": "kernel", "scaler": "none", "a": 0.5, "b": 0.5},
+    ]
+    rows = enc.encode_many(candidates)
     bonus = combo_bonus(enc, tried, 7, 1.0)(rows)
     # kernel and standard were each tried three times, but never together.
     assert bonus[0] == pytest.approx(math.sqrt(math.log(7)))
@@ -490,7 +486,7 @@ def test_a_split_gp_keeps_the_acquisition_features_and_interpolates_its_data() -
     enc = Encoding(PIPELINE)
     split = CategorySplit.of(enc, enc.groups)
     rng = np.random.default_rng(4)
-    points = [
+    points: list[Params] = [
         {"model": m, "scaler": s, "a": float(a), "b": float(b)}
         for m, s, a, b in zip(
             ["linear", "tree", "kernel"] * 4,

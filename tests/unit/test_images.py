@@ -117,7 +117,7 @@ def exec_form(stage: Stage, word: str) -> list[str] | None:
 
 def copied_destinations(stage: Stage) -> set[str]:
     workdir = "/"
-    found = set()
+    found: set[str] = set()
     for word, rest in stage.instructions:
         if word == "WORKDIR":
             workdir = rest if rest.startswith("/") else f"{workdir.rstrip('/')}/{rest}"

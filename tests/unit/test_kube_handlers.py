@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_kube_reconcile import FakeApi, manifest
 
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.handlers import (
@@ -19,7 +20,7 @@ from hypersearch.controller.handlers import (
     workload_signature,
 )
 from hypersearch.controller.reconcile import Reconciled, Reconciler
-from hypersearch.kube.client import connect
+from hypersearch.kube.client import Credentials, connect
 from hypersearch.kube.wire import ApiError
 
 
@@ -55,9 +56,18 @@ def test_only_pod_changes_a_search_depends_on_trigger_a_reconcile(
     assert (pod_signature(before) != pod_signature(after)) is matters
 
 
+class NoLogin:
+    """The connection of a test that never logs in (kopf's login handler is not called)."""
+
+    def credentials(self, stale: str | None = None) -> Credentials:
+        raise AssertionError("this test does not log in")
+
+
 class Failing(Reconciler):
+    """A reconciler that raises ``errors`` in turn, then succeeds; it reads nothing."""
+
     def __init__(self, errors: list[Exception]):
-        super().__init__(api=None, config=OperatorConfig())  # type: ignore[arg-type]
+        super().__init__(api=FakeApi(manifest()), config=OperatorConfig())
         self.errors = errors
 
         self.recovered: list[str | None] = []
@@ -87,7 +97,7 @@ def test_a_search_failing_past_the_stall_threshold_is_reported_once_then_recover
     times = iter([1000.0, 1060.0, 1130.0, 1200.0, 1260.0])
     state = OperatorState(
         reconciler=failing,
-        connection=None,  # type: ignore[arg-type]
+        connection=NoLogin(),
         clock=lambda: next(times),
     )
 
@@ -115,7 +125,7 @@ def test_a_short_streak_of_errors_is_no_stall() -> None:
     times = iter([1000.0, 1010.0])
     state = OperatorState(
         reconciler=failing,
-        connection=None,  # type: ignore[arg-type]
+        connection=NoLogin(),
         clock=lambda: next(times),
     )
     asyncio.run(state.work(("ml", "short")))
@@ -132,7 +142,7 @@ def test_errors_back_off_doubling_and_success_resets_the_streak() -> None:
             RuntimeError("a bug"),
         ]
     )
-    state = OperatorState(reconciler=failing, connection=None)  # type: ignore[arg-type]
+    state = OperatorState(reconciler=failing, connection=NoLogin())
     delays = [asyncio.run(state.work(("ml", "s"))) for _ in range(4)]
     assert delays == [5.0, 10.0, 20.0, 42.0]
     assert state.failures == {}
@@ -208,7 +218,7 @@ def test_one_reconcile_retrying_past_the_threshold_is_a_stall_once_the_next_one_
     times = iter([1000.0, 1012.0])
     state = OperatorState(
         reconciler=failing,
-        connection=None,  # type: ignore[arg-type]
+        connection=NoLogin(),
         clock=lambda: next(times),
     )
     asyncio.run(state.work(("ml", "long")))

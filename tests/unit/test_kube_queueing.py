@@ -40,7 +40,9 @@ def judged(phase: TrialPhase = TrialPhase.PENDING, **fields: Any) -> Trial:
     return Trial("s-0001", 1, {"lr": 0.1}, phase, **fields)
 
 
-def workload(owner_kind: str, owner: str, **conditions: tuple[str, str, str, float]) -> dict:
+def workload(
+    owner_kind: str, owner: str, **conditions: tuple[str, str, str, float]
+) -> dict[str, Any]:
     return {
         "metadata": {
             "name": f"job-{owner}-1a2b3",

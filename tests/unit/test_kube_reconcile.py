@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -48,7 +48,8 @@ def manifest(max_trials: int = 4, parallelism: int = 2, machine: str = "K80") ->
 
 
 class FakeApi:
-    """Just enough of KubeApi: objects in dicts; status applies merge entries by name."""
+    """The reconciler's ClusterApi in memory: objects in dicts; status applies merge entries by
+    name. Trials run as Pods here (no Job, JobSet or Kueue queue: those calls fail the test)."""
 
     def __init__(self, search: dict[str, Any]):
         self.search = search
@@ -75,16 +76,16 @@ class FakeApi:
             ]
         )
 
-    def create_trial(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+    def create_trial(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         name = obj["metadata"]["name"]
         if name in self.trials:
             return None
         self.trial_writes += 1
-        self.trials[name] = copy.deepcopy(obj)
-        return copy.deepcopy(obj)
+        self.trials[name] = copy.deepcopy(dict(obj))
+        return copy.deepcopy(dict(obj))
 
     def apply_trial_status(
-        self, namespace: str, name: str, status: dict[str, Any]
+        self, namespace: str, name: str, status: Mapping[str, Any]
     ) -> dict[str, Any]:
         self.trial_writes += 1
         stored = self.trials[name]
@@ -113,12 +114,12 @@ class FakeApi:
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.pods.get(name))
 
-    def create_pod(self, pod: dict[str, Any]) -> bool:
+    def create_pod(self, pod: Mapping[str, Any]) -> bool:
         name = pod["metadata"]["name"]
         if name in self.pods:
             return False
         self.created.append(name)
-        stored = copy.deepcopy(pod)
+        stored = copy.deepcopy(dict(pod))
         stored["metadata"]["creationTimestamp"] = format_time(T0)
         stored["status"] = {"phase": "Pending"}
         self.pods[name] = stored
@@ -129,7 +130,7 @@ class FakeApi:
         self.pods.pop(name, None)
 
     def apply_status(
-        self, namespace: str, name: str, status: dict[str, Any], manager: str
+        self, namespace: str, name: str, status: Mapping[str, Any], manager: str
     ) -> dict[str, Any]:
         self.applies += 1
         current = self.search.setdefault("status", {})
@@ -147,17 +148,41 @@ class FakeApi:
             current.pop("trials", None)  # the operator owned every field of them
         return copy.deepcopy(self.search)
 
-    def apply(self, obj: dict[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
+    def apply(self, obj: Mapping[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
         self.identity.append(obj["kind"])
 
     def post_event(
-        self, involved: dict[str, Any], kind: str, reason: str, message: str, now: float
+        self, involved: Mapping[str, Any], kind: str, reason: str, message: str, now: float
     ) -> None:
         self.events.append((reason, message))
         self.event_times.append(now)
 
-    def drop_managers(self, namespace: str, name: str, found: Any) -> dict[str, Any] | None:
+    def drop_managers(
+        self, namespace: str, name: str, found: Sequence[tuple[int, str]]
+    ) -> dict[str, Any] | None:
         return None
+
+    # --- what only Job, JobSet and Kueue trials need ---
+
+    def list_pods(
+        self, namespace: str, selector: str, *, pending_only: bool = False
+    ) -> list[dict[str, Any]]:
+        raise AssertionError(f"these trials are Pods: no LIST of Pods by {selector}")
+
+    def list_trial_workloads(self, kind: str, namespace: str, search: str) -> list[dict[str, Any]]:
+        raise AssertionError(f"these trials are Pods: no {kind} to list")
+
+    def get_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        raise AssertionError(f"these trials are Pods: no {kind} {name} to get")
+
+    def create_workload(self, obj: Mapping[str, Any]) -> bool:
+        raise AssertionError(f"these trials are Pods: no {obj['kind']} to create")
+
+    def delete_workload(self, kind: str, namespace: str, name: str) -> None:
+        raise AssertionError(f"these trials are Pods: no {kind} {name} to delete")
+
+    def list_kueue_workloads(self, namespace: str) -> list[dict[str, Any]]:
+        raise AssertionError("these searches name no queue: no Kueue Workloads to list")
 
     # --- playing the sidecar and the kubelet ---
 
@@ -185,7 +210,7 @@ def reconciler(api: FakeApi) -> Reconciler:
     config = OperatorConfig(
         timing=Timing(unschedulable_seconds=300, metric_grace_seconds=30), resync_seconds=600
     )
-    return Reconciler(api, config)  # type: ignore[arg-type]
+    return Reconciler(api, config)
 
 
 def status_trials(api: FakeApi) -> dict[str, dict[str, Any]]:
@@ -362,7 +387,7 @@ def test_status_of_1000_trials_of_100_epochs_stays_under_one_mebibyte() -> None:
     output = "".join(
         f"epoch={e} loss={1 / e:.6f} val_acc={0.5 + e / 250:.6f}\n" for e in range(1, 101)
     )
-    trials = []
+    trials: list[dict[str, Any]] = []
     for i in range(1000):
         collector = Collector(f"cifar10-bayes-{i:04d}", Objective("val_acc", "last"))
         collector.feed(output)
@@ -386,7 +411,7 @@ def test_status_of_1000_trials_of_100_epochs_stays_under_one_mebibyte() -> None:
         )
     assert len(trials[0]["curve"]) == CURVE_LIMIT
     status = {"trials": trials, "best": {"trial": "x", "params": trials[0]["params"], "value": 0.9}}
-    fields = {
+    fields: dict[str, Any] = {
         f"k:{json.dumps({'name': t['name']}, separators=(',', ':'))}": {
             ".": {},
             **{
@@ -579,10 +604,10 @@ def test_a_rejected_trial_pod_asks_for_the_next_look_at_once_not_at_the_resync()
     api = FakeApi(manifest(max_trials=3, parallelism=1))
     api.search["spec"]["maxFailedTrials"] = 5
 
-    def refuse(pod: dict[str, Any]) -> bool:
+    def refuse(pod: Mapping[str, Any]) -> bool:
         raise ApiError(422, "Invalid", "quantities must match", "POST", "/api/v1/pods")
 
-    api.create_pod = refuse  # type: ignore[method-assign]
+    api.create_pod = refuse  # type: ignore[method-assign]  # a fault for this test
     rec = reconciler(api)
     first = rec.reconcile("ml", "s", T0)
     assert status_trials(api)["s-0000"]["reason"] == "PodRejected"
@@ -628,13 +653,13 @@ def test_a_pod_refused_for_now_is_retried_said_once_in_an_event_and_status_is_ke
     create = api.create_pod
     full = [False]
 
-    def quota_of_one(pod: dict[str, Any]) -> bool:
+    def quota_of_one(pod: Mapping[str, Any]) -> bool:
         if full[0]:
             raise ApiError(403, "Forbidden", quota, "POST", "/api/v1/namespaces/ml/pods")
         full[0] = True
         return create(pod)
 
-    api.create_pod = quota_of_one  # type: ignore[method-assign]
+    api.create_pod = quota_of_one  # type: ignore[method-assign]  # a fault for this test
     rec = reconciler(api)
     first = rec.reconcile("ml", "s", T0)
     again = rec.reconcile("ml", "s", T0 + 1)
@@ -712,15 +737,15 @@ def test_a_crash_before_the_status_write_stops_the_trial_again_once_with_its_pod
     reconciler(api).reconcile("ml", "s", T0)
     two_done_one_bad(api)
 
-    def crash(*_args: Any) -> dict[str, Any]:
+    def crash(namespace: str, name: str, status: Mapping[str, Any], manager: str) -> dict[str, Any]:
         raise RuntimeError("the operator died here")
 
     write = api.apply_status
-    api.apply_status = crash  # type: ignore[method-assign]
+    api.apply_status = crash  # type: ignore[method-assign]  # a fault for this test
     with pytest.raises(RuntimeError):
         reconciler(api).reconcile("ml", "s", T0 + 2)
     assert "s-0002" not in api.deleted  # the Pod outlives an unrecorded decision
-    api.apply_status = write  # type: ignore[method-assign]
+    api.apply_status = write  # type: ignore[method-assign]  # the fake's own method back
     reconciler(api).reconcile("ml", "s", T0 + 3)  # a restarted operator
     assert status_trials(api)["s-0002"]["phase"] == "EarlyStopped"
     assert api.deleted.count("s-0002") == 1
@@ -752,11 +777,11 @@ class OrderedApi(FakeApi):
         super().__init__(search)
         self.order: list[str] = []
 
-    def create_trial(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+    def create_trial(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         self.order.append("trial " + obj["metadata"]["name"])
         return super().create_trial(obj)
 
-    def create_pod(self, pod: dict[str, Any]) -> bool:
+    def create_pod(self, pod: Mapping[str, Any]) -> bool:
         self.order.append("pod " + pod["metadata"]["name"])
         return super().create_pod(pod)
 
@@ -815,13 +840,13 @@ def test_finished_trials_are_listed_once_then_only_the_unfinished_ones() -> None
 def test_an_object_created_just_before_a_crash_gets_its_pod_not_a_new_trial() -> None:
     api = FakeApi(manifest(max_trials=2, parallelism=2))
     create = api.create_pod
-    api.create_pod = lambda pod: False  # type: ignore[method-assign,assignment]
+    api.create_pod = lambda pod: False  # type: ignore[method-assign]  # a fault for this test
     crashed = reconciler(api)
     crashed.reconcile("ml", "s", T0)  # objects made, Pods "not made", status written
     for obj in api.trials.values():
         obj.pop("status", None)  # the crash came before anything was recorded
     del api.search["status"]
-    api.create_pod = create  # type: ignore[method-assign]
+    api.create_pod = create  # type: ignore[method-assign]  # the fake's own method back
     outcome = reconciler(api).reconcile("ml", "s", T0 + 1)
     assert sorted(api.pods) == ["s-0000", "s-0001"] == sorted(api.trials)
     assert outcome.started == ("s-0000", "s-0001")
@@ -881,7 +906,7 @@ class RoleApi(FakeApi):
         super().__init__(search)
         self.role_rules: list[Any] = []
 
-    def apply(self, obj: dict[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
+    def apply(self, obj: Mapping[str, Any], manager: str = names.OPERATOR_MANAGER) -> None:
         super().apply(obj, manager)
         if obj["kind"] == "Role":
             self.role_rules = obj["rules"]

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.params import Params
 from hypersearch.core.trials import Observation, Prediction, TrialPhase
 from hypersearch.local.journal import INTERRUPTED, Journal, TrialRecord
 from hypersearch.local.state import SPEC_FILE, AlreadyRunningError, SpecChangedError, open_state
@@ -19,7 +21,7 @@ SPEC = {"algorithm": {"name": "random"}, "maxTrials": 3}
 
 def test_trial_round_trips_with_params_prediction_and_observations(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite")
-    params = {"lr": 0.001, "layers": 3, "opt": "a b;rm -rf x"}
+    params: Params = {"lr": 0.001, "layers": 3, "opt": "a b;rm -rf x"}
     journal.add_trial("s-0000", 0, params, Prediction(0.5, 0.1, 0.7), now=10.0)
     journal.start_trial("s-0000", now=11.0)
     journal.add_observation("s-0000", Observation("acc", 0.5, step=1))
@@ -95,7 +97,7 @@ def test_reopening_the_same_spec_resumes(tmp_path: Path) -> None:
 def test_a_different_container_image_still_resumes_because_images_are_ignored_locally(
     tmp_path: Path,
 ) -> None:
-    def with_image(image: str) -> dict[str, object]:
+    def with_image(image: str) -> dict[str, Any]:
         container = {"name": "trainer", "image": image, "command": ["python", "t.py"]}
         return {**SPEC, "trial": {"template": {"spec": {"containers": [container]}}}}
 
@@ -108,7 +110,7 @@ def test_a_different_container_image_still_resumes_because_images_are_ignored_lo
     assert resumed
     with pytest.raises(SpecChangedError):
         changed = with_image("a:1")
-        changed["trial"]["template"]["spec"]["containers"][0]["command"] = ["python", "u.py"]  # type: ignore[index]
+        changed["trial"]["template"]["spec"]["containers"][0]["command"] = ["python", "u.py"]
         open_state(tmp_path / "s", "s", changed)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
+from test_kube_handlers import NoLogin
 from test_kube_reconcile import FakeApi, manifest
 
 from hypersearch.controller import metrics
@@ -71,8 +72,8 @@ def test_nothing_is_left_of_forty_searches_after_they_are_deleted() -> None:
     histogram) are all that is left after forty more: nothing per search or per trial."""
     searches = Searches()
     config = OperatorConfig(timing=Timing(), resync_seconds=600)
-    reconciler = Reconciler(searches, config)  # type: ignore[arg-type]
-    state = OperatorState(reconciler=reconciler, connection=None)  # type: ignore[arg-type]
+    reconciler = Reconciler(searches, config)
+    state = OperatorState(reconciler=reconciler, connection=NoLogin())
 
     def run_and_delete(names: list[str]) -> int:
         for name in names:
@@ -126,7 +127,7 @@ def test_events_waiting_to_be_posted_are_capped_and_hold_no_search_body() -> Non
     stuck = Stuck()
     api = FakeApi(manifest())
     api.search["status"] = {"trials": [{"name": f"t{i}", "params": {}} for i in range(1000)]}
-    reconciler = Reconciler(api, OperatorConfig(), stuck)  # type: ignore[arg-type]
+    reconciler = Reconciler(api, OperatorConfig(), stuck)
     dropped = metrics.METRICS.registry.get_sample_value(
         "hypersearch_events_dropped_total", {"reason": "TrialStarted"}
     )

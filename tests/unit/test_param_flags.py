@@ -34,7 +34,8 @@ def test_valid_flags_parse_to_parameters(flag: str, expected: Param) -> None:
     parsed = parse_param_flag(flag)
     assert parsed == expected
     if isinstance(expected, DiscreteParam):
-        assert [type(v) for v in parsed.values] == [type(v) for v in expected.values]  # type: ignore[union-attr]
+        assert isinstance(parsed, DiscreteParam)
+        assert [type(v) for v in parsed.values] == [type(v) for v in expected.values]
 
 
 @pytest.mark.parametrize(

@@ -81,8 +81,8 @@ def test_the_core_the_engine_and_the_report_name_the_same_best_trial(
         (0.5, 0.5, "minimize", False),
     ],
 )
-def test_is_better_is_strict(a: float, b: float, goal: str, better: bool) -> None:
-    assert is_better(a, b, goal) is better  # type: ignore[arg-type]
+def test_is_better_is_strict(a: float, b: float, goal: Goal, better: bool) -> None:
+    assert is_better(a, b, goal) is better
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ after the first look only unfinished trials' Jobs are read."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from test_kube_reconcile import T0, FakeApi, manifest, reconciler, status_trials
@@ -38,11 +39,11 @@ class WorkloadApi(FakeApi):
         self.pending: list[dict[str, Any]] = []
         """The namespace's Pending trial Pods (what the scheduler or kubelet left waiting)."""
 
-    def create_workload(self, obj: dict[str, Any]) -> bool:
+    def create_workload(self, obj: Mapping[str, Any]) -> bool:
         name = obj["metadata"]["name"]
         if name in self.jobs:
             return False
-        stored = copy.deepcopy(obj)
+        stored = copy.deepcopy(dict(obj))
         stored["metadata"]["creationTimestamp"] = format_time(T0)
         stored["status"] = {}
         self.jobs[name] = stored

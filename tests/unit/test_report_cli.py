@@ -11,10 +11,11 @@ import pytest
 from builders import manifest
 
 from hypersearch.cli import main
+from hypersearch.core.params import Params
 from hypersearch.core.trials import Observation, Prediction
 from hypersearch.local.state import open_state
 
-PARAMS = [
+PARAMS: list[Params] = [
     {"conv2_filter": 32, "dropout_3": 0.2, "lr": 0.01, "optimizer": "adam"},
     {"conv2_filter": 64, "dropout_3": 0.5, "lr": 0.001, "optimizer": "sgd"},
     {"conv2_filter": 128, "dropout_3": 0.1, "lr": 0.05, "optimizer": "adam"},

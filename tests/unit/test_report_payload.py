@@ -9,8 +9,9 @@ import math
 
 import pytest
 
-from hypersearch.core.params import CategoricalParam, DiscreteParam, FloatParam, IntParam
+from hypersearch.core.params import CategoricalParam, DiscreteParam, FloatParam, IntParam, Param
 from hypersearch.core.space import Space
+from hypersearch.core.spec import Goal
 from hypersearch.core.trials import Observation, Prediction, Trial, TrialPhase
 from hypersearch.report.model import (
     ParamView,
@@ -50,11 +51,11 @@ def trial(
     )
 
 
-def view(*trials: Trial, goal: str = "maximize") -> SearchView:
+def view(*trials: Trial, goal: Goal = "maximize") -> SearchView:
     return SearchView(
         name="s",
         metric="acc",
-        goal=goal,  # type: ignore[arg-type]
+        goal=goal,
         params=(ParamView("x", "int", "linear", 0, 10),),
         trials=trials,
     )
@@ -178,8 +179,8 @@ def test_payload_is_strict_json_when_values_are_not_finite() -> None:
         "discrete with non-positive values",
     ],
 )
-def test_each_parameter_kind_gets_its_axis(param: object, axis: str) -> None:
-    assert param_view(param).axis == axis  # type: ignore[arg-type]
+def test_each_parameter_kind_gets_its_axis(param: Param, axis: str) -> None:
+    assert param_view(param).axis == axis
 
 
 def test_params_from_space_keep_declaration_order_and_declared_values() -> None:

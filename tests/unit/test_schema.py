@@ -77,9 +77,9 @@ def test_defaults_in_the_schema_are_the_parsers_defaults() -> None:
     # scale has no schema default (the server would add it to categorical parameters too); the
     # description states the parser's default instead.
     assert "default" not in PARAMETER["properties"]["scale"]
-    assert PARAMETER["properties"]["scale"]["description"].endswith(
-        f"Default: {parsed.space.get('dropout_3').scale}."  # type: ignore[union-attr]
-    )
+    dropout = parsed.space.get("dropout_3")
+    assert isinstance(dropout, params.FloatParam)
+    assert PARAMETER["properties"]["scale"]["description"].endswith(f"Default: {dropout.scale}.")
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import http.server
 import json
+import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -255,8 +257,8 @@ def test_a_sidecar_that_does_not_report_idles_until_sigterm_and_exits_zero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HYPERSEARCH_POD_INDEX", "1")
-    handlers: dict[int, Any] = {}
-    monkeypatch.setattr(sidecar_main.signal, "signal", handlers.__setitem__)
+    handlers: dict[int, Callable[[int, FrameType | None], object]] = {}
+    monkeypatch.setattr(signal, "signal", handlers.__setitem__)
     result: list[int] = []
     thread = threading.Thread(
         target=lambda: result.append(
@@ -266,6 +268,6 @@ def test_a_sidecar_that_does_not_report_idles_until_sigterm_and_exits_zero(
     thread.start()
     thread.join(0.3)
     assert thread.is_alive() and not result  # no API server needed, and no early exit
-    handlers[sidecar_main.signal.SIGTERM](sidecar_main.signal.SIGTERM, None)
+    handlers[signal.SIGTERM](signal.SIGTERM, None)
     thread.join(5)
     assert result == [0]

@@ -14,6 +14,7 @@ from builders import (
     float_param,
     int_param,
     mixed_space,
+    number,
     space_of,
     spaces,
 )
@@ -65,7 +66,7 @@ def test_sampling_zero_points_gives_empty_list() -> None:
 
 def test_log_float_is_uniform_in_log_space() -> None:
     space = space_of(float_param("lr", 1e-4, 1e-1, "log"))
-    values = [p["lr"] for p in space.sample(np.random.default_rng(1), 4000)]
+    values = [number(p["lr"]) for p in space.sample(np.random.default_rng(1), 4000)]
     below_geometric_middle = sum(v < 10**-2.5 for v in values) / len(values)
     # Linear sampling would put ~3% of the points below 10^-2.5; log sampling puts half.
     assert 0.45 < below_geometric_middle < 0.55
@@ -73,7 +74,7 @@ def test_log_float_is_uniform_in_log_space() -> None:
 
 def test_log_int_favours_small_values_and_reaches_both_ends() -> None:
     space = space_of(int_param("batch", 1, 1000, "log"))
-    values = [p["batch"] for p in space.sample(np.random.default_rng(2), 4000)]
+    values = [number(p["batch"]) for p in space.sample(np.random.default_rng(2), 4000)]
     assert min(values) == 1
     assert max(values) >= 900
     assert 0.45 < sum(v < math.sqrt(1000) for v in values) / len(values) < 0.55
@@ -159,7 +160,9 @@ def test_wide_ranges_enumerate_lazily_and_index_directly() -> None:
         {"a": 0, "b": 1, "c": 1e-9},
     ]
     assert space.grid_point(10**9 + 2) == {"a": 0, "b": 11, "c": 1e-9}
-    last = space.grid_size() - 1  # type: ignore[operator]
+    size = space.grid_size()
+    assert size is not None
+    last = size - 1
     assert space.grid_point(last) == {"a": 10**9, "b": 999999991, "c": 1.0}
     with pytest.raises(IndexError, match="grid point -1 of a grid of"):
         space.grid_point(-1)
@@ -351,7 +354,7 @@ def test_get_finds_a_parameter_by_name() -> None:
             ],
         ),
         (
-            IntParam("k", 0.5, 3),  # type: ignore[arg-type]
+            IntParam("k", 0.5, 3),  # type: ignore[arg-type]  # a float bound, as YAML may give
             [
                 Problem(
                     "p.min",
@@ -396,7 +399,7 @@ def test_get_finds_a_parameter_by_name() -> None:
         ),
         (CategoricalParam("o", ("1", 1)), []),
         (
-            DiscreteParam("r", (0.1, "x", 0.1, math.nan)),  # type: ignore[arg-type]
+            DiscreteParam("r", (0.1, "x", 0.1, math.nan)),  # type: ignore[arg-type]  # a str, as YAML may give
             [
                 Problem(
                     "p.values[1]", "must be a number, got 'x' (use type: categorical for names)"

@@ -616,7 +616,7 @@ def test_spec_to_manifest_round_trips_units_through_the_parser(
     spec: SearchSpec, data: st.DataObject
 ) -> None:
     unit = st.text(
-        st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=32
+        st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=32
     ).filter(str.strip)
     units = {
         p.name: data.draw(unit)

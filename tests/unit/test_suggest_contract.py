@@ -16,7 +16,7 @@ from builders import (
     space_of,
 )
 
-from hypersearch.core.params import Params
+from hypersearch.core.params import CategoricalParam, IntParam, Params
 from hypersearch.core.space import Space
 from hypersearch.core.spec import Algorithm
 from hypersearch.core.suggest import suggester_for
@@ -93,10 +93,10 @@ def test_points_are_in_the_space_with_their_types(make: Factory) -> None:
         assert list(suggestion.params) == list(space.names)
         for param in space.params:
             value = suggestion.params[param.name]
-            if type(param).__name__ == "IntParam":
+            if isinstance(param, IntParam):
                 assert type(value) is int
-            elif type(param).__name__ == "CategoricalParam":
-                assert value in param.values  # type: ignore[union-attr]
+            elif isinstance(param, CategoricalParam):
+                assert value in param.values
 
 
 @ALL
@@ -156,7 +156,9 @@ def test_a_finite_space_never_repeats_a_tried_or_running_point(make: Factory) ->
 @ALL
 def test_a_nearly_used_up_space_gives_only_what_is_left(make: Factory) -> None:
     space = small_finite_space()
-    points = [{"units": u, "optimizer": o} for u in (1, 2, 3) for o in ("adam", "sgd")]
+    points: list[Params] = [
+        {"units": u, "optimizer": o} for u in (1, 2, 3) for o in ("adam", "sgd")
+    ]
     history = [Outcome(p, score(p)) for p in points[:4]]
     got = make().suggest(space, history, [points[4]], 3, np.random.default_rng(0))
     assert [s.params for s in got] == [points[5]]

@@ -17,14 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from hypersearch.core.conditions import FINAL_PHASES
 from hypersearch.core.errors import HyperSearchError
 from hypersearch.core.ranking import best_of
 from hypersearch.core.trials import TrialPhase
 from hypersearch.kube import names
-from hypersearch.kube.api import KubeApi
 from hypersearch.kube.wire import ApiError
 from hypersearch.local.summary import (
     SearchEnd,
@@ -64,6 +63,20 @@ class SearchMissingError(ClusterError):
     """No HyperSearch of that name in that namespace: a mistake in the input (exit 2)."""
 
     exit_code = 2
+
+
+class SearchWriter(Protocol):
+    """What submitting needs of the cluster (``KubeApi`` has it; tests pass a fake)."""
+
+    def apply(self, obj: Mapping[str, Any], manager: str) -> None: ...
+
+
+class SearchReader(Protocol):
+    """What reading a search needs of the cluster (``KubeApi`` has it; tests pass a fake)."""
+
+    def get_search(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def list_trials(self, namespace: str, search: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +136,7 @@ def _explain(err: ApiError | OSError, what: str, namespace: str) -> ClusterError
     return ClusterError(f"cannot {what}: {err}")
 
 
-def submit(api: KubeApi, manifest: Mapping[str, Any], namespace: str) -> None:
+def submit(api: SearchWriter, manifest: Mapping[str, Any], namespace: str) -> None:
     """Create (or update) the HyperSearch ``manifest`` in ``namespace`` by server-side apply."""
     metadata = dict(manifest.get("metadata") or {})
     metadata["namespace"] = namespace
@@ -136,7 +149,7 @@ def submit(api: KubeApi, manifest: Mapping[str, Any], namespace: str) -> None:
         ) from None
 
 
-def read_search(api: KubeApi, namespace: str, name: str) -> ClusterSearch:
+def read_search(api: SearchReader, namespace: str, name: str) -> ClusterSearch:
     """The search as the cluster holds it now; ClusterError when it is missing or unreadable."""
     try:
         obj = api.get_search(namespace, name)

@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import kopf
 
@@ -42,11 +42,17 @@ from hypersearch.controller.scheduler import Key, Scheduler
 from hypersearch.core import conditions
 from hypersearch.core.times import format_time
 from hypersearch.kube import names
-from hypersearch.kube.client import Connection
+from hypersearch.kube.client import Credentials
 from hypersearch.kube.failures import stuck_container
 from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
+
+
+class LoginSource(Protocol):
+    """Where kopf's login gets credentials: the ``kube.client.Connection`` the reconciles use."""
+
+    def credentials(self, stale: str | None = None) -> Credentials: ...
 
 
 @dataclass
@@ -77,7 +83,7 @@ class OperatorState:
     """What the handlers share: the reconciler, the scheduler and each search's error streak."""
 
     reconciler: Reconciler
-    connection: Connection
+    connection: LoginSource
     scheduler: Scheduler | None = None
     failures: dict[Key, int] = field(default_factory=dict)
     stalls: dict[Key, Stall] = field(default_factory=dict)

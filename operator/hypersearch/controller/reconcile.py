@@ -36,6 +36,7 @@ from typing import Any
 
 from hypersearch.controller import metrics, trial_runs
 from hypersearch.controller import status as status_doc
+from hypersearch.controller.cluster_api import ClusterApi
 from hypersearch.controller.config import OperatorConfig
 from hypersearch.controller.event_poster import EventPoster
 from hypersearch.controller.events import queue_moves, transition_events
@@ -57,7 +58,6 @@ from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.spec import SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
 from hypersearch.kube import convert, manifests, names, queueing, record
-from hypersearch.kube.api import KubeApi
 from hypersearch.kube.pods import PodView, pod_view
 from hypersearch.kube.wire import ApiError
 
@@ -92,7 +92,7 @@ class Reconciler:
     """Holds the API client and configuration; ``reconcile`` is safe to call from any thread,
     for different searches at once (the shell never runs two for the same search)."""
 
-    def __init__(self, api: KubeApi, config: OperatorConfig, events: Executor | None = None):
+    def __init__(self, api: ClusterApi, config: OperatorConfig, events: Executor | None = None):
         self.api = api
         self.config = config
         self.poster = EventPoster(api, events)

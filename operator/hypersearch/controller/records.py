@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypersearch.controller import status as status_doc
+from hypersearch.controller.cluster_api import ClusterApi
 from hypersearch.core.trials import Trial
 from hypersearch.kube import manifests, record
-from hypersearch.kube.api import KubeApi
 
 
 @dataclass(slots=True)
@@ -36,7 +36,7 @@ class TrialRecordStore:
     """The trial objects of every search the operator works on: the finished-trial cache and
     the resourceVersions of its own last writes. Used by one reconcile per search at a time."""
 
-    def __init__(self, api: KubeApi):
+    def __init__(self, api: ClusterApi):
         self.api = api
         self.cache: dict[tuple[str, str], TrialRecords] = {}
         """Each running search's finished trials (``TrialRecords``)."""

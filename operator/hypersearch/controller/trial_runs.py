@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hypersearch.controller.cluster_api import ClusterApi
 from hypersearch.core.engine import NewTrial
 from hypersearch.core.spec import JOB_TEMPLATE, JOBSET_TEMPLATE, SearchSpec
 from hypersearch.kube import manifests, names, record, workloads
-from hypersearch.kube.api import KubeApi
 from hypersearch.kube.pods import PodView, pod_view
 
 
@@ -51,14 +51,14 @@ def render(
     return workloads.trial_workload(spec, owner, trial, settings)
 
 
-def create(api: KubeApi, obj: Mapping[str, Any]) -> bool:
+def create(api: ClusterApi, obj: Mapping[str, Any]) -> bool:
     """Create a rendered trial run (False: it exists already)."""
     if obj["kind"] == "Pod":
         return api.create_pod(obj)
     return api.create_workload(obj)
 
 
-def delete(api: KubeApi, kind: str | None, namespace: str, name: str) -> None:
+def delete(api: ClusterApi, kind: str | None, namespace: str, name: str) -> None:
     """Delete a trial's run: the Pod, or the whole workload in the foreground."""
     if kind is None:
         api.delete_pod(namespace, name)
@@ -67,7 +67,7 @@ def delete(api: KubeApi, kind: str | None, namespace: str, name: str) -> None:
 
 
 def workload_views(
-    api: KubeApi,
+    api: ClusterApi,
     namespace: str,
     search: str,
     kind: str,
@@ -105,7 +105,7 @@ def workload_views(
 
 
 def _pending_pods(
-    api: KubeApi, namespace: str, views: list[workloads.WorkloadView]
+    api: ClusterApi, namespace: str, views: list[workloads.WorkloadView]
 ) -> dict[str, list[PodView]]:
     """The Pending Pods of the running workloads, by trial: one LIST of the namespace's Pending
     trial Pods (label and field selector), and only when a workload runs unfinished."""
