@@ -94,6 +94,7 @@ class OptunaOpt:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
+        sampler: optuna.samplers.BaseSampler
         if kind == "gp":
             import torch
 

@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from hypersearch.controller import metrics
-from hypersearch.kube.api import KubeApi
+from hypersearch.controller.cluster_api import ClusterApi
 from hypersearch.kube.wire import ApiError
 
 log = logging.getLogger("hypersearch.operator")
@@ -35,7 +35,7 @@ def involved_object(body: Mapping[str, Any]) -> dict[str, Any]:
 class EventPoster:
     """Posts Events about searches, at once (no ``executor``) or through it."""
 
-    def __init__(self, api: KubeApi, executor: Executor | None = None):
+    def __init__(self, api: ClusterApi, executor: Executor | None = None):
         self.api = api
         self.executor = executor
         self._backlog = threading.BoundedSemaphore(EVENT_BACKLOG)
