@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+from hypersearch.kube.api import KUEUE_UIDS_PER_LIST, KubeApi
+from hypersearch.kube.client import connect
+
 from .kueue import PRIORITY_LABEL, QUEUE_LABEL, Queue, condition, is_true, workload_of
 from .plane import ControlPlane, wait_until
 
@@ -165,6 +168,35 @@ def test_quota_admits_two_one_gpu_jobs_and_the_third_waits_until_one_finishes(
     assert is_true(workload_of(kueue_plane, ns, "Job", "first"), "Finished")
     assert is_true(workload_of(kueue_plane, ns, "Job", "third"), "Admitted")
     assert not _suspended(kueue_plane, ns, "job", "second")
+
+
+def test_the_operator_reads_only_the_workloads_of_the_jobs_it_names(
+    kueue_plane: ControlPlane, gpu_queue: Queue
+) -> None:
+    """Kueue labels each Workload with its Job's uid, so the operator's read of why its trials
+    wait selects its own Workloads, in chunks of ``KUEUE_UIDS_PER_LIST`` uids, not the
+    namespace's."""
+    ns = gpu_queue.namespace
+    uids = {}
+    for name in ("mine", "theirs"):
+        kueue_plane.apply(_job(name, gpu_queue.local_queue), ns)
+        uids[name] = kueue_plane.get_json("job", name, "-n", ns)["metadata"]["uid"]
+
+        def made(name: str = name) -> dict[str, Any] | None:
+            return workload_of(kueue_plane, ns, "Job", name) or None
+
+        wait_until(made, f"Kueue's Workload of job {name}", timeout=60)
+    api = KubeApi(connect(str(kueue_plane.kubeconfig)))
+
+    def owners(found: list[dict[str, Any]]) -> list[str]:
+        return sorted(ref["name"] for w in found for ref in w["metadata"]["ownerReferences"])
+
+    assert owners(api.list_kueue_workloads(ns, [uids["mine"]])) == ["mine"]
+    assert api.list_kueue_workloads(ns, []) == []
+    # More uids than one selector holds (the others name no Job): both chunks are read.
+    many = [f"00000000-0000-0000-0000-{i:012d}" for i in range(KUEUE_UIDS_PER_LIST + 20)]
+    found = api.list_kueue_workloads(ns, [*many, uids["theirs"], uids["mine"]])
+    assert owners(found) == ["mine", "theirs"]
 
 
 def _jobset(name: str, labels: dict[str, str], workers: int, run: str = "3s") -> dict[str, Any]:

@@ -17,6 +17,7 @@ from hypersearch.kube.queueing import (
     admissions,
     needs_admissions,
     waiting_summary,
+    workload_uids,
 )
 
 T0 = 1_800_000_000.0
@@ -204,6 +205,16 @@ def test_kueues_workloads_are_read_only_while_a_trial_waits_or_restarted_unseen(
     assert needs_admissions([dataclasses.replace(base, queued=True, started_at=None)], entries)
     restarted = dataclasses.replace(admitted, started_at=T0 + 160)
     assert needs_admissions([restarted], entries)
+
+
+def test_kueues_workloads_are_read_for_the_searchs_queue_workloads_only() -> None:
+    pod = PodView("s-0000", "Running", "u", False, 0, {}, None, T0, T0, None, None, "", "", "")
+    waiting = dataclasses.replace(pod, name="s-0001", queued=True, uid="uid-b", kind="Job")
+    running = dataclasses.replace(pod, name="s-0002", queued=False, uid="uid-a", kind="Job")
+    unknown = dataclasses.replace(pod, name="s-0003", queued=True, uid=None, kind="Job")
+    # A Pod trial (queued None) has no Workload; the rest in a stable order, each once.
+    views = [dataclasses.replace(pod, uid="pod-uid"), waiting, running, unknown, waiting]
+    assert workload_uids(views) == ["uid-a", "uid-b"]
 
 
 def test_a_trial_stopped_while_it_waits_keeps_the_wait_it_had() -> None:

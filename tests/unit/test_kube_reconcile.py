@@ -181,7 +181,7 @@ class FakeApi:
     def delete_workload(self, kind: str, namespace: str, name: str) -> None:
         raise AssertionError(f"these trials are Pods: no {kind} {name} to delete")
 
-    def list_kueue_workloads(self, namespace: str) -> list[dict[str, Any]]:
+    def list_kueue_workloads(self, namespace: str, job_uids: Sequence[str]) -> list[dict[str, Any]]:
         raise AssertionError("these searches name no queue: no Kueue Workloads to list")
 
     # --- playing the sidecar and the kubelet ---

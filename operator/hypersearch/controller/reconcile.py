@@ -182,7 +182,11 @@ class Reconciler:
             )
         pods = [p for p in views if p.owner_uid == owner.uid]
         # Kueue's words (why a trial waits, why it was evicted), read only when they matter.
-        kueue = self._admissions(namespace) if queueing.needs_admissions(pods, merged) else {}
+        kueue = (
+            self._admissions(namespace, queueing.workload_uids(pods))
+            if queueing.needs_admissions(pods, merged)
+            else {}
+        )
         unborn = convert.unborn_trials(merged, objects, pods, now=now)
         born = {t.name for t in unborn}
         timing = self.config.timing
@@ -405,11 +409,11 @@ class Reconciler:
             started.append(made)
         return started, None, None
 
-    def _admissions(self, namespace: str) -> dict[str, queueing.Admission]:
-        """Kueue's Workloads of ``namespace`` by trial; none when they cannot be read (Kueue
-        absent, or no right to: they only add Kueue's messages)."""
+    def _admissions(self, namespace: str, uids: Sequence[str]) -> dict[str, queueing.Admission]:
+        """Kueue's Workloads of the search's workloads ``uids`` by trial; none when they cannot
+        be read (Kueue absent, or no right to: they only add Kueue's messages)."""
         try:
-            return queueing.admissions(self.api.list_kueue_workloads(namespace))
+            return queueing.admissions(self.api.list_kueue_workloads(namespace, uids))
         except ApiError as err:
             if err.transient:
                 raise

@@ -40,6 +40,8 @@ class PodView:
     stuck_reason: str = ""
     stuck_message: str = ""
     kind: str = "Pod"
+    uid: str | None = None
+    """The uid of the object read (the Pod's, or the Job's / JobSet's)."""
     """What runs the trial: Pod, or Job / JobSet for a workload read as a PodView (messages)."""
     queued: bool | None = None
     """For a Job or JobSet admitted by a queue (Kueue): True while it waits for admission
@@ -121,6 +123,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         failure_reason=reason,
         failure_message=message,
         scheduled_at=scheduled_at,
+        uid=str(meta["uid"]) if meta.get("uid") else None,
         stuck_container=stuck[0],
         stuck_reason=stuck[1],
         stuck_message=stuck[2],

@@ -187,6 +187,14 @@ def needs_admissions(views: Iterable[PodView], entries: Mapping[str, Mapping[str
     return False
 
 
+def workload_uids(views: Iterable[PodView]) -> list[str]:
+    """The uids of a search's queue workloads: Kueue labels each Workload with its Job's or
+    JobSet's (``kueue.x-k8s.io/job-uid``), so a read of Kueue's Workloads can select the
+    search's own instead of every Workload of the namespace (which, where quota is short and
+    many searches wait, is a LIST of all their queues on each look)."""
+    return sorted({v.uid for v in views if v.queued is not None and v.uid})
+
+
 def waiting_summary(trials: Iterable[Trial], queue: str | None) -> str:
     """``2 trials wait for admission by LocalQueue trials; hs-0003: <Kueue's reason>``, or ''
     when none waits (the ``Queued`` condition's message)."""

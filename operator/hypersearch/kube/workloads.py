@@ -223,6 +223,7 @@ class WorkloadView:
     message: str = ""
     queue: str | None = None
     """The LocalQueue of its ``kueue.x-k8s.io/queue-name`` label: Kueue admits it."""
+    uid: str | None = None
 
     @property
     def active(self) -> bool:
@@ -283,6 +284,7 @@ def workload_view(obj: Mapping[str, Any]) -> WorkloadView:
         reason=reason,
         message=message,
         queue=(meta.get("labels") or {}).get(QUEUE_LABEL),
+        uid=str(meta["uid"]) if meta.get("uid") else None,
     )
 
 
@@ -348,6 +350,7 @@ def trial_view(
         failure_reason=view.reason if view.outcome == "Failed" else "",
         failure_message=message,
         kind=view.kind,
+        uid=view.uid,
         queued=(view.suspended and view.active) if view.queue else None,
     )
 
