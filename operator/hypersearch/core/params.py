@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeGuard
 
 from hypersearch.core.errors import Problem
 from hypersearch.core.placeholders import PARAM_NAME_PATTERN
@@ -94,7 +94,8 @@ def round_float(value: float) -> float:
     return 0.0 if rounded == 0 else rounded
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
+    """An int or float, never a bool (YAML's true is not 1 here)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -138,7 +139,7 @@ def _range_problems(param: IntParam | FloatParam, at: str) -> list[Problem]:
     bounds_ok = True
     for field_name in ("min", "max"):
         value = getattr(param, field_name)
-        wrong_type = not _is_number(value) or (kind == "int" and not isinstance(value, int))
+        wrong_type = not is_number(value) or (kind == "int" and not isinstance(value, int))
         if wrong_type:
             fraction = kind == "int" and isinstance(value, float) and math.isfinite(value)
             fix = "; round it, or use type: float for fractional values" if fraction else ""
@@ -180,7 +181,7 @@ def _range_problems(param: IntParam | FloatParam, at: str) -> list[Problem]:
     if param.step is not None and param.count is not None:
         problems.append(Problem(f"{at}count", "cannot be set together with step; set one of them"))
     if param.step is not None:
-        step_ok = _is_number(param.step) and (kind == "float" or isinstance(param.step, int))
+        step_ok = is_number(param.step) and (kind == "float" or isinstance(param.step, int))
         if not step_ok or not math.isfinite(param.step) or param.step <= 0:
             problems.append(
                 Problem(f"{at}step", f"must be a positive {kind}, got {_fmt(param.step)}")
@@ -261,16 +262,16 @@ def values_problems(param: CategoricalParam | DiscreteParam, at: str) -> list[Pr
 def value_problem(param: Param, value: object) -> str | None:
     """Why ``value`` is not a point of ``param`` (None when it is)."""
     if isinstance(param, IntParam):
-        if not _is_number(value) or not float(value).is_integer():  # type: ignore[arg-type]
+        if not is_number(value) or not float(value).is_integer():
             return f"must be an integer, got {_fmt(value)}"
-        if not param.min <= value <= param.max:  # type: ignore[operator]
+        if not param.min <= value <= param.max:
             return f"must be between {param.min} and {param.max}, got {value}"
         return None
     if isinstance(param, FloatParam):
-        if not _is_number(value) or not math.isfinite(value):  # type: ignore[arg-type]
+        if not is_number(value) or not math.isfinite(value):
             return f"must be a finite number, got {_fmt(value)}"
         slack = 1e-12 * max(abs(param.min), abs(param.max), 1.0)
-        if not param.min - slack <= value <= param.max + slack:  # type: ignore[operator]
+        if not param.min - slack <= value <= param.max + slack:
             return f"must be between {param.min} and {param.max}, got {value}"
         return None
     if lookup(param, value) is None:
@@ -288,6 +289,6 @@ def lookup(param: CategoricalParam | DiscreteParam, value: object) -> Value | No
         if isinstance(declared, str) or isinstance(value, str):
             if type(declared) is type(value) and declared == value:
                 return declared
-        elif _is_number(value) and round_float(float(declared)) == round_float(float(value)):  # type: ignore[arg-type]
+        elif is_number(value) and round_float(float(declared)) == round_float(float(value)):
             return declared
     return None

@@ -36,6 +36,7 @@ from hypersearch.core.params import (
     Params,
     Scale,
     Value,
+    is_number,
     lookup,
     round_float,
     value_problem,
@@ -259,9 +260,11 @@ class Space:
         for param in self.params:
             value = params[param.name]
             if isinstance(param, IntParam):
-                out[param.name] = int(value)  # type: ignore[call-overload]
+                assert is_number(value)  # validated above
+                out[param.name] = int(value)
             elif isinstance(param, FloatParam):
-                out[param.name] = _clip(float(value), param.min, param.max)  # type: ignore[arg-type]
+                assert is_number(value)
+                out[param.name] = _clip(float(value), param.min, param.max)
             else:
                 declared = lookup(param, value)
                 assert declared is not None  # validated above

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 from hypersearch.core.errors import Problem
 from hypersearch.core.spec import MAX_TEXT_LENGTH, MAX_UNIT_LENGTH
@@ -34,12 +34,18 @@ def show(value: object) -> str:
     return str(value)
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
+    """An int, never a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+Choice = TypeVar("Choice", bound=str)
+
+
+def pick(value: str | None, choices: tuple[Choice, ...]) -> Choice | None:
+    """The element of ``choices`` equal to ``value`` (typed as the choices are: a checked
+    ``str`` becomes its ``Literal``), or None."""
+    return next((c for c in choices if c == value), None)
 
 
 class FieldReader:

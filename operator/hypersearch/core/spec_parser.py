@@ -15,6 +15,7 @@ from typing import Any
 
 from hypersearch.core.params import (
     FloatParam,
+    is_number,
 )
 from hypersearch.core.resource import API_GROUP, API_VERSION, KIND
 from hypersearch.core.spec import (
@@ -39,12 +40,11 @@ from hypersearch.core.spec import (
     Algorithm,
     AlgorithmName,
     EarlyStopping,
-    EarlyStoppingName,
     Objective,
     SearchSpec,
     SettingRule,
 )
-from hypersearch.core.spec_fields import MISSING, is_int, is_number, show
+from hypersearch.core.spec_fields import MISSING, is_int, pick, show
 from hypersearch.core.spec_parameter_rules import ParameterRules
 from hypersearch.core.spec_trial_rules import TrialRules
 
@@ -166,11 +166,14 @@ class SpecParser(ParameterRules, TrialRules):
         seed = self.integer(doc, "seed", path, minimum=0, maximum=MAX_SEED)
         if name is None:
             return None
-        settings = self.settings(name, doc.get("settings"))  # type: ignore[arg-type]
+        chosen = pick(name, ALGORITHMS)
+        if chosen is None:
+            return None
+        settings = self.settings(chosen, doc.get("settings"))
         if settings is None:
             return None
         return Algorithm(
-            name=name,  # type: ignore[arg-type]
+            name=chosen,
             seed=DEFAULT_SEED if seed is None else seed,
             settings=settings,
         )
@@ -208,10 +211,10 @@ class SpecParser(ParameterRules, TrialRules):
         if rule.kind == "int" and not is_int(raw):
             self.fail(where, f"must be an integer, got {show(raw)}")
             return None
-        if not is_number(raw) or not math.isfinite(raw):  # type: ignore[arg-type]
+        if not is_number(raw) or not math.isfinite(raw):
             self.fail(where, f"must be a number, got {show(raw)}")
             return None
-        number: float = raw  # type: ignore[assignment]
+        number: float = raw
         low, high = rule.minimum, rule.maximum
         too_low = low is not None and (number <= low if rule.exclusive else number < low)
         too_high = high is not None and (number >= high if rule.exclusive else number > high)
@@ -241,9 +244,10 @@ class SpecParser(ParameterRules, TrialRules):
             choices=EARLY_STOPPING_ALGORITHMS,
             hint=" (median or asha; leave earlyStopping out to run every trial to its end)",
         )
-        if name is None:
+        chosen = pick(name, EARLY_STOPPING_ALGORITHMS)
+        if chosen is None:
             return None
-        rules = {rule.key: rule for rule in EARLY_STOPPING_SETTINGS[name]}  # type: ignore[index]
+        rules = {rule.key: rule for rule in EARLY_STOPPING_SETTINGS[chosen]}
         before = len(self.problems)
         settings: dict[str, Any] = {}
         for key, raw in doc.items():
@@ -278,8 +282,7 @@ class SpecParser(ParameterRules, TrialRules):
                 "trial's steps (set maxResource to the epochs your script runs)",
             )
             return None
-        typed: EarlyStoppingName = name  # type: ignore[assignment]
-        return EarlyStopping(typed, settings)
+        return EarlyStopping(chosen, settings)
 
     def objective(self, value: object) -> Objective | None:
         path = "spec.objective"
@@ -310,8 +313,8 @@ class SpecParser(ParameterRules, TrialRules):
             return None
         return Objective(
             metric=metric,
-            goal=goal or DEFAULT_GOAL,  # type: ignore[arg-type]
-            aggregation=aggregation or DEFAULT_AGGREGATION,  # type: ignore[arg-type]
+            goal=pick(goal, GOALS) or DEFAULT_GOAL,
+            aggregation=pick(aggregation, AGGREGATIONS) or DEFAULT_AGGREGATION,
             target=None if target is None else float(target),
             unit=unit,
         )

@@ -7,8 +7,9 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+from hypersearch.core.params import is_number
 from hypersearch.core.placeholders import UNDECLARED_FIX, placeholders_in
 from hypersearch.core.spec import (
     JOB_TEMPLATE,
@@ -22,7 +23,7 @@ from hypersearch.core.spec import (
     Workload,
     WorkloadKind,
 )
-from hypersearch.core.spec_fields import MISSING, FieldReader, is_number, show
+from hypersearch.core.spec_fields import MISSING, FieldReader, show
 
 _KEYS = (
     "machineType",
@@ -305,7 +306,8 @@ class TrialRules(FieldReader):
         if self.declared is not None:
             for i in range(len(containers)) if every else (index,):
                 self.placeholders(containers[i], f"{where}[{i}]", self.declared)
-        return chosen  # type: ignore[no-any-return]
+        # Each item was checked to be a Mapping above; the list itself is JSON (Any).
+        return cast(Mapping[str, Any], chosen)
 
     def text_limits(self, container: Mapping[str, Any], path: str) -> None:
         """The CRD's bounds on a container's command, args and env (they keep CEL's cost within
