@@ -42,7 +42,9 @@ hs+asha[fidelity] (every finished trial at the fidelity it reached, a few points
 in a GP over (point, fidelity): ``STOPPED_IN_MODEL = "fidelity"``), hs+median-g[fidelity] and
 hs+asha-g[fidelity] (the same, and a trial the rule would stop runs on while that model's upper
 bound at fidelity 1 reaches the best completed value: ``engine.MODEL_GUARD``), hs+median-g and
-hs+asha-g (the guard, while the suggester sees stopped trials projected),
+hs+asha-g (the guard, while the suggester sees stopped trials projected), hs+asha-r (adaptive
+rungs: asha stops at a rung only while the rung's ranks have agreed with the completed trials'
+final ranks, rank correlation >= 0.5: ``early_stopping.ADAPTIVE_RUNGS``),
 hs-random, hs-random+median, hs-random+asha, optuna (TPE, no pruning), optuna+median
 (MedianPruner), optuna+sha (SuccessiveHalvingPruner), optuna+hyperband (HyperbandPruner), each with
 its defaults. A benchmark, not a test: nothing here asserts.
@@ -72,7 +74,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from hypersearch.core import engine
+from hypersearch.core import early_stopping, engine
 from hypersearch.core.engine import decide, rng_for
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import final_value
@@ -106,6 +108,7 @@ EXTRA_METHODS = (
     "hs+asha-g[fidelity]",
     "hs+median-g",
     "hs+asha-g",
+    "hs+asha-r",
 )
 
 
@@ -406,9 +409,11 @@ def _policy(method: str) -> Iterator[None]:
     policy = _plain(method).partition("[")[2].rstrip("]") or "project"
     # Explicit, so each method keeps its meaning whatever the engine's defaults are.
     guard = _plain(method).partition("[")[0].endswith("-g")
+    adaptive = _plain(method).partition("[")[0].endswith("-r")
     with (
         mock.patch.object(engine, "STOPPED_IN_MODEL", policy),
         mock.patch.object(engine, "MODEL_GUARD", guard),
+        mock.patch.object(early_stopping, "ADAPTIVE_RUNGS", adaptive),
     ):
         yield
 
