@@ -32,6 +32,12 @@ never more (a trial starts only if it and every running trial could still finish
     python bench/early_stopping.py --seeds 5 --jobs 1
     python bench/early_stopping.py --tasks crossing --methods hs+median,hs+asha --seeds 3
     python bench/early_stopping.py --seeds 5 --seed-start 5 --methods hs,hs+asha,hs+asha@0.4
+    python bench/early_stopping.py --seeds 10 --seed-start 10 --methods hs,hs+asha@0.4 \
+        --save runs.txt            # later: the same flags with --load runs.txt, nothing rerun
+
+Each row also counts the seeds where the final best is above, equal to and below ``hs``'s
+(``+/=/- vs hs``) and gives the two-sided exact sign test of that split, ties dropped
+(``sign p``): whether a difference at the resolution of a test split is more than seed noise.
 
 Methods: hs (bayesian, no stopping), hs+median, hs+asha (the GP sees an early-stopped trial
 projected to the end: ``engine.STOPPED_IN_MODEL = "project"``), hs+median[last] and
@@ -564,7 +570,8 @@ def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
         print(f"\n{task}")
         print(
             f"  {'method':<20} {'epochs':>7} {'vs hs':>7} {'stopped':>8} "
-            f"{'final best':>10} {'best>=hs':>8} {'chosen':>8} {'ch>=hs':>7}"
+            f"{'final best':>10} {'best>=hs':>8} {'chosen':>8} {'ch>=hs':>7} "
+            f"{'+/=/- vs hs':>11} {'sign p':>6}"
         )
         for method in methods:
             runs = [by[(task, method, s)] for s in seeds if (task, method, s) in by]
@@ -581,19 +588,78 @@ def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
                 f"{statistics.median(r.best for r in runs):>10.4f} "
                 f"{f'{not_worse}/{len(paired)}':>8} "
                 f"{statistics.median(r.chosen for r in runs):>8.4f} "
-                f"{f'{chosen_not_worse}/{len(paired)}':>7}"
+                f"{f'{chosen_not_worse}/{len(paired)}':>7} "
+                f"{_paired_counts(paired):>11} {_sign_p(paired):>6.3f}"
             )
+
+
+def _wins_losses(paired: list[tuple[Result, Result]]) -> tuple[int, int, int]:
+    """Seeds where the method's final best is above, equal to, below ``hs``'s (to the 4 decimals
+    a saved line keeps, so saved and live runs count alike)."""
+    diffs = [round(r.best, 4) - round(hs.best, 4) for r, hs in paired]
+    return (
+        sum(d > 1e-9 for d in diffs),
+        sum(abs(d) <= 1e-9 for d in diffs),
+        sum(d < -1e-9 for d in diffs),
+    )
+
+
+def _paired_counts(paired: list[tuple[Result, Result]]) -> str:
+    return "/".join(map(str, _wins_losses(paired)))
+
+
+def _sign_p(paired: list[tuple[Result, Result]]) -> float:
+    """Two-sided exact sign test of the final bests against ``hs``'s, ties dropped: the chance
+    of a split at least this uneven if either were as likely to be better on a seed."""
+    up, _, down = _wins_losses(paired)
+    n = up + down
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(up, down) + 1)) / (1 << n)
+    return min(1.0, 2 * tail)
+
+
+def _line(r: Result) -> str:
+    """One finished search as a line: what ``--save`` keeps and ``--load`` reads back."""
+    return (
+        f"{r.task} {r.method} seed={r.seed} epochs={r.epochs} stopped={r.stopped} "
+        f"best={r.best:.4f} chosen={r.chosen:.4f}"
+    )
 
 
 def _said(r: Result) -> Result:
     """One line per finished search (stderr), so a long run shows progress and leaves data."""
-    print(
-        f"{r.task} {r.method} seed={r.seed} epochs={r.epochs} stopped={r.stopped} "
-        f"best={r.best:.4f} chosen={r.chosen:.4f}",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(_line(r), file=sys.stderr, flush=True)
     return r
+
+
+def _saved(r: Result, path: str | None) -> Result:
+    """``--save``: the finished search's line appended to ``path`` too, as it finishes."""
+    if path is not None:
+        with open(path, "a", encoding="utf-8") as out:
+            print(_line(r), file=out)
+    return r
+
+
+def _loaded(paths: str) -> list[Result]:
+    """The results of earlier runs from their saved (or stderr) lines, later lines winning."""
+    found: dict[tuple[str, str, int], Result] = {}
+    for path in paths.split(","):
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                parts = line.split()
+                if len(parts) < 3 or parts[0] not in TASKS or not parts[2].startswith("seed="):
+                    continue
+                task, method, *fields = parts
+                got = dict(f.split("=", 1) for f in fields)
+                r = Result(task, method, int(got["seed"]), int(got["epochs"]))
+                r.stopped, r.best, r.chosen = (
+                    int(got["stopped"]),
+                    float(got["best"]),
+                    float(got["chosen"]),
+                )
+                found[(task, method, r.seed)] = r
+    return list(found.values())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -616,6 +682,12 @@ def main(argv: list[str] | None = None) -> None:
         help="equal-budget protocol too: each method with a rule or pruner also runs as "
         "METHOD@BUDGET, as many trials as fit in this fraction of trials*epochs (never more)",
     )
+    parser.add_argument("--save", help="append each finished search's line to this file")
+    parser.add_argument(
+        "--load",
+        help="comma-separated files of saved lines: report those runs (of --tasks, --methods "
+        "and the seeds asked for) instead of running them",
+    )
     args = parser.parse_args(argv)
     tasks = args.tasks.split(",")
     methods = args.methods.split(",")
@@ -632,15 +704,18 @@ def main(argv: list[str] | None = None) -> None:
     ]
     started = time.monotonic()
     results: list[Result] = []
-    if args.jobs == 1:
+    if args.load:
+        wanted = set(jobs)
+        results = [r for r in _loaded(args.load) if (r.task, r.method, r.seed) in wanted]
+    elif args.jobs == 1:
         done = (run_one(t, m, s, args) for t, m, s in jobs)
         for result in done:
-            results.append(_said(result))
+            results.append(_saved(_said(result), args.save))
     else:
         with ProcessPoolExecutor(args.jobs) as pool:
             columns = list(zip(*jobs, strict=True))
             for result in pool.map(run_one, *columns, [args] * len(jobs)):
-                results.append(_said(result))
+                results.append(_saved(_said(result), args.save))
     print(
         f"{args.seeds} seeds, {args.trials} trials of {args.epochs} epochs, {args.parallel} at "
         f"once; {time.monotonic() - started:.0f}s"
