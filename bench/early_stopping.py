@@ -561,9 +561,12 @@ def run_one(task_name: str, method: str, seed: int, args: argparse.Namespace) ->
 # --- the table -------------------------------------------------------------------------------
 
 
-def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
+def report(
+    results: list[Result], tasks: list[str], methods: list[str], against: str = "hs"
+) -> None:
     """Per task and method, medians over seeds; ratios and counts against ``hs`` of the same
-    seed (the same GP search without stopping)."""
+    seed (the same GP search without stopping); the +/=/- counts and the sign test against
+    ``against`` (``--against``: e.g. a candidate against the rule it would replace)."""
     by = {(r.task, r.method, r.seed): r for r in results}
     seeds = sorted({r.seed for r in results})
     for task in tasks:
@@ -571,7 +574,7 @@ def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
         print(
             f"  {'method':<20} {'epochs':>7} {'vs hs':>7} {'stopped':>8} "
             f"{'final best':>10} {'best>=hs':>8} {'chosen':>8} {'ch>=hs':>7} "
-            f"{'+/=/- vs hs':>11} {'sign p':>6}"
+            f"{'+/=/- vs ' + against:>11} {'sign p':>6}"
         )
         for method in methods:
             runs = [by[(task, method, s)] for s in seeds if (task, method, s) in by]
@@ -581,6 +584,9 @@ def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
             ratios = [hs.epochs / r.epochs for r, hs in paired]
             not_worse = sum(r.best >= hs.best - 1e-12 for r, hs in paired)
             chosen_not_worse = sum(r.chosen >= hs.chosen - 1e-12 for r, hs in paired)
+            versus = [
+                (r, by[(task, against, r.seed)]) for r in runs if (task, against, r.seed) in by
+            ]
             print(
                 f"  {method:<20} {statistics.median(r.epochs for r in runs):>7.0f} "
                 f"{(statistics.median(ratios) if ratios else math.nan):>6.2f}x "
@@ -589,13 +595,13 @@ def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
                 f"{f'{not_worse}/{len(paired)}':>8} "
                 f"{statistics.median(r.chosen for r in runs):>8.4f} "
                 f"{f'{chosen_not_worse}/{len(paired)}':>7} "
-                f"{_paired_counts(paired):>11} {_sign_p(paired):>6.3f}"
+                f"{_paired_counts(versus):>11} {_sign_p(versus):>6.3f}"
             )
 
 
 def _wins_losses(paired: list[tuple[Result, Result]]) -> tuple[int, int, int]:
-    """Seeds where the method's final best is above, equal to, below ``hs``'s (to the 4 decimals
-    a saved line keeps, so saved and live runs count alike)."""
+    """Seeds where the method's final best is above, equal to, below the reference's (to the 4
+    decimals a saved line keeps, so saved and live runs count alike)."""
     diffs = [round(r.best, 4) - round(hs.best, 4) for r, hs in paired]
     return (
         sum(d > 1e-9 for d in diffs),
@@ -609,8 +615,8 @@ def _paired_counts(paired: list[tuple[Result, Result]]) -> str:
 
 
 def _sign_p(paired: list[tuple[Result, Result]]) -> float:
-    """Two-sided exact sign test of the final bests against ``hs``'s, ties dropped: the chance
-    of a split at least this uneven if either were as likely to be better on a seed."""
+    """Two-sided exact sign test of the final bests against the reference's, ties dropped: the
+    chance of a split at least this uneven if either were as likely to be better on a seed."""
     up, _, down = _wins_losses(paired)
     n = up + down
     if n == 0:
@@ -684,6 +690,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--save", help="append each finished search's line to this file")
     parser.add_argument(
+        "--against", default="hs", help="the method the +/=/- counts and sign test compare with"
+    )
+    parser.add_argument(
         "--load",
         help="comma-separated files of saved lines: report those runs (of --tasks, --methods "
         "and the seeds asked for) instead of running them",
@@ -720,7 +729,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.seeds} seeds, {args.trials} trials of {args.epochs} epochs, {args.parallel} at "
         f"once; {time.monotonic() - started:.0f}s"
     )
-    report(results, tasks, methods)
+    report(results, tasks, methods, args.against)
     sys.stdout.flush()
 
 
