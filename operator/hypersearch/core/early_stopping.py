@@ -37,6 +37,9 @@ from ``gracePeriod`` / ``minResource`` on, without references (it could only end
   a clock this order gives every shell, and every restart, the same answer. So the first trial is
   never stopped, and a later, better trial does not stop one that already went on. Ties rank the
   lower index first.
+
+``ADAPTIVE_RUNGS`` (a bench variant, off) has asha stop at a rung only while the completed trials'
+ranks there agreed with their final ranks (``rung_agreement``).
 """
 
 from __future__ import annotations
