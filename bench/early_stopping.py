@@ -714,7 +714,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     results: list[Result] = []
     if args.load:
-        wanted = set(jobs)
+        # The reference's runs too, so --against compares with a method not listed.
+        wanted = set(jobs) | {(t, args.against, s) for t, _, s in jobs}
         results = [r for r in _loaded(args.load) if (r.task, r.method, r.seed) in wanted]
     elif args.jobs == 1:
         done = (run_one(t, m, s, args) for t, m, s in jobs)
