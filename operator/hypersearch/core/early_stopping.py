@@ -323,8 +323,9 @@ def _asha(
 
 ADAPTIVE_RUNGS = False
 """Whether asha stops a trial at a rung only while the rung's ranks have predicted the final
-ranks in this search (``rung_agreement``). A bench variant (bench/early_stopping.py, ``-r``);
-measured in docs/algorithms.md."""
+ranks in this search (``rung_agreement``). A bench variant (bench/early_stopping.py, ``-r``),
+off: it changed nothing on the real tasks and its gain on crossing did not repeat on the confirm
+seeds (docs/benchmarks.md, round 5)."""
 
 RANK_TRUST = 0.5
 """The least rank correlation between a rung's scores and the final values of the completed
@@ -333,8 +334,8 @@ trials at which asha still stops there (chosen before measuring: "clearly positi
 MIN_RANKED = 3
 """Fewest completed trials whose rank correlation is taken as evidence; with fewer, every rung
 stops as plain asha does (the search cannot afford to run its first trials to their ends only to
-learn whether it may stop them). Three, not more: at a 40% budget, 4 trials at once, a fifth
-trial completes after most trials have been judged (crossing seed 0: never in time)."""
+learn whether it may stop them). Three, not five (the first choice): at a 40% budget, 4 trials
+at once, the fifth completed trial came after every judgement on crossing's screen seed 0."""
 
 
 def rung_agreement(
@@ -344,9 +345,9 @@ def rung_agreement(
     past it, as asha ranks) and the final scores of the n completed trials with finite values at
     both; None below ``MIN_RANKED`` of them or when either side has no spread (nothing learnt).
 
-    The adaptive rule of Hyperband-style searches with learning-curve checks: a rung whose ranks
-    have not predicted the final ranks in this search (curves that cross) is not trusted to stop
-    anyone, while a rung that has stays as asha has it. The completed trials passed every rung
+    The evidence for an adaptive rung: a rung whose ranks have not predicted the final ranks in
+    this search (curves that cross) is not trusted to stop anyone, while a rung that has stays as
+    asha has it. The completed trials passed every rung
     before, so their spread there is narrower than the population's and the correlation is
     conservative (lower); when it makes a rung stop nobody, more trials complete unselected and
     the sample widens again."""
