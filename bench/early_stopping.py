@@ -32,6 +32,12 @@ never more (a trial starts only if it and every running trial could still finish
     python bench/early_stopping.py --seeds 5 --jobs 1
     python bench/early_stopping.py --tasks crossing --methods hs+median,hs+asha --seeds 3
     python bench/early_stopping.py --seeds 5 --seed-start 5 --methods hs,hs+asha,hs+asha@0.4
+    python bench/early_stopping.py --seeds 10 --seed-start 10 --methods hs,hs+asha@0.4 \
+        --save runs.txt            # later: the same flags with --load runs.txt, nothing rerun
+
+Each row also counts the seeds where the final best is above, equal to and below ``hs``'s
+(``+/=/- vs hs``) and gives the two-sided exact sign test of that split, ties dropped
+(``sign p``): whether a difference at the resolution of a test split is more than seed noise.
 
 Methods: hs (bayesian, no stopping), hs+median, hs+asha (the GP sees an early-stopped trial
 projected to the end: ``engine.STOPPED_IN_MODEL = "project"``), hs+median[last] and
@@ -42,7 +48,9 @@ hs+asha[fidelity] (every finished trial at the fidelity it reached, a few points
 in a GP over (point, fidelity): ``STOPPED_IN_MODEL = "fidelity"``), hs+median-g[fidelity] and
 hs+asha-g[fidelity] (the same, and a trial the rule would stop runs on while that model's upper
 bound at fidelity 1 reaches the best completed value: ``engine.MODEL_GUARD``), hs+median-g and
-hs+asha-g (the guard, while the suggester sees stopped trials projected),
+hs+asha-g (the guard, while the suggester sees stopped trials projected), hs+asha-r (adaptive
+rungs: asha stops at a rung only while the rung's ranks have agreed with the completed trials'
+final ranks, rank correlation >= 0.5: ``early_stopping.ADAPTIVE_RUNGS``),
 hs-random, hs-random+median, hs-random+asha, optuna (TPE, no pruning), optuna+median
 (MedianPruner), optuna+sha (SuccessiveHalvingPruner), optuna+hyperband (HyperbandPruner), each with
 its defaults. A benchmark, not a test: nothing here asserts.
@@ -72,7 +80,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from hypersearch.core import engine
+from hypersearch.core import early_stopping, engine
 from hypersearch.core.engine import decide, rng_for
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import final_value
@@ -106,6 +114,7 @@ EXTRA_METHODS = (
     "hs+asha-g[fidelity]",
     "hs+median-g",
     "hs+asha-g",
+    "hs+asha-r",
 )
 
 
@@ -406,9 +415,11 @@ def _policy(method: str) -> Iterator[None]:
     policy = _plain(method).partition("[")[2].rstrip("]") or "project"
     # Explicit, so each method keeps its meaning whatever the engine's defaults are.
     guard = _plain(method).partition("[")[0].endswith("-g")
+    adaptive = _plain(method).partition("[")[0].endswith("-r")
     with (
         mock.patch.object(engine, "STOPPED_IN_MODEL", policy),
         mock.patch.object(engine, "MODEL_GUARD", guard),
+        mock.patch.object(early_stopping, "ADAPTIVE_RUNGS", adaptive),
     ):
         yield
 
@@ -550,16 +561,20 @@ def run_one(task_name: str, method: str, seed: int, args: argparse.Namespace) ->
 # --- the table -------------------------------------------------------------------------------
 
 
-def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
+def report(
+    results: list[Result], tasks: list[str], methods: list[str], against: str = "hs"
+) -> None:
     """Per task and method, medians over seeds; ratios and counts against ``hs`` of the same
-    seed (the same GP search without stopping)."""
+    seed (the same GP search without stopping); the +/=/- counts and the sign test against
+    ``against`` (``--against``: e.g. a candidate against the rule it would replace)."""
     by = {(r.task, r.method, r.seed): r for r in results}
     seeds = sorted({r.seed for r in results})
     for task in tasks:
         print(f"\n{task}")
         print(
             f"  {'method':<20} {'epochs':>7} {'vs hs':>7} {'stopped':>8} "
-            f"{'final best':>10} {'best>=hs':>8} {'chosen':>8} {'ch>=hs':>7}"
+            f"{'final best':>10} {'best>=hs':>8} {'chosen':>8} {'ch>=hs':>7} "
+            f"{'+/=/- vs ' + against:>11} {'sign p':>6}"
         )
         for method in methods:
             runs = [by[(task, method, s)] for s in seeds if (task, method, s) in by]
@@ -569,6 +584,9 @@ def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
             ratios = [hs.epochs / r.epochs for r, hs in paired]
             not_worse = sum(r.best >= hs.best - 1e-12 for r, hs in paired)
             chosen_not_worse = sum(r.chosen >= hs.chosen - 1e-12 for r, hs in paired)
+            versus = [
+                (r, by[(task, against, r.seed)]) for r in runs if (task, against, r.seed) in by
+            ]
             print(
                 f"  {method:<20} {statistics.median(r.epochs for r in runs):>7.0f} "
                 f"{(statistics.median(ratios) if ratios else math.nan):>6.2f}x "
@@ -576,19 +594,78 @@ def report(results: list[Result], tasks: list[str], methods: list[str]) -> None:
                 f"{statistics.median(r.best for r in runs):>10.4f} "
                 f"{f'{not_worse}/{len(paired)}':>8} "
                 f"{statistics.median(r.chosen for r in runs):>8.4f} "
-                f"{f'{chosen_not_worse}/{len(paired)}':>7}"
+                f"{f'{chosen_not_worse}/{len(paired)}':>7} "
+                f"{_paired_counts(versus):>11} {_sign_p(versus):>6.3f}"
             )
+
+
+def _wins_losses(paired: list[tuple[Result, Result]]) -> tuple[int, int, int]:
+    """Seeds where the method's final best is above, equal to, below the reference's (to the 4
+    decimals a saved line keeps, so saved and live runs count alike)."""
+    diffs = [round(r.best, 4) - round(hs.best, 4) for r, hs in paired]
+    return (
+        sum(d > 1e-9 for d in diffs),
+        sum(abs(d) <= 1e-9 for d in diffs),
+        sum(d < -1e-9 for d in diffs),
+    )
+
+
+def _paired_counts(paired: list[tuple[Result, Result]]) -> str:
+    return "/".join(map(str, _wins_losses(paired)))
+
+
+def _sign_p(paired: list[tuple[Result, Result]]) -> float:
+    """Two-sided exact sign test of the final bests against the reference's, ties dropped: the
+    chance of a split at least this uneven if either were as likely to be better on a seed."""
+    up, _, down = _wins_losses(paired)
+    n = up + down
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(up, down) + 1)) / (1 << n)
+    return min(1.0, 2 * tail)
+
+
+def _line(r: Result) -> str:
+    """One finished search as a line: what ``--save`` keeps and ``--load`` reads back."""
+    return (
+        f"{r.task} {r.method} seed={r.seed} epochs={r.epochs} stopped={r.stopped} "
+        f"best={r.best:.4f} chosen={r.chosen:.4f}"
+    )
 
 
 def _said(r: Result) -> Result:
     """One line per finished search (stderr), so a long run shows progress and leaves data."""
-    print(
-        f"{r.task} {r.method} seed={r.seed} epochs={r.epochs} stopped={r.stopped} "
-        f"best={r.best:.4f} chosen={r.chosen:.4f}",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(_line(r), file=sys.stderr, flush=True)
     return r
+
+
+def _saved(r: Result, path: str | None) -> Result:
+    """``--save``: the finished search's line appended to ``path`` too, as it finishes."""
+    if path is not None:
+        with open(path, "a", encoding="utf-8") as out:
+            print(_line(r), file=out)
+    return r
+
+
+def _loaded(paths: str) -> list[Result]:
+    """The results of earlier runs from their saved (or stderr) lines, later lines winning."""
+    found: dict[tuple[str, str, int], Result] = {}
+    for path in paths.split(","):
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                parts = line.split()
+                if len(parts) < 3 or parts[0] not in TASKS or not parts[2].startswith("seed="):
+                    continue
+                task, method, *fields = parts
+                got = dict(f.split("=", 1) for f in fields)
+                r = Result(task, method, int(got["seed"]), int(got["epochs"]))
+                r.stopped, r.best, r.chosen = (
+                    int(got["stopped"]),
+                    float(got["best"]),
+                    float(got["chosen"]),
+                )
+                found[(task, method, r.seed)] = r
+    return list(found.values())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -611,6 +688,15 @@ def main(argv: list[str] | None = None) -> None:
         help="equal-budget protocol too: each method with a rule or pruner also runs as "
         "METHOD@BUDGET, as many trials as fit in this fraction of trials*epochs (never more)",
     )
+    parser.add_argument("--save", help="append each finished search's line to this file")
+    parser.add_argument(
+        "--against", default="hs", help="the method the +/=/- counts and sign test compare with"
+    )
+    parser.add_argument(
+        "--load",
+        help="comma-separated files of saved lines: report those runs (of --tasks, --methods "
+        "and the seeds asked for) instead of running them",
+    )
     args = parser.parse_args(argv)
     tasks = args.tasks.split(",")
     methods = args.methods.split(",")
@@ -627,20 +713,24 @@ def main(argv: list[str] | None = None) -> None:
     ]
     started = time.monotonic()
     results: list[Result] = []
-    if args.jobs == 1:
+    if args.load:
+        # The reference's runs too, so --against compares with a method not listed.
+        wanted = set(jobs) | {(t, args.against, s) for t, _, s in jobs}
+        results = [r for r in _loaded(args.load) if (r.task, r.method, r.seed) in wanted]
+    elif args.jobs == 1:
         done = (run_one(t, m, s, args) for t, m, s in jobs)
         for result in done:
-            results.append(_said(result))
+            results.append(_saved(_said(result), args.save))
     else:
         with ProcessPoolExecutor(args.jobs) as pool:
             columns = list(zip(*jobs, strict=True))
             for result in pool.map(run_one, *columns, [args] * len(jobs)):
-                results.append(_said(result))
+                results.append(_saved(_said(result), args.save))
     print(
         f"{args.seeds} seeds, {args.trials} trials of {args.epochs} epochs, {args.parallel} at "
         f"once; {time.monotonic() - started:.0f}s"
     )
-    report(results, tasks, methods)
+    report(results, tasks, methods, args.against)
     sys.stdout.flush()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from builders import manifest, search_spec
 
-from hypersearch.core import engine
+from hypersearch.core import early_stopping, engine
 from hypersearch.core.early_stopping import (
     early_stops,
     extrapolated,
@@ -20,6 +20,7 @@ from hypersearch.core.early_stopping import (
     median_steps,
     projected_values,
     rule_steps,
+    rung_agreement,
     rungs,
 )
 from hypersearch.core.engine import StopTrial, decide, rng_for
@@ -747,3 +748,68 @@ def test_extrapolate_projects_a_stopped_trial_to_its_fitted_end() -> None:
     points = [(float(t), v) for t, v in zip(range(1, 4), SLOW[:3], strict=True)]
     assert found == {"cifar10-bayes-0001": pytest.approx(extrapolated(points, 27))}
     assert found["cifar10-bayes-0001"] > 0.9  # not the completed trial's gain from step 3: 0
+
+
+# --- adaptive rungs --------------------------------------------------------------------------
+
+
+def completed(
+    at_rung1: Sequence[float], finals: Sequence[float]
+) -> list[tuple[TrialPhase, list[float]]]:
+    """Completed 27-step curves with these scores at rung 1 (step 1) and these final values."""
+    return [(S, [a] + [f] * 26) for a, f in zip(at_rung1, finals, strict=True)]
+
+
+AGREEING = completed([0.1, 0.2, 0.3, 0.4, 0.5], [0.5, 0.6, 0.7, 0.8, 0.9])
+CROSSING = completed([0.5, 0.4, 0.3, 0.2, 0.1], [0.5, 0.6, 0.7, 0.8, 0.9])
+
+
+def test_rung_agreement_is_the_rank_correlation_of_rung_scores_and_final_values() -> None:
+    s = spec(ASHA)
+    for curves, rho in ((AGREEING, 1.0), (CROSSING, -1.0)):
+        ts = [trial(s, i, phase, values) for i, (phase, values) in enumerate(curves)]
+        got = rung_agreement(1.0, ts, {t.name: early_stopping._curve_of(t, s) for t in ts})
+        assert got == pytest.approx((rho, 5))
+
+
+@pytest.mark.parametrize(
+    ("case", "curves"),
+    [
+        ("fewer completed trials than MIN_RANKED", completed([0.1, 0.2], [0.5, 0.6])),
+        ("no spread in the final values", completed([0.1, 0.2, 0.3, 0.4, 0.5], [0.7] * 5)),
+    ],
+)
+def test_rung_agreement_says_nothing_without_evidence(
+    case: str, curves: list[tuple[TrialPhase, list[float]]]
+) -> None:
+    s = spec(ASHA)
+    ts = [trial(s, i, phase, values) for i, (phase, values) in enumerate(curves)]
+    assert rung_agreement(1.0, ts, {t.name: early_stopping._curve_of(t, s) for t in ts}) is None
+
+
+def test_adaptive_rungs_stop_only_where_the_rung_ranks_predicted_the_final_ranks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    late = (R, [0.01])
+    assert (
+        list(asha_case(*AGREEING, late))
+        == list(asha_case(*CROSSING, late))
+        == ["cifar10-bayes-0005"]
+    )
+    monkeypatch.setattr(early_stopping, "ADAPTIVE_RUNGS", True)
+    assert asha_case(*CROSSING, late) == {}
+    assert asha_case(*AGREEING, late) == {
+        "cifar10-bayes-0005": "val_acc 0.01 at rung 1 ranks 6 of the 6 trials that reached it "
+        "before; only the best 2 (1/3, down to 0.4) continue (earlyStopping: asha, rungs 1, 3, "
+        "9; ranks there agree with the final ranks of the 5 completed trials, rank correlation "
+        "1.00)"
+    }
+
+
+def test_adaptive_rungs_stop_as_plain_asha_before_there_is_evidence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    curves = (*completed([0.5, 0.4], [0.5, 0.6]), (R, [0.3]), (R, [0.01]))
+    plain = asha_case(*curves)
+    monkeypatch.setattr(early_stopping, "ADAPTIVE_RUNGS", True)
+    assert asha_case(*curves) == plain != {}

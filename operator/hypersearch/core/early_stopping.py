@@ -37,6 +37,9 @@ from ``gracePeriod`` / ``minResource`` on, without references (it could only end
   a clock this order gives every shell, and every restart, the same answer. So the first trial is
   never stopped, and a later, better trial does not stop one that already went on. Ties rank the
   lower index first.
+
+``ADAPTIVE_RUNGS`` (a bench variant, off) has asha stop at a rung only while the completed trials'
+ranks there agreed with their final ranks (``rung_agreement``).
 """
 
 from __future__ import annotations
@@ -296,14 +299,99 @@ def _asha(
         return None
     if _extrapolation_keeps(rule, own, rung, trials, curves):
         return None
+    trust = ""
+    if ADAPTIVE_RUNGS:
+        agreement = rung_agreement(rung, trials, curves)
+        if agreement is not None and agreement[0] < RANK_TRUST:
+            return None
+        if agreement is not None:
+            trust = (
+                f"; ranks there agree with the final ranks of the {agreement[1]} completed "
+                f"trials, rank correlation {agreement[0]:.2f}"
+            )
     own_score = -ranked[rank - 1][0]
     cutoff = -ranked[keep - 1][0]
     return (
         f"{spec.objective.metric} {_shown(own_score, spec)} at rung {_step_text(rung)} ranks "
         f"{rank} of the {len(ranked)} trials that reached it before; only the best {keep} "
         f"(1/{eta:g}, down to {_shown(cutoff, spec)}) continue "
-        f"(earlyStopping: asha, rungs {', '.join(_step_text(r) for r in rungs(rule))})"
+        f"(earlyStopping: asha, rungs {', '.join(_step_text(r) for r in rungs(rule))}{trust})"
     )
+
+
+# --- adaptive rungs ---------------------------------------------------------------------------
+
+ADAPTIVE_RUNGS = False
+"""Whether asha stops a trial at a rung only while the rung's ranks have predicted the final
+ranks in this search (``rung_agreement``). A bench variant (bench/early_stopping.py, ``-r``),
+off: it changed nothing on the real tasks and its gain on crossing did not repeat on the confirm
+seeds (docs/benchmarks.md, round 5)."""
+
+RANK_TRUST = 0.5
+"""The least rank correlation between a rung's scores and the final values of the completed
+trials at which asha still stops there (chosen before measuring: "clearly positive")."""
+
+MIN_RANKED = 3
+"""Fewest completed trials whose rank correlation is taken as evidence; with fewer, every rung
+stops as plain asha does (the search cannot afford to run its first trials to their ends only to
+learn whether it may stop them). Three, not five (the first choice): at a 40% budget, 4 trials
+at once, the fifth completed trial came after every judgement on crossing's screen seed 0."""
+
+
+def rung_agreement(
+    rung: float, trials: Sequence[Trial], curves: dict[str, _Curve | None]
+) -> tuple[float, int] | None:
+    """(Spearman's rank correlation, n) between the scores at ``rung`` (the first report at or
+    past it, as asha ranks) and the final scores of the n completed trials with finite values at
+    both; None below ``MIN_RANKED`` of them or when either side has no spread (nothing learnt).
+
+    The evidence for an adaptive rung: a rung whose ranks have not predicted the final ranks in
+    this search (curves that cross) is not trusted to stop anyone, while a rung that has stays as
+    asha has it. The completed trials passed every rung
+    before, so their spread there is narrower than the population's and the correlation is
+    conservative (lower); when it makes a rung stop nobody, more trials complete unselected and
+    the sample widens again."""
+    pairs: list[tuple[float, float]] = []
+    for t in trials:
+        c = curves[t.name]
+        if t.phase is not TrialPhase.SUCCEEDED or c is None or c.last_step <= rung:
+            continue
+        at = c.first_at_or_after(rung)
+        if at is not None and math.isfinite(at[1]) and math.isfinite(c.scores[-1]):
+            pairs.append((at[1], c.scores[-1]))
+    if len(pairs) < MIN_RANKED:
+        return None
+    rho = _spearman([a for a, _ in pairs], [b for _, b in pairs])
+    return None if rho is None else (rho, len(pairs))
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, ties sharing their mean rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def _spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rho: Pearson's correlation of the ranks (ties at mean rank); None when either
+    side has all values equal."""
+    rx, ry = _ranks(xs), _ranks(ys)
+    n = len(rx)
+    mx, my = sum(rx) / n, sum(ry) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sxx = sum((a - mx) ** 2 for a in rx)
+    syy = sum((b - my) ** 2 for b in ry)
+    if sxx <= 0 or syy <= 0:
+        return None
+    return sxy / math.sqrt(sxx * syy)
 
 
 def projected_values(spec: SearchSpec, trials: Sequence[Trial]) -> dict[str, float]:
