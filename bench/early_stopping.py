@@ -384,7 +384,7 @@ def _spec(task: CurveTask, method: str, seed: int, args: argparse.Namespace) -> 
     }
     spec = parse_manifest(doc)
     if extrapolate and rule == "asha" and spec.early_stopping is not None:
-        # Not a manifest setting of asha (core.early_stopping._extrapolates says why): the
+        # Not a manifest setting of asha (core.early_stopping.extrapolates says why): the
         # core's guard is measured directly.
         settings = {**spec.early_stopping.settings, "extrapolate": True}
         spec = replace(spec, early_stopping=EarlyStopping("asha", settings))

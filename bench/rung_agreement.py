@@ -1,4 +1,4 @@
-"""Diagnostic for round 5's adaptive rungs: what ``early_stopping.rung_agreement`` said each time
+"""Diagnostic for round 5's adaptive rungs: what ``rank_agreement.rung_agreement`` said each time
 ``hs+asha-r`` judged a trial outside its rung's best third (the rank correlation between that
 rung's scores and the completed trials' final values, or nothing yet), per task and seed.
 
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from unittest import mock
 
 import early_stopping as bench
-from hypersearch.core import early_stopping
+from hypersearch.core import rank_agreement
+from hypersearch.core.curves import Curve
 from hypersearch.core.trials import Trial
 
 
@@ -27,13 +28,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("seeds", help="comma-separated seeds")
     args = parser.parse_args(argv)
     shape = argparse.Namespace(trials=30, epochs=30, parallel=4)
-    original = early_stopping.rung_agreement
+    original = rank_agreement.rung_agreement
     seen: list[tuple[float, float | None]] = []
 
     def spy(
         rung: float,
         trials: Sequence[Trial],
-        curves: dict[str, early_stopping._Curve | None],
+        curves: dict[str, Curve | None],
     ) -> tuple[float, int] | None:
         got = original(rung, trials, curves)
         seen.append((rung, None if got is None else round(got[0], 2)))
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
 
     for seed in map(int, args.seeds.split(",")):
         seen.clear()
-        with mock.patch.object(early_stopping, "rung_agreement", spy):
+        with mock.patch.object(rank_agreement, "rung_agreement", spy):
             r = bench.run_one(args.task, "hs+asha-r@0.4", seed, shape)
         distinct = sorted(set(seen), key=str)
         print(

@@ -12,21 +12,15 @@ import pytest
 from builders import manifest, search_spec
 
 from hypersearch.core import early_stopping, engine
-from hypersearch.core.early_stopping import (
-    early_stops,
-    extrapolated,
-    fidelity,
-    fidelity_views,
-    median_steps,
-    projected_values,
-    rule_steps,
-    rung_agreement,
-    rungs,
-)
+from hypersearch.core.curve_fit import extrapolated
+from hypersearch.core.curves import curve_of
+from hypersearch.core.early_stopping import early_stops, median_steps, rule_steps, rungs
 from hypersearch.core.engine import StopTrial, decide, rng_for
 from hypersearch.core.errors import SpecError
+from hypersearch.core.fidelity import fidelity, fidelity_views, projected_values
 from hypersearch.core.manifest import parse_manifest, spec_to_manifest
 from hypersearch.core.params import Params
+from hypersearch.core.rank_agreement import rung_agreement
 from hypersearch.core.space import Space
 from hypersearch.core.spec import EarlyStopping, SearchSpec
 from hypersearch.core.suggest.base import Outcome, Suggestion
@@ -768,7 +762,7 @@ def test_rung_agreement_is_the_rank_correlation_of_rung_scores_and_final_values(
     s = spec(ASHA)
     for curves, rho in ((AGREEING, 1.0), (CROSSING, -1.0)):
         ts = [trial(s, i, phase, values) for i, (phase, values) in enumerate(curves)]
-        got = rung_agreement(1.0, ts, {t.name: early_stopping._curve_of(t, s) for t in ts})
+        got = rung_agreement(1.0, ts, {t.name: curve_of(t, s) for t in ts})
         assert got == pytest.approx((rho, 5))
 
 
@@ -784,7 +778,7 @@ def test_rung_agreement_says_nothing_without_evidence(
 ) -> None:
     s = spec(ASHA)
     ts = [trial(s, i, phase, values) for i, (phase, values) in enumerate(curves)]
-    assert rung_agreement(1.0, ts, {t.name: early_stopping._curve_of(t, s) for t in ts}) is None
+    assert rung_agreement(1.0, ts, {t.name: curve_of(t, s) for t in ts}) is None
 
 
 def test_adaptive_rungs_stop_only_where_the_rung_ranks_predicted_the_final_ranks(

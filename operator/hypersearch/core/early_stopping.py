@@ -39,18 +39,22 @@ from ``gracePeriod`` / ``minResource`` on, without references (it could only end
   lower index first.
 
 ``ADAPTIVE_RUNGS`` (a bench variant, off) has asha stop at a rung only while the completed trials'
-ranks there agreed with their final ranks (``rung_agreement``).
+ranks there agreed with their final ranks (``rank_agreement``).
+
+Beside it: ``curves`` (a trial's scores by step), ``curve_fit`` (the saturating fits behind
+``extrapolate``), ``fidelity`` (what the GP learns from stopped trials).
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
 
-from hypersearch.core.metrics import curve
+from hypersearch.core import rank_agreement
+from hypersearch.core.curve_fit import extrapolated, noise
+from hypersearch.core.curves import Curve, curve_of, incumbent_of
 from hypersearch.core.spec import EarlyStopping, SearchSpec
 from hypersearch.core.trials import Trial, TrialPhase
 
@@ -64,65 +68,6 @@ class EarlyStop:
 
     name: str
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Curve:
-    """A trial's scores by step, in units to maximise (``-inf``: no finite value yet)."""
-
-    steps: tuple[float, ...]
-    scores: tuple[float, ...]
-
-    @property
-    def last_step(self) -> float:
-        return self.steps[-1]
-
-    def score_at(self, step: float) -> float | None:
-        """The score after the reports at steps <= ``step``; None when there is none."""
-        at = bisect.bisect_right(self.steps, step)
-        return self.scores[at - 1] if at else None
-
-    def first_at_or_after(self, step: float) -> tuple[float, float] | None:
-        """(step, score) of the first report at or past ``step``; None when the curve ends
-        before."""
-        at = bisect.bisect_left(self.steps, step)
-        return (self.steps[at], self.scores[at]) if at < len(self.steps) else None
-
-
-def _curve_of(trial: Trial, spec: SearchSpec) -> _Curve | None:
-    """The trial's scores by step (sorted by step, stably), or None when it reported nothing."""
-    points = curve(trial.observations, spec.objective.metric)
-    if not points:
-        return None
-    stepped = sorted(
-        (
-            (float(i + 1) if step is None else float(step), value)
-            for i, (step, value) in enumerate(points)
-        ),
-        key=lambda p: p[0],
-    )
-    sign = 1.0 if spec.objective.goal == "maximize" else -1.0
-    how = spec.objective.aggregation
-    steps: list[float] = []
-    scores: list[float] = []
-    last: float | None = None
-    best: float | None = None
-    worst: float | None = None
-    total, count = 0.0, 0
-    for step, value in stepped:
-        # A non-finite latest value leaves ``last`` with nothing: a trial ending there has no
-        # value (core.metrics.final_value fails it as diverged), so it scores as the worst.
-        last = value if math.isfinite(value) else None
-        if math.isfinite(value):
-            best = value if best is None else max(best, value)
-            worst = value if worst is None else min(worst, value)
-            total, count = total + value, count + 1
-        raw = {"last": last, "max": best, "min": worst, "avg": total / count if count else None}[
-            how
-        ]
-        steps.append(step)
-        scores.append(-math.inf if raw is None else sign * raw)
-    return _Curve(tuple(steps), tuple(scores))
 
 
 def _shown(score: float, spec: SearchSpec) -> str:
@@ -142,7 +87,7 @@ def early_stops(spec: SearchSpec, trials: Sequence[Trial]) -> list[EarlyStop]:
     rule = spec.early_stopping
     if rule is None:
         return []
-    curves = {t.name: _curve_of(t, spec) for t in trials}
+    curves = {t.name: curve_of(t, spec) for t in trials}
     out: list[EarlyStop] = []
     for trial in sorted(trials, key=lambda t: t.index):
         own = curves[trial.name]
@@ -166,7 +111,7 @@ def _first_judged(rule: EarlyStopping) -> float:
     return float(rule.setting(key))
 
 
-def _diverged(rule: EarlyStopping, spec: SearchSpec, own: _Curve) -> str:
+def _diverged(rule: EarlyStopping, spec: SearchSpec, own: Curve) -> str:
     """Why a trial whose score is no number (its latest report NaN/inf with aggregation last, or
     no finite report at all) stops: it could only end without a value."""
     return (
@@ -180,10 +125,10 @@ def _median(
     rule: EarlyStopping,
     spec: SearchSpec,
     trial: Trial,
-    own: _Curve,
+    own: Curve,
     *,
     trials: Sequence[Trial],
-    curves: dict[str, _Curve | None],
+    curves: dict[str, Curve | None],
 ) -> str | None:
     grace: int = rule.setting("gracePeriod")
     judged = [s for s in median_steps(rule, own.last_step) if s <= own.last_step]
@@ -247,7 +192,7 @@ def rule_steps(rule: EarlyStopping, up_to: float) -> list[float]:
         if rule.algorithm == "median"
         else [r for r in rungs(rule) if r <= up_to]
     )
-    if _extrapolates(rule):
+    if extrapolates(rule):
         steps = sorted({*steps, *fit_steps(rule, up_to)})
     return steps
 
@@ -272,10 +217,10 @@ def _asha(
     rule: EarlyStopping,
     spec: SearchSpec,
     trial: Trial,
-    own: _Curve,
+    own: Curve,
     *,
     trials: Sequence[Trial],
-    curves: dict[str, _Curve | None],
+    curves: dict[str, Curve | None],
 ) -> str | None:
     reached = [r for r in rungs(rule) if own.last_step >= r]
     if not reached or own.last_step >= rule.setting("maxResource"):
@@ -301,7 +246,7 @@ def _asha(
         return None
     trust = ""
     if ADAPTIVE_RUNGS:
-        agreement = rung_agreement(rung, trials, curves)
+        agreement = rank_agreement.rung_agreement(rung, trials, curves)
         if agreement is not None and agreement[0] < RANK_TRUST:
             return None
         if agreement is not None:
@@ -331,115 +276,10 @@ RANK_TRUST = 0.5
 """The least rank correlation between a rung's scores and the final values of the completed
 trials at which asha still stops there (chosen before measuring: "clearly positive")."""
 
-MIN_RANKED = 3
-"""Fewest completed trials whose rank correlation is taken as evidence; with fewer, every rung
-stops as plain asha does (the search cannot afford to run its first trials to their ends only to
-learn whether it may stop them). Three, not five (the first choice): at a 40% budget, 4 trials
-at once, the fifth completed trial came after every judgement on crossing's screen seed 0."""
-
-
-def rung_agreement(
-    rung: float, trials: Sequence[Trial], curves: dict[str, _Curve | None]
-) -> tuple[float, int] | None:
-    """(Spearman's rank correlation, n) between the scores at ``rung`` (the first report at or
-    past it, as asha ranks) and the final scores of the n completed trials with finite values at
-    both; None below ``MIN_RANKED`` of them or when either side has no spread (nothing learnt).
-
-    The evidence for an adaptive rung: a rung whose ranks have not predicted the final ranks in
-    this search (curves that cross) is not trusted to stop anyone, while a rung that has stays as
-    asha has it. The completed trials passed every rung
-    before, so their spread there is narrower than the population's and the correlation is
-    conservative (lower); when it makes a rung stop nobody, more trials complete unselected and
-    the sample widens again."""
-    pairs: list[tuple[float, float]] = []
-    for t in trials:
-        c = curves[t.name]
-        if t.phase is not TrialPhase.SUCCEEDED or c is None or c.last_step <= rung:
-            continue
-        at = c.first_at_or_after(rung)
-        if at is not None and math.isfinite(at[1]) and math.isfinite(c.scores[-1]):
-            pairs.append((at[1], c.scores[-1]))
-    if len(pairs) < MIN_RANKED:
-        return None
-    rho = _spearman([a for a, _ in pairs], [b for _, b in pairs])
-    return None if rho is None else (rho, len(pairs))
-
-
-def _ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks, ties sharing their mean rank."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def _spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Spearman's rho: Pearson's correlation of the ranks (ties at mean rank); None when either
-    side has all values equal."""
-    rx, ry = _ranks(xs), _ranks(ys)
-    n = len(rx)
-    mx, my = sum(rx) / n, sum(ry) / n
-    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sxx = sum((a - mx) ** 2 for a in rx)
-    syy = sum((b - my) ** 2 for b in ry)
-    if sxx <= 0 or syy <= 0:
-        return None
-    return sxy / math.sqrt(sxx * syy)
-
-
-def projected_values(spec: SearchSpec, trials: Sequence[Trial]) -> dict[str, float]:
-    """What each early-stopped trial would have scored at its end, in units to maximise: its
-    score where it stopped plus the median gain the completed (Succeeded) trials made from that
-    step to their end. A model over steps learnt from this search's own full curves (no curve
-    family assumed): the suggester sees a stopped trial at the fidelity of the completed ones
-    instead of its lower-fidelity last value, which is pessimistic for curves still rising.
-    A stopped trial with no finite score, or no completed trial that reached its step, is left
-    out (the suggester then takes its last value, as without a projection)."""
-    if not any(t.phase.value == EARLY_STOPPED for t in trials):
-        return {}
-    curves = {t.name: _curve_of(t, spec) for t in trials}
-    done = [
-        c for t in trials if t.phase is TrialPhase.SUCCEEDED and (c := curves[t.name]) is not None
-    ]
-    out: dict[str, float] = {}
-    for trial in trials:
-        own = curves[trial.name]
-        if trial.phase.value != EARLY_STOPPED or own is None or own.scores[-1] == -math.inf:
-            continue
-        step = own.last_step
-        rule = spec.early_stopping
-        if rule is not None and _extrapolates(rule):
-            horizon = _horizon(rule, trials, curves)
-            fitted = (
-                None if horizon is None else extrapolated(_fit_points(rule, own, step), horizon)
-            )
-            if fitted is not None:
-                out[trial.name] = fitted
-                continue
-        gains = [
-            c.scores[-1] - at
-            for c in done
-            if c.last_step >= step
-            and (at := c.score_at(step)) is not None
-            and math.isfinite(at)
-            and math.isfinite(c.scores[-1])
-        ]
-        if gains:
-            out[trial.name] = own.scores[-1] + median(gains)
-    return out
-
-
 # --- extrapolation --------------------------------------------------------------------------
 
 
-def _extrapolates(rule: EarlyStopping) -> bool:
+def extrapolates(rule: EarlyStopping) -> bool:
     """Whether the rule has ``extrapolate: true``. A setting of the median rule in the manifest;
     the asha guard below works the same and is measured by bench/early_stopping.py through the
     core directly (``hs+asha-x``), but is not offered: the CRD generator writes one "setting of
@@ -451,7 +291,7 @@ def fit_steps(rule: EarlyStopping, up_to: float) -> list[float]:
     """The steps whose scores the extrapolation fits, up to ``up_to``: 1, then each 1.2 times the
     one before (1, 2, 3, ..., 8, 10, 12, 14, 17, ...), plus the rule's own steps; for asha only
     up to its last rung (it judges no later). A fixed set, so a thinned curve keeps them."""
-    if not _extrapolates(rule):
+    if not extrapolates(rule):
         return []
     if rule.algorithm == "asha":
         up_to = min(up_to, max(rungs(rule), default=0.0))
@@ -463,8 +303,8 @@ def fit_steps(rule: EarlyStopping, up_to: float) -> list[float]:
     return out
 
 
-def _horizon(
-    rule: EarlyStopping, trials: Sequence[Trial], curves: dict[str, _Curve | None]
+def horizon_of(
+    rule: EarlyStopping, trials: Sequence[Trial], curves: dict[str, Curve | None]
 ) -> float | None:
     """The step a full trial ends at: asha's maxResource; for the median rule the last step of
     the longest completed curve (None before any)."""
@@ -478,7 +318,7 @@ def _horizon(
     return max(ends, default=None)
 
 
-def _fit_points(rule: EarlyStopping, own: _Curve, up_to: float) -> list[tuple[float, float]]:
+def fit_points(rule: EarlyStopping, own: Curve, up_to: float) -> list[tuple[float, float]]:
     """(step, score) of the first report at or past each fit step, up to ``up_to``: exactly what a
     curve thinned to ``rule_steps`` still holds."""
     points: dict[float, float] = {}
@@ -489,61 +329,6 @@ def _fit_points(rule: EarlyStopping, own: _Curve, up_to: float) -> list[tuple[fl
     return sorted(points.items())
 
 
-MIN_FIT_POINTS = 3
-"""Fewest points a saturating curve (three parameters) is fitted to."""
-
-FIT_RATES = 32
-"""How many time constants the fit tries, geometrically spaced."""
-
-
-def _fits(points: Sequence[tuple[float, float]], horizon: float) -> list[tuple[float, float]]:
-    """(squared error, value at ``horizon``) of the least-squares saturating curve
-    ``a - b * exp(-step / tau)`` (b >= 0: it only rises) for each ``tau`` of a fixed grid from
-    0.5 step to horizon / 3: a training script's length is chosen so that its curve is close to
-    its plateau by the end (within 5% of its rise at tau = horizon / 3), which keeps a nearly
-    straight early curve from extrapolating to any height."""
-    steps = [p[0] for p in points]
-    ys = [p[1] for p in points]
-    n = len(points)
-    mean_y = sum(ys) / n
-    low, high = 0.5, max(horizon / 3, 0.5)
-    out: list[tuple[float, float]] = []
-    for i in range(FIT_RATES):
-        tau = low * (high / low) ** (i / (FIT_RATES - 1))
-        g = [math.exp(-t / tau) for t in steps]
-        mean_g = sum(g) / n
-        var_g = sum((x - mean_g) ** 2 for x in g)
-        cov = sum((x - mean_g) * (y - mean_y) for x, y in zip(g, ys, strict=True))
-        b = max(0.0, -cov / var_g) if var_g > 1e-300 else 0.0
-        a = mean_y + b * mean_g
-        sse = sum((a - b * x - y) ** 2 for x, y in zip(g, ys, strict=True))
-        out.append((sse, a - b * math.exp(-horizon / tau)))
-    return out
-
-
-def extrapolated(
-    points: Sequence[tuple[float, float]], horizon: float, slack: float = 0.0
-) -> float | None:
-    """The value at ``horizon`` of the saturating curve that fits ``points`` best (``_fits``),
-    or with ``slack`` > 0 the highest value of the curves whose squared error is within
-    ``slack`` of the best (an optimistic bound); None with fewer than three points. Pure
-    arithmetic on a fixed grid, so every shell computes the same value."""
-    if len(points) < MIN_FIT_POINTS or horizon <= 0:
-        return None
-    fits = _fits(points, horizon)
-    least = min(sse for sse, _ in fits)
-    if slack <= 0:
-        return next(value for sse, value in fits if sse == least)
-    return max(value for sse, value in fits if sse <= least + slack)
-
-
-def _noise(points: Sequence[tuple[float, float]], horizon: float) -> float | None:
-    """The residual variance of the best fit to a curve (None below four points)."""
-    if len(points) <= MIN_FIT_POINTS:
-        return None
-    return min(sse for sse, _ in _fits(points, horizon)) / (len(points) - MIN_FIT_POINTS)
-
-
 EXTRAPOLATION_SLACK = 4.0
 """How optimistic the guard is: the curves whose squared error is within this many times the
 completed curves' residual variance of the best fit also count (0: the best fit alone)."""
@@ -551,17 +336,17 @@ completed curves' residual variance of the best fit also count (0: the best fit 
 
 def _extrapolation_keeps(
     rule: EarlyStopping,
-    own: _Curve,
+    own: Curve,
     step: float,
     trials: Sequence[Trial],
-    curves: dict[str, _Curve | None],
+    curves: dict[str, Curve | None],
 ) -> bool:
     """With ``extrapolate``: whether a trial the rule would stop at ``step`` continues, because
     its curve fitted up to there reaches the best completed trial's final value at the end."""
-    if not _extrapolates(rule):
+    if not extrapolates(rule):
         return False
-    horizon = _horizon(rule, trials, curves)
-    incumbent = _incumbent_of(trials, curves)
+    horizon = horizon_of(rule, trials, curves)
+    incumbent = incumbent_of(trials, curves)
     if horizon is None or incumbent is None:
         return False
     slack = 0.0
@@ -571,99 +356,8 @@ def _extrapolation_keeps(
             for t in trials
             if t.phase is TrialPhase.SUCCEEDED
             and (c := curves[t.name]) is not None
-            and (v := _noise(_fit_points(rule, c, c.last_step), horizon)) is not None
+            and (v := noise(fit_points(rule, c, c.last_step), horizon)) is not None
         ]
         slack = EXTRAPOLATION_SLACK * median(noises) if noises else 0.0
-    value = extrapolated(_fit_points(rule, own, step), horizon, slack)
+    value = extrapolated(fit_points(rule, own, step), horizon, slack)
     return value is not None and value >= incumbent
-
-
-def _incumbent_of(trials: Sequence[Trial], curves: dict[str, _Curve | None]) -> float | None:
-    """The best final score of a completed trial (its curve's last score), None before any."""
-    ends = [
-        c.scores[-1]
-        for t in trials
-        if t.phase is TrialPhase.SUCCEEDED and (c := curves[t.name]) is not None
-    ]
-    finite = [e for e in ends if math.isfinite(e)]
-    return max(finite, default=None)
-
-
-# --- fidelity -------------------------------------------------------------------------------
-
-CURVE_POINTS = 3
-"""Most lower-fidelity points of one trial's curve the model sees (besides its last value): a
-few points per curve teach the GP how values rise with steps; more make the fit cost grow as
-(trials * points)^3 and add points that say little (neighbouring steps of one curve are close)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FidelityView:
-    """A finished trial as the multi-fidelity model sees it (values to maximise): its value at
-    ``fidelity`` (1 for a completed trial) and a few earlier points of its curve."""
-
-    value: float
-    fidelity: float
-    curve: tuple[tuple[float, float], ...]
-
-
-def fidelity(step: float, horizon: float) -> float:
-    """A step as a fidelity in [0, 1]: ``log(step) / log(horizon)``, so step 1 is 0 and the full
-    training 1. Log-scaled because learning curves change most early (epoch 3 against 6 is a
-    larger difference in what the model learns than epoch 23 against 26)."""
-    if horizon <= 1.0:
-        return 1.0
-    return min(max(math.log(max(step, 1.0)) / math.log(horizon), 0.0), 1.0)
-
-
-def fidelity_views(
-    spec: SearchSpec, trials: Sequence[Trial], *, running: bool = False
-) -> dict[str, FidelityView]:
-    """Each finished trial's observations for a GP over (point, fidelity): a completed trial at
-    fidelity 1 with its final value, an early-stopped one at the fidelity of the step it reached
-    with its score there; both with up to ``CURVE_POINTS`` earlier scores at the rule's steps
-    (the steps a thinned curve keeps, so both shells give the same points). The horizon is
-    ``_horizon``'s (asha's maxResource, else the longest completed curve, else the longest
-    curve). Empty without ``spec.earlyStopping``. A trial with no finite score where it ended is
-    left out (the engine then gives the suggester what it gives without this view). With
-    ``running``, running trials are seen as stopped ones are, where their curves are now."""
-    rule = spec.early_stopping
-    if rule is None:
-        return {}
-    curves = {t.name: _curve_of(t, spec) for t in trials}
-    horizon = _horizon(rule, trials, curves)
-    if horizon is None:
-        horizon = max((c.last_step for c in curves.values() if c is not None), default=1.0)
-    sign = 1.0 if spec.objective.goal == "maximize" else -1.0
-    out: dict[str, FidelityView] = {}
-    for trial in trials:
-        own = curves[trial.name]
-        if own is None:
-            continue
-        if trial.phase is TrialPhase.SUCCEEDED and trial.value is not None:
-            value, level = sign * trial.value, 1.0
-        elif trial.phase.value == EARLY_STOPPED or (running and trial.phase is TrialPhase.RUNNING):
-            value, level = own.scores[-1], fidelity(own.last_step, horizon)
-        else:
-            continue
-        if not math.isfinite(value):
-            continue
-        out[trial.name] = FidelityView(value, level, _curve_points(rule, own, horizon))
-    return out
-
-
-def _curve_points(
-    rule: EarlyStopping, own: _Curve, horizon: float
-) -> tuple[tuple[float, float], ...]:
-    """(fidelity, score) at up to ``CURVE_POINTS`` of the rule's steps before the curve's last
-    one, spread evenly over them (the steps are geometric, so evenly in log steps)."""
-    found: dict[float, float] = {}
-    for at in rule_steps(rule, own.last_step):
-        hit = own.first_at_or_after(at)
-        if hit is not None and hit[0] < own.last_step and math.isfinite(hit[1]):
-            found[hit[0]] = hit[1]
-    steps = sorted(found)
-    if len(steps) > CURVE_POINTS:
-        picks = {round(i * (len(steps) - 1) / (CURVE_POINTS - 1)) for i in range(CURVE_POINTS)}
-        steps = [steps[i] for i in sorted(picks)]
-    return tuple((fidelity(s, horizon), found[s]) for s in steps)

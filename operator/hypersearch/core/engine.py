@@ -54,14 +54,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hypersearch.core.early_stopping import (
-    EARLY_STOPPED,
-    EarlyStop,
-    early_stops,
-    fidelity_views,
-    projected_values,
-)
+from hypersearch.core.early_stopping import EARLY_STOPPED, EarlyStop, early_stops
 from hypersearch.core.errors import Problem, SpecError
+from hypersearch.core.fidelity import fidelity_views, projected_values
 from hypersearch.core.metrics import final_value
 from hypersearch.core.params import Params
 from hypersearch.core.ranking import best_of, scored_value
