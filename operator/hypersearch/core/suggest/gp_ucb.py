@@ -42,7 +42,10 @@ Settings for the benchmark only (docs/algorithms.md, round 10; measured, none ad
 default): ``category_bonus``/``bonus_per`` add a count bonus for rarely tried
 categories to the acquisition, ``category_every`` interleaves trials on the least tried ones
 (``interleave``: uniform points in the rarest combination), ``split`` gives the GP length
-scales per (category, numeric parameter) pair.
+scales per (category, numeric parameter) pair. Round 11 (likewise measured, not the default):
+``combo_choice="thompson"`` draws the combination of categories of a model trial from a joint
+posterior sample (``thompson``; ``combo_every`` mixes it with UCB), ``batch_split`` switches on
+``split`` with the combination bonus from that many running trials.
 
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
