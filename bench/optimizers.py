@@ -17,7 +17,8 @@ Optimisers: hs-bayes, hs-random, hs-quasi, optuna-tpe, optuna-gp (needs torch), 
 hyperopt-tpe, hebo (out of process, in its own virtual environment: ``--hebo-python PATH``, see
 bench/hebo_worker.py); ``hs-bayes[warp=none,pending=ignore]`` passes GPUCBSuggester settings
 (variants: ``hs-bayes[categories=onehot,balanced=0,enumerate_categories=0]`` is the default
-before round 8, ``hs-bayes[split=1,category_bonus=2.0,bonus_per=combo]`` round 10's candidate).
+before round 8, ``hs-bayes[split=1,category_bonus=2.0,bonus_per=combo]`` round 10's candidate,
+``hs-bayes[combo_choice=thompson]`` and ``hs-bayes[batch_split=5]`` round 11's).
 A peer that is not installed is skipped with a note. This is a benchmark, not a test: nothing here
 asserts.
 """

@@ -340,3 +340,11 @@ def predict(post: Posterior, xq: Array) -> tuple[Array, Array]:
     v = solve_triangular(post.chol, cross.T, lower=True)  # (n, m)
     var = post.kernel.diag(xq) - np.einsum("ij,ij->j", v, v)
     return mu, np.sqrt(np.maximum(var, 1e-12))
+
+
+def covariance(post: Posterior, xq: Array) -> Array:
+    """Posterior covariance of the latent f between the rows of ``xq`` (R&W eq. 2.24): what a
+    joint sample (Thompson sampling) needs, where ``predict`` gives only the diagonal."""
+    v = solve_triangular(post.chol, post.kernel(post.x, xq), lower=True)  # (n, m)
+    cov: Array = post.kernel(xq) - v.T @ v
+    return cov

@@ -42,7 +42,10 @@ Settings for the benchmark only (docs/algorithms.md, round 10; measured, none ad
 default): ``category_bonus``/``bonus_per`` add a count bonus for rarely tried
 categories to the acquisition, ``category_every`` interleaves trials on the least tried ones
 (``interleave``: uniform points in the rarest combination), ``split`` gives the GP length
-scales per (category, numeric parameter) pair.
+scales per (category, numeric parameter) pair. Round 11 (likewise measured, not the default):
+``combo_choice="thompson"`` draws the combination of categories of a model trial from a joint
+posterior sample (``thompson``; ``combo_every`` mixes it with UCB), ``batch_split`` switches on
+``split`` with the combination bonus from that many running trials.
 
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
@@ -55,6 +58,7 @@ This module must not know about trials' phases, goals or time.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -122,6 +126,9 @@ class GPUCBSuggester:
         bonus_per: Literal["value", "combo"] = "value",
         split: bool = False,
         interleave: int = 0,
+        combo_choice: Literal["ucb", "thompson"] = "ucb",
+        batch_split: int = 0,
+        combo_every: int = 1,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -150,6 +157,14 @@ class GPUCBSuggester:
         """Length scales per (category, numeric parameter) pair (``categories.CategorySplit``)."""
         self.interleave = interleave
         """Every this many trials (0: never), a uniform point in the rarest combination."""
+        self.combo_choice: Literal["ucb", "thompson"] = combo_choice
+        """How the model point's combination of categories is chosen: with the rest by UCB, or
+        by a posterior sample's best value per combination (``thompson``)."""
+        self.combo_every = combo_every
+        """With ``thompson``, on every this many-th trial (the others choose by UCB alone)."""
+        self.batch_split = batch_split
+        """From this many running trials beside a suggestion (0: never), the model is fitted with
+        ``split`` and the per-combination bonus (``category_bonus=2``, ``bonus_per=combo``)."""
 
     def beta_t(self, t: int, dim: int) -> float:
         """The UCB's beta at trial ``t``: the fixed setting, else the scaled schedule."""
@@ -208,7 +223,8 @@ class GPUCBSuggester:
                 out.append(Suggestion(point))
             else:
                 if model is None:
-                    model = fit_model(self, encoding, usable, [*pending], rng=rng, t=t + 1)
+                    settings = self._for_batch(len(pending) + n - 1, usable)
+                    model = fit_model(settings, encoding, usable, [*pending], rng=rng, t=t + 1)
                     model.count_categories(history, pending)
                 # GP-UCB-PE (Contal et al. 2013): of a batch of K, one point by UCB and K - 1
                 # by pure exploration; asynchronously, with K = the running trials + this one,
@@ -227,6 +243,19 @@ class GPUCBSuggester:
             if model is not None and i < n - 1:  # the last point needs no hallucination
                 model.add_pending(out[-1].params)
         return out
+
+    def _for_batch(self, running: int, usable: Sequence[Outcome]) -> GPUCBSuggester:
+        """The settings the model uses with ``running`` other trials running: this suggester's,
+        or with ``batch_split`` reached, a copy with the split kernel and the combination bonus
+        (round 10's candidate, which led at 10 running trials and not at 3); never with the
+        fidelity model (early stopping), which the split kernel does not combine with."""
+        if not self.batch_split or running < self.batch_split or self.split:
+            return self
+        if any(o.fidelity < 1.0 or o.curve for o in usable):
+            return self
+        batch = copy.copy(self)
+        batch.split, batch.category_bonus, batch.bonus_per = True, 2.0, "combo"
+        return batch
 
     def _interleaved(self, encoding: Encoding, t: int, usable: Sequence[Outcome]) -> bool:
         """Whether trial ``t`` is an interleaved one (``interleave``; categorical spaces only)."""

@@ -37,6 +37,7 @@ from hypersearch.core.suggest.categories import (
 )
 from hypersearch.core.suggest.encoding import Array, Encoding
 from hypersearch.core.suggest.random import ENUMERATE_LIMIT
+from hypersearch.core.suggest.thompson import restricted, sampled_combination
 from hypersearch.core.suggest.warping import Warp, Warping
 from hypersearch.core.trials import Prediction
 
@@ -66,6 +67,8 @@ class ModelSettings(Protocol):
     category_every: int
     bonus_per: Literal["value", "combo"]
     split: bool
+    combo_choice: Literal["ucb", "thompson"]
+    combo_every: int
 
     def beta_t(self, t: int, dim: int) -> float: ...
 
@@ -282,6 +285,17 @@ class Model:
         acq = self._with_category_rule(acq, t)
         anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS], : enc.dim]
         combos = category_combos(enc) if owner.enumerate_categories else None
+        if self._thompson(t) and combos is not None and self._full(combos):
+            combo = sampled_combination(
+                enc,
+                combos,
+                anchors,
+                lambda xs: gp.mean(observed, self.lift(xs)),
+                post,
+                self.lift,
+                rng,
+            )
+            acq = restricted(acq, enc, combo)
         xs, _ = maximise(acq, enc, anchors, rng, combos)
         if len(self.pending):
             gaps = np.min(cdist(xs, self.pending), axis=1)
@@ -304,6 +318,15 @@ class Model:
             return None
         params = enc.decode(best)
         return Suggestion(params, self.prediction(enc.encode(params), kappa))
+
+    def _thompson(self, t: int) -> bool:
+        """Whether trial ``t``'s combination of categories is drawn by Thompson sampling."""
+        owner = self.owner
+        return owner.combo_choice == "thompson" and t % max(owner.combo_every, 1) == 0
+
+    def _full(self, combos: Array) -> bool:
+        """Whether ``combos`` lists every combination of categories (not single-value steps)."""
+        return len(combos) == math.prod(w for _, w in self.encoding.categorical_blocks)
 
     def _with_category_rule(
         self, acq: Callable[[Array], Array], t: int
