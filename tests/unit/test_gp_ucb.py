@@ -565,7 +565,8 @@ def test_thompson_choice_of_the_combination_finds_the_traps_kernel_basin(seed: i
     assert kernel_standard(default) == 0
     assert kernel_standard(thompson) >= 3
     assert len({(o.params["model"], o.params["scaler"]) for o in thompson}) == 6
-    assert best_of(thompson).value is not None and best_of(thompson).value > -0.16
+    best = best_of(thompson).value
+    assert best is not None and best > -0.16
     assert len({TRAP.canonical(o.params) for o in thompson}) == 21
 
 
