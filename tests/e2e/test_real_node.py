@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,9 +134,10 @@ def image_name(archive: str) -> str:
     return f"localhost/hypersearch/{name}:{key}"
 
 
-@pytest.fixture(scope="module")
-def real() -> Iterator[RealPlane]:
-    """A plane with a real node, the images imported; stopped afterwards, host state checked."""
+@contextmanager
+def real_plane(trainer: str, *up_options: str) -> Iterator[RealPlane]:
+    """A plane with a real node (`up --real-node` and up_options), the operator's and the
+    trainer's images (images/TRAINER) imported; stopped afterwards, host state checked."""
     env = {
         **os.environ,
         "HYPERSEARCH_TESTPLANE_DIR": str(STATE),
@@ -143,12 +145,12 @@ def real() -> Iterator[RealPlane]:
     }
     if subprocess.run([str(TESTPLANE), "built"], env=env, check=False).returncode != 0:
         pytest.fail("the test plane binaries are not built; run `e2e/testplane build`", False)
-    archives = run([str(REPO / "images" / "build"), "operator", "examples-digits-svm"], 1800)
+    archives = run([str(REPO / "images" / "build"), "operator", trainer], 3600)
     operator_archive, trainer_archive = archives.split()
     before = host_state()
     try:
-        up = run([str(TESTPLANE), "up", "--real-node"], 900, env)
-        run([str(TESTPLANE), "import", operator_archive, trainer_archive], 600, env)
+        up = run([str(TESTPLANE), "up", "--real-node", *up_options], 900, env)
+        run([str(TESTPLANE), "import", operator_archive, trainer_archive], 900, env)
         plane = ControlPlane(
             kubeconfig=Path(up.split("KUBECONFIG=")[1].split()[0]),
             log_dir=STATE / "logs",
@@ -165,8 +167,21 @@ def real() -> Iterator[RealPlane]:
 
 
 @pytest.fixture(scope="module")
+def real() -> Iterator[RealPlane]:
+    """A plane with a real node, the operator and digits-svm images imported."""
+    with real_plane("examples-digits-svm") as plane:
+        yield plane
+
+
+@pytest.fixture(scope="module")
 def operator_ns(real: RealPlane) -> str:
     """The chart installed with `helm install`, its operator Pod Ready on the real node."""
+    return install_operator(real)
+
+
+def install_operator(real: RealPlane) -> str:
+    """Install the chart with `helm install`; return its namespace once the operator Pod is
+    Ready on the real node."""
     helm = run([str(REPO / "charts" / "get-helm")], 600).strip()
     repo, tag = real.operator_image.rsplit(":", 1)
     ns = OPERATOR_NS
