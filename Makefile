@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv demo test system-deps realnode-note images lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-records bench-optimizers torch test-torch clean
+.PHONY: all venv demo test system-deps realnode-note images lint typecheck unit integration testplane-build testplane-up testplane-down testplane-prune crds bench-operator bench-records bench-optimizers torch test-torch test-ddp clean
 
 all: test
 
@@ -88,6 +88,11 @@ torch: $(STAMP)
 
 test-torch: torch
 	$(BIN)/pytest -q -m torch
+
+## test-ddp: the DDP JobSet example on the real node (root): builds the CNN image first (PyTorch
+## from PyPI, a 4.6 GB archive, ~17 min cold; then cached and run by `make test` too)
+test-ddp: $(STAMP) testplane-build
+	HYPERSEARCH_BUILD_CNN_IMAGE=1 $(BIN)/pytest -q tests/e2e/test_real_node_ddp.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
