@@ -5,24 +5,16 @@ Needs PyTorch (``make torch``); skipped with that reason when torch is not impor
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from needs_torch import NEEDS_TORCH
 
 from hypersearch.core.manifest import parse_manifest
 from hypersearch.core.metrics import MetricStream, final_value
 
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        importlib.util.find_spec("torch") is None,
-        reason="PyTorch is not installed: run `make torch` (a large CUDA build) to test the CNN",
-    ),
-]
+pytestmark = NEEDS_TORCH
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-cnn"
 

@@ -7,7 +7,6 @@ Needs PyTorch (``make torch``); skipped with that reason when torch is not impor
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -16,17 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from needs_torch import NEEDS_TORCH
 
 from hypersearch.core.metrics import MetricStream
 
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        importlib.util.find_spec("torch") is None,
-        reason="PyTorch is not installed: run `make torch` (a large CUDA build) to test DDP",
-    ),
-]
+pytestmark = NEEDS_TORCH
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-cnn"
 HYPER = [sys.executable, "-m", "hypersearch.cli"]
