@@ -209,9 +209,9 @@ def test_kueues_workloads_are_read_only_while_a_trial_waits_or_restarted_unseen(
 
 def test_kueues_workloads_are_read_for_the_searchs_queue_workloads_only() -> None:
     pod = PodView("s-0000", "Running", "u", False, 0, {}, None, T0, T0, None, None, "", "", "")
-    waiting = dataclasses.replace(pod, name="s-0001", queued=True, uid="uid-b", kind="Job")
-    running = dataclasses.replace(pod, name="s-0002", queued=False, uid="uid-a", kind="Job")
-    unknown = dataclasses.replace(pod, name="s-0003", queued=True, uid=None, kind="Job")
+    waiting = dataclasses.replace(pod, name="s-0001", queued=True, uid="uid-b")
+    running = dataclasses.replace(pod, name="s-0002", queued=False, uid="uid-a")
+    unknown = dataclasses.replace(pod, name="s-0003", queued=True, uid=None)
     # A Pod trial (queued None) has no Workload; the rest in a stable order, each once.
     views = [dataclasses.replace(pod, uid="pod-uid"), waiting, running, unknown, waiting]
     assert workload_uids(views) == ["uid-a", "uid-b"]

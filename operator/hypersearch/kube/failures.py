@@ -106,9 +106,9 @@ def judge(
 ) -> Trial:
     """``base`` (an unfinished trial as status records it) as its Pod and the sidecar's final
     report (``exit_code``, ``metric_message``) say it stands now. ``kind`` (Pod, Job or JobSet)
-    names what ran the trial in the messages users read, where no ``pod`` says it."""
+    names what ran the trial in the messages users read."""
     name = base.name
-    what = f"trial {pod.kind if pod else kind} {name}"
+    what = f"trial {kind} {name}"
     finished_at = base.finished_at or (pod.finished_at if pod else None) or now
     if pod is None or (pod.deleting and pod.active):
         if exit_code == 0 and base.value is not None:

@@ -39,10 +39,8 @@ class PodView:
     or ''."""
     stuck_reason: str = ""
     stuck_message: str = ""
-    kind: str = "Pod"
     uid: str | None = None
     """The uid of the object read (the Pod's, or the Job's / JobSet's)."""
-    """What runs the trial: Pod, or Job / JobSet for a workload read as a PodView (messages)."""
     queued: bool | None = None
     """For a Job or JobSet admitted by a queue (Kueue): True while it waits for admission
     (suspended, not ended), False once admitted; None for everything else (a Pod)."""

@@ -349,7 +349,6 @@ def trial_view(
         unschedulable_message="",
         failure_reason=view.reason if view.outcome == "Failed" else "",
         failure_message=message,
-        kind=view.kind,
         uid=view.uid,
         queued=(view.suspended and view.active) if view.queue else None,
     )
