@@ -288,9 +288,10 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _variant(spec: str) -> Callable[[int], Any]:
-    """``hs-bayes[warp=none,beta_scale=0.5]`` -> a GPUCBSuggester factory with those settings."""
-    settings: dict[str, Any] = {}
+def _variant(spec: str, horizon: int | None = None) -> Callable[[int], Any]:
+    """``hs-bayes[warp=none,beta_scale=0.5]`` -> a GPUCBSuggester factory with those settings,
+    told the run's budget (``horizon``) as the engine tells it a search's maxTrials."""
+    settings: dict[str, Any] = {"horizon": horizon}
     if "[" in spec:
         for item in spec[spec.index("[") + 1 : -1].split(","):
             key, _, raw = item.partition("=")
@@ -304,9 +305,9 @@ def _variant(spec: str) -> Callable[[int], Any]:
     return lambda seed: GPUCBSuggester(seed, **settings)
 
 
-def make(name: str, space: Space, seed: int) -> Optimiser:
+def make(name: str, space: Space, seed: int, trials: int | None = None) -> Optimiser:
     if name.startswith("hs-bayes"):
-        return Ours(space, seed, _variant(name))
+        return Ours(space, seed, _variant(name, trials))
     if name == "hs-random":
         return Ours(space, seed, lambda _s: RandomSuggester())
     if name == "hs-quasi":
@@ -374,7 +375,7 @@ def run_one(
 
 def _run_one(task_name: str, optimiser: str, seed: int, trials: int, parallel: int) -> RunResult:
     task = TASKS[task_name]
-    opt = make(optimiser, task.space, seed)
+    opt = make(optimiser, task.space, seed, trials)
     try:
         return _search(task, opt, optimiser, seed, trials, parallel)
     finally:

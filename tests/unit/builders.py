@@ -220,7 +220,11 @@ def search_specs(draw: st.DrawFn) -> SearchSpec:
     if name == "random":
         settings = {"quasiRandom": draw(st.booleans())}
     elif name == "bayesian":
-        settings = {"initialPoints": draw(st.integers(1, 20)), "delta": 0.1}
+        settings = {
+            "initialPoints": draw(st.integers(1, 20)),
+            "delta": 0.1,
+            "refineLast": draw(st.sampled_from([0.0, 0.2, 1.0])),
+        }
         if draw(st.booleans()):
             settings["beta"] = draw(st.floats(0.01, 100))
     used = draw(st.lists(st.sampled_from(space.names), max_size=3))

@@ -458,7 +458,7 @@ def test_the_suggester_sees_an_early_stopped_trial_as_the_policy_says(
             calls.append(list(history))
             return []
 
-    monkeypatch.setattr(engine, "suggester_for", lambda _a: Spy())
+    monkeypatch.setattr(engine, "suggester_for", lambda _a, **_k: Spy())
     monkeypatch.setattr(engine, "STOPPED_IN_MODEL", policy)
     s = spec(MEDIAN, objective={"metric": "loss", "goal": "minimize"})
     # The completed trial went from 0.7 at step 1 to 0.5: projected, the stopped 0.9 ends at 0.7.
@@ -577,7 +577,7 @@ def test_the_fidelity_policy_gives_the_suggester_each_trial_at_its_fidelity(
             calls.append(list(history))
             return []
 
-    monkeypatch.setattr(engine, "suggester_for", lambda _a: Spy())
+    monkeypatch.setattr(engine, "suggester_for", lambda _a, **_k: Spy())
     monkeypatch.setattr(engine, "STOPPED_IN_MODEL", "fidelity")
     s = spec(ASHA)
     plan_for(

@@ -115,7 +115,7 @@ def test_indices_continue_after_the_largest_existing_one() -> None:
 
 
 def test_the_suggester_is_not_asked_when_no_slot_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(_algorithm: object) -> object:
+    def refuse(_algorithm: object, **_k: object) -> object:
         raise AssertionError("suggester asked with nothing to start")
 
     monkeypatch.setattr(engine, "suggester_for", refuse)
@@ -141,7 +141,7 @@ def test_the_suggester_sees_maximised_values_failures_and_running_points(
             calls.append((list(history), list(pending), n))
             return []
 
-    monkeypatch.setattr(engine, "suggester_for", lambda _a: Spy())
+    monkeypatch.setattr(engine, "suggester_for", lambda _a, **_k: Spy())
     s = spec(objective={"metric": "loss", "goal": "minimize"}, parallelism=3)
     ts = trials(s, (S, 2.0), (F, None), (R, None), (P, None))
     plan_for(s, ts)
@@ -149,6 +149,25 @@ def test_the_suggester_sees_maximised_values_failures_and_running_points(
     assert [o.value for o in history] == [-2.0, None]
     assert pending == [ts[2].params, ts[3].params]
     assert n == 1
+
+
+def test_the_suggester_is_told_the_searchs_budget_of_trials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    horizons: list[int | None] = []
+
+    class Empty:
+        def suggest(self, *_args: object) -> list[Suggestion]:
+            return []
+
+    def record(_algorithm: object, horizon: int | None = None) -> Empty:
+        horizons.append(horizon)
+        return Empty()
+
+    monkeypatch.setattr(engine, "suggester_for", record)
+    s = spec(parallelism=2, maxTrials=17)
+    plan_for(s, trials(s, (S, 1.0)))
+    assert horizons == [17]
 
 
 def test_all_trials_finished_ends_the_search_with_max_trials_reached() -> None:
@@ -389,7 +408,7 @@ def test_queued_points_are_pending_for_the_suggester(monkeypatch: pytest.MonkeyP
             seen.append(list(pending))
             return []
 
-    monkeypatch.setattr(engine, "suggester_for", lambda algorithm: Recording())
+    monkeypatch.setattr(engine, "suggester_for", lambda algorithm, **_k: Recording())
     plan_for(s, ts)
     assert seen == [[ts[0].params]]
 

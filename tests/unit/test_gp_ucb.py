@@ -604,3 +604,52 @@ def test_the_round_11_settings_leave_a_space_without_categoricals_bit_for_bit_un
         )
         same = GPUCBSuggester(3).suggest(space, default[:6], pending, 2, np.random.default_rng(0))
         assert [s.params for s in ask] == [s.params for s in same]
+
+
+def test_the_endgame_lowers_beta_only_for_the_last_share_of_the_budget() -> None:
+    suggester = GPUCBSuggester(0, horizon=20, endgame=0.2, endgame_beta=0.1)
+    # The last 4 of 20 trials (17-20, counted from 1) are chosen with a tenth of beta_t.
+    assert [suggester.choice_beta(t, 3) / suggester.beta_t(t, 3) for t in (1, 16, 17, 20)] == (
+        pytest.approx([1.0, 1.0, 0.1, 0.1])
+    )
+    without_budget = GPUCBSuggester(0, endgame=0.2, endgame_beta=0.1)
+    assert without_budget.choice_beta(20, 3) == without_budget.beta_t(20, 3)
+    # At least one trial is the endgame's, however small the share.
+    tiny = GPUCBSuggester(0, horizon=4, endgame=0.01, endgame_beta=0.0)
+    assert (tiny.choice_beta(3, 3) > 0, tiny.choice_beta(4, 3)) == (True, 0.0)
+
+
+def test_the_last_trial_of_the_budget_exploits_where_an_earlier_one_explores() -> None:
+    def f(p: Params) -> float:
+        return -((float(p["x"]) - 1.0) ** 2)
+
+    history = run(GPUCBSuggester(seed=7, initial_points=3), LINE, f, 4)
+    rng = np.random.default_rng(0)
+    early = GPUCBSuggester(7, initial_points=3, horizon=20, endgame=0.1, endgame_beta=0.0)
+    last = GPUCBSuggester(7, initial_points=3, horizon=5, endgame=0.1, endgame_beta=0.0)
+    (explore,) = early.suggest(LINE, history, [], 1, np.random.default_rng(0))
+    (exploit,) = last.suggest(LINE, history, [], 1, rng)
+    assert explore.prediction is not None and exploit.prediction is not None
+    # Trial 5 of 5 is chosen by the posterior mean alone: its bound is its mean, and that mean
+    # is at least as high as the one of the point an uncertain bound chose.
+    assert exploit.prediction.ucb == pytest.approx(exploit.prediction.mean)
+    assert exploit.prediction.mean >= explore.prediction.mean
+    assert explore.prediction.ucb > explore.prediction.mean
+
+
+def test_the_endgame_refines_next_to_a_running_trial_that_earlier_trials_keep_away_from() -> None:
+    def f(p: Params) -> float:
+        return -((float(p["x"]) - 1.0) ** 2)
+
+    history = run(GPUCBSuggester(seed=7, initial_points=3), LINE, f, 6)
+    running: list[Params] = [{"x": 1.0}]  # at the optimum, whose value is not in yet
+
+    def gap(separation: float) -> float:
+        suggester = GPUCBSuggester(
+            7, horizon=8, endgame=0.25, endgame_beta=0.0, endgame_separation=separation
+        )
+        (s,) = suggester.suggest(LINE, history, running, 1, np.random.default_rng(0))
+        return abs(float(s.params["x"]) - 1.0) / 5.0  # in features: LINE is 5 wide
+
+    assert gap(1.0) >= 0.02  # model.SEPARATION keeps the point off the running one
+    assert 0 < gap(0.0) < 0.02  # refining: next to it, never on it

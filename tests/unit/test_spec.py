@@ -41,7 +41,9 @@ def test_design_example_parses_to_the_spec_it_describes() -> None:
     spec = search_spec()
     assert spec.name == "cifar10-bayes"
     assert spec.namespace is None
-    assert spec.algorithm == Algorithm("bayesian", 7, {"initialPoints": 5, "delta": 0.1})
+    assert spec.algorithm == Algorithm(
+        "bayesian", 7, {"initialPoints": 5, "delta": 0.1, "refineLast": 0.2}
+    )
     assert spec.objective == Objective("val_acc", "maximize", "last", None)
     assert spec.space == Space(
         (
@@ -176,7 +178,7 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         [_set("spec.algorithm.settings", {"quasiRandom": True, "delta": 2, "initialPoints": 1.5})],
         [
             "spec.algorithm.settings.quasiRandom is not a setting of the bayesian algorithm "
-            "(its settings: initialPoints, beta, delta)",
+            "(its settings: initialPoints, beta, delta, refineLast)",
             "spec.algorithm.settings.delta must be > 0 and < 1, got 2",
             "spec.algorithm.settings.initialPoints must be an integer, got 1.5",
         ],

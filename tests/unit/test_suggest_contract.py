@@ -200,11 +200,13 @@ def test_the_algorithm_name_and_settings_pick_the_suggester(
 
 
 def test_bayesian_settings_reach_the_suggester() -> None:
-    got = suggester_for(
-        Algorithm("bayesian", settings={"initialPoints": 4, "beta": 2.5, "delta": 0.2})
-    )
+    settings = {"initialPoints": 4, "beta": 2.5, "delta": 0.2, "refineLast": 0.3}
+    got = suggester_for(Algorithm("bayesian", settings=settings), horizon=40)
     assert isinstance(got, GPUCBSuggester)
     assert (got.initial_points, got.fixed_beta, got.delta) == (4, 2.5, 0.2)
+    assert (got.horizon, got.endgame) == (40, 0.3)
+    # refineLast 0.3 of 40 trials: the last 12 refine.
+    assert (got.in_endgame(28), got.in_endgame(29)) == (False, True)
 
 
 def test_quasi_random_continues_one_sequence_however_the_calls_are_split() -> None:

@@ -16,7 +16,9 @@ default, so suggesters read ``settings["initialPoints"]`` without defaults of th
 - ``bayesian``: ``initialPoints`` (int >= 1, default 5): random trials before the GP is used;
   ``beta`` (float > 0, optional): a fixed UCB exploration weight (acquisition
   ``mean + sqrt(beta) * std``); unset, the GP-UCB schedule of Srinivas et al. (2010) is used with
-  confidence ``delta`` (0 < delta < 1, default 0.1).
+  confidence ``delta`` (0 < delta < 1, default 0.1); ``refineLast`` (0 <= float <= 1, default
+  0.2): the share of maxTrials, at the end of the budget, that refines the best region rather
+  than explores.
 
 Early stopping (``spec.earlyStopping``, absent: none) names a rule, ``median`` or ``asha``, with
 its own settings (``EARLY_STOPPING_SETTINGS``), written flat beside ``algorithm``; see
@@ -134,6 +136,16 @@ ALGORITHM_SETTINGS: Mapping[AlgorithmName, tuple[SettingRule, ...]] = {
             minimum=0,
             maximum=1,
             exclusive=True,
+        ),
+        SettingRule(
+            "refineLast",
+            "float",
+            "Share of maxTrials, at the end of the budget, spent refining the best region instead "
+            "of exploring: those trials use a tenth of beta and may be placed next to running "
+            "trials. 0 explores to the last trial.",
+            default=0.2,
+            minimum=0,
+            maximum=1,
         ),
     ),
 }

@@ -72,6 +72,10 @@ class ModelSettings(Protocol):
 
     def beta_t(self, t: int, dim: int) -> float: ...
 
+    def choice_beta(self, t: int, dim: int) -> float: ...
+
+    def separation(self, t: int) -> float: ...
+
 
 def fit_model(
     settings: ModelSettings,
@@ -260,7 +264,7 @@ class Model:
         candidate scores below every inside one, by how far UCB_t falls short)."""
         enc = self.encoding
         owner = self.owner
-        kappa = math.sqrt(owner.beta_t(t, enc.dim))
+        kappa = math.sqrt(owner.choice_beta(t, enc.dim))
         observed, post = self.observed, self.post
 
         def ucb(xs: Array) -> Array:
@@ -299,8 +303,9 @@ class Model:
         xs, _ = maximise(acq, enc, anchors, rng, combos)
         if len(self.pending):
             gaps = np.min(cdist(xs, self.pending), axis=1)
-            if np.any(gaps >= SEPARATION):
-                xs = xs[gaps >= SEPARATION]
+            apart = owner.separation(t)
+            if np.any(gaps >= apart):
+                xs = xs[gaps >= apart]
         best: Array | None = None
         space = enc.space
         # Snapped candidates repeat (a corner gathers many): look at each distinct one once.
