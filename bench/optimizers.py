@@ -49,11 +49,14 @@ from threadpoolctl import threadpool_limits
 from hypersearch.core.params import FloatParam, IntParam, Params
 from hypersearch.core.space import Space
 from hypersearch.core.suggest.base import Outcome
+from hypersearch.core.suggest.encoding import Encoding
 from hypersearch.core.suggest.gp_ucb import GPUCBSuggester
 from hypersearch.core.suggest.random import QuasiRandomSuggester, RandomSuggester
 from tasks import TASKS
 
 TRIALS = 21
+NEAR = 1e-4
+"""Two trials closer than this in unit-cube features are one point measured twice."""
 PARALLEL = 3
 PROTOCOLS = {"seed": (21, 3), "batch10": (60, 10), "batch50": (150, 50)}
 """Named (trials, parallel) settings: the seed's budget and a cluster's batches."""
@@ -359,6 +362,9 @@ class RunResult:
     tell_seconds: float = 0.0
     repeats: int = 0
     """Trials asked at a point (canonical key) that an earlier trial of the run already had."""
+    near_repeats: int | None = None
+    """Trials asked within ``NEAR`` (unit-cube features) of an earlier trial but not at it: a
+    re-measurement by a rounding error (None: a run saved before this was counted)."""
 
 
 def run_one(
@@ -387,9 +393,11 @@ def _run_one(task_name: str, optimiser: str, seed: int, trials: int, parallel: i
 def _search(  # noqa: PLR0917
     task: Any, opt: Optimiser, optimiser: str, seed: int, trials: int, parallel: int
 ) -> RunResult:
-    result = RunResult(task.name, optimiser, seed, math.inf)
+    result = RunResult(task.name, optimiser, seed, math.inf, near_repeats=0)
     running: deque[tuple[Any, Params]] = deque()
     seen: set[Any] = set()
+    encoding = Encoding(task.space)
+    rows: list[np.ndarray] = []
     asked = 0
 
     def ask() -> None:
@@ -398,8 +406,13 @@ def _search(  # noqa: PLR0917
         token, params = opt.ask()
         result.ask_seconds.append(time.perf_counter() - start)
         key = task.space.canonical(params)
+        row = encoding.encode(params)
+        if key not in seen and rows:
+            near = float(np.min(np.linalg.norm(np.array(rows) - row, axis=1))) < NEAR
+            result.near_repeats = (result.near_repeats or 0) + near
         result.repeats += key in seen
         seen.add(key)
+        rows.append(row)
         running.append((token, params))
         asked += 1
 
@@ -529,6 +542,12 @@ def report(results: list[RunResult], tasks: list[str], optimisers: list[str]) ->
         f"{'repeated trials':<18} "
         + " ".join(f"{sum(r.repeats for r in by_opt(n)):>{width}d}" for n in names)
     )
+
+    def near(runs: list[RunResult]) -> str:
+        counts = [r.near_repeats for r in runs]
+        return "-" if None in counts else str(sum(c or 0 for c in counts))
+
+    print(f"{'near repeats':<18} " + " ".join(f"{near(by_opt(n)):>{width}}" for n in names))
     print(
         f"{'s/suggestion':<18} "
         + " ".join(f"{statistics.mean(asks[n]):>{width}.3f}" for n in names)

@@ -653,3 +653,18 @@ def test_the_endgame_refines_next_to_a_running_trial_that_earlier_trials_keep_aw
 
     assert gap(1.0) >= 0.02  # model.SEPARATION keeps the point off the running one
     assert 0 < gap(0.0) < 0.02  # refining: next to it, never on it
+
+
+def test_a_point_a_rounding_error_away_from_a_tried_one_counts_as_tried() -> None:
+    # f rises to the bound x = 3, which was measured: the exact point is never asked again, and
+    # without the gap the endgame's next best candidate is 3 minus a hair, the same trial again.
+    history = [Outcome({"x": x}, x) for x in (-2.0, -0.5, 1.0, 2.0, 2.6, 3.0)]
+
+    def gap_to_the_bound(tried_gap: float) -> float:
+        suggester = GPUCBSuggester(7, horizon=8, tried_gap=tried_gap)
+        (s,) = suggester.suggest(LINE, history, [], 1, np.random.default_rng(0))
+        return (3.0 - float(s.params["x"])) / 5.0  # in features: LINE is 5 wide
+
+    assert 0 < gap_to_the_bound(0.0) < 1e-4
+    assert gap_to_the_bound(1e-4) >= 1e-4  # gp_ucb.TRIED_GAP, the default
+    assert GPUCBSuggester(0).tried_gap == 1e-4

@@ -69,6 +69,7 @@ class ModelSettings(Protocol):
     split: bool
     combo_choice: Literal["ucb", "thompson"]
     combo_every: int
+    tried_gap: float
 
     def beta_t(self, t: int, dim: int) -> float: ...
 
@@ -88,6 +89,7 @@ def fit_model(
 ) -> Model:
     """The model of the ``usable`` outcomes, with the running trials' points hallucinated."""
     x = encoding.encode_many([o.params for o in usable])
+    finished = x
     y = np.array([float(o.value) for o in usable if o.value is not None])
     multi = any(o.fidelity < 1.0 or o.curve for o in usable)
     if multi:
@@ -117,6 +119,7 @@ def fit_model(
         lift=lift,
     )
     model = Model(settings, encoding, warping, post, z - shift, shift=shift, fidelity=multi)
+    model.finished = finished
     model.add_running(pending, t)
     return model
 
@@ -187,6 +190,8 @@ class Model:
         self.shift = shift
         """What was subtracted from the warped values before the fit (``gp_ucb.PRIOR_QUANTILE``)."""
         self.pending = np.zeros((0, encoding.dim))
+        self.finished = np.zeros((0, encoding.dim))
+        """The features of every finished point the model was fitted to (all, not a subset)."""
         self.counts: Array | None = None
         """Points tried per categorical value (``categories.value_counts``), when a category
         rule is on and the space has a categorical."""
@@ -308,10 +313,11 @@ class Model:
                 xs = xs[gaps >= apart]
         best: Array | None = None
         space = enc.space
+        near = self._near_tried(owner.tried_gap)
         # Snapped candidates repeat (a corner gathers many): look at each distinct one once.
         _, first = np.unique(xs, axis=0, return_index=True)
         for x in xs[np.sort(first)][:SKIP_LIMIT]:
-            if key_of(space, enc.decode(x)) not in tried:
+            if key_of(space, enc.decode(x)) not in tried and not near(x):
                 best = x
                 break
         if best is None and size is not None and size <= ENUMERATE_LIMIT:
@@ -323,6 +329,19 @@ class Model:
             return None
         params = enc.decode(best)
         return Suggestion(params, self.prediction(enc.encode(params), kappa))
+
+    def _near_tried(self, gap: float) -> Callable[[Array], bool]:
+        """Whether a candidate is within ``gap`` of a finished or running point: that point
+        again, by a rounding error (``gp_ucb.TRIED_GAP``). Asked of the best candidates only,
+        one at a time, so a search of thousands of points pays for one or two distances."""
+        if gap <= 0:
+            return lambda _x: False
+        rows = np.vstack([self.finished, self.pending])
+
+        def near(x: Array) -> bool:
+            return bool(np.min(np.sum((rows - x) ** 2, axis=1)) < gap * gap)
+
+        return near
 
     def _thompson(self, t: int) -> bool:
         """Whether trial ``t``'s combination of categories is drawn by Thompson sampling."""
