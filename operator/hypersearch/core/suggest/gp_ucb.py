@@ -42,10 +42,10 @@ One suggestion, given finished points with values (to maximise) and pending poin
    ``ENDGAME`` share of trials (the spec's ``refineLast``, default 0.2) refine instead of explore:
    beta_t is scaled by ``ENDGAME_BETA`` (a tenth) and a candidate may sit next to a running trial
    (``SEPARATION`` scaled by ``ENDGAME_SEPARATION``), so a batch of final trials packs around the
-   best region where step 5's spacing would have pushed it away. Only the final best counts once
-   the budget is spent (the simple regret), so exploration there buys nothing; at 10 trials at
-   once the final bests were better than without it on 23 of 33 untied seeds kept apart
-   (docs/algorithms.md, round 12).
+   best region where the usual 0.02 distance from running trials would have pushed it away.
+   Only the final best counts once the budget is spent (the simple regret), so exploration there
+   buys nothing; at 10 trials at once the final bests were better than without it on 23 of 33
+   untied seeds kept apart (docs/algorithms.md, round 12).
 
 Settings for the benchmark only (docs/algorithms.md, round 10; measured, none adopted as the
 default): ``category_bonus``/``bonus_per`` add a count bonus for rarely tried
@@ -201,11 +201,11 @@ class GPUCBSuggester:
         self.endgame_beta = endgame_beta
         """Factor on beta_t in the endgame."""
         self.endgame_separation = endgame_separation
+        """Factor on ``model.SEPARATION`` in the endgame: refining may pack points next to a
+        running trial (never on a tried point)."""
         self.tried_gap = tried_gap
         """Candidates closer than this (in features) to a finished or running point count as
         that point (``TRIED_GAP``)."""
-        """Factor on ``model.SEPARATION`` in the endgame: refining may pack points next to a
-        running trial (never on a tried point)."""
 
     def beta_t(self, t: int, dim: int) -> float:
         """The UCB's beta at trial ``t``: the fixed setting, else the scaled schedule."""
