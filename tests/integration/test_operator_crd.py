@@ -274,6 +274,25 @@ def test_a_categorical_search_stored_by_the_api_server_is_still_a_valid_spec(
     assert parse_manifest(stored).space.names[-1] == "optimizer"
 
 
+def test_the_api_server_defaults_noisy_to_false_and_stores_true_as_the_parser_reads_it(
+    testplane: ControlPlane, namespace: str
+) -> None:
+    from hypersearch.core.manifest import parse_manifest
+
+    install_crd(testplane)
+    plain = json.loads(_dry_run(testplane, namespace, example()).stdout)
+    assert plain["spec"]["objective"]["noisy"] is False
+    assert not parse_manifest(plain).objective.noisy
+    manifest = example()
+    manifest["spec"]["objective"]["noisy"] = True
+    noisy = json.loads(_dry_run(testplane, namespace, manifest).stdout)
+    assert parse_manifest(noisy).objective.noisy
+    manifest["spec"]["objective"]["noisy"] = "yes"
+    refused = _dry_run(testplane, namespace, manifest)
+    assert refused.returncode != 0
+    assert "spec.objective.noisy in body must be of type boolean" in refused.stderr
+
+
 def _dry_run(testplane: ControlPlane, namespace: str, manifest: dict[str, Any]) -> Any:
     return testplane.kubectl(
         "create",

@@ -242,6 +242,7 @@ def search_specs(draw: st.DrawFn) -> SearchSpec:
             goal=draw(st.sampled_from(["maximize", "minimize"])),
             aggregation=draw(st.sampled_from(["last", "min", "max", "avg"])),
             target=draw(st.none() | st.floats(-10, 10)),
+            noisy=draw(st.booleans()),
         ),
         space=space,
         trial=TrialTemplate(

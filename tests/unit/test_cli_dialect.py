@@ -218,6 +218,20 @@ def test_without_metric_unit_the_manifest_has_no_unit(capsys: pytest.CaptureFixt
     assert "unit" not in yaml.safe_load(capsys.readouterr().out)["spec"]["objective"]
 
 
+def test_noisy_goes_to_the_objective_and_only_a_noisy_manifest_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cut = CNN.index("--")
+    argv = [*CNN[:cut], "--noisy", "--image", "reg/img:1", "--manifest", *CNN[cut:]]
+    assert dialect_spec(parse(argv), "bayesian").objective.noisy
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert yaml.safe_load(text)["spec"]["objective"]["noisy"] is True
+    assert parse_manifest(text).objective.noisy
+    assert main([*CNN[:cut], "--image", "reg/img:1", "--manifest", *CNN[cut:]]) == 0
+    assert "noisy" not in yaml.safe_load(capsys.readouterr().out)["spec"]["objective"]
+
+
 def test_a_bad_metric_unit_names_the_flag() -> None:
     argv = ["random", "--param", "x=0:1", "-n", "2", "-m", "m", "--metric-unit", "u" * 33]
     with pytest.raises(SpecError) as err:

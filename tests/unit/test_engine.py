@@ -160,14 +160,20 @@ def test_the_suggester_is_told_the_searchs_budget_of_trials(
         def suggest(self, *_args: object) -> list[Suggestion]:
             return []
 
-    def record(_algorithm: object, horizon: int | None = None) -> Empty:
+    def record(_algorithm: object, horizon: int | None = None, *, noisy: bool = False) -> Empty:
         horizons.append(horizon)
+        noise.append(noisy)
         return Empty()
 
+    noise: list[bool] = []
     monkeypatch.setattr(engine, "suggester_for", record)
     s = spec(parallelism=2, maxTrials=17)
     plan_for(s, trials(s, (S, 1.0)))
     assert horizons == [17]
+    assert noise == [False]
+    s = spec(parallelism=2, maxTrials=17, objective={"metric": "val_acc", "noisy": True})
+    plan_for(s, trials(s, (S, 1.0)))
+    assert noise == [False, True]
 
 
 def test_all_trials_finished_ends_the_search_with_max_trials_reached() -> None:

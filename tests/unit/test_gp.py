@@ -76,3 +76,34 @@ def test_our_likelihood_and_gradient_equal_scikit_learns(groups: tuple[int, ...]
         value, our_grad = ours(theta)
         assert value == pytest.approx(-lml, rel=1e-10)
         np.testing.assert_allclose(our_grad, -grad, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_warped_likelihoods_gradient_equals_its_finite_difference(seed: int) -> None:
+    """Shapes of three warped columns (two at a bound, where the clip matters) and the rest."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(15, 5))
+    x[:3, 0], x[3, 1] = 1.0, 0.0
+    y = np.cos(4 * x).sum(axis=1)
+    y = (y - y.mean()) / y.std()
+    nll = NegativeLogLikelihood(x, y, (0, 1, 2, 2, 3), 1e-8, warped=(0, 1, 4))
+    objective = map_objective(nll, warped=3)
+    base = np.concatenate([np.log([1.0, 0.5, 0.5, 0.5, 0.5, 1e-2]), np.zeros(6)])
+    for _ in range(3):
+        theta = base + rng.normal(scale=0.5, size=base.shape)
+        _, analytic = objective(theta)
+        numeric = approx_fprime(theta, lambda t: objective(t)[0], 1e-6)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-4)
+
+
+def test_an_identity_warp_leaves_the_likelihood_as_it_was() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.uniform(size=(12, 3))
+    y = np.sin(5 * x).sum(axis=1)
+    theta = np.log([1.0, 0.4, 0.6, 0.8, 1e-2])
+    plain, _ = NegativeLogLikelihood(x, y, None, 1e-8)(theta)
+    warped, grad = NegativeLogLikelihood(x, y, None, 1e-8, warped=(0, 2))(
+        np.concatenate([theta, np.zeros(4)])
+    )
+    assert warped == pytest.approx(plain, rel=1e-6)
+    assert grad.shape == (9,)

@@ -198,6 +198,40 @@ def test_a_batch_never_repeats_a_finished_point_at_the_corner() -> None:
     assert not finished & set(asked)
 
 
+def test_a_noisy_objective_measures_its_best_point_again_once_the_space_is_spent() -> None:
+    """Six points, all measured: a deterministic objective has nothing left to ask; declared
+    noisy, the search measures a finished point again, the one whose UCB is highest (the best
+    value, where a second measurement says most), and never one that is running."""
+    space = space_of(int_param("k", 1, 6))
+    history = [Outcome({"k": k}, -((k - 4) ** 2) + 0.01 * k) for k in range(1, 7)]
+    rng = np.random.default_rng(0)
+    assert GPUCBSuggester(seed=1).suggest(space, history, [], 1, rng) == []
+    (again,) = GPUCBSuggester(seed=1, noisy=True).suggest(space, history, [], 1, rng)
+    assert again.params == {"k": 4}
+    running: list[Params] = [{"k": 4}]
+    (other,) = GPUCBSuggester(seed=1, noisy=True).suggest(space, history, running, 1, rng)
+    assert other.params != {"k": 4}
+    assert (
+        GPUCBSuggester(seed=1, noisy=True).suggest(
+            space, history, [{"k": k} for k in range(1, 7)], 1, rng
+        )
+        == []
+    )
+
+
+def test_a_noisy_objective_may_repeat_a_corner_optimum_a_deterministic_one_never_does() -> None:
+    space = space_of(int_param("a", 1, 8), float_param("b", 0.0, 1.0))
+
+    def f(p: Params) -> float:
+        return float(p["a"]) + float(p["b"])
+
+    plain = run(GPUCBSuggester(seed=2, horizon=24), space, f, 24)
+    noisy = run(GPUCBSuggester(seed=2, horizon=24, noisy=True), space, f, 24)
+    corner = space.canonical({"a": 8, "b": 1.0})
+    assert [space.canonical(o.params) for o in plain].count(corner) == 1
+    assert [space.canonical(o.params) for o in noisy].count(corner) >= 2
+
+
 LINEAR_MODEL = space_of(
     categorical_param("penalty", "l2", "l1", "elasticnet"),
     categorical_param("loss", "hinge", "log_loss", "modified_huber"),

@@ -207,6 +207,14 @@ INVALID: list[tuple[str, list[Callable[[dict[str, Any]], None]], list[str]]] = [
         ],
     ),
     (
+        "noisy not a boolean",
+        [_set("spec.objective.noisy", "yes")],
+        [
+            "spec.objective.noisy must be true or false, got 'yes': true when the same "
+            "parameters can score differently from run to run",
+        ],
+    ),
+    (
         "objective unit empty, a number, too long",
         [
             _set("spec.objective.unit", ""),

@@ -207,6 +207,9 @@ def test_bayesian_settings_reach_the_suggester() -> None:
     assert (got.horizon, got.endgame) == (40, 0.3)
     # refineLast 0.3 of 40 trials: the last 12 refine.
     assert (got.in_endgame(28), got.in_endgame(29)) == (False, True)
+    assert not got.noisy
+    noisy = suggester_for(Algorithm("bayesian", settings=settings), noisy=True)
+    assert isinstance(noisy, GPUCBSuggester) and noisy.noisy
 
 
 def test_quasi_random_continues_one_sequence_however_the_calls_are_split() -> None:

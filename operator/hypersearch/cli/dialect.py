@@ -85,6 +85,12 @@ def configure_dialect(parser: argparse.ArgumentParser) -> None:
         help="the metric's unit, e.g. %% or s: shown on report axes and columns (display only)",
     )
     parser.add_argument("--goal", choices=GOALS, default="maximize", help="default maximize")
+    parser.add_argument(
+        "--noisy",
+        action="store_true",
+        help="the same parameters can score differently from run to run: bayesian may measure "
+        "a point again (spec.objective.noisy)",
+    )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="default 0")
     parser.add_argument(
         "-t", "--machine-type", dest="machine_type", help="machine type, e.g. K80 (asks for a GPU)"
@@ -266,6 +272,7 @@ def dialect_spec(args: argparse.Namespace, algorithm: AlgorithmName) -> SearchSp
             goal=args.goal,
             aggregation=args.metric_agg,
             unit=args.metric_unit,
+            noisy=args.noisy,
         ),
         space=space,
         trial=TrialTemplate(

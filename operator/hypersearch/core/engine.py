@@ -369,7 +369,7 @@ def _model_guarded(
 ) -> list[EarlyStop]:
     """The rule's stops less those the search's own model still expects could beat the best
     completed trial (bayesian searches only; others, or no model yet, stop as the rule says)."""
-    suggester = suggester_for(spec.algorithm, horizon=spec.max_trials)
+    suggester = suggester_for(spec.algorithm, horizon=spec.max_trials, noisy=spec.objective.noisy)
     sign = _sign(spec)
     done = [sign * t.value for t in trials if _has_value(t) and t.value is not None]
     if not isinstance(suggester, GPUCBSuggester) or not done:
@@ -423,7 +423,7 @@ def _new_trials(
         if t.phase.finished
     ]
     pending: list[Params] = [t.params for t in active]
-    suggester = suggester_for(spec.algorithm, horizon=spec.max_trials)
+    suggester = suggester_for(spec.algorithm, horizon=spec.max_trials, noisy=spec.objective.noisy)
     suggestions = suggester.suggest(spec.space, history, pending, n, rng)
     first = max((t.index for t in trials), default=-1) + 1
     out: list[NewTrial] = []

@@ -104,6 +104,8 @@ def spec_to_manifest(spec: SearchSpec) -> dict[str, Any]:
         objective["target"] = spec.objective.target
     if spec.objective.unit is not None:
         objective["unit"] = spec.objective.unit
+    if spec.objective.noisy:
+        objective["noisy"] = True
     trial: dict[str, Any] = {}
     if spec.trial.machine_type is not None:
         trial["machineType"] = spec.trial.machine_type

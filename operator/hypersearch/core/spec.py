@@ -245,7 +245,10 @@ class Objective:
     """The metric to read from trial output, which way is better, and how a curve becomes one value.
 
     ``target``: the search finishes early once a trial reaches it. ``unit``: how reports label
-    the metric's values (e.g. ``%``, ``s``); presentation only.
+    the metric's values (e.g. ``%``, ``s``); presentation only. ``noisy``: the same point can
+    score differently (a training seed that varies, a noisy evaluation), so the Bayesian search
+    may measure a point again; otherwise every value is taken as the point's value, and a point
+    is never repeated.
     """
 
     metric: str
@@ -253,6 +256,7 @@ class Objective:
     aggregation: Aggregation = "last"
     target: float | None = None
     unit: str | None = None
+    noisy: bool = False
 
 
 WorkloadKind: TypeAlias = Literal["Job", "JobSet"]

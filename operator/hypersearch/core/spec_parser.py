@@ -59,7 +59,7 @@ _SPEC_KEYS = (
     "trial",
     "earlyStopping",
 )
-_OBJECTIVE_KEYS = ("metric", "goal", "aggregation", "target", "unit")
+_OBJECTIVE_KEYS = ("metric", "goal", "aggregation", "target", "unit", "noisy")
 
 
 class SpecParser(ParameterRules, TrialRules):
@@ -311,10 +311,19 @@ class SpecParser(ParameterRules, TrialRules):
             return None
         if doc.get("unit") is not None and unit is None:
             return None
+        noisy = doc.get("noisy", False)
+        if not isinstance(noisy, bool):
+            self.fail(
+                f"{path}.noisy",
+                f"must be true or false, got {show(noisy)}: true when the same parameters can "
+                "score differently from run to run",
+            )
+            return None
         return Objective(
             metric=metric,
             goal=pick(goal, GOALS) or DEFAULT_GOAL,
             aggregation=pick(aggregation, AGGREGATIONS) or DEFAULT_AGGREGATION,
             target=None if target is None else float(target),
             unit=unit,
+            noisy=noisy,
         )

@@ -172,6 +172,13 @@ def _objective() -> Schema:
                 "Optional unit of the metric's values (e.g. %, s, accuracy), written next to the "
                 "metric's name on report axes and columns."
             ),
+            "noisy": {
+                "type": "boolean",
+                "default": False,
+                "description": "True when the same parameters can score differently from run to "
+                "run (e.g. an unseeded training): the bayesian search may then measure a point "
+                "again. False: a point is measured once.",
+            },
         },
         required=["metric"],
     )

@@ -15,10 +15,12 @@ from hypersearch.core.suggest.grid import GridSuggester
 from hypersearch.core.suggest.random import QuasiRandomSuggester, RandomSuggester
 
 
-def suggester_for(algorithm: Algorithm, horizon: int | None = None) -> Suggester:
+def suggester_for(
+    algorithm: Algorithm, horizon: int | None = None, *, noisy: bool = False
+) -> Suggester:
     """The suggester an algorithm names, configured from its settings and seed; ``horizon`` is
     the search's budget in trials (its maxTrials), which the Bayesian search plans its last
-    trials by."""
+    trials by; ``noisy`` (the objective's) lets the Bayesian search measure a point again."""
     if algorithm.name == "grid":
         return GridSuggester()
     if algorithm.name == "random":
@@ -34,4 +36,5 @@ def suggester_for(algorithm: Algorithm, horizon: int | None = None) -> Suggester
         fixed_beta=None if fixed is None else float(fixed),
         horizon=horizon,
         endgame=float(settings.get("refineLast", ENDGAME)),
+        noisy=noisy,
     )

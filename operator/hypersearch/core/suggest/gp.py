@@ -43,6 +43,7 @@ from sklearn.gaussian_process.kernels import (
 from threadpoolctl import ThreadpoolController
 
 from hypersearch.core.suggest.encoding import Array
+from hypersearch.core.suggest.input_warp import SHAPE_BOUNDS, SHAPE_PRIOR, InputWarp
 from hypersearch.core.suggest.likelihood import NegativeLogLikelihood
 
 LENGTH_SCALE_BOUNDS = (0.01, 10.0)
@@ -202,44 +203,50 @@ def _posterior(kernel: Kernel, noise: float, x: Array, y: Array) -> Posterior:
 
 
 def map_objective(
-    obj_func: Callable[..., tuple[float, Array]],
+    obj_func: Callable[..., tuple[float, Array]], warped: int = 0
 ) -> Callable[[Array], tuple[float, Array]]:
     """The negative log posterior of ``theta`` and its gradient, for L-BFGS-B.
 
     ``obj_func(theta, eval_gradient=True)`` is scikit-learn's negative log marginal likelihood
-    with its gradient; ``theta`` is [log c, log l_1..l_d, log s2]. The log-normal prior on each
-    length scale adds ``z @ z / 2`` with ``z = (log l - mu) / sd``, whose gradient is ``z / sd``
-    (a hand-written gradient: ``tests/unit/test_gp.py`` checks it against finite differences).
+    with its gradient; ``theta`` is [log c, log l_1..l_d, log s2], then ``log a, log b`` of each
+    of ``warped`` input-warped columns. The log-normal prior on each length scale adds
+    ``z @ z / 2`` with ``z = (log l - mu) / sd``, whose gradient is ``z / sd`` (a hand-written
+    gradient: ``tests/unit/test_gp.py`` checks it against finite differences); the warp shapes
+    get theirs (``input_warp.SHAPE_PRIOR``) the same way.
     """
     mu, sd = LENGTH_SCALE_PRIOR
+    w_mu, w_sd = SHAPE_PRIOR
 
     def penalised(theta: Array) -> tuple[float, Array]:
-        ls = slice(1, len(theta) - 1)
+        end = len(theta) - 2 * warped
+        ls = slice(1, end - 1)
         value, grad = obj_func(theta, eval_gradient=True)
         grad = np.array(grad, dtype=float)
         z = (theta[ls] - mu) / sd
         grad[ls] += z / sd
-        return float(value) + 0.5 * float(z @ z), grad
+        shapes = (theta[end:] - w_mu) / w_sd
+        grad[end:] += shapes / w_sd
+        return float(value) + 0.5 * float(z @ z) + 0.5 * float(shapes @ shapes), grad
 
     return penalised
 
 
 def _map_optimizer(
-    restarts: int, ftol: float
+    restarts: int, ftol: float, warped: int = 0
 ) -> Callable[[Callable[..., tuple[float, Array]], Array, Array], tuple[Array, float]]:
     """The MAP fit: L-BFGS-B on the negative log likelihood plus a length-scale prior.
 
     ``theta`` is the log-hyperparameter vector in scikit-learn's order [log c, log l_1..l_d,
-    log s2]; the log-normal prior on each l_j adds ``(log l_j - mu)^2 / (2 sd^2)`` to the
-    negative log likelihood. Starts: scikit-learn's initial theta, then shorter and longer
-    length scales.
+    log s2] (then the ``warped`` columns' shapes); the log-normal prior on each l_j adds
+    ``(log l_j - mu)^2 / (2 sd^2)`` to the negative log likelihood. Starts: scikit-learn's
+    initial theta, then shorter and longer length scales.
     """
 
     def optimize(
         obj_func: Callable[..., tuple[float, Array]], initial_theta: Array, bounds: Array
     ) -> tuple[Array, float]:
-        ls = slice(1, len(initial_theta) - 1)
-        penalised = map_objective(obj_func)
+        ls = slice(1, len(initial_theta) - 1 - 2 * warped)
+        penalised = map_objective(obj_func, warped)
 
         starts = [np.array(initial_theta, dtype=float)]
         for scale in (0.15, 2.0)[: max(restarts - 1, 0)]:
@@ -273,25 +280,41 @@ def fit(
     *,
     groups: tuple[int, ...] | None = None,
     lift: Callable[[Array], Array] | None = None,
+    warped: tuple[int, ...] = (),
 ) -> Posterior:
     """Fit kernel hyperparameters to (x, y) by MAP and return the posterior on all points.
 
     ``y`` should be standardised (mean 0, variance 1). ``rng`` only picks the subset when there
     are more than FIT_CAP points. ``groups`` ties length scales (``GroupedMatern``); None gives
     every column its own. ``lift`` (``LiftedKernel``): the kernel sees ``lift(x)``, whose columns
-    ``groups`` then describes.
+    ``groups`` then describes. ``warped``: columns (each its own group) bent by a Kumaraswamy CDF
+    fitted with the rest (``input_warp``; not with ``lift``); the posterior's kernel then sees the
+    warped columns.
     """
+    if lift is not None and warped:
+        raise ValueError("input warping and a lifted kernel do not combine")
     n = len(x)
     d = (lift(x[:1]) if lift is not None else x).shape[1]
     n_groups = d if groups is None else max(groups) + 1
     rows = np.sort(rng.choice(n, FIT_CAP, replace=False)) if n > FIT_CAP else np.arange(n)
     # scikit-learn's starting point and bounds for ConstantKernel(1) * Matern(0.5) + White(1e-2)
-    theta0 = np.log(np.array([1.0, *([0.5] * n_groups), 1e-2]))
-    bounds = np.log(np.array([AMPLITUDE_BOUNDS, *([LENGTH_SCALE_BOUNDS] * n_groups), NOISE_BOUNDS]))
+    shapes = 2 * len(warped)
+    theta0 = np.log(np.array([1.0, *([0.5] * n_groups), 1e-2, *([1.0] * shapes)]))
+    bounds = np.log(
+        np.array(
+            [
+                AMPLITUDE_BOUNDS,
+                *([LENGTH_SCALE_BOUNDS] * n_groups),
+                NOISE_BOUNDS,
+                *([SHAPE_BOUNDS] * shapes),
+            ]
+        )
+    )
     fit_x = x[rows] if lift is None else lift(x[rows])
-    objective = NegativeLogLikelihood(fit_x, y[rows], groups, JITTER)
-    theta, _ = _map_optimizer(restarts, ftol)(objective, theta0, bounds)
-    scales = np.exp(theta[1:-1])
+    objective = NegativeLogLikelihood(fit_x, y[rows], groups, JITTER, warped)
+    theta, _ = _map_optimizer(restarts, ftol, len(warped))(objective, theta0, bounds)
+    noise_at = len(theta) - 1 - shapes
+    scales = np.exp(theta[1:noise_at])
     if groups is None or len(set(groups)) == d:
         matern: Matern = Matern(scales, LENGTH_SCALE_BOUNDS, nu=2.5)
     else:
@@ -299,7 +322,11 @@ def fit(
     kernel: Kernel = ConstantKernel(math.exp(theta[0]), AMPLITUDE_BOUNDS) * matern
     if lift is not None:
         kernel = LiftedKernel(kernel, lift)
-    return _posterior(kernel, math.exp(theta[-1]), x, y)
+    if warped:
+        tail = theta[noise_at + 1 :]
+        bend = InputWarp(warped, tuple(map(float, tail[0::2])), tuple(map(float, tail[1::2])))
+        kernel = LiftedKernel(kernel, bend)
+    return _posterior(kernel, math.exp(theta[noise_at]), x, y)
 
 
 def condition(post: Posterior, x_new: Array, y_new: Array) -> Posterior:

@@ -36,7 +36,9 @@ One suggestion, given finished points with values (to maximise) and pending poin
    measured or running (after snapping, so a corner of the box or an integer plateau counts as one
    point) is never asked again, nor a point within ``TRIED_GAP`` (1e-4 of the cube) of one: the
    best untried candidate is taken instead. The objective is taken as deterministic, so a repeat
-   would only spend a trial re-measuring a known value. When a finite
+   would only spend a trial re-measuring a known value; declared noisy (``noisy``, the spec's
+   ``objective.noisy``), only running points are excluded, and a finished one whose UCB is
+   highest is measured again (the GP's noise term then averages its values). When a finite
    space has no untried point left the suggester returns fewer points.
 6. The endgame: when the search's budget (``horizon``, its maxTrials) is known, its last
    ``ENDGAME`` share of trials (the spec's ``refineLast``, default 0.2) refine instead of explore:
@@ -54,7 +56,10 @@ categories to the acquisition, ``category_every`` interleaves trials on the leas
 scales per (category, numeric parameter) pair. Round 11 (likewise measured, not the default):
 ``combo_choice="thompson"`` draws the combination of categories of a model trial from a joint
 posterior sample (``thompson``; ``combo_every`` mixes it with UCB), ``batch_split`` switches on
-``split`` with the combination bonus from that many running trials.
+``split`` with the combination bonus from that many running trials. Round 13 (HEBO's ingredients,
+measured, not the default): ``input_warp`` bends each numeric column by a fitted Kumaraswamy CDF
+(``input_warp``), ``acquisition="ei"`` maximises log expected improvement and ``"mace"`` takes a
+random point of the Pareto front of UCB, EI and PI (``improvement``), outside the endgame.
 
 The prediction recorded for a suggestion is in objective (maximised) units: the warped mean, UCB
 and +-1 std mapped back through the inverse warp. Stateless and deterministic given its arguments.
@@ -157,6 +162,9 @@ class GPUCBSuggester:
         endgame_beta: float = ENDGAME_BETA,
         endgame_separation: float = ENDGAME_SEPARATION,
         tried_gap: float = TRIED_GAP,
+        input_warp: bool = False,
+        acquisition: Literal["ucb", "ei", "mace"] = "ucb",
+        noisy: bool = False,
     ) -> None:
         self.seed = seed % 2**64
         self.initial_points = initial_points
@@ -206,6 +214,14 @@ class GPUCBSuggester:
         self.tried_gap = tried_gap
         """Candidates closer than this (in features) to a finished or running point count as
         that point (``TRIED_GAP``)."""
+        self.noisy = noisy
+        """The objective is noisy (the spec's ``objective.noisy``): a model trial may measure a
+        finished point again; only running points are never repeated."""
+        self.input_warp = input_warp
+        self.acquisition: Literal["ucb", "ei", "mace"] = acquisition
+        """What a model trial outside the endgame maximises: UCB_t, log expected improvement,
+        or HEBO's MACE choice (``improvement``)."""
+        """Whether the GP bends each numeric column by a fitted Kumaraswamy CDF (``input_warp``)."""
 
     def beta_t(self, t: int, dim: int) -> float:
         """The UCB's beta at trial ``t``: the fixed setting, else the scaled schedule."""
@@ -252,6 +268,9 @@ class GPUCBSuggester:
         # Each point's key once: it validates the point, which dominates at thousands of trials.
         keys = [key_of(space, o.params) for o in history]
         tried = {k for k in keys if k is not None} | tried_keys(space, [], pending)
+        # What a model trial may not ask for: every tried point, or with a noisy objective
+        # only the running ones (a finished point may be measured again).
+        blocked = tried_keys(space, [], pending) if self.noisy else tried
         size = finite_size(space)
         usable = [o for o, k in zip(history, keys, strict=True) if o.usable and k is not None]
         created = len(history) + len(pending)
@@ -259,7 +278,7 @@ class GPUCBSuggester:
         model: Model | None = None
         for i in range(n):
             t = created + i
-            if size is not None and len(tried) >= size:
+            if size is not None and len(blocked) >= size:
                 break
             if self._interleaved(encoding, t, usable):
                 busy = [*pending, *(s.params for s in out)]
@@ -286,7 +305,7 @@ class GPUCBSuggester:
                 # by pure exploration; asynchronously, with K = the running trials + this one,
                 # every K-th trial created is the UCB one (stateless: t decides).
                 explore = self.pending == "pe" and t % (len(pending) + i + 1) != 0
-                suggestion = model.next(t + 1, tried, size, rng, explore=explore)
+                suggestion = model.next(t + 1, blocked, size, rng, explore=explore)
                 if suggestion is None and not finite:  # every candidate was a tried point
                     busy = [*pending, *(s.params for s in out)]
                     suggestion = Suggestion(self._fresh(encoding, history, busy, tried, rng))
@@ -296,6 +315,7 @@ class GPUCBSuggester:
             key = key_of(space, out[-1].params)
             if key is not None:
                 tried.add(key)
+                blocked.add(key)
             if model is not None and i < n - 1:  # the last point needs no hallucination
                 model.add_pending(out[-1].params)
         return out

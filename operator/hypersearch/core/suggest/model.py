@@ -36,6 +36,12 @@ from hypersearch.core.suggest.categories import (
     value_counts,
 )
 from hypersearch.core.suggest.encoding import Array, Encoding
+from hypersearch.core.suggest.improvement import (
+    log_expected_improvement,
+    log_probability_of_improvement,
+    pareto_front,
+)
+from hypersearch.core.suggest.input_warp import numeric_columns
 from hypersearch.core.suggest.random import ENUMERATE_LIMIT
 from hypersearch.core.suggest.thompson import restricted, sampled_combination
 from hypersearch.core.suggest.warping import Warp, Warping
@@ -46,6 +52,8 @@ PendingStrategy = Literal["bucb", "pe", "liar", "ignore"]
 SEPARATION = 0.02
 """Candidates closer than this (Euclidean, in features) to a pending point are skipped: its answer
 is coming, and GP-BUCB alone barely moves a confident model's choice off a running trial."""
+MACE_POOL = 64
+"""Best candidates of each acquisition the MACE choice compares (``acquisition="mace"``)."""
 SKIP_LIMIT = 256
 """Ranked candidates scanned for an untried point before listing the finite space's leftovers."""
 
@@ -70,8 +78,13 @@ class ModelSettings(Protocol):
     combo_choice: Literal["ucb", "thompson"]
     combo_every: int
     tried_gap: float
+    input_warp: bool
+    acquisition: Literal["ucb", "ei", "mace"]
+    noisy: bool
 
     def beta_t(self, t: int, dim: int) -> float: ...
+
+    def in_endgame(self, t: int) -> bool: ...
 
     def choice_beta(self, t: int, dim: int) -> float: ...
 
@@ -117,6 +130,7 @@ def fit_model(
         ftol=settings.ftol,
         groups=groups,
         lift=lift,
+        warped=numeric_columns(encoding) if settings.input_warp and lift is None else (),
     )
     model = Model(settings, encoding, warping, post, z - shift, shift=shift, fidelity=multi)
     model.finished = finished
@@ -294,6 +308,7 @@ class Model:
         acq = self._with_category_rule(acq, t)
         anchors = observed.x[np.argsort(-observed.y)[:LOCAL_STARTS], : enc.dim]
         combos = category_combos(enc) if owner.enumerate_categories else None
+        other = owner.acquisition != "ucb" and not explore and not owner.in_endgame(t)
         if self._thompson(t) and combos is not None and self._full(combos):
             combo = sampled_combination(
                 enc,
@@ -305,7 +320,10 @@ class Model:
                 rng,
             )
             acq = restricted(acq, enc, combo)
-        xs, _ = maximise(acq, enc, anchors, rng, combos)
+        if other:
+            xs = self._improvement_candidates(ucb, anchors, rng, combos)
+        else:
+            xs, _ = maximise(acq, enc, anchors, rng, combos)
         if len(self.pending):
             gaps = np.min(cdist(xs, self.pending), axis=1)
             apart = owner.separation(t)
@@ -330,13 +348,56 @@ class Model:
         params = enc.decode(best)
         return Suggestion(params, self.prediction(enc.encode(params), kappa))
 
+    def _improvement_candidates(
+        self,
+        ucb: Callable[[Array], Array],
+        anchors: Array,
+        rng: np.random.Generator,
+        combos: Array | None,
+    ) -> Array:
+        """Candidates best first under log EI (``acquisition="ei"``), or HEBO's MACE choice
+        (``"mace"``): the Pareto front of UCB, log EI and log PI over the best candidates of
+        each, one of it at random first, then the rest of it, then the UCB order."""
+        enc, observed, post = self.encoding, self.observed, self.post
+        best = float(np.max(gp.mean(observed, self.lift(self.finished))))
+
+        def moments(xs: Array) -> tuple[Array, Array]:
+            lifted = self.lift(xs)
+            return gp.mean(observed, lifted), gp.predict(post, lifted)[1]
+
+        def log_ei(xs: Array) -> Array:
+            return log_expected_improvement(*moments(xs), best)
+
+        if self.owner.acquisition == "ei":
+            return maximise(log_ei, enc, anchors, rng, combos)[0]
+
+        def log_pi(xs: Array) -> Array:
+            return log_probability_of_improvement(*moments(xs), best)
+
+        ranked = [maximise(f, enc, anchors, rng, combos)[0] for f in (ucb, log_ei, log_pi)]
+        pool = np.unique(np.vstack([r[:MACE_POOL] for r in ranked]), axis=0)
+        mean, std = moments(pool)
+        kappa_ucb = ucb(pool)
+        scores = np.column_stack(
+            [
+                kappa_ucb,
+                log_expected_improvement(mean, std, best),
+                log_probability_of_improvement(mean, std, best),
+            ]
+        )
+        front = pareto_front(scores)
+        front = front[rng.permutation(len(front))]
+        return np.vstack([pool[front], ranked[0]])
+
     def _near_tried(self, gap: float) -> Callable[[Array], bool]:
         """Whether a candidate is within ``gap`` of a finished or running point: that point
         again, by a rounding error (``gp_ucb.TRIED_GAP``). Asked of the best candidates only,
         one at a time, so a search of thousands of points pays for one or two distances."""
         if gap <= 0:
             return lambda _x: False
-        rows = np.vstack([self.finished, self.pending])
+        rows = self.pending if self.owner.noisy else np.vstack([self.finished, self.pending])
+        if not len(rows):
+            return lambda _x: False
 
         def near(x: Array) -> bool:
             return bool(np.min(np.sum((rows - x) ** 2, axis=1)) < gap * gap)
