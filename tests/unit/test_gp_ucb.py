@@ -219,6 +219,23 @@ def test_a_noisy_objective_measures_its_best_point_again_once_the_space_is_spent
     )
 
 
+def test_a_noisy_search_of_a_space_smaller_than_its_initial_design_goes_on_by_model() -> None:
+    """Three points and 5 initial points: a deterministic search stops after 3 trials (the
+    engine's SpaceExhausted); a noisy one spends the rest of its 8 trials, mostly re-measuring
+    the best point."""
+    space = space_of(int_param("k", 1, 3))
+
+    def f(p: Params) -> float:
+        return -((float(p["k"]) - 2) ** 2)
+
+    with pytest.raises(ValueError):  # run() unpacks one suggestion: none is left
+        run(GPUCBSuggester(seed=3, horizon=8), space, f, 8)
+    history = run(GPUCBSuggester(seed=3, horizon=8, noisy=True), space, f, 8)
+    ks = [int(o.params["k"]) for o in history]
+    assert sorted(set(ks[:3])) == [1, 2, 3]
+    assert ks.count(2) >= 4
+
+
 def test_a_noisy_objective_may_repeat_a_corner_optimum_a_deterministic_one_never_does() -> None:
     space = space_of(int_param("a", 1, 8), float_param("b", 0.0, 1.0))
 

@@ -290,12 +290,14 @@ class GPUCBSuggester:
                 if key_of(space, drawn) in tried:
                     drawn = self._fresh(encoding, history, busy, tried, rng)
                 out.append(Suggestion(drawn))
-            elif t < self.initial_points or len(usable) < 2:
-                busy = [*pending, *(s.params for s in out)]
-                point = self._initial(encoding, history, busy, t, tried=tried, rng=rng)
-                if point is None:
-                    break
+            elif (t < self.initial_points or len(usable) < 2) and (
+                point := self._initial(
+                    encoding, history, [*pending, *(s.params for s in out)], t, tried=tried, rng=rng
+                )
+            ) is not None:
                 out.append(Suggestion(point))
+            elif len(usable) < 2 or (t < self.initial_points and not self.noisy):
+                break  # no untried point for the initial design (a noisy search goes on by model)
             else:
                 if model is None:
                     settings = self._for_batch(len(pending) + n - 1, usable)
