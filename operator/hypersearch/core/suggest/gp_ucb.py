@@ -218,10 +218,10 @@ class GPUCBSuggester:
         """The objective is noisy (the spec's ``objective.noisy``): a model trial may measure a
         finished point again; only running points are never repeated."""
         self.input_warp = input_warp
+        """Whether the GP bends each numeric column by a fitted Kumaraswamy CDF (``input_warp``)."""
         self.acquisition: Literal["ucb", "ei", "mace"] = acquisition
         """What a model trial outside the endgame maximises: UCB_t, log expected improvement,
         or HEBO's MACE choice (``improvement``)."""
-        """Whether the GP bends each numeric column by a fitted Kumaraswamy CDF (``input_warp``)."""
 
     def beta_t(self, t: int, dim: int) -> float:
         """The UCB's beta at trial ``t``: the fixed setting, else the scaled schedule."""

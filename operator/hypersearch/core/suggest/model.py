@@ -374,18 +374,10 @@ class Model:
         def log_pi(xs: Array) -> Array:
             return log_probability_of_improvement(*moments(xs), best)
 
-        ranked = [maximise(f, enc, anchors, rng, combos)[0] for f in (ucb, log_ei, log_pi)]
+        acquisitions = (ucb, log_ei, log_pi)
+        ranked = [maximise(f, enc, anchors, rng, combos)[0] for f in acquisitions]
         pool = np.unique(np.vstack([r[:MACE_POOL] for r in ranked]), axis=0)
-        mean, std = moments(pool)
-        kappa_ucb = ucb(pool)
-        scores = np.column_stack(
-            [
-                kappa_ucb,
-                log_expected_improvement(mean, std, best),
-                log_probability_of_improvement(mean, std, best),
-            ]
-        )
-        front = pareto_front(scores)
+        front = pareto_front(np.column_stack([f(pool) for f in acquisitions]))
         front = front[rng.permutation(len(front))]
         return np.vstack([pool[front], ranked[0]])
 
