@@ -10,8 +10,8 @@ objects made each evaluation cost about 4 ms at 100 points, mostly Python bookke
 (n, n, d) gradient tensor rebuilt on every call, and the hyperparameter fit takes 40-60
 evaluations: 70-85% of a suggestion (profile in docs/algorithms.md, "Speed"). The squared
 distances per group (but warped ones) do not depend on ``theta``, so they are computed once per
-fit; an evaluation is then a few (n, n) array
-operations, one Cholesky factorisation and one inverse.
+fit; an evaluation is then a few (n, n) array operations, one Cholesky factorisation and one
+inverse.
 
 Pure numpy/scipy; no I/O.
 """
@@ -107,10 +107,11 @@ class NegativeLogLikelihood:
         # A warped column's shape phi moves sq_g(i, k) by 2 (w_i - w_k)(w_i' - w_k'), and
         # d matern / d sq_g = -5/6 (1 + r) exp(-r) / l_g^2; summed over the symmetric pairs:
         # sum_ik weight_ik (w_i - w_k)(w_i' - w_k') = 2 sum_i w_i' (w_i rowsum_i - (weight w)_i).
-        rows = weight.sum(axis=1)
-        for k, (g, (col, d_a, d_b)) in enumerate(zip(self.warp_groups, bent, strict=True)):
-            pull = col * rows - weight @ col
-            factor = -(10.0 / 3.0) * c * inv_l2[g]
-            grad[noise_at + 1 + 2 * k] = factor * float(d_a @ pull)
-            grad[noise_at + 2 + 2 * k] = factor * float(d_b @ pull)
+        if bent:
+            rows = weight.sum(axis=1)
+            for k, (g, (col, d_a, d_b)) in enumerate(zip(self.warp_groups, bent, strict=True)):
+                pull = col * rows - weight @ col
+                factor = -(10.0 / 3.0) * c * inv_l2[g]
+                grad[noise_at + 1 + 2 * k] = factor * float(d_a @ pull)
+                grad[noise_at + 2 + 2 * k] = factor * float(d_b @ pull)
         return value, -0.5 * grad
