@@ -10,7 +10,7 @@ from hypersearch.core.suggest import gp
 from hypersearch.core.suggest.base import Outcome
 from hypersearch.core.suggest.encoding import Encoding
 from hypersearch.core.suggest.gp_ucb import GPUCBSuggester
-from hypersearch.core.suggest.input_warp import InputWarp, kumaraswamy, numeric_columns
+from hypersearch.core.suggest.input_warp import InputWarp, kumaraswamy
 
 
 def test_the_warp_is_a_monotone_map_of_the_unit_interval_onto_itself() -> None:
@@ -32,7 +32,7 @@ def test_only_numeric_columns_are_bent() -> None:
         )
     )
     enc = Encoding(space)
-    assert numeric_columns(enc) == (0, 4)
+    assert enc.numeric_columns == (0, 4)
     x = enc.encode_many([{"lr": 0.01, "opt": "adam", "depth": 3}])
     bent = InputWarp((0, 4), (0.8, -0.4), (0.3, 0.2))(x)
     np.testing.assert_array_equal(bent[:, 1:4], x[:, 1:4])

@@ -159,10 +159,7 @@ class CategorySplit:
 
     @staticmethod
     def of(enc: Encoding, groups: tuple[int, ...]) -> CategorySplit:
-        blocks = enc.categorical_blocks
-        in_blocks = {c for start, width in blocks for c in range(start, start + width)}
-        numeric = tuple(c for c in range(enc.dim) if c not in in_blocks)
-        return CategorySplit(blocks, numeric, groups)
+        return CategorySplit(enc.categorical_blocks, enc.numeric_columns, groups)
 
     @property
     def groups(self) -> tuple[int, ...]:

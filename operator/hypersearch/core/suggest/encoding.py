@@ -93,6 +93,11 @@ class Encoding:
         )
 
     @property
+    def numeric_columns(self) -> tuple[int, ...]:
+        """The columns that are numbers (ranges and discrete lists), not one-hot."""
+        return tuple(c.start for c in self._columns if not isinstance(c.param, CategoricalParam))
+
+    @property
     def groups(self) -> tuple[int, ...]:
         """A group number per column: one per parameter (a one-hot block's columns share it)."""
         return tuple(i for i, c in enumerate(self._columns) for _ in range(c.width))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hypersearch.core.suggest.encoding import Array, Encoding
+from hypersearch.core.suggest.encoding import Array
 
 EDGE = 1e-6
 """Columns are clipped to [EDGE, 1 - EDGE] first: at 0 and 1 the derivatives in log a and
@@ -43,12 +43,6 @@ def kumaraswamy(x: Array, log_a: float, log_b: float) -> tuple[Array, Array, Arr
     d_log_a = a * b * (rest_b / rest) * xa * np.log(x)
     d_log_b = -b * rest_b * np.log(rest)
     return warped, d_log_a, d_log_b
-
-
-def numeric_columns(encoding: Encoding) -> tuple[int, ...]:
-    """The feature columns that are numbers (not one-hot): the ones a warp may bend."""
-    onehot = {start + i for start, width in encoding.categorical_blocks for i in range(width)}
-    return tuple(j for j in range(encoding.dim) if j not in onehot)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,6 @@ from hypersearch.core.suggest.improvement import (
     log_probability_of_improvement,
     pareto_front,
 )
-from hypersearch.core.suggest.input_warp import numeric_columns
 from hypersearch.core.suggest.random import ENUMERATE_LIMIT
 from hypersearch.core.suggest.thompson import restricted, sampled_combination
 from hypersearch.core.suggest.warping import Warp, Warping
@@ -130,7 +129,7 @@ def fit_model(
         ftol=settings.ftol,
         groups=groups,
         lift=lift,
-        warped=numeric_columns(encoding) if settings.input_warp and lift is None else (),
+        warped=encoding.numeric_columns if settings.input_warp and lift is None else (),
     )
     model = Model(settings, encoding, warping, post, z - shift, shift=shift, fidelity=multi)
     model.finished = finished
